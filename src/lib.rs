@@ -1,0 +1,7 @@
+//! Loom: a terminal-first orchestrator for AI coding agents. Work items ("beads") live as plain
+//! files under `.beads/` in the user's git repository; every change is a git commit.
+//!
+//! Data flows one way: `store`, `git` are the edges; `cli` (and later the TUI and the
+//! orchestrator) consume [`event`]s and call into them. See `docs/ARCHITECTURE.md`.
+
+pub mod bead;
