@@ -5,3 +5,12 @@
 //! orchestrator) consume [`event`]s and call into them. See `docs/ARCHITECTURE.md`.
 
 pub mod bead;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod git;
+pub mod store;
+pub mod workspace;
+
+pub use error::{Error, Result};

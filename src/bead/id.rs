@@ -145,6 +145,42 @@ fn looks_like_hash(s: &str) -> bool {
     len == 3 || s.bytes().any(|b| b.is_ascii_digit())
 }
 
+/// Resolves a full or partial id (`bd-a1b2`, `bd-a1`, `a1b`) against `ids`: an exact match,
+/// else the only id that starts with the query or whose hash part does (a parent wins over its
+/// own children). `Err` carries the candidates: none (not found) or several (ambiguous).
+pub fn resolve<'a>(
+    ids: impl IntoIterator<Item = &'a str>,
+    query: &str,
+) -> Result<String, Vec<String>> {
+    let mut candidates = Vec::new();
+    for id in ids {
+        if id == query {
+            return Ok(id.to_owned());
+        }
+        let hash = prefix_of(id).map(|p| id[p.len()..].trim_start_matches('-'));
+        if id.starts_with(query) || hash.is_some_and(|h| h.starts_with(query)) {
+            candidates.push(id.to_owned());
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+    if candidates.len() == 1 {
+        return Ok(candidates.remove(0));
+    }
+    let top: Vec<&String> = candidates
+        .iter()
+        .filter(|c| parent_of(c).is_none())
+        .collect();
+    if let [only] = top.as_slice()
+        && candidates
+            .iter()
+            .all(|c| c == *only || c.starts_with(&format!("{only}.")))
+    {
+        return Ok((*only).clone());
+    }
+    Err(candidates)
+}
+
 /// The most common prefix among `ids` (ties: the one seen first).
 pub fn infer_prefix<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut counts: Vec<(&str, usize)> = Vec::new();
@@ -252,6 +288,20 @@ mod tests {
         );
         assert_eq!(prefix_from_dir_name(".my.repo-"), "my_repo");
         assert_eq!(prefix_from_dir_name("1shop"), "bd_1shop");
+    }
+
+    #[test]
+    fn resolves_partial_ids() {
+        let ids = ["bd-a1b2", "bd-a1b2.1", "bd-c3d4", "bd-c3e5"];
+        assert_eq!(resolve(ids, "bd-a1b2"), Ok("bd-a1b2".into()));
+        assert_eq!(resolve(ids, "a1b"), Ok("bd-a1b2".into()));
+        assert_eq!(resolve(ids, "bd-a1"), Ok("bd-a1b2".into()));
+        assert_eq!(resolve(ids, "a1b2.1"), Ok("bd-a1b2.1".into()));
+        assert_eq!(
+            resolve(ids, "c3"),
+            Err(vec!["bd-c3d4".into(), "bd-c3e5".into()])
+        );
+        assert_eq!(resolve(ids, "zz"), Err(vec![]));
     }
 
     #[test]

@@ -114,6 +114,23 @@ pub mod dep_type {
     }
 }
 
+/// Moves `bead` to `new_status`, keeping bd's invariants: `closed_at` is set exactly while the
+/// status is `closed` (with `reason` as `close_reason`), and cleared with the reason on leaving.
+pub fn set_status(bead: &mut Bead, new_status: &str, now: &Timestamp, reason: Option<&str>) {
+    if new_status == status::CLOSED {
+        if bead.status != status::CLOSED || bead.closed_at.is_none() {
+            bead.closed_at = Some(now.clone());
+        }
+        if let Some(r) = reason {
+            bead.close_reason = Some(r.to_owned());
+        }
+    } else {
+        bead.closed_at = None;
+        bead.close_reason = None;
+    }
+    bead.status = new_status.to_owned();
+}
+
 /// The longest title Loom writes, in characters.
 pub const MAX_TITLE_CHARS: usize = 500;
 
@@ -217,7 +234,7 @@ pub fn validate(bead: &Bead) -> Result<(), Vec<Invalid>> {
 pub fn lint(bead: &Bead) -> Vec<Invalid> {
     let mut out = validate(bead).err().unwrap_or_default();
     // Timestamps that are missing are bd's business when reading; only flag unparsable ones.
-    out.retain(|p| !(p.reason == "must be set"));
+    out.retain(|p| p.reason != "must be set");
     out
 }
 

@@ -1,0 +1,208 @@
+//! The command line: clap definitions mirroring bd's commands and flags, and the
+//! non-interactive commands themselves (one file per group).
+
+mod admin;
+mod output;
+mod read;
+mod watch;
+mod write;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::workspace::{OpenOptions, Workspace};
+
+pub use output::ColorChoice;
+use output::Painter;
+
+/// Loom: beads (work items) kept as files in your git repository, every change a commit.
+#[derive(Debug, Parser)]
+#[command(name = "loom", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print less (only ids where a command prints ids).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Who is making the change (recorded as Loom-Actor); default: git user.name.
+    #[arg(long, global = true, env = "LOOM_ACTOR", hide_env = true)]
+    pub actor: Option<String>,
+    /// Run as if started in this directory.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Write beads without committing them (this command only).
+    #[arg(long, global = true)]
+    pub no_commit: bool,
+    /// When to colour output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create .beads/ in this repository (YAML by default).
+    Init(admin::InitArgs),
+    /// Create a bead; prints its id.
+    #[command(visible_alias = "new")]
+    Create(write::CreateArgs),
+    /// List beads (closed ones only with --all or -s closed).
+    List(read::ListArgs),
+    /// Show beads in full.
+    Show(read::ShowArgs),
+    /// Change fields of beads.
+    Update(write::UpdateArgs),
+    /// Close beads.
+    Close(write::CloseArgs),
+    /// Reopen closed beads.
+    Reopen(write::ReopenArgs),
+    /// Add, remove or show dependencies.
+    #[command(subcommand)]
+    Dep(DepCommand),
+    /// Add or remove labels.
+    #[command(subcommand)]
+    Label(LabelCommand),
+    /// Add a comment to a bead.
+    Comment(write::CommentArgs),
+    /// Beads ready to work on: open and not blocked.
+    Ready(read::ReadyArgs),
+    /// Beads held back by open dependencies.
+    Blocked(read::BlockedArgs),
+    /// Counts by status.
+    Stats,
+    /// Import beads from a bd JSONL export (new ids added, newer records replace older).
+    Import(admin::ImportArgs),
+    /// Export all beads as bd-compatible JSONL.
+    Export(admin::ExportArgs),
+    /// The history of a bead (or all bead changes) from git.
+    Log(read::LogArgs),
+    /// Switch the store between YAML and JSONL, losslessly.
+    Convert(admin::ConvertArgs),
+    /// Print a line for each bead created, changed or deleted on disk by others.
+    Watch,
+    /// Check the store, git and configuration; list every problem found.
+    Doctor,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DepCommand {
+    /// Make a bead depend on another (default type: blocks).
+    Add(write::DepAddArgs),
+    /// Remove a dependency.
+    #[command(visible_alias = "rm")]
+    Remove(write::DepRemoveArgs),
+    /// Show the dependency tree of a bead.
+    Tree(read::TreeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelCommand {
+    /// Add a label: `loom label add <id>... <label>`.
+    Add(write::LabelArgs),
+    /// Remove a label: `loom label remove <id>... <label>`.
+    Remove(write::LabelArgs),
+}
+
+/// What a command needs besides its arguments.
+pub(crate) struct Ctx {
+    pub global: Global,
+    pub paint: Painter,
+}
+
+impl Ctx {
+    fn open_options(&self) -> OpenOptions {
+        OpenOptions {
+            dir: self.global.dir.clone(),
+            actor: self.global.actor.clone(),
+            no_commit: self.global.no_commit,
+        }
+    }
+
+    /// Opens the workspace, printing load problems as warnings on stderr.
+    pub fn workspace(&self) -> Result<Workspace> {
+        Workspace::open(&self.open_options())
+    }
+
+    pub fn out(&self) -> std::io::StdoutLock<'static> {
+        std::io::stdout().lock()
+    }
+
+    /// Prints a human line on stdout (nothing with --json or --quiet).
+    pub fn say(&self, line: &str) -> Result<()> {
+        if self.global.json || self.global.quiet {
+            return Ok(());
+        }
+        writeln!(self.out(), "{line}").map_err(output::stdout_err)
+    }
+
+    /// A warning on stderr.
+    pub fn warn(&self, line: &str) {
+        let label = self.paint_stderr("warning:", crossterm::style::Color::Yellow);
+        eprintln!("{label} {line}");
+    }
+
+    fn paint_stderr(&self, text: &str, color: crossterm::style::Color) -> String {
+        use std::io::IsTerminal;
+        if self.global.color != ColorChoice::Never
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        {
+            crossterm::style::Stylize::with(text, color).to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let ctx = Ctx {
+        paint: Painter::new(cli.global.color),
+        global: cli.global,
+    };
+    match cli.command {
+        Command::Init(a) => admin::init(&ctx, a),
+        Command::Create(a) => write::create(&ctx, a),
+        Command::List(a) => read::list(&ctx, a),
+        Command::Show(a) => read::show(&ctx, a),
+        Command::Update(a) => write::update(&ctx, a),
+        Command::Close(a) => write::close(&ctx, a),
+        Command::Reopen(a) => write::reopen(&ctx, a),
+        Command::Dep(DepCommand::Add(a)) => write::dep_add(&ctx, a),
+        Command::Dep(DepCommand::Remove(a)) => write::dep_remove(&ctx, a),
+        Command::Dep(DepCommand::Tree(a)) => read::tree(&ctx, a),
+        Command::Label(LabelCommand::Add(a)) => write::label(&ctx, a, true),
+        Command::Label(LabelCommand::Remove(a)) => write::label(&ctx, a, false),
+        Command::Comment(a) => write::comment(&ctx, a),
+        Command::Ready(a) => read::ready(&ctx, a),
+        Command::Blocked(a) => read::blocked(&ctx, a),
+        Command::Stats => read::stats(&ctx),
+        Command::Import(a) => admin::import(&ctx, a),
+        Command::Export(a) => admin::export(&ctx, a),
+        Command::Log(a) => read::log(&ctx, a),
+        Command::Convert(a) => admin::convert(&ctx, a),
+        Command::Watch => watch::watch(&ctx),
+        Command::Doctor => admin::doctor(&ctx),
+    }?;
+    Ok(0)
+}
+
+/// Prints an error the way every command does: what, where, and what to do.
+pub fn report(err: &Error) {
+    eprintln!("error: {err}");
+    if let Some(hint) = err.hint() {
+        eprintln!("  hint: {hint}");
+    }
+}

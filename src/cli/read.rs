@@ -1,0 +1,785 @@
+//! Commands that only read: list, show, ready, blocked, stats, dep tree, log.
+
+use std::io::Write;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::bead::graph::{self, Direction, Graph, ReadyFilter, SortPolicy};
+use crate::bead::{self, Bead, id as bead_id, status};
+use crate::error::{Error, Result};
+use crate::store::{Severity, Snapshot, resolve_error};
+use crate::workspace::Workspace;
+
+use super::Ctx;
+use super::output::{self, Table, stdout_err, truncate};
+
+/// Loads the store, reporting unreadable records on stderr (they are kept on disk).
+pub(super) fn load(ctx: &Ctx, ws: &Workspace) -> Result<Snapshot> {
+    let snap = ws.store.load()?;
+    let errors: Vec<_> = snap
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .collect();
+    const SHOWN: usize = 10;
+    for p in errors.iter().take(SHOWN) {
+        ctx.warn(&p.to_string());
+    }
+    if errors.len() > SHOWN {
+        ctx.warn(&format!(
+            "… and {} more unreadable records; `loom doctor` lists them all",
+            errors.len() - SHOWN
+        ));
+    }
+    Ok(snap)
+}
+
+/// Resolves a (partial) id against a snapshot.
+pub(super) fn resolve(snap: &Snapshot, query: &str) -> Result<String> {
+    let query = query.trim();
+    let kept = snap.problems.iter().filter_map(|p| p.id.as_deref());
+    bead_id::resolve(snap.beads.iter().map(|b| b.id.as_str()).chain(kept), query)
+        .map_err(|c| resolve_error(query, c))
+}
+
+fn split_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn parse_priority_arg(p: &Option<String>) -> Result<Option<i64>> {
+    p.as_deref()
+        .map(bead::parse_priority)
+        .transpose()
+        .map_err(Error::Usage)
+}
+
+/// One line per bead: id, priority, type, status, title, assignee, labels.
+fn bead_rows(ctx: &Ctx, beads: &[&Bead]) -> Table {
+    let p = &ctx.paint;
+    let width = terminal_width();
+    let mut t = Table::default();
+    for b in beads {
+        let mut tail = String::new();
+        if let Some(a) = b.assignee.as_deref().filter(|a| !a.is_empty()) {
+            tail.push_str(&p.dim(&format!(" @{a}")));
+        }
+        if !b.labels.is_empty() {
+            tail.push_str(&p.dim(&format!(" [{}]", b.labels.join(", "))));
+        }
+        let title = match width {
+            Some(w) => truncate(&b.title, w.saturating_sub(48).max(24)),
+            None => b.title.clone(),
+        };
+        t.row(vec![
+            p.bold(&b.id),
+            p.priority(b.priority),
+            b.issue_type.clone(),
+            p.status(&b.status),
+            format!("{title}{tail}"),
+        ]);
+    }
+    t
+}
+
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w))
+}
+
+fn print_beads(ctx: &Ctx, beads: &[&Bead], empty: &str) -> Result<()> {
+    let mut out = ctx.out();
+    if ctx.global.json {
+        return output::write_bead_array(&mut out, beads.iter().copied());
+    }
+    if beads.is_empty() {
+        if !ctx.global.quiet {
+            writeln!(out, "{empty}").map_err(stdout_err)?;
+        }
+        return Ok(());
+    }
+    if ctx.global.quiet {
+        for b in beads {
+            writeln!(out, "{}", b.id).map_err(stdout_err)?;
+        }
+        return Ok(());
+    }
+    bead_rows(ctx, beads).write(&mut out).map_err(stdout_err)
+}
+
+fn limit<'a>(ctx: &Ctx, mut beads: Vec<&'a Bead>, n: usize, what: &str) -> Vec<&'a Bead> {
+    if n != 0 && beads.len() > n {
+        if !ctx.global.json && !ctx.global.quiet {
+            eprintln!(
+                "Showing {n} of {} {what}; use -n 0 to show all.",
+                beads.len()
+            );
+        }
+        beads.truncate(n);
+    }
+    beads
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only these statuses (comma-separated; `all` for every status).
+    #[arg(short, long, value_delimiter = ',')]
+    status: Vec<String>,
+    /// Only this priority (0-4 or P0-P4).
+    #[arg(short, long)]
+    priority: Option<String>,
+    /// Only beads assigned to this person.
+    #[arg(short, long)]
+    assignee: Option<String>,
+    /// Only this type.
+    #[arg(short = 't', long = "type")]
+    issue_type: Option<String>,
+    /// Only beads with all these labels (repeatable, comma-separated).
+    #[arg(short, long = "label")]
+    labels: Vec<String>,
+    /// Only beads with at least one of these labels.
+    #[arg(long, value_delimiter = ',')]
+    label_any: Vec<String>,
+    /// Only beads whose title contains this text (case-insensitive).
+    #[arg(long)]
+    title: Option<String>,
+    /// At most N beads (default 50; 0 = no limit).
+    #[arg(short = 'n', long)]
+    limit: Option<usize>,
+    /// Include closed and pinned beads, with no limit unless -n is given.
+    #[arg(long)]
+    all: bool,
+    /// Order: priority, created, updated, closed, status, id, title, type, assignee.
+    #[arg(long, default_value = "priority")]
+    sort: String,
+    /// Reverse the order.
+    #[arg(short, long)]
+    reverse: bool,
+}
+
+fn list_sort(beads: &mut [&Bead], key: &str) -> Result<()> {
+    let time = |t: &Option<bead::Timestamp>| {
+        std::cmp::Reverse(t.as_ref().map_or(i128::MIN, |t| t.sort_key()))
+    };
+    match key {
+        "priority" => beads.sort_by(|a, b| graph::priority_order(a, b)),
+        "created" => beads.sort_by_key(|b| (time(&b.created_at), b.id.clone())),
+        "updated" => beads.sort_by_key(|b| (time(&b.updated_at), b.id.clone())),
+        "closed" => beads.sort_by_key(|b| (time(&b.closed_at), b.id.clone())),
+        "status" => beads.sort_by(|a, b| {
+            a.status
+                .cmp(&b.status)
+                .then_with(|| graph::priority_order(a, b))
+        }),
+        "id" => beads.sort_by(|a, b| a.id.cmp(&b.id)),
+        "title" => beads.sort_by_key(|b| (b.title.to_lowercase(), b.id.clone())),
+        "type" => beads.sort_by(|a, b| {
+            a.issue_type
+                .cmp(&b.issue_type)
+                .then_with(|| graph::priority_order(a, b))
+        }),
+        "assignee" => beads.sort_by(|a, b| {
+            a.assignee
+                .cmp(&b.assignee)
+                .then_with(|| graph::priority_order(a, b))
+        }),
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid sort key '{other}': use priority, created, updated, closed, status, id, title, type or assignee"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let snap = load(ctx, &ws)?;
+    let statuses = split_list(&a.status);
+    let all_statuses = statuses.iter().any(|s| s == "all");
+    let filter = ReadyFilter {
+        assignee: a.assignee.clone(),
+        priority: parse_priority_arg(&a.priority)?,
+        labels: split_list(&a.labels),
+        labels_any: split_list(&a.label_any),
+        ..ReadyFilter::default()
+    };
+    let title = a.title.as_deref().map(str::to_lowercase);
+    let mut beads: Vec<&Bead> = snap
+        .beads
+        .iter()
+        .filter(|b| {
+            if !statuses.is_empty() && !all_statuses {
+                statuses.contains(&b.status)
+            } else if b.status == status::TOMBSTONE {
+                false
+            } else {
+                a.all
+                    || all_statuses
+                    || !matches!(b.status.as_str(), status::CLOSED | status::PINNED)
+            }
+        })
+        .filter(|b| a.issue_type.as_ref().is_none_or(|t| &b.issue_type == t))
+        .filter(|b| {
+            title
+                .as_ref()
+                .is_none_or(|t| b.title.to_lowercase().contains(t))
+        })
+        .filter(|b| graph::matches_common(b, &filter))
+        .collect();
+    list_sort(&mut beads, &a.sort)?;
+    if a.reverse {
+        beads.reverse();
+    }
+    let n = a.limit.unwrap_or(if a.all { 0 } else { 50 });
+    let beads = limit(ctx, beads, n, "beads");
+    print_beads(ctx, &beads, "No beads.")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Bead ids (full or unique prefixes).
+    #[arg(required = true)]
+    ids: Vec<String>,
+}
+
+pub fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let snap = load(ctx, &ws)?;
+    let g = Graph::new(&snap.beads);
+    let mut found = Vec::new();
+    for q in &a.ids {
+        let id = resolve(&snap, q)?;
+        match g.get(&id) {
+            Some(b) => found.push(b),
+            None => {
+                let p = snap
+                    .problems
+                    .iter()
+                    .find(|p| p.id.as_deref() == Some(id.as_str()));
+                return Err(match p {
+                    Some(p) => Error::Malformed {
+                        id,
+                        location: p.location(),
+                        message: p.message.clone(),
+                    },
+                    None => Error::NotFound(id),
+                });
+            }
+        }
+    }
+    let mut out = ctx.out();
+    if ctx.global.json {
+        return match found.as_slice() {
+            [one] => output::write_json(&mut out, one),
+            many => output::write_bead_array(&mut out, many.iter().copied()),
+        };
+    }
+    for (i, b) in found.iter().enumerate() {
+        if i > 0 {
+            writeln!(out).map_err(stdout_err)?;
+        }
+        let warnings: Vec<&str> = snap
+            .problems
+            .iter()
+            .filter(|p| p.id.as_deref() == Some(b.id.as_str()))
+            .map(|p| p.message.as_str())
+            .collect();
+        write_detail(ctx, &mut out, &g, b, &warnings).map_err(stdout_err)?;
+    }
+    Ok(())
+}
+
+fn write_detail(
+    ctx: &Ctx,
+    out: &mut impl Write,
+    g: &Graph<'_>,
+    b: &Bead,
+    warnings: &[&str],
+) -> std::io::Result<()> {
+    let p = &ctx.paint;
+    let state = if g.is_ready(b, &ReadyFilter::default(), jiff::Timestamp::now()) {
+        p.paint(" ready", crossterm::style::Color::Green)
+    } else if g.is_blocked(&b.id) {
+        p.paint(" blocked", crossterm::style::Color::Red)
+    } else {
+        String::new()
+    };
+    writeln!(out, "{}  {}", p.bold(&b.id), p.bold(&b.title))?;
+    writeln!(
+        out,
+        "{}  {}  {}{state}",
+        p.priority(b.priority),
+        b.issue_type,
+        p.status(&b.status)
+    )?;
+    let mut fields = Table::default();
+    let mut field = |name: &str, value: String| fields.row(vec![p.dim(name), value]);
+    if let Some(a) = &b.assignee {
+        field("assignee", a.clone());
+    }
+    if let Some(o) = &b.owner {
+        field("owner", o.clone());
+    }
+    if !b.labels.is_empty() {
+        field("labels", b.labels.join(", "));
+    }
+    let when = |t: &Option<bead::Timestamp>| t.as_ref().map(|t| t.as_str().to_owned());
+    if let Some(c) = when(&b.created_at) {
+        let by = b
+            .created_by
+            .as_deref()
+            .map(|c| format!(" by {c}"))
+            .unwrap_or_default();
+        field("created", format!("{c}{by}"));
+    }
+    if let Some(u) = when(&b.updated_at) {
+        field("updated", u);
+    }
+    if let Some(c) = when(&b.closed_at) {
+        let why = b
+            .close_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        field("closed", format!("{c}{why}"));
+    }
+    if let Some(d) = when(&b.due_at) {
+        field("due", d);
+    }
+    if let Some(d) = when(&b.defer_until) {
+        field("deferred until", d);
+    }
+    if let Some(r) = &b.external_ref {
+        field("external ref", r.clone());
+    }
+    if let Some(loom) = b.loom_metadata() {
+        for (k, v) in loom {
+            field(
+                &format!("loom.{k}"),
+                v.to_string().trim_matches('"').to_owned(),
+            );
+        }
+    }
+    fields.write(out)?;
+    for (title, text) in [
+        ("Description", &b.description),
+        ("Design", &b.design),
+        ("Acceptance criteria", &b.acceptance_criteria),
+        ("Notes", &b.notes),
+    ] {
+        if let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) {
+            writeln!(out, "\n{}", p.bold(title))?;
+            for line in text.trim_end().lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+    }
+    let name = |id: &str| match g.get(id) {
+        Some(t) => format!("{}  {}", p.status(&t.status), t.title),
+        None => p.dim("(not found)"),
+    };
+    if !b.dependencies.is_empty() {
+        writeln!(out, "\n{}", p.bold("Depends on"))?;
+        let mut t = Table::default();
+        for d in &b.dependencies {
+            t.row(vec![
+                format!("  → {}", d.depends_on_id),
+                p.dim(&d.dep_type),
+                name(&d.depends_on_id),
+            ]);
+        }
+        t.write(out)?;
+    }
+    let dependents = g.dependents(&b.id);
+    if !dependents.is_empty() {
+        writeln!(out, "\n{}", p.bold("Needed by"))?;
+        let mut t = Table::default();
+        for (s, d) in dependents {
+            t.row(vec![
+                format!("  ← {}", s.id),
+                p.dim(&d.dep_type),
+                name(&s.id),
+            ]);
+        }
+        t.write(out)?;
+    }
+    if !b.comments.is_empty() {
+        writeln!(out, "\n{}", p.bold("Comments"))?;
+        for c in &b.comments {
+            let at = c.created_at.as_ref().map(|t| t.as_str()).unwrap_or("");
+            writeln!(out, "  {} {}", p.bold(&c.author), p.dim(at))?;
+            for line in c.text.lines() {
+                writeln!(out, "    {line}")?;
+            }
+        }
+    }
+    for w in warnings {
+        writeln!(
+            out,
+            "\n{} {w}",
+            p.paint("warning:", crossterm::style::Color::Yellow)
+        )?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct ReadyArgs {
+    /// At most N beads (default 100; 0 = no limit).
+    #[arg(short = 'n', long, default_value_t = 100)]
+    limit: usize,
+    /// Only this priority (0-4 or P0-P4).
+    #[arg(short, long)]
+    priority: Option<String>,
+    /// Only beads assigned to this person.
+    #[arg(short, long)]
+    assignee: Option<String>,
+    /// Only unassigned beads.
+    #[arg(short, long)]
+    unassigned: bool,
+    /// Order: priority (default), oldest, hybrid.
+    #[arg(short, long, default_value = "priority")]
+    sort: String,
+    /// Only beads with all these labels (repeatable, comma-separated).
+    #[arg(short, long = "label")]
+    labels: Vec<String>,
+    /// Only beads with at least one of these labels.
+    #[arg(long, value_delimiter = ',')]
+    label_any: Vec<String>,
+    /// Only this type (also shows infrastructure types such as gate).
+    #[arg(short = 't', long = "type")]
+    issue_type: Option<String>,
+    /// Only descendants of this bead.
+    #[arg(long)]
+    parent: Option<String>,
+    /// Include beads deferred to the future.
+    #[arg(long)]
+    include_deferred: bool,
+    /// Include ephemeral beads.
+    #[arg(long)]
+    include_ephemeral: bool,
+}
+
+pub fn ready(ctx: &Ctx, a: ReadyArgs) -> Result<()> {
+    let sort: SortPolicy = a.sort.parse().map_err(Error::Usage)?;
+    let ws = ctx.workspace()?;
+    let snap = load(ctx, &ws)?;
+    let parent = a.parent.as_deref().map(|p| resolve(&snap, p)).transpose()?;
+    let filter = ReadyFilter {
+        assignee: a.assignee,
+        unassigned: a.unassigned,
+        priority: parse_priority_arg(&a.priority)?,
+        labels: split_list(&a.labels),
+        labels_any: split_list(&a.label_any),
+        issue_type: a.issue_type,
+        include_deferred: a.include_deferred,
+        include_ephemeral: a.include_ephemeral,
+        parent,
+    };
+    let g = Graph::new(&snap.beads);
+    let beads = g.ready(&filter, sort, jiff::Timestamp::now());
+    let beads = limit(ctx, beads, a.limit, "ready beads");
+    print_beads(ctx, &beads, "No ready beads.")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct BlockedArgs {
+    /// Only descendants of this bead.
+    #[arg(long)]
+    parent: Option<String>,
+}
+
+pub fn blocked(ctx: &Ctx, a: BlockedArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let snap = load(ctx, &ws)?;
+    let parent = a.parent.as_deref().map(|p| resolve(&snap, p)).transpose()?;
+    let g = Graph::new(&snap.beads);
+    let blocked: Vec<_> = g
+        .blocked()
+        .into_iter()
+        .filter(|b| {
+            parent
+                .as_deref()
+                .is_none_or(|p| g.is_descendant_of(b.bead, p))
+        })
+        .collect();
+    let mut out = ctx.out();
+    if ctx.global.json {
+        let items = blocked
+            .iter()
+            .map(|b| {
+                output::bead_with(
+                    b.bead,
+                    &[
+                        ("blocked_by_count", json!(b.blocked_by.len())),
+                        ("blocked_by", json!(b.blocked_by)),
+                    ],
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return output::write_json_array(&mut out, items);
+    }
+    if blocked.is_empty() {
+        return writeln!(out, "No blocked beads.").map_err(stdout_err);
+    }
+    let p = &ctx.paint;
+    let mut t = Table::default();
+    for b in &blocked {
+        t.row(vec![
+            p.bold(&b.bead.id),
+            p.priority(b.bead.priority),
+            b.bead.title.clone(),
+            p.dim(&format!("← {}", b.blocked_by.join(", "))),
+        ]);
+    }
+    t.write(&mut out).map_err(stdout_err)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub fn stats(ctx: &Ctx) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let snap = load(ctx, &ws)?;
+    let g = Graph::new(&snap.beads);
+    let count = |s: &str| snap.beads.iter().filter(|b| b.status == s).count();
+    let live = snap
+        .beads
+        .iter()
+        .filter(|b| b.status != status::TOMBSTONE)
+        .count();
+    let ready = g
+        .ready(
+            &ReadyFilter::default(),
+            SortPolicy::Priority,
+            jiff::Timestamp::now(),
+        )
+        .len();
+    let lead: Vec<f64> = snap
+        .beads
+        .iter()
+        .filter(|b| b.status == status::CLOSED)
+        .filter_map(|b| {
+            let c = b.created_at.as_ref()?.instant()?;
+            let d = b.closed_at.as_ref()?.instant()?;
+            Some((d.as_second() - c.as_second()) as f64 / 3600.0)
+        })
+        .filter(|h| *h >= 0.0)
+        .collect();
+    let avg_lead = if lead.is_empty() {
+        0.0
+    } else {
+        lead.iter().sum::<f64>() / lead.len() as f64
+    };
+    let epics_done = snap
+        .beads
+        .iter()
+        .filter(|b| b.issue_type == bead::issue_type::EPIC && b.status != status::CLOSED)
+        .filter(|e| {
+            let kids: Vec<_> = g
+                .dependents(&e.id)
+                .into_iter()
+                .filter(|(_, d)| d.dep_type == bead::dep_type::PARENT_CHILD)
+                .collect();
+            !kids.is_empty() && kids.iter().all(|(k, _)| k.status == status::CLOSED)
+        })
+        .count();
+    let summary = json!({
+        "total_issues": live,
+        "open_issues": count(status::OPEN),
+        "in_progress_issues": count(status::IN_PROGRESS),
+        "closed_issues": count(status::CLOSED),
+        "blocked_issues": g.blocked().len(),
+        "deferred_issues": count(status::DEFERRED),
+        "ready_issues": ready,
+        "pinned_issues": count(status::PINNED),
+        "tombstone_issues": count(status::TOMBSTONE),
+        "epics_eligible_for_closure": epics_done,
+        "average_lead_time_hours": (avg_lead * 10.0).round() / 10.0,
+    });
+    let mut out = ctx.out();
+    if ctx.global.json {
+        return output::write_json(&mut out, &json!({ "summary": summary }));
+    }
+    let mut t = Table::default();
+    let rows = [
+        ("Total", live.to_string()),
+        ("Open", count(status::OPEN).to_string()),
+        ("In progress", count(status::IN_PROGRESS).to_string()),
+        ("Blocked", g.blocked().len().to_string()),
+        ("Ready", ready.to_string()),
+        ("Deferred", count(status::DEFERRED).to_string()),
+        ("Closed", count(status::CLOSED).to_string()),
+        ("Pinned", count(status::PINNED).to_string()),
+        ("Epics ready to close", epics_done.to_string()),
+        ("Average lead time", format!("{avg_lead:.1} h")),
+    ];
+    for (k, v) in rows {
+        t.row(vec![ctx.paint.dim(k), v]);
+    }
+    t.write(&mut out).map_err(stdout_err)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    /// The bead at the root.
+    id: String,
+    /// down: what it depends on; up: what depends on it; both.
+    #[arg(long, default_value = "down")]
+    direction: String,
+    /// Deepest level shown.
+    #[arg(short = 'd', long, default_value_t = 50)]
+    max_depth: usize,
+}
+
+pub fn tree(ctx: &Ctx, a: TreeArgs) -> Result<()> {
+    let direction = match a.direction.as_str() {
+        "down" => Direction::Down,
+        "up" => Direction::Up,
+        "both" => Direction::Both,
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid direction '{other}': use down, up or both"
+            )));
+        }
+    };
+    if a.max_depth == 0 {
+        return Err(Error::Usage("--max-depth must be at least 1".into()));
+    }
+    let ws = ctx.workspace()?;
+    let snap = load(ctx, &ws)?;
+    let id = resolve(&snap, &a.id)?;
+    let g = Graph::new(&snap.beads);
+    let nodes = g.tree(&id, direction, a.max_depth);
+    let mut out = ctx.out();
+    if ctx.global.json {
+        let items = nodes
+            .iter()
+            .map(|n| {
+                let mut extra = vec![
+                    ("depth", json!(n.depth)),
+                    ("parent_id", json!(n.parent_id)),
+                    ("truncated", json!(false)),
+                ];
+                if !n.edge.is_empty() {
+                    extra.push(("edge_from_parent", json!(n.edge)));
+                }
+                output::bead_with(n.bead, &extra)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return output::write_json_array(&mut out, items);
+    }
+    let p = &ctx.paint;
+    // Whether each node is the last child of its parent, to draw the connectors.
+    let last: Vec<bool> = (0..nodes.len())
+        .map(|i| {
+            nodes[i + 1..]
+                .iter()
+                .take_while(|m| m.depth >= nodes[i].depth)
+                .all(|m| m.depth > nodes[i].depth)
+        })
+        .collect();
+    let mut open_levels: Vec<bool> = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let b = n.bead;
+        let mark = if n.depth == 0 {
+            if g.is_blocked(&b.id) {
+                format!(" {}", p.paint("[BLOCKED]", crossterm::style::Color::Red))
+            } else if g.is_ready(b, &ReadyFilter::default(), jiff::Timestamp::now()) {
+                format!(" {}", p.paint("[READY]", crossterm::style::Color::Green))
+            } else {
+                String::new()
+            }
+        } else {
+            format!(" {}", p.dim(&format!("[{}]", n.edge)))
+        };
+        let mut prefix = String::new();
+        if n.depth > 0 {
+            open_levels.truncate(n.depth - 1);
+            for open in &open_levels {
+                prefix.push_str(if *open { "│   " } else { "    " });
+            }
+            prefix.push_str(if last[i] { "└── " } else { "├── " });
+            open_levels.push(!last[i]);
+        }
+        writeln!(
+            out,
+            "{prefix}{}: {} {} ({}){mark}",
+            p.bold(&b.id),
+            b.title,
+            p.priority(b.priority),
+            p.status(&b.status)
+        )
+        .map_err(stdout_err)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only the history of this bead.
+    id: Option<String>,
+    /// At most N entries (0 = all).
+    #[arg(short = 'n', long, default_value_t = 0)]
+    limit: usize,
+}
+
+pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let repo = ws.require_repo()?;
+    let id = match &a.id {
+        Some(q) => {
+            let snap = ws.store.load()?;
+            // A bead that no longer exists still has a history: fall back to the query.
+            Some(resolve(&snap, q).unwrap_or_else(|_| q.trim().to_owned()))
+        }
+        None => None,
+    };
+    let entries = repo.log(id.as_deref(), a.limit)?;
+    let mut out = ctx.out();
+    if ctx.global.json {
+        return output::write_json_array(&mut out, &entries);
+    }
+    if entries.is_empty() {
+        let what = id.map(|i| format!(" for {i}")).unwrap_or_default();
+        return writeln!(out, "No Loom history{what}.").map_err(stdout_err);
+    }
+    let p = &ctx.paint;
+    let mut t = Table::default();
+    for e in &entries {
+        let time = e.time.get(..16).unwrap_or(&e.time).replace('T', " ");
+        t.row(vec![
+            p.dim(&time),
+            e.actor.clone(),
+            e.event.clone(),
+            p.paint(
+                e.commit.get(..10).unwrap_or(&e.commit),
+                crossterm::style::Color::Yellow,
+            ),
+            e.subject.clone(),
+        ]);
+    }
+    t.write(&mut out).map_err(stdout_err)
+}

@@ -1,0 +1,760 @@
+//! Commands that change beads: create, update, close, reopen, dep add/remove, label, comment.
+//! Each runs its change inside [`Workspace::mutate`]: under the lock, on the latest beads, then
+//! written, verified and committed.
+
+use std::io::Read;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::bead::graph::Graph;
+use crate::bead::id::{self as bead_id, IdSeed};
+use crate::bead::{self, Bead, Comment, Dependency, Timestamp, dep_type, status};
+use crate::error::{Error, Result};
+use crate::store::{Tx, TxOptions};
+use crate::workspace::{Mutation, Workspace};
+
+use super::Ctx;
+use super::output;
+
+fn parse_priority(p: &str) -> Result<i64> {
+    bead::parse_priority(p).map_err(Error::Usage)
+}
+
+fn parse_time(flag: &str, value: &str) -> Result<Timestamp> {
+    Timestamp::parse_user(value).ok_or_else(|| {
+        Error::Usage(format!(
+            "{flag} {value:?}: expected a date (2026-12-01) or an RFC 3339 time (2026-12-01T09:00:00Z)"
+        ))
+    })
+}
+
+fn split(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn dependency(from: &str, to: &str, kind: &str, now: &Timestamp, actor: &str) -> Dependency {
+    Dependency {
+        issue_id: from.to_owned(),
+        depends_on_id: to.to_owned(),
+        dep_type: kind.to_owned(),
+        created_at: Some(now.clone()),
+        created_by: Some(actor.to_owned()),
+        ..Dependency::default()
+    }
+}
+
+/// Prints commit warnings, if any.
+fn finish<T>(ctx: &Ctx, m: &Mutation<T>) {
+    if let Some(c) = &m.commit {
+        for w in &c.warnings {
+            ctx.warn(w);
+        }
+    }
+}
+
+/// Prints the changed beads: JSON (object for one, array for several) or a line each.
+fn report_beads(ctx: &Ctx, ws: &Workspace, m: &Mutation<Vec<String>>, verb: &str) -> Result<()> {
+    finish(ctx, m);
+    if ctx.global.json {
+        let mut beads: Vec<Bead> = Vec::new();
+        for id in &m.value {
+            match m.applied.changes.iter().find(|c| &c.id == id) {
+                Some(c) => beads.push(c.after.clone()),
+                None => {
+                    let snap = ws.store.load()?;
+                    if let Some(b) = snap.beads.into_iter().find(|b| &b.id == id) {
+                        beads.push(b);
+                    }
+                }
+            }
+        }
+        let mut out = ctx.out();
+        return match beads.as_slice() {
+            [one] => output::write_json(&mut out, one),
+            many => output::write_bead_array(&mut out, many),
+        };
+    }
+    for id in &m.value {
+        match m.applied.changes.iter().find(|c| &c.id == id) {
+            Some(c) => ctx.say(&ctx.paint.ok(&format!("{verb} {id}: {}", c.summary())))?,
+            None => ctx.say(&format!("{id}: no change"))?,
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The title (or use --title).
+    title_arg: Option<String>,
+    #[arg(long)]
+    title: Option<String>,
+    /// bug, feature, task, epic, chore, decision, … (default task).
+    #[arg(short = 't', long = "type", default_value = "task")]
+    issue_type: String,
+    /// 0-4 or P0-P4 (0 = critical; default 2).
+    #[arg(short, long, default_value = "2")]
+    priority: String,
+    #[arg(short, long)]
+    description: Option<String>,
+    #[arg(long)]
+    design: Option<String>,
+    #[arg(long)]
+    acceptance: Option<String>,
+    #[arg(long)]
+    notes: Option<String>,
+    #[arg(short, long)]
+    assignee: Option<String>,
+    /// Labels (repeatable, comma-separated).
+    #[arg(short, long = "labels", alias = "label")]
+    labels: Vec<String>,
+    #[arg(long)]
+    external_ref: Option<String>,
+    /// Make it a child of this bead (id `<parent>.N`, with a parent-child dependency).
+    #[arg(long)]
+    parent: Option<String>,
+    /// Dependencies: `id`, `type:id` (`blocks:id` means id waits for the new bead).
+    #[arg(long, value_delimiter = ',')]
+    deps: Vec<String>,
+    /// Use this id instead of a generated one.
+    #[arg(long)]
+    id: Option<String>,
+    /// Due date (2026-12-01 or RFC 3339).
+    #[arg(long)]
+    due: Option<String>,
+    /// Hide from ready work until this date.
+    #[arg(long)]
+    defer: Option<String>,
+    /// Mark as ephemeral (never ready work, bd's wisps).
+    #[arg(long)]
+    ephemeral: bool,
+    /// Print only the new id (same as -q).
+    #[arg(long)]
+    silent: bool,
+}
+
+pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
+    let title = match (a.title_arg.as_deref(), a.title.as_deref()) {
+        (Some(t), None) | (None, Some(t)) => t.to_owned(),
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "give the title once: as an argument or with --title".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(Error::Usage(
+                "a title is required: loom create \"Fix the login\"".into(),
+            ));
+        }
+    };
+    let priority = parse_priority(&a.priority)?;
+    let due = a
+        .due
+        .as_deref()
+        .map(|d| parse_time("--due", d))
+        .transpose()?;
+    let defer = a
+        .defer
+        .as_deref()
+        .map(|d| parse_time("--defer", d))
+        .transpose()?;
+    let ws = ctx.workspace()?;
+    let now = Timestamp::now();
+    let labels = split(&a.labels);
+    let m = ws.mutate("created", TxOptions::default(), |tx| {
+        let parent = a.parent.as_deref().map(|p| tx.resolve(p)).transpose()?;
+        let id = match (&a.id, &parent) {
+            (Some(id), _) => {
+                let id = id.trim().to_owned();
+                if tx.exists(&id)? {
+                    return Err(Error::Exists(id));
+                }
+                id
+            }
+            (None, Some(p)) => bead_id::next_child(p, tx.ids()?.iter().map(String::as_str)),
+            (None, None) => {
+                let prefix = tx.prefix()?;
+                let ids = tx.ids()?;
+                let existing = ids
+                    .iter()
+                    .filter(|id| bead_id::is_top_level_under(id, &prefix))
+                    .count();
+                let seed = IdSeed {
+                    prefix: &prefix,
+                    title: &title,
+                    description: a.description.as_deref().unwrap_or(""),
+                    creator: &ws.actor,
+                    created_at_nanos: now.sort_key(),
+                };
+                let taken: std::collections::HashSet<&str> =
+                    ids.iter().map(String::as_str).collect();
+                bead_id::generate(&seed, existing, |id| taken.contains(id)).ok_or_else(|| {
+                    Error::Other(format!("could not find a free id under prefix {prefix}"))
+                })?
+            }
+        };
+        let mut bead = Bead {
+            id: id.clone(),
+            title: title.clone(),
+            description: a.description.clone(),
+            design: a.design.clone(),
+            acceptance_criteria: a.acceptance.clone(),
+            notes: a.notes.clone(),
+            status: status::OPEN.to_owned(),
+            priority,
+            issue_type: a.issue_type.clone(),
+            assignee: a.assignee.clone(),
+            created_at: Some(now.clone()),
+            created_by: Some(ws.actor.clone()),
+            updated_at: Some(now.clone()),
+            due_at: due.clone(),
+            defer_until: defer.clone(),
+            external_ref: a.external_ref.clone(),
+            labels: labels.clone(),
+            ephemeral: a.ephemeral.then_some(true),
+            ..Bead::default()
+        };
+        if let Some(p) = &parent {
+            bead.dependencies
+                .push(dependency(&id, p, dep_type::PARENT_CHILD, &now, &ws.actor));
+        }
+        let mut reverse = Vec::new();
+        for spec in &a.deps {
+            let (kind, target) = match spec.split_once(':') {
+                Some((k, t)) => (k.trim(), t.trim()),
+                None => (dep_type::BLOCKS, spec.trim()),
+            };
+            let target = tx.resolve(target)?;
+            match kind {
+                "blocks" => reverse.push(target),
+                "depends-on" | "blocked-by" => {
+                    bead.dependencies.push(dependency(
+                        &id,
+                        &target,
+                        dep_type::BLOCKS,
+                        &now,
+                        &ws.actor,
+                    ));
+                }
+                other => bead
+                    .dependencies
+                    .push(dependency(&id, &target, other, &now, &ws.actor)),
+            }
+        }
+        tx.insert(bead)?;
+        for target in reverse {
+            let t = tx.get_mut(&target)?;
+            t.dependencies
+                .push(dependency(&target, &id, dep_type::BLOCKS, &now, &ws.actor));
+        }
+        Ok(id)
+    })?;
+    finish(ctx, &m);
+    let id = &m.value;
+    if ctx.global.json {
+        let bead = m
+            .applied
+            .changes
+            .iter()
+            .find(|c| &c.id == id)
+            .map(|c| &c.after);
+        return output::write_json(&mut ctx.out(), &bead);
+    }
+    if ctx.global.quiet || a.silent {
+        println!("{id}");
+    } else {
+        ctx.say(&ctx.paint.ok(&format!("Created {id}: {title}")))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Bead ids (full or unique prefixes).
+    #[arg(required = true)]
+    ids: Vec<String>,
+    #[arg(short, long)]
+    status: Option<String>,
+    /// 0-4 or P0-P4.
+    #[arg(short, long)]
+    priority: Option<String>,
+    #[arg(long)]
+    title: Option<String>,
+    #[arg(short = 't', long = "type")]
+    issue_type: Option<String>,
+    /// Assignee ("" clears it).
+    #[arg(short, long)]
+    assignee: Option<String>,
+    #[arg(short, long)]
+    description: Option<String>,
+    #[arg(long)]
+    design: Option<String>,
+    #[arg(long)]
+    acceptance: Option<String>,
+    #[arg(long)]
+    notes: Option<String>,
+    /// Append a paragraph to the notes.
+    #[arg(long)]
+    append_notes: Option<String>,
+    #[arg(long)]
+    external_ref: Option<String>,
+    /// Add labels (repeatable, comma-separated).
+    #[arg(long)]
+    add_label: Vec<String>,
+    /// Remove labels (repeatable, comma-separated).
+    #[arg(long)]
+    remove_label: Vec<String>,
+    /// Replace all labels.
+    #[arg(long)]
+    set_labels: Option<String>,
+    /// Due date ("" clears it).
+    #[arg(long)]
+    due: Option<String>,
+    /// Defer until ("" clears it).
+    #[arg(long)]
+    defer: Option<String>,
+    /// Assign to yourself and set in_progress.
+    #[arg(long)]
+    claim: bool,
+}
+
+fn opt_text(v: &Option<String>) -> Option<Option<String>> {
+    v.as_ref().map(|s| (!s.is_empty()).then(|| s.clone()))
+}
+
+pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
+    let priority = a.priority.as_deref().map(parse_priority).transpose()?;
+    let parse_opt_time = |flag: &str, v: &Option<String>| -> Result<Option<Option<Timestamp>>> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some("") => Ok(Some(None)),
+            Some(t) => parse_time(flag, t).map(|t| Some(Some(t))),
+        }
+    };
+    let due = parse_opt_time("--due", &a.due)?;
+    let defer = parse_opt_time("--defer", &a.defer)?;
+    if let Some(s) = &a.status
+        && s.trim().is_empty()
+    {
+        return Err(Error::Usage(
+            "--status needs a value (open, in_progress, blocked, deferred, closed, …)".into(),
+        ));
+    }
+    let ws = ctx.workspace()?;
+    let now = Timestamp::now();
+    let (add, remove) = (split(&a.add_label), split(&a.remove_label));
+    let set_labels = a
+        .set_labels
+        .as_ref()
+        .map(|s| split(std::slice::from_ref(s)));
+    let m = ws.mutate("updated", TxOptions::default(), |tx| {
+        let mut ids = Vec::new();
+        for q in &a.ids {
+            let id = tx.resolve(q)?;
+            let b = tx.get_mut(&id)?;
+            if let Some(s) = &a.status {
+                bead::set_status(b, s.trim(), &now, None);
+            }
+            if a.claim {
+                b.assignee = Some(ws.actor.clone());
+                if b.status != status::IN_PROGRESS {
+                    bead::set_status(b, status::IN_PROGRESS, &now, None);
+                }
+            }
+            if let Some(p) = priority {
+                b.priority = p;
+            }
+            if let Some(t) = &a.title {
+                b.title = t.clone();
+            }
+            if let Some(t) = &a.issue_type {
+                b.issue_type = t.trim().to_owned();
+            }
+            for (field, value) in [
+                (&mut b.assignee, &a.assignee),
+                (&mut b.description, &a.description),
+                (&mut b.design, &a.design),
+                (&mut b.acceptance_criteria, &a.acceptance),
+                (&mut b.notes, &a.notes),
+                (&mut b.external_ref, &a.external_ref),
+            ] {
+                if let Some(v) = opt_text(value) {
+                    *field = v;
+                }
+            }
+            if let Some(extra) = &a.append_notes {
+                b.notes = Some(match b.notes.take().filter(|n| !n.is_empty()) {
+                    Some(n) => format!("{}\n\n{extra}", n.trim_end()),
+                    None => extra.clone(),
+                });
+            }
+            if let Some(d) = &due {
+                b.due_at = d.clone();
+            }
+            if let Some(d) = &defer {
+                b.defer_until = d.clone();
+            }
+            if let Some(labels) = &set_labels {
+                b.labels = labels.clone();
+            }
+            for l in &add {
+                if !b.labels.contains(l) {
+                    b.labels.push(l.clone());
+                }
+            }
+            b.labels.retain(|l| !remove.contains(l));
+            ids.push(id);
+        }
+        Ok(ids)
+    })?;
+    report_beads(ctx, &ws, &m, "Updated")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct CloseArgs {
+    #[arg(required = true)]
+    ids: Vec<String>,
+    /// Why it is closed (default "Closed").
+    #[arg(short, long, alias = "resolution")]
+    reason: Option<String>,
+    /// Close even if open beads still block it.
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn close(ctx: &Ctx, a: CloseArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let now = Timestamp::now();
+    let reason = a.reason.clone().unwrap_or_else(|| "Closed".to_owned());
+    let m = ws.mutate("closed", TxOptions::default(), |tx| {
+        let mut ids = Vec::new();
+        for q in &a.ids {
+            let id = tx.resolve(q)?;
+            if !a.force {
+                let open = open_blockers(tx, &id)?;
+                if !open.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "cannot close {id}: blocked by open beads {}; use --force to close anyway",
+                        open.join(", ")
+                    )));
+                }
+            }
+            let b = tx.get_mut(&id)?;
+            if b.status != status::CLOSED {
+                bead::set_status(b, status::CLOSED, &now, Some(&reason));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    })?;
+    report_beads(ctx, &ws, &m, "Closed")
+}
+
+/// Targets of `id`'s blocking dependencies that are still unresolved.
+fn open_blockers(tx: &mut Tx, id: &str) -> Result<Vec<String>> {
+    let deps: Vec<String> = tx
+        .get(id)?
+        .map(|b| {
+            b.dependencies
+                .iter()
+                .filter(|d| dep_type::blocks_directly(&d.dep_type))
+                .map(|d| d.depends_on_id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut open = Vec::new();
+    for t in deps {
+        if let Some(target) = tx.get(&t)?
+            && !status::resolves_blockers(&target.status)
+        {
+            open.push(t);
+        }
+    }
+    Ok(open)
+}
+
+#[derive(Debug, Args)]
+pub struct ReopenArgs {
+    #[arg(required = true)]
+    ids: Vec<String>,
+    /// Why it is reopened (recorded as a comment).
+    #[arg(short, long)]
+    reason: Option<String>,
+}
+
+pub fn reopen(ctx: &Ctx, a: ReopenArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let now = Timestamp::now();
+    let m = ws.mutate("reopened", TxOptions::default(), |tx| {
+        let mut ids = Vec::new();
+        for q in &a.ids {
+            let id = tx.resolve(q)?;
+            let b = tx.get_mut(&id)?;
+            if b.status != status::OPEN {
+                bead::set_status(b, status::OPEN, &now, None);
+                if let Some(r) = &a.reason {
+                    let c = new_comment(b, &ws.actor, &format!("Reopened: {r}"), &now);
+                    b.comments.push(c);
+                }
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    })?;
+    report_beads(ctx, &ws, &m, "Reopened")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct DepAddArgs {
+    /// The bead that waits.
+    id: String,
+    /// The bead it depends on.
+    depends_on: String,
+    /// blocks (default), parent-child, related, discovered-from, waits-for, …
+    #[arg(short = 't', long = "type", default_value = "blocks")]
+    dep_type: String,
+}
+
+pub fn dep_add(ctx: &Ctx, a: DepAddArgs) -> Result<()> {
+    let kind = a.dep_type.trim().to_owned();
+    if kind.is_empty() {
+        return Err(Error::Usage(
+            "--type needs a value (blocks, parent-child, related, …)".into(),
+        ));
+    }
+    let ws = ctx.workspace()?;
+    let now = Timestamp::now();
+    let m = ws.mutate("dep_added", TxOptions::default(), |tx| {
+        let from = tx.resolve(&a.id)?;
+        let to = tx.resolve(&a.depends_on)?;
+        if from == to {
+            return Err(Error::Usage(format!("{from} cannot depend on itself")));
+        }
+        let exists = tx.get(&from)?.is_some_and(|b| {
+            b.dependencies
+                .iter()
+                .any(|d| d.depends_on_id == to && d.dep_type == kind)
+        });
+        if !exists {
+            let beads = tx.all()?;
+            if let Some(cycle) = Graph::new(beads).cycle_if_added(&from, &to, &kind) {
+                return Err(Error::Usage(format!(
+                    "adding {from} → {to} ({kind}) would create a dependency cycle: {}",
+                    cycle.join(" → ")
+                )));
+            }
+            let b = tx.get_mut(&from)?;
+            b.dependencies
+                .push(dependency(&from, &to, &kind, &now, &ws.actor));
+        }
+        Ok((from, to, exists))
+    })?;
+    finish(ctx, &m);
+    let (from, to, existed) = &m.value;
+    if ctx.global.json {
+        let status = if *existed { "exists" } else { "added" };
+        return output::write_json(
+            &mut ctx.out(),
+            &json!({"status": status, "issue_id": from, "depends_on_id": to, "type": kind}),
+        );
+    }
+    if *existed {
+        ctx.say(&format!("{from} already depends on {to} ({kind})"))
+    } else {
+        ctx.say(&ctx.paint.ok(&format!(
+            "Added dependency: {from} depends on {to} ({kind})"
+        )))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DepRemoveArgs {
+    id: String,
+    depends_on: String,
+    /// Only remove a dependency of this type.
+    #[arg(short = 't', long = "type")]
+    dep_type: Option<String>,
+}
+
+pub fn dep_remove(ctx: &Ctx, a: DepRemoveArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let m = ws.mutate("dep_removed", TxOptions::default(), |tx| {
+        let from = tx.resolve(&a.id)?;
+        let to = tx
+            .resolve(&a.depends_on)
+            .unwrap_or_else(|_| a.depends_on.trim().to_owned());
+        let b = tx.get_mut(&from)?;
+        let before = b.dependencies.len();
+        b.dependencies.retain(|d| {
+            !(d.depends_on_id == to && a.dep_type.as_ref().is_none_or(|t| &d.dep_type == t))
+        });
+        if b.dependencies.len() == before {
+            return Err(Error::Usage(format!("{from} does not depend on {to}")));
+        }
+        Ok((from, to))
+    })?;
+    finish(ctx, &m);
+    let (from, to) = &m.value;
+    if ctx.global.json {
+        return output::write_json(
+            &mut ctx.out(),
+            &json!({"status": "removed", "issue_id": from, "depends_on_id": to}),
+        );
+    }
+    ctx.say(&ctx.paint.ok(&format!(
+        "Removed dependency: {from} no longer depends on {to}"
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// One or more bead ids, then the label.
+    #[arg(required = true, num_args = 2.., value_name = "ID... LABEL")]
+    args: Vec<String>,
+}
+
+pub fn label(ctx: &Ctx, a: LabelArgs, add: bool) -> Result<()> {
+    let Some((label, ids)) = a.args.split_last() else {
+        return Err(Error::Usage("usage: loom label add <id>... <label>".into()));
+    };
+    let label = label.trim().to_owned();
+    if label.is_empty() || label.contains(',') {
+        return Err(Error::Usage(format!("{label:?} is not a valid label")));
+    }
+    let ws = ctx.workspace()?;
+    let event = if add { "labeled" } else { "unlabeled" };
+    let m = ws.mutate(event, TxOptions::default(), |tx| {
+        let mut out = Vec::new();
+        for q in ids {
+            let id = tx.resolve(q)?;
+            let b = tx.get_mut(&id)?;
+            if add && !b.labels.contains(&label) {
+                b.labels.push(label.clone());
+            } else if !add {
+                b.labels.retain(|l| l != &label);
+            }
+            out.push(id);
+        }
+        Ok(out)
+    })?;
+    finish(ctx, &m);
+    let verb = if add { "added" } else { "removed" };
+    if ctx.global.json {
+        let items: Vec<_> = m
+            .value
+            .iter()
+            .map(|id| json!({"status": verb, "issue_id": id, "label": label}))
+            .collect();
+        return output::write_json_array(&mut ctx.out(), items);
+    }
+    for id in &m.value {
+        let changed = m.applied.changes.iter().any(|c| &c.id == id);
+        if changed {
+            let prep = if add { "to" } else { "from" };
+            ctx.say(&ctx.paint.ok(&format!("Label '{label}' {verb} {prep} {id}")))?;
+        } else {
+            ctx.say(&format!("{id}: no change"))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    id: String,
+    /// The comment text (or --file).
+    text: Vec<String>,
+    /// Read the text from a file (`-` for stdin).
+    #[arg(short, long)]
+    file: Option<std::path::PathBuf>,
+    /// Author (default: the actor).
+    #[arg(short, long)]
+    author: Option<String>,
+}
+
+fn new_comment(b: &Bead, author: &str, text: &str, now: &Timestamp) -> Comment {
+    let numeric = b.comments.iter().all(|c| c.id.is_u64());
+    let id = if numeric {
+        json!(
+            b.comments
+                .iter()
+                .filter_map(|c| c.id.as_u64())
+                .max()
+                .unwrap_or(0)
+                + 1
+        )
+    } else {
+        let seed = IdSeed {
+            prefix: "",
+            title: text,
+            description: &b.id,
+            creator: author,
+            created_at_nanos: now.sort_key(),
+        };
+        json!(bead_id::hash_suffix(&seed, 0, 8))
+    };
+    Comment {
+        id,
+        issue_id: b.id.clone(),
+        author: author.to_owned(),
+        text: text.to_owned(),
+        created_at: Some(now.clone()),
+        ..Comment::default()
+    }
+}
+
+pub fn comment(ctx: &Ctx, a: CommentArgs) -> Result<()> {
+    let text = match &a.file {
+        Some(f) if f.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| Error::io("<stdin>", e))?;
+            s
+        }
+        Some(f) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
+        None => a.text.join(" "),
+    };
+    let text = text.trim_end().to_owned();
+    if text.trim().is_empty() {
+        return Err(Error::Usage(
+            "the comment is empty: give text or --file".into(),
+        ));
+    }
+    let ws = ctx.workspace()?;
+    let author = a.author.clone().unwrap_or_else(|| ws.actor.clone());
+    let now = Timestamp::now();
+    let m = ws.mutate("commented", TxOptions::default(), |tx| {
+        let id = tx.resolve(&a.id)?;
+        let b = tx.get_mut(&id)?;
+        let c = new_comment(b, &author, &text, &now);
+        b.comments.push(c.clone());
+        Ok(c)
+    })?;
+    finish(ctx, &m);
+    if ctx.global.json {
+        return output::write_json(&mut ctx.out(), &m.value);
+    }
+    ctx.say(
+        &ctx.paint
+            .ok(&format!("Comment added to {}", m.value.issue_id)),
+    )
+}

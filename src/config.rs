@@ -1,0 +1,116 @@
+//! Layered configuration: built-in defaults < user `config.yaml` (config dir) < repository
+//! `.loom/config.yaml` < environment < command-line flags.
+//!
+//! Keys Loom does not know yet are kept (later features read them), so an older Loom never
+//! rejects a newer config file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// One config file's contents; every key optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigFile {
+    /// Commit every bead change (default true).
+    pub auto_commit: Option<bool>,
+    /// Name recorded as `Loom-Actor` for changes a person makes.
+    pub actor: Option<String>,
+    /// Everything else, kept for later features.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The effective configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub auto_commit: bool,
+    pub actor: Option<String>,
+    /// Files that contributed, lowest precedence first.
+    pub sources: Vec<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            auto_commit: true,
+            actor: None,
+            sources: Vec::new(),
+        }
+    }
+}
+
+/// The user's config directory: `$LOOM_CONFIG_DIR`, else the platform's (e.g. `~/.config/loom`).
+pub fn user_config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("LOOM_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "loom").map(|d| d.config_dir().to_path_buf())
+}
+
+fn read_file(path: &Path) -> Result<Option<ConfigFile>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if text.trim().is_empty() {
+        return Ok(Some(ConfigFile::default()));
+    }
+    serde_norway::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+/// Parses a boolean from the environment (`1/0`, `true/false`, `yes/no`, `on/off`).
+pub fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(Error::Config(format!(
+            "{name}={other:?} is not a boolean: use true or false"
+        ))),
+    }
+}
+
+impl Config {
+    /// Loads the user and repository layers (repository root `repo_root`), then the
+    /// environment.
+    pub fn load(repo_root: Option<&Path>) -> Result<Config> {
+        let mut cfg = Config::default();
+        let mut layers = Vec::new();
+        if let Some(dir) = user_config_dir() {
+            layers.push(dir.join("config.yaml"));
+        }
+        if let Some(root) = repo_root {
+            layers.push(root.join(".loom").join("config.yaml"));
+        }
+        for path in layers {
+            if let Some(file) = read_file(&path)? {
+                cfg.apply(file);
+                cfg.sources.push(path);
+            }
+        }
+        if let Ok(v) = std::env::var("LOOM_AUTO_COMMIT") {
+            cfg.auto_commit = parse_bool("LOOM_AUTO_COMMIT", &v)?;
+        }
+        if let Some(a) = std::env::var("LOOM_ACTOR")
+            .ok()
+            .filter(|a| !a.trim().is_empty())
+        {
+            cfg.actor = Some(a);
+        }
+        Ok(cfg)
+    }
+
+    fn apply(&mut self, file: ConfigFile) {
+        if let Some(v) = file.auto_commit {
+            self.auto_commit = v;
+        }
+        if let Some(v) = file.actor.filter(|a| !a.trim().is_empty()) {
+            self.actor = Some(v);
+        }
+    }
+}

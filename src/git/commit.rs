@@ -1,0 +1,234 @@
+//! Bead commits: only `.beads/` paths, on the checked-out branch, leaving the user's index and
+//! worktree exactly as they were.
+//!
+//! The commit is assembled in a private index (`read-tree HEAD`, `update-index` of our paths,
+//! `write-tree`, `commit-tree`), HEAD moves with a compare-and-swap `update-ref`, and finally
+//! the user's index learns the new content of just those paths, so `git status` stays clean
+//! for them. Plumbing runs no hooks.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+use super::Repo;
+
+/// Beads named in trailers before the list is cut short.
+const MAX_BEAD_TRAILERS: usize = 200;
+/// Attempts when someone else moves HEAD between our read and our update.
+const MAX_HEAD_RACES: usize = 5;
+
+/// What to commit and how to describe it.
+#[derive(Clone, Debug)]
+pub struct CommitRequest {
+    /// Paths relative to the worktree root (all under `.beads/`).
+    pub paths: Vec<PathBuf>,
+    /// Subject line, e.g. `loom: bd-a1b2 open → in_progress`.
+    pub subject: String,
+    /// Optional body paragraphs.
+    pub body: Option<String>,
+    pub beads: Vec<String>,
+    pub actor: String,
+    pub event: String,
+}
+
+/// A commit made.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub id: String,
+    /// Things that went wrong after the commit was made (e.g. the index was locked).
+    pub warnings: Vec<String>,
+}
+
+impl CommitRequest {
+    /// The full commit message with Loom trailers.
+    pub fn message(&self) -> String {
+        let mut m = self.subject.trim().to_owned();
+        m.push_str("\n\n");
+        if let Some(body) = self
+            .body
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        {
+            m.push_str(body);
+            m.push_str("\n\n");
+        }
+        for id in self.beads.iter().take(MAX_BEAD_TRAILERS) {
+            m.push_str(&format!("Loom-Bead: {id}\n"));
+        }
+        if self.beads.len() > MAX_BEAD_TRAILERS {
+            m.push_str(&format!("Loom-Bead-Count: {}\n", self.beads.len()));
+        }
+        m.push_str(&format!("Loom-Actor: {}\n", one_line(&self.actor)));
+        m.push_str(&format!("Loom-Event: {}\n", one_line(&self.event)));
+        m
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Removes the private index when the commit is done (or fails).
+struct TempIndex(PathBuf);
+impl Drop for TempIndex {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("lock"));
+    }
+}
+
+fn is_identity_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("tell me who you are")
+        || m.contains("unable to auto-detect email")
+        || m.contains("empty ident")
+        || m.contains("invalid ident")
+}
+
+impl Repo {
+    /// Commits `req.paths` as they are in the worktree now. `None` if that changes nothing.
+    pub fn commit_beads(&self, req: &CommitRequest) -> Result<Option<Committed>> {
+        if req.paths.is_empty() {
+            return Ok(None);
+        }
+        for _ in 0..MAX_HEAD_RACES {
+            match self.try_commit(req)? {
+                Attempt::Raced => continue,
+                Attempt::Nothing => return Ok(None),
+                Attempt::Done(c) => return Ok(Some(c)),
+            }
+        }
+        Err(Error::Git {
+            command: "update-ref HEAD".into(),
+            message: "HEAD kept moving while Loom tried to commit".into(),
+        })
+    }
+
+    fn head(&self) -> Result<Option<(String, String)>> {
+        let repo = self.gix()?;
+        let mut head = repo.head().map_err(|e| Error::Git {
+            command: "rev-parse HEAD".into(),
+            message: e.to_string(),
+        })?;
+        let Some(id) = head.id() else {
+            return Ok(None); // unborn branch: no commits yet
+        };
+        let commit = head.peel_to_commit().map_err(|e| Error::Git {
+            command: "rev-parse HEAD^{commit}".into(),
+            message: e.to_string(),
+        })?;
+        let tree = commit.tree_id().map_err(|e| Error::Git {
+            command: "rev-parse HEAD^{tree}".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Some((id.to_string(), tree.to_string())))
+    }
+
+    fn try_commit(&self, req: &CommitRequest) -> Result<Attempt> {
+        let head = self.head()?;
+        let dir = self.git_dir.join("loom");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let index = TempIndex(dir.join(format!("index.{}", std::process::id())));
+        let _ = std::fs::remove_file(&index.0);
+        let env_index: [(&str, &OsStr); 1] = [("GIT_INDEX_FILE", index.0.as_os_str())];
+        if let Some((head_id, _)) = &head {
+            self.git_ok(&["read-tree", head_id], &env_index, None)?;
+        }
+        let mut list = String::new();
+        for p in &req.paths {
+            list.push_str(&p.to_string_lossy());
+            list.push('\0');
+        }
+        self.git_ok(
+            &["update-index", "--add", "--remove", "-z", "--stdin"],
+            &env_index,
+            Some(&list),
+        )?;
+        let tree = self.git_ok(&["write-tree"], &env_index, None)?;
+        if head.as_ref().is_some_and(|(_, t)| *t == tree) {
+            return Ok(Attempt::Nothing);
+        }
+        let message = req.message();
+        let mut args = vec!["commit-tree", tree.as_str()];
+        if let Some((head_id, _)) = &head {
+            args.extend(["-p", head_id.as_str()]);
+        }
+        let commit = match self.git_ok(&args, &[], Some(&message)) {
+            Ok(c) => c,
+            Err(Error::Git { message: m, .. }) if is_identity_error(&m) => {
+                // No git identity configured: attribute the commit to the actor.
+                let name = OsStr::new(req.actor.as_str());
+                let email = OsStr::new("loom@localhost");
+                let env = [
+                    ("GIT_AUTHOR_NAME", name),
+                    ("GIT_AUTHOR_EMAIL", email),
+                    ("GIT_COMMITTER_NAME", name),
+                    ("GIT_COMMITTER_EMAIL", email),
+                ];
+                self.git_ok(&args, &env, Some(&message))?
+            }
+            Err(e) => return Err(e),
+        };
+        let old = head.as_ref().map_or("", |(h, _)| h.as_str());
+        let reflog = req.subject.clone();
+        let moved = self.git(
+            &["update-ref", "-m", &reflog, "HEAD", &commit, old],
+            &[],
+            None,
+        )?;
+        if !moved.status.success() {
+            let err = String::from_utf8_lossy(&moved.stderr);
+            if err.contains("but expected")
+                || err.contains("cannot lock ref")
+                || err.contains("already exists")
+            {
+                return Ok(Attempt::Raced);
+            }
+            return Err(Error::Git {
+                command: "update-ref HEAD".into(),
+                message: err.trim().to_owned(),
+            });
+        }
+        let warnings = self.sync_index(&list);
+        Ok(Attempt::Done(Committed {
+            id: commit,
+            warnings,
+        }))
+    }
+
+    /// Brings the user's index up to date for our paths only; retried briefly while another git
+    /// command holds `index.lock`.
+    fn sync_index(&self, nul_list: &str) -> Vec<String> {
+        let mut pause = Duration::from_millis(5);
+        let mut last = String::new();
+        for _ in 0..8 {
+            match self.git(
+                &["update-index", "--add", "--remove", "-z", "--stdin"],
+                &[],
+                Some(nul_list),
+            ) {
+                Ok(out) if out.status.success() => return Vec::new(),
+                Ok(out) => last = String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                Err(e) => last = e.to_string(),
+            }
+            if !last.contains("index.lock") {
+                break;
+            }
+            std::thread::sleep(pause);
+            pause *= 2;
+        }
+        vec![format!(
+            "committed, but could not update the git index for .beads/ ({last}); \
+             `git status` may list those files as changed until you run `git reset -- .beads`"
+        )]
+    }
+}
+
+enum Attempt {
+    Done(Committed),
+    Nothing,
+    Raced,
+}

@@ -1,0 +1,153 @@
+//! Everything that touches git: finding the repository, committing bead changes as the audit
+//! trail, and reading that trail back.
+//!
+//! Reads use gix (in process, fast). Writes that must leave the user's index and worktree
+//! consistent use the `git` CLI's plumbing: the commit is built in a private index, so the
+//! user's staged and unstaged changes elsewhere are never touched and no hooks run.
+
+mod commit;
+mod log;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::error::{Error, Result};
+
+pub use commit::{CommitRequest, Committed};
+pub use log::{LogEntry, Trailers, parse_trailers};
+
+/// A git repository (worktree) Loom works in.
+#[derive(Clone, Debug)]
+pub struct Repo {
+    /// The worktree root.
+    pub workdir: PathBuf,
+    /// This worktree's git directory (`.git`, or `.git/worktrees/<name>`).
+    pub git_dir: PathBuf,
+    /// The repository's common git directory (shared by all worktrees).
+    pub common_dir: PathBuf,
+}
+
+impl Repo {
+    /// The repository containing `path`, or `None` outside any.
+    pub fn discover(path: &Path) -> Result<Option<Repo>> {
+        let found = match gix::discover::upwards(path) {
+            Ok((found, _trust)) => found,
+            Err(e) if e.classify().is_not_found() => return Ok(None),
+            Err(e) => {
+                return Err(Error::Git {
+                    command: "rev-parse --git-dir".into(),
+                    message: format!("{}: {e}", path.display()),
+                });
+            }
+        };
+        let (git_dir, _) = found.into_repository_and_work_tree_directories();
+        let repo = gix::open(&git_dir).map_err(|e| Error::Git {
+            command: "open".into(),
+            message: format!("{}: {e}", git_dir.display()),
+        })?;
+        let Some(workdir) = repo.workdir() else {
+            return Err(Error::Usage(format!(
+                "{} is a bare git repository; run Loom in a checkout",
+                path.display()
+            )));
+        };
+        Ok(Some(Repo {
+            workdir: absolute(workdir)?,
+            git_dir: absolute(repo.git_dir())?,
+            common_dir: absolute(repo.common_dir())?,
+        }))
+    }
+
+    /// Like [`Repo::discover`], but a missing repository is an error that says to run
+    /// `git init`.
+    pub fn require(path: &Path) -> Result<Repo> {
+        Repo::discover(path)?.ok_or_else(|| Error::NotGit {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The lock that serialises bead writers of this worktree.
+    pub fn beads_lock_path(&self) -> PathBuf {
+        self.git_dir.join("loom").join("beads.lock")
+    }
+
+    /// Opens the repository with gix for reads.
+    pub(crate) fn gix(&self) -> Result<gix::Repository> {
+        gix::open(&self.git_dir).map_err(|e| Error::Git {
+            command: "open".into(),
+            message: format!("{}: {e}", self.git_dir.display()),
+        })
+    }
+
+    /// The current branch name, or `None` when HEAD is detached.
+    pub fn current_branch(&self) -> Result<Option<String>> {
+        let repo = self.gix()?;
+        let head = repo.head_name().map_err(|e| Error::Git {
+            command: "symbolic-ref HEAD".into(),
+            message: e.to_string(),
+        })?;
+        Ok(head.map(|n| n.shorten().to_string()))
+    }
+
+    /// Runs `git args…` in the worktree with extra environment, returning its output.
+    pub(crate) fn git(
+        &self,
+        args: &[&str],
+        env: &[(&str, &OsStr)],
+        stdin: Option<&str>,
+    ) -> Result<Output> {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&self.workdir)
+            .args(args)
+            // Never prompt, never page, never let a user's LANG change messages we parse.
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| Error::Git {
+            command: args.join(" "),
+            message: format!("cannot run git: {e}; is git installed and on PATH?"),
+        })?;
+        if let Some(input) = stdin
+            && let Some(mut pipe) = child.stdin.take()
+        {
+            use std::io::Write;
+            pipe.write_all(input.as_bytes())
+                .map_err(|e| Error::io(&self.workdir, e))?;
+        }
+        child
+            .wait_with_output()
+            .map_err(|e| Error::io(&self.workdir, e))
+    }
+
+    /// Runs git and returns trimmed stdout, or an error carrying its stderr.
+    pub(crate) fn git_ok(
+        &self,
+        args: &[&str],
+        env: &[(&str, &OsStr)],
+        stdin: Option<&str>,
+    ) -> Result<String> {
+        let out = self.git(args, env, stdin)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(Error::Git {
+                command: args.join(" "),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
+        }
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(p).map_err(|e| Error::io(p, e))
+}

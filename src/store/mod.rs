@@ -1,0 +1,397 @@
+//! Reading and writing `.beads/`: the JSONL and YAML backends behind one transaction API,
+//! advisory locking, atomic writes with foreign-writer detection, and the live watcher.
+//!
+//! Every write follows the same path ([`Store::transact`]): take the lock, re-read what is on
+//! disk, apply the change to that latest version, write atomically with a last check that no
+//! other program replaced the file meanwhile (else start over), verify the result after the
+//! rename, and only then run the caller's follow-up (the git commit) and acknowledge.
+
+mod admin;
+pub mod fsio;
+pub mod jsonl;
+pub mod layout;
+mod tx;
+pub mod watch;
+pub mod yaml;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::bead::{self, Bead};
+use crate::error::{Error, Result};
+
+pub use admin::{Converted, Initialized, init};
+pub use layout::{Format, Layout};
+pub use tx::{Tx, TxOptions, resolve_error};
+
+/// How long a write waits for another Loom process to release the lock.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many times a write starts over because another program wrote first.
+const MAX_ATTEMPTS: usize = 50;
+
+/// How serious a [`Problem`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The record could not be loaded; it is kept on disk untouched.
+    Error,
+    /// The record loaded but breaks a rule Loom enforces on write.
+    Warning,
+}
+
+/// Something wrong with what is on disk, located precisely.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Relative to the repository root.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The bead concerned, when it can be made out.
+    pub id: Option<String>,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Problem {
+    /// `path:line` (or just `path`).
+    pub fn location(&self) -> String {
+        match self.line {
+            Some(l) => format!("{}:{l}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.location())?;
+        if let Some(id) = &self.id {
+            write!(f, "{id}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Where a loaded bead lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+}
+
+/// Everything in the store at one moment.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub format: Format,
+    pub beads: Vec<Bead>,
+    /// Parallel to `beads`.
+    pub locations: Vec<Location>,
+    pub problems: Vec<Problem>,
+}
+
+/// One bead changed by a transaction.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub id: String,
+    /// `None`: created.
+    pub before: Option<Bead>,
+    pub after: Bead,
+}
+
+impl Change {
+    /// A short description: `created "Title"` or `open → closed, priority 2 → 1`.
+    pub fn summary(&self) -> String {
+        match &self.before {
+            None => format!("created {:?}", self.after.title),
+            Some(b) => bead::change::summarize(&bead::change::diff(b, &self.after)),
+        }
+    }
+}
+
+/// What a transaction wrote.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    pub changes: Vec<Change>,
+    /// Files written, relative to the repository root.
+    pub paths: Vec<PathBuf>,
+}
+
+impl Applied {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Loom's own acknowledged writes, so the watcher does not report them as external changes.
+#[derive(Debug, Default)]
+pub struct OwnWrites {
+    written: Mutex<HashMap<String, u64>>,
+}
+
+impl OwnWrites {
+    fn record(&self, applied: &Applied) {
+        if let Ok(mut w) = self.written.lock() {
+            for c in &applied.changes {
+                w.insert(c.id.clone(), content_hash(&c.after));
+            }
+        }
+    }
+
+    /// Whether `bead` is exactly what Loom itself last wrote for its id (and forget it).
+    pub fn is_own(&self, bead: &Bead) -> bool {
+        let Ok(mut w) = self.written.lock() else {
+            return false;
+        };
+        match w.get(&bead.id) {
+            Some(&h) if h == content_hash(bead) => {
+                w.remove(&bead.id);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A hash of a bead's content (its serialized form).
+pub fn content_hash(bead: &Bead) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match bead::json::to_go_json(bead) {
+        Ok(s) => s.hash(&mut h),
+        Err(_) => bead.id.hash(&mut h),
+    }
+    h.finish()
+}
+
+/// A repository's bead store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    layout: Layout,
+    lock_path: PathBuf,
+    own: Arc<OwnWrites>,
+}
+
+impl Store {
+    /// A store over `layout`; writers serialise on the lock file at `lock_path`.
+    pub fn new(layout: Layout, lock_path: PathBuf) -> Store {
+        Store {
+            layout,
+            lock_path,
+            own: Arc::new(OwnWrites::default()),
+        }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// This store's record of its own writes (shared with its watcher).
+    pub fn own_writes(&self) -> Arc<OwnWrites> {
+        Arc::clone(&self.own)
+    }
+
+    /// Reads everything (no lock: writes are atomic renames, so a reader never sees a torn
+    /// file). Malformed records are reported in `problems` and left out.
+    pub fn load(&self) -> Result<Snapshot> {
+        let mut snap = match self.layout.format {
+            Format::Jsonl => self.load_jsonl()?,
+            Format::Yaml => self.load_yaml()?,
+        };
+        lint(&mut snap);
+        Ok(snap)
+    }
+
+    fn load_jsonl(&self) -> Result<Snapshot> {
+        let path = self.layout.jsonl_path();
+        let shown = self.layout.relative(&path);
+        let bytes = match fsio::read_with_fingerprint(&path)? {
+            Some((b, _)) => b,
+            None => Vec::new(),
+        };
+        let (doc, problems) = jsonl::JsonlDoc::parse(bytes, &shown);
+        let locations = doc
+            .line_of
+            .iter()
+            .map(|&l| Location {
+                path: shown.clone(),
+                line: Some(l),
+            })
+            .collect();
+        Ok(Snapshot {
+            format: Format::Jsonl,
+            beads: doc.beads,
+            locations,
+            problems,
+        })
+    }
+
+    fn load_yaml(&self) -> Result<Snapshot> {
+        let paths = yaml::list(&self.layout.yaml_dir())?;
+        let root = self.layout.root.clone();
+        let files = yaml::read_all(&paths, &|p| fsio::shown(&root, p))?;
+        let mut beads = Vec::with_capacity(files.len());
+        let mut locations = Vec::with_capacity(files.len());
+        let mut problems = Vec::new();
+        let mut first: HashMap<String, PathBuf> = HashMap::new();
+        for file in files {
+            let shown = self.layout.relative(&file.path);
+            match file.bead {
+                Ok(b) => {
+                    if let Some(other) = first.get(&b.id) {
+                        problems.push(Problem {
+                            path: shown,
+                            line: None,
+                            id: Some(b.id.clone()),
+                            severity: Severity::Error,
+                            message: format!(
+                                "duplicate id {} (also in {}); this file is ignored and kept as it is",
+                                b.id,
+                                other.display()
+                            ),
+                        });
+                        continue;
+                    }
+                    if yaml::id_from_path(&file.path).as_deref() != Some(b.id.as_str()) {
+                        problems.push(Problem {
+                            path: shown.clone(),
+                            line: None,
+                            id: Some(b.id.clone()),
+                            severity: Severity::Warning,
+                            message: format!(
+                                "the file name does not match the bead's id {}; rename it to {}.yaml",
+                                b.id, b.id
+                            ),
+                        });
+                    }
+                    first.insert(b.id.clone(), shown.clone());
+                    beads.push(b);
+                    locations.push(Location {
+                        path: shown,
+                        line: None,
+                    });
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        Ok(Snapshot {
+            format: Format::Yaml,
+            beads,
+            locations,
+            problems,
+        })
+    }
+
+    /// Applies `change` to the latest beads on disk and writes the result; `after` runs once the
+    /// write is verified, still under the lock (the git commit). Both may run more than once
+    /// (when another program writes meanwhile), so `change` must only read and change the
+    /// transaction, and `after` must be safe to repeat.
+    pub fn transact<T>(
+        &self,
+        options: TxOptions,
+        mut change: impl FnMut(&mut Tx) -> Result<T>,
+        mut after: impl FnMut(&Applied) -> Result<()>,
+    ) -> Result<(T, Applied)> {
+        let _guard = fsio::lock(&self.lock_path, LOCK_TIMEOUT)?;
+        fsio::sweep_temps(&self.layout.beads_dir);
+        for _ in 0..MAX_ATTEMPTS {
+            let mut tx = Tx::begin(&self.layout, options)?;
+            let out = change(&mut tx)?;
+            let (applied, written) = match tx.commit()? {
+                tx::Outcome::Conflict => continue,
+                tx::Outcome::Done(a, w) => (a, w),
+            };
+            if applied.is_empty() {
+                return Ok((out, applied));
+            }
+            // A writer that takes no lock may replace the file between our last check and our
+            // rename: check again now, and once more after the (slow) follow-up, so a change we
+            // acknowledge is one that is on disk. If it vanished, apply it again to the latest.
+            if !self.verify(&applied, &written)? {
+                continue;
+            }
+            after(&applied)?;
+            if !self.verify(&applied, &written)? {
+                continue;
+            }
+            self.own.record(&applied);
+            return Ok((out, applied));
+        }
+        let path = match self.layout.format {
+            Format::Jsonl => self.layout.jsonl_path(),
+            Format::Yaml => self.layout.yaml_dir(),
+        };
+        Err(Error::Contended {
+            path,
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Runs `look` on a transaction over the latest beads and writes nothing (dry runs).
+    pub fn preview<T>(
+        &self,
+        options: TxOptions,
+        look: impl FnOnce(&mut Tx) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx = Tx::begin(&self.layout, options)?;
+        look(&mut tx)
+    }
+
+    /// After the rename: is every change still on disk? (A writer that takes no lock may have
+    /// replaced the file between our last check and our rename.)
+    fn verify(&self, applied: &Applied, written: &[(PathBuf, fsio::Fingerprint)]) -> Result<bool> {
+        let mut untouched = true;
+        for (path, fp) in written {
+            if fsio::fingerprint(path)? != Some(*fp) {
+                untouched = false;
+            }
+        }
+        if untouched {
+            return Ok(true);
+        }
+        let snap = self.load()?;
+        let on_disk: HashMap<&str, &Bead> = snap.beads.iter().map(|b| (b.id.as_str(), b)).collect();
+        Ok(applied
+            .changes
+            .iter()
+            .all(|c| on_disk.get(c.id.as_str()) == Some(&&c.after)))
+    }
+}
+
+/// Adds warnings for beads that load but break write rules, and for dangling dependencies.
+fn lint(snap: &mut Snapshot) {
+    let ids: HashSet<&str> = snap.beads.iter().map(|b| b.id.as_str()).collect();
+    for (b, loc) in snap.beads.iter().zip(&snap.locations) {
+        let warn = |message: String| Problem {
+            path: loc.path.clone(),
+            line: loc.line,
+            id: Some(b.id.clone()),
+            severity: Severity::Warning,
+            message,
+        };
+        for invalid in bead::lint(b) {
+            snap.problems.push(warn(invalid.to_string()));
+        }
+        for d in &b.dependencies {
+            let target = d.depends_on_id.as_str();
+            if !target.is_empty() && !target.starts_with("external:") && !ids.contains(target) {
+                snap.problems.push(warn(format!(
+                    "depends on {target} ({}), which does not exist; the dependency is ignored",
+                    d.dep_type
+                )));
+            }
+        }
+    }
+    snap.problems
+        .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+}
+
+/// Resolves `path` against `base` unless absolute.
+pub fn absolutize(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}

@@ -1,0 +1,387 @@
+//! A transaction: the latest beads on disk, read under the store lock, changed in memory, then
+//! written back with a last check that nobody else wrote in between.
+//!
+//! JSONL loads the whole file (it is one file); YAML loads bead files on demand, so changing one
+//! bead in a 10,000-bead repository reads one file.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use crate::bead::{self, Bead, Timestamp, id as bead_id};
+use crate::error::{Error, Result};
+
+use super::fsio::{self, Fingerprint, Replaced};
+use super::jsonl::JsonlDoc;
+use super::layout::{Format, Layout, id_is_file_safe};
+use super::{Applied, Change, Problem, yaml};
+
+enum Backing {
+    Jsonl {
+        path: PathBuf,
+        doc: JsonlDoc,
+        fingerprint: Option<Fingerprint>,
+    },
+    Yaml {
+        /// Where each loaded bead came from, and the fingerprint it had.
+        files: HashMap<String, (PathBuf, Option<Fingerprint>)>,
+        all_loaded: bool,
+    },
+}
+
+/// Options of a transaction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TxOptions {
+    /// Keep `updated_at` as the caller set it (import of newer records, convert); otherwise
+    /// every changed bead gets a new, strictly later `updated_at`.
+    pub keep_updated_at: bool,
+}
+
+/// The beads as they are on disk now, open for change.
+pub struct Tx {
+    layout: Layout,
+    backing: Backing,
+    beads: Vec<Bead>,
+    index: HashMap<String, usize>,
+    /// Records that exist on disk but cannot be read, by id.
+    kept: HashMap<String, Problem>,
+    /// The first version of each touched bead (`None`: inserted in this transaction).
+    before: HashMap<String, Option<Bead>>,
+    touched: Vec<String>,
+    options: TxOptions,
+}
+
+pub(super) enum Outcome {
+    Done(Applied, Vec<(PathBuf, Fingerprint)>),
+    Conflict,
+}
+
+impl Tx {
+    pub(super) fn begin(layout: &Layout, options: TxOptions) -> Result<Tx> {
+        let mut tx = Tx {
+            layout: layout.clone(),
+            backing: Backing::Yaml {
+                files: HashMap::new(),
+                all_loaded: false,
+            },
+            beads: Vec::new(),
+            index: HashMap::new(),
+            kept: HashMap::new(),
+            before: HashMap::new(),
+            touched: Vec::new(),
+            options,
+        };
+        if layout.format == Format::Jsonl {
+            let path = layout.jsonl_path();
+            let (bytes, fingerprint) = match fsio::read_with_fingerprint(&path)? {
+                Some((b, f)) => (b, Some(f)),
+                None => (Vec::new(), None),
+            };
+            let shown = layout.relative(&path);
+            let (mut doc, problems) = JsonlDoc::parse(bytes, &shown);
+            tx.beads = std::mem::take(&mut doc.beads);
+            for p in problems {
+                if let Some(id) = p.id.clone() {
+                    tx.kept.entry(id).or_insert(p);
+                }
+            }
+            tx.reindex();
+            tx.backing = Backing::Jsonl {
+                path,
+                doc,
+                fingerprint,
+            };
+        }
+        Ok(tx)
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, b) in self.beads.iter().enumerate() {
+            self.index.entry(b.id.clone()).or_insert(i);
+        }
+    }
+
+    /// The repository layout this transaction works on.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn push_loaded(&mut self, file: yaml::YamlFile) {
+        match file.bead {
+            Ok(bead) => {
+                if self.index.contains_key(&bead.id) {
+                    return; // duplicate id in another file: the first one read wins
+                }
+                if let Backing::Yaml { files, .. } = &mut self.backing {
+                    files.insert(bead.id.clone(), (file.path, file.fingerprint));
+                }
+                self.index.insert(bead.id.clone(), self.beads.len());
+                self.beads.push(bead);
+            }
+            Err(problem) => {
+                if let Some(id) = problem.id.clone() {
+                    self.kept.entry(id).or_insert(problem);
+                }
+            }
+        }
+    }
+
+    /// Loads bead `id` if it is not loaded yet (YAML).
+    fn load(&mut self, id: &str) -> Result<()> {
+        if self.index.contains_key(id) || self.kept.contains_key(id) {
+            return Ok(());
+        }
+        let Backing::Yaml { all_loaded, .. } = &self.backing else {
+            return Ok(());
+        };
+        if *all_loaded {
+            return Ok(());
+        }
+        if id_is_file_safe(id) {
+            let path = self.layout.yaml_path(id);
+            if let Some(file) = yaml::read(&path, &self.layout.relative(&path))? {
+                self.push_loaded(file);
+                if self.index.contains_key(id) || self.kept.contains_key(id) {
+                    return Ok(());
+                }
+            }
+        }
+        // Not under its own name: it may live in a file named otherwise.
+        self.load_all()
+    }
+
+    fn load_all(&mut self) -> Result<()> {
+        let Backing::Yaml { all_loaded, files } = &self.backing else {
+            return Ok(());
+        };
+        if *all_loaded {
+            return Ok(());
+        }
+        let loaded_paths: HashSet<PathBuf> = files.values().map(|(p, _)| p.clone()).collect();
+        let paths: Vec<PathBuf> = yaml::list(&self.layout.yaml_dir())?
+            .into_iter()
+            .filter(|p| !loaded_paths.contains(p))
+            .collect();
+        let root = self.layout.root.clone();
+        for file in yaml::read_all(&paths, &|p| fsio::shown(&root, p))? {
+            self.push_loaded(file);
+        }
+        if let Backing::Yaml { all_loaded, .. } = &mut self.backing {
+            *all_loaded = true;
+        }
+        Ok(())
+    }
+
+    /// Every bead (loads all of them).
+    pub fn all(&mut self) -> Result<&[Bead]> {
+        self.load_all()?;
+        Ok(&self.beads)
+    }
+
+    /// Every id in the store, including records that cannot be read.
+    pub fn ids(&mut self) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = match &self.backing {
+            Backing::Yaml {
+                all_loaded: false, ..
+            } => yaml::list(&self.layout.yaml_dir())?
+                .iter()
+                .filter_map(|p| yaml::id_from_path(p))
+                .collect(),
+            _ => Vec::new(),
+        };
+        ids.extend(self.index.keys().cloned());
+        ids.extend(self.kept.keys().cloned());
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// The bead with this exact id.
+    pub fn get(&mut self, id: &str) -> Result<Option<&Bead>> {
+        self.load(id)?;
+        Ok(self.index.get(id).map(|&i| &self.beads[i]))
+    }
+
+    /// Whether a record with this id exists (readable or not).
+    pub fn exists(&mut self, id: &str) -> Result<bool> {
+        self.load(id)?;
+        Ok(self.index.contains_key(id) || self.kept.contains_key(id))
+    }
+
+    /// The bead with this exact id, for change. Errors if it is missing or unreadable.
+    pub fn get_mut(&mut self, id: &str) -> Result<&mut Bead> {
+        self.load(id)?;
+        let Some(&i) = self.index.get(id) else {
+            return Err(self.missing(id));
+        };
+        if !self.before.contains_key(id) {
+            self.before
+                .insert(id.to_owned(), Some(self.beads[i].clone()));
+            self.touched.push(id.to_owned());
+        }
+        Ok(&mut self.beads[i])
+    }
+
+    fn missing(&self, id: &str) -> Error {
+        match self.kept.get(id) {
+            Some(p) => Error::Malformed {
+                id: id.to_owned(),
+                location: p.location(),
+                message: p.message.clone(),
+            },
+            None => Error::NotFound(id.to_owned()),
+        }
+    }
+
+    /// Adds a new bead. Errors if the id is taken.
+    pub fn insert(&mut self, bead: Bead) -> Result<()> {
+        if self.exists(&bead.id)? {
+            return Err(Error::Exists(bead.id));
+        }
+        if self.layout.format == Format::Yaml && !id_is_file_safe(&bead.id) {
+            return Err(Error::Usage(format!(
+                "{:?} cannot be a bead id: use letters, digits, '-', '_' and '.'",
+                bead.id
+            )));
+        }
+        self.before.insert(bead.id.clone(), None);
+        self.touched.push(bead.id.clone());
+        self.index.insert(bead.id.clone(), self.beads.len());
+        self.beads.push(bead);
+        Ok(())
+    }
+
+    /// Resolves a full or partial id (`bd-a1b2`, `a1b2`, `a1b`) to exactly one bead id.
+    pub fn resolve(&mut self, query: &str) -> Result<String> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(Error::Usage("an empty bead id was given".into()));
+        }
+        if self.exists(query)? {
+            return Ok(query.to_owned());
+        }
+        let ids = self.ids()?;
+        bead_id::resolve(ids.iter().map(String::as_str), query)
+            .map_err(|candidates| resolve_error(query, candidates))
+    }
+
+    /// The id prefix for new beads: `.beads/config.yaml`, else the most common one in use, else
+    /// the repository directory's name.
+    pub fn prefix(&mut self) -> Result<String> {
+        if let Some(p) = self.layout.configured_prefix()? {
+            return Ok(p);
+        }
+        let ids = self.ids()?;
+        if let Some(p) = bead_id::infer_prefix(ids.iter().map(String::as_str)) {
+            return Ok(p);
+        }
+        let name = self
+            .layout
+            .root
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "bd".to_owned());
+        Ok(bead_id::prefix_from_dir_name(&name))
+    }
+
+    /// Problems with unreadable records met so far.
+    pub fn unreadable(&self) -> impl Iterator<Item = &Problem> {
+        self.kept.values()
+    }
+
+    /// Writes the changes. `Conflict` means another program wrote first: start over.
+    pub(super) fn commit(mut self) -> Result<Outcome> {
+        let mut changes = Vec::new();
+        for id in std::mem::take(&mut self.touched) {
+            let Some(&i) = self.index.get(&id) else {
+                continue;
+            };
+            let before = self.before.remove(&id).flatten();
+            if before.as_ref() == Some(&self.beads[i]) {
+                continue;
+            }
+            let after = &mut self.beads[i];
+            if !self.options.keep_updated_at || after.updated_at.is_none() {
+                let previous = before.as_ref().and_then(|b| b.updated_at.clone());
+                let floor = previous.max(after.updated_at.clone());
+                after.updated_at = Some(match (&before, floor) {
+                    (None, Some(t)) => t, // a new bead keeps the time it was made
+                    (_, floor) => Timestamp::now_after(floor.as_ref()),
+                });
+            }
+            bead::validate(after).map_err(|problems| Error::Invalid {
+                id: id.clone(),
+                problems,
+            })?;
+            changes.push(Change {
+                id,
+                before,
+                after: after.clone(),
+            });
+        }
+        if changes.is_empty() {
+            return Ok(Outcome::Done(Applied::default(), Vec::new()));
+        }
+        let temp_dir = self.layout.beads_dir.clone();
+        std::fs::create_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, e))?;
+        let mut written = Vec::new();
+        let mut paths = Vec::new();
+        match &self.backing {
+            Backing::Jsonl {
+                path,
+                doc,
+                fingerprint,
+            } => {
+                let mut changed = HashMap::new();
+                let mut added = Vec::new();
+                for c in &changes {
+                    if c.before.is_some() {
+                        changed.insert(c.id.clone(), Some(c.after.clone()));
+                    } else {
+                        added.push(c.after.clone());
+                    }
+                }
+                let bytes = doc
+                    .render(&changed, &added)
+                    .map_err(|e| Error::Other(format!("cannot serialize beads: {e}")))?;
+                match fsio::replace(path, &temp_dir, &bytes, *fingerprint)? {
+                    Replaced::Conflict => return Ok(Outcome::Conflict),
+                    Replaced::Done(fp) => written.push((path.clone(), fp)),
+                }
+                paths.push(self.layout.relative(path));
+            }
+            Backing::Yaml { files, .. } => {
+                let dir = self.layout.yaml_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                for c in &changes {
+                    let (path, expected) = match files.get(&c.id) {
+                        Some((p, f)) => (p.clone(), *f),
+                        None => (self.layout.yaml_path(&c.id), None),
+                    };
+                    let text = yaml::render(&c.after)?;
+                    match fsio::replace(&path, &temp_dir, text.as_bytes(), expected)? {
+                        // Files already replaced stay: the retry re-applies the change to the
+                        // latest state, which then includes them.
+                        Replaced::Conflict => return Ok(Outcome::Conflict),
+                        Replaced::Done(fp) => written.push((path.clone(), fp)),
+                    }
+                    paths.push(self.layout.relative(&path));
+                }
+            }
+        }
+        Ok(Outcome::Done(Applied { changes, paths }, written))
+    }
+}
+
+/// The error for a query that matched no bead or several.
+pub fn resolve_error(query: &str, candidates: Vec<String>) -> Error {
+    if candidates.is_empty() {
+        Error::NotFound(query.to_owned())
+    } else {
+        Error::Ambiguous {
+            query: query.to_owned(),
+            candidates,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! A repository opened for bead work: the store, the git repository that records every change,
+//! the effective configuration and the actor. The CLI (and later the TUI and orchestrator) go
+//! through [`Workspace::mutate`], so every change is validated, written atomically and
+//! committed the same way.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::git::{CommitRequest, Committed, Repo};
+use crate::store::{Applied, Layout, Store, Tx, TxOptions};
+
+/// How to open a workspace.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Where to start looking for `.beads/` (the current directory by default).
+    pub dir: Option<PathBuf>,
+    /// `--actor`.
+    pub actor: Option<String>,
+    /// `--no-commit`: write beads without committing, this once.
+    pub no_commit: bool,
+}
+
+/// A repository opened for bead work.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub store: Store,
+    pub repo: Option<Repo>,
+    pub config: Config,
+    /// Who is making changes (`Loom-Actor`).
+    pub actor: String,
+}
+
+/// The result of a mutation.
+#[derive(Debug)]
+pub struct Mutation<T> {
+    pub value: T,
+    pub applied: Applied,
+    pub commit: Option<Committed>,
+}
+
+fn start_dir(opts: &OpenOptions) -> Result<PathBuf> {
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().map_err(|e| Error::io(".", e))?,
+    };
+    std::fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))
+}
+
+/// The actor: flag, then config/`LOOM_ACTOR`, then bd's variables, then git's `user.name`,
+/// then `$USER`.
+fn resolve_actor(flag: Option<&str>, config: &Config, repo: Option<&Repo>) -> String {
+    let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    nonempty(flag.map(str::to_owned))
+        .or_else(|| nonempty(config.actor.clone()))
+        .or_else(|| nonempty(std::env::var("BD_ACTOR").ok()))
+        .or_else(|| nonempty(std::env::var("BEADS_ACTOR").ok()))
+        .or_else(|| nonempty(repo.and_then(|r| r.user_name())))
+        .or_else(|| nonempty(std::env::var("USER").ok()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Workspace {
+    /// Opens the repository around `opts.dir`: finds `.beads/`, its format, the git
+    /// repository (if any) and the configuration.
+    pub fn open(opts: &OpenOptions) -> Result<Workspace> {
+        let dir = start_dir(opts)?;
+        let repo = Repo::discover(&dir)?;
+        let layout = Layout::discover(&dir)?;
+        Self::with_layout(layout, repo, opts)
+    }
+
+    fn with_layout(layout: Layout, repo: Option<Repo>, opts: &OpenOptions) -> Result<Workspace> {
+        let mut config = Config::load(Some(&layout.root))?;
+        if opts.no_commit {
+            config.auto_commit = false;
+        }
+        let lock = match &repo {
+            Some(r) => r.beads_lock_path(),
+            None => layout.beads_dir.join(".loom.lock"),
+        };
+        let actor = resolve_actor(opts.actor.as_deref(), &config, repo.as_ref());
+        Ok(Workspace {
+            store: Store::new(layout, lock),
+            repo,
+            config,
+            actor,
+        })
+    }
+
+    /// The layout of the bead store.
+    pub fn layout(&self) -> &Layout {
+        self.store.layout()
+    }
+
+    /// The git repository, or the error that says to run `git init`.
+    pub fn require_repo(&self) -> Result<&Repo> {
+        self.repo.as_ref().ok_or_else(|| Error::NotGit {
+            path: self.layout().root.clone(),
+        })
+    }
+
+    /// Applies `change` to the latest beads, writes them and (unless auto-commit is off)
+    /// commits the written files with Loom trailers, all under the store lock. `event` names
+    /// the kind of change (`created`, `updated`, `closed`, …).
+    pub fn mutate<T>(
+        &self,
+        event: &str,
+        options: TxOptions,
+        change: impl FnMut(&mut Tx) -> Result<T>,
+    ) -> Result<Mutation<T>> {
+        let repo = self.require_repo()?;
+        let mut commit = None;
+        let (value, applied) = self.store.transact(options, change, |applied| {
+            if self.config.auto_commit {
+                let request = self.describe(event, applied);
+                commit = self.commit(repo, request)?;
+            }
+            Ok(())
+        })?;
+        Ok(Mutation {
+            value,
+            applied,
+            commit,
+        })
+    }
+
+    /// Commits `req` (paths relative to the store root) unless auto-commit is off.
+    pub fn commit(&self, repo: &Repo, mut req: CommitRequest) -> Result<Option<Committed>> {
+        if !self.config.auto_commit {
+            return Ok(None);
+        }
+        let root = &self.layout().root;
+        req.paths = req
+            .paths
+            .iter()
+            .map(|p| {
+                let abs = root.join(p);
+                abs.strip_prefix(&repo.workdir)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(abs)
+            })
+            .collect();
+        repo.commit_beads(&req)
+    }
+
+    /// The commit that records `applied`.
+    fn describe(&self, event: &str, applied: &Applied) -> CommitRequest {
+        let beads: Vec<String> = applied.changes.iter().map(|c| c.id.clone()).collect();
+        let (subject, body) = match applied.changes.as_slice() {
+            [one] => (format!("loom: {} {}", one.id, one.summary()), None),
+            many => {
+                const SHOWN: usize = 50;
+                let mut body: Vec<String> = many
+                    .iter()
+                    .take(SHOWN)
+                    .map(|c| format!("{}: {}", c.id, c.summary()))
+                    .collect();
+                if many.len() > SHOWN {
+                    body.push(format!("… and {} more", many.len() - SHOWN));
+                }
+                (
+                    format!("loom: {event} {} beads", many.len()),
+                    Some(body.join("\n")),
+                )
+            }
+        };
+        CommitRequest {
+            paths: applied.paths.clone(),
+            subject,
+            body,
+            beads,
+            actor: self.actor.clone(),
+            event: event.to_owned(),
+        }
+    }
+
+    /// A workspace for a store that is being created (`init`) at `layout`.
+    pub fn for_new_store(layout: Layout, repo: Repo, opts: &OpenOptions) -> Result<Workspace> {
+        Self::with_layout(layout, Some(repo), opts)
+    }
+
+    /// Where to start looking, resolved (for `init`).
+    pub fn start_dir(opts: &OpenOptions) -> Result<PathBuf> {
+        start_dir(opts)
+    }
+}
+
+impl Repo {
+    /// git's `user.name`, if configured.
+    pub fn user_name(&self) -> Option<String> {
+        let repo = self.gix().ok()?;
+        let snapshot = repo.config_snapshot();
+        snapshot.string("user.name").map(|s| s.to_string())
+    }
+}
