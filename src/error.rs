@@ -47,6 +47,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The request is well-formed but the beads' current state forbids it (a cycle, open
+    /// blockers, …).
+    #[error("{0}")]
+    Refused(String),
+
     #[error("{0}")]
     Config(String),
 

@@ -18,7 +18,8 @@ pub fn watch(ctx: &Ctx) -> Result<()> {
         // The receiver only goes away when we exit.
         let _ = tx.send(e);
     })?;
-    if !ctx.global.json && !ctx.global.quiet {
+    // Also with --json: on stderr, it tells scripts the watcher is ready.
+    if !ctx.global.quiet {
         eprintln!(
             "Watching {} for changes (Ctrl-C to stop)…",
             ws.layout().relative(&ws.layout().beads_dir).display()

@@ -445,7 +445,7 @@ pub fn close(ctx: &Ctx, a: CloseArgs) -> Result<()> {
             if !a.force {
                 let open = open_blockers(tx, &id)?;
                 if !open.is_empty() {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Refused(format!(
                         "cannot close {id}: blocked by open beads {}; use --force to close anyway",
                         open.join(", ")
                     )));
@@ -552,7 +552,7 @@ pub fn dep_add(ctx: &Ctx, a: DepAddArgs) -> Result<()> {
         if !exists {
             let beads = tx.all()?;
             if let Some(cycle) = Graph::new(beads).cycle_if_added(&from, &to, &kind) {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "adding {from} → {to} ({kind}) would create a dependency cycle: {}",
                     cycle.join(" → ")
                 )));
@@ -603,7 +603,7 @@ pub fn dep_remove(ctx: &Ctx, a: DepRemoveArgs) -> Result<()> {
             !(d.depends_on_id == to && a.dep_type.as_ref().is_none_or(|t| &d.dep_type == t))
         });
         if b.dependencies.len() == before {
-            return Err(Error::Usage(format!("{from} does not depend on {to}")));
+            return Err(Error::Refused(format!("{from} does not depend on {to}")));
         }
         Ok((from, to))
     })?;

@@ -17,7 +17,7 @@ use super::Repo;
 /// Beads named in trailers before the list is cut short.
 const MAX_BEAD_TRAILERS: usize = 200;
 /// Attempts when someone else moves HEAD between our read and our update.
-const MAX_HEAD_RACES: usize = 5;
+const MAX_HEAD_RACES: usize = 8;
 
 /// What to commit and how to describe it.
 #[derive(Clone, Debug)]
@@ -94,9 +94,15 @@ impl Repo {
         if req.paths.is_empty() {
             return Ok(None);
         }
+        let mut pause = Duration::from_millis(5);
         for _ in 0..MAX_HEAD_RACES {
             match self.try_commit(req)? {
-                Attempt::Raced => continue,
+                Attempt::Raced => {
+                    // Someone moved HEAD, or a git command (perhaps one orphaned by a killed
+                    // Loom) still holds the ref lock: give it a moment.
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
                 Attempt::Nothing => return Ok(None),
                 Attempt::Done(c) => return Ok(Some(c)),
             }

@@ -7,6 +7,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rustix::fs::RenameFlags;
+use rustix::io::Errno;
+
 use crate::error::{Error, Result};
 
 /// Prefix of Loom's temporary files (in `.beads/`); a crash can leave one behind, the next
@@ -15,14 +18,13 @@ pub const TEMP_PREFIX: &str = ".loom-";
 pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// Who a file is, as far as `stat` can tell: a rename gives a new inode, an in-place write a
-/// new mtime/ctime.
+/// new size or mtime. (Not ctime: renaming a file moves its ctime.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
     dev: u64,
     ino: u64,
     size: u64,
     mtime_ns: i128,
-    ctime_ns: i128,
 }
 
 impl Fingerprint {
@@ -32,7 +34,6 @@ impl Fingerprint {
             ino: meta.ino(),
             size: meta.size(),
             mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
         }
     }
 }
@@ -73,8 +74,14 @@ pub enum Replaced {
 }
 
 /// Atomically replaces `path` with `bytes`: a temp file in `temp_dir` (same filesystem), fsync,
-/// a last check that `path` still has the `expected` fingerprint (`None` = must not exist),
-/// rename, fsync of the directory. A reader sees the old or the new file, never a torn one.
+/// a check that `path` still has the `expected` fingerprint (`None` = must not exist), the
+/// swap, fsync of the directory. A reader sees the old or the new file, never a torn one.
+///
+/// On Linux the swap is `renameat2(RENAME_EXCHANGE)`, which hands back the file it displaced:
+/// if that is not the one expected (another program renamed its own version in after our
+/// check), it is swapped straight back and the caller starts over, so Loom never destroys
+/// another writer's file. New files use `RENAME_NOREPLACE`. Filesystems without these fall
+/// back to a plain rename right after the check.
 pub fn replace(
     path: &Path,
     temp_dir: &Path,
@@ -99,7 +106,7 @@ pub fn replace(
     temp.as_file()
         .sync_all()
         .map_err(|e| Error::io(temp.path(), e))?;
-    let written = Fingerprint::of(
+    let ours = Fingerprint::of(
         &temp
             .as_file()
             .metadata()
@@ -108,12 +115,71 @@ pub fn replace(
     if fingerprint(path)? != expected {
         return Ok(Replaced::Conflict); // the temp file is removed on drop
     }
-    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    let temp = temp.into_temp_path(); // removed on drop unless kept
+    let swapped = match expected {
+        None => swap(&temp, path, RenameFlags::NOREPLACE),
+        Some(_) => swap(&temp, path, RenameFlags::EXCHANGE),
+    };
+    match swapped {
+        Swap::Done if expected.is_none() => {
+            let _ = temp.keep();
+        }
+        Swap::Done => {
+            // `temp` now names the file we displaced: was it the one we read?
+            if fingerprint(&temp)? != expected {
+                return undo_exchange(temp, path, ours);
+            }
+            // Dropping `temp` removes the displaced old version.
+        }
+        Swap::Exists => return Ok(Replaced::Conflict),
+        Swap::Unsupported => {
+            std::fs::rename(&temp, path).map_err(|e| Error::io(path, e))?;
+            let _ = temp.keep();
+        }
+        Swap::Failed(e) => return Err(Error::io(path, e)),
+    }
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
-    // rename keeps the inode and times; ctime may move on some filesystems, so re-read it.
-    Ok(Replaced::Done(fingerprint(path)?.unwrap_or(written)))
+    Ok(Replaced::Done(fingerprint(path)?.unwrap_or(ours)))
+}
+
+enum Swap {
+    Done,
+    /// `NOREPLACE` found a file there (or `EXCHANGE` found none): someone wrote first.
+    Exists,
+    /// The filesystem cannot do it.
+    Unsupported,
+    Failed(std::io::Error),
+}
+
+fn swap(from: &Path, to: &Path, flags: RenameFlags) -> Swap {
+    match rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, flags) {
+        Ok(()) => Swap::Done,
+        Err(Errno::EXIST | Errno::NOENT) => Swap::Exists,
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => Swap::Unsupported,
+        Err(e) => Swap::Failed(e.into()),
+    }
+}
+
+/// Our exchange displaced a file we did not expect: put it back and report a conflict.
+fn undo_exchange(temp: tempfile::TempPath, path: &Path, ours: Fingerprint) -> Result<Replaced> {
+    if let Swap::Failed(e) = swap(&temp, path, RenameFlags::EXCHANGE) {
+        return Err(Error::io(path, e));
+    }
+    if fingerprint(&temp)? == Some(ours) {
+        return Ok(Replaced::Conflict); // `temp` (our version) is removed on drop
+    }
+    // A third writer got in between our two swaps: never delete what we now hold.
+    let rescue = path.with_extension("loom-rescued");
+    std::fs::rename(&temp, &rescue).map_err(|e| Error::io(&rescue, e))?;
+    let _ = temp.keep();
+    Err(Error::Other(format!(
+        "{} was replaced by other programs several times during one write; a displaced version \
+         is saved as {} — compare it with the current file",
+        path.display(),
+        rescue.display()
+    )))
 }
 
 /// Removes `path` if it still has the `expected` fingerprint.
@@ -134,7 +200,6 @@ pub fn remove(path: &Path, expected: Option<Fingerprint>) -> Result<Replaced> {
         ino: 0,
         size: 0,
         mtime_ns: 0,
-        ctime_ns: 0,
     }))
 }
 

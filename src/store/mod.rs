@@ -125,33 +125,26 @@ impl Applied {
     }
 }
 
-/// Loom's own acknowledged writes, so the watcher does not report them as external changes.
+/// Loom's own acknowledged writes, so the watcher does not report them as external changes
+/// (and diffs a later external edit against what Loom wrote, not against an older version).
 #[derive(Debug, Default)]
 pub struct OwnWrites {
-    written: Mutex<HashMap<String, u64>>,
+    written: Mutex<HashMap<String, (u64, Bead)>>,
 }
 
 impl OwnWrites {
     fn record(&self, applied: &Applied) {
         if let Ok(mut w) = self.written.lock() {
             for c in &applied.changes {
-                w.insert(c.id.clone(), content_hash(&c.after));
+                w.insert(c.id.clone(), (content_hash(&c.after), c.after.clone()));
             }
         }
     }
 
-    /// Whether `bead` is exactly what Loom itself last wrote for its id (and forget it).
-    pub fn is_own(&self, bead: &Bead) -> bool {
-        let Ok(mut w) = self.written.lock() else {
-            return false;
-        };
-        match w.get(&bead.id) {
-            Some(&h) if h == content_hash(bead) => {
-                w.remove(&bead.id);
-                true
-            }
-            _ => false,
-        }
+    /// The version Loom itself last wrote for `id`, if the watcher has not seen it yet (and
+    /// forget it), with its content hash.
+    pub fn take(&self, id: &str) -> Option<(u64, Bead)> {
+        self.written.lock().ok()?.remove(id)
     }
 }
 
@@ -230,7 +223,8 @@ impl Store {
     fn load_yaml(&self) -> Result<Snapshot> {
         let paths = yaml::list(&self.layout.yaml_dir())?;
         let root = self.layout.root.clone();
-        let files = yaml::read_all(&paths, &|p| fsio::shown(&root, p))?;
+        let mut files = yaml::read_all(&paths, &|p| fsio::shown(&root, p))?;
+        yaml::prefer_named(&mut files);
         let mut beads = Vec::with_capacity(files.len());
         let mut locations = Vec::with_capacity(files.len());
         let mut problems = Vec::new();

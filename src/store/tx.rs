@@ -163,7 +163,9 @@ impl Tx {
             .filter(|p| !loaded_paths.contains(p))
             .collect();
         let root = self.layout.root.clone();
-        for file in yaml::read_all(&paths, &|p| fsio::shown(&root, p))? {
+        let mut files = yaml::read_all(&paths, &|p| fsio::shown(&root, p))?;
+        yaml::prefer_named(&mut files);
+        for file in files {
             self.push_loaded(file);
         }
         if let Backing::Yaml { all_loaded, .. } = &mut self.backing {

@@ -217,26 +217,25 @@ impl Baseline {
 
     fn observe(&mut self, bead: Bead) -> Option<Event> {
         let hash = content_hash(&bead);
-        let origin = if self.own.is_own(&bead) {
-            Origin::Loom
-        } else {
-            Origin::External
-        };
-        let previous = self.beads.insert(bead.id.clone(), (hash, bead.clone()));
-        if origin == Origin::Loom {
-            return None;
+        let mut previous = self.beads.insert(bead.id.clone(), (hash, bead.clone()));
+        if let Some((own_hash, own)) = self.own.take(&bead.id) {
+            if own_hash == hash {
+                return None; // exactly what this process wrote
+            }
+            // Someone changed it after our write: report their change, not ours.
+            previous = Some((own_hash, own));
         }
         match previous {
             Some((h, _)) if h == hash => None,
             Some((_, before)) => Some(Event::BeadChanged {
                 at: event::now(),
-                origin,
+                origin: Origin::External,
                 changes: change::diff(&before, &bead),
                 bead: Box::new(bead),
             }),
             None => Some(Event::BeadCreated {
                 at: event::now(),
-                origin,
+                origin: Origin::External,
                 bead: Box::new(bead),
             }),
         }

@@ -117,6 +117,15 @@ pub fn read(path: &Path, shown: &Path) -> Result<Option<YamlFile>> {
     }))
 }
 
+/// Orders files so that one named after its bead's id comes before stray copies of that id
+/// (the first file read for an id is the one that counts).
+pub fn prefer_named(files: &mut [YamlFile]) {
+    files.sort_by_key(|f| match &f.bead {
+        Ok(b) => id_from_path(&f.path).as_deref() != Some(b.id.as_str()),
+        Err(_) => true,
+    });
+}
+
 /// Reads every file in `paths`, in parallel for large stores. `shown` maps a path for messages.
 pub fn read_all(
     paths: &[PathBuf],

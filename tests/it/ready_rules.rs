@@ -1,6 +1,5 @@
 //! Ready/blocked parity with bd: one table row per rule, plus the three sort orders and a check
 //! against a real bd export.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use loom::bead::graph::{Direction, Graph, ReadyFilter, SortPolicy};
 use loom::bead::{Bead, Dependency, Timestamp};

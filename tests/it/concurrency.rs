@@ -1,0 +1,115 @@
+//! Concurrent writers: two `loom` processes and a third writer that rewrites the file the way
+//! bd does (temp file + rename, re-checking the file just before its rename) each apply 200
+//! changes at once. No change may be lost, the file must parse, and git must hold a commit for
+//! each Loom change.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::thread;
+
+use crate::support::TestRepo;
+
+const CHANGES: usize = 200;
+const BEADS: usize = 10;
+
+fn record(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","title":"written by the foreign writer","status":"open","priority":3,"issue_type":"task","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z"}}"#
+    )
+}
+
+/// A careful foreign writer: read, change, write a temp file, re-check the file is unchanged
+/// just before renaming over it, and check again afterwards that its change survived.
+fn foreign_append(path: &Path, id: &str) {
+    let tmp = path.with_file_name(format!(".bd-tmp-{id}"));
+    loop {
+        let before = std::fs::read(path).unwrap();
+        let mut after = before.clone();
+        if !after.is_empty() && !after.ends_with(b"\n") {
+            after.push(b'\n');
+        }
+        after.extend_from_slice(record(id).as_bytes());
+        after.push(b'\n');
+        std::fs::write(&tmp, &after).unwrap();
+        std::fs::File::open(&tmp).unwrap().sync_all().unwrap();
+        if std::fs::read(path).unwrap() != before {
+            continue; // someone wrote meanwhile: start over on their version
+        }
+        std::fs::rename(&tmp, path).unwrap();
+        let needle = format!(r#""id":"{id}""#);
+        let present = |bytes: &[u8]| String::from_utf8_lossy(bytes).contains(&needle);
+        if present(&std::fs::read(path).unwrap()) {
+            return;
+        }
+    }
+}
+
+fn loom_labels(repo: &TestRepo, tag: &str, beads: &[String]) {
+    for i in 0..CHANGES {
+        let bead = &beads[i % beads.len()];
+        let label = format!("{tag}{i}");
+        let out = repo.loom(&["label", "add", bead, &label, "-q"]);
+        assert_eq!(out.code, 0, "loom {tag} change {i} failed: {}", out.stderr);
+    }
+}
+
+#[test]
+fn two_looms_and_a_foreign_writer_lose_nothing() {
+    let repo = TestRepo::with_loom("jsonl");
+    let beads: Vec<String> = (0..BEADS)
+        .map(|i| repo.create(&format!("bead {i}"), &[]))
+        .collect();
+    let base_commits = repo.commit_count();
+    let path = repo.path().join(".beads/issues.jsonl");
+
+    thread::scope(|s| {
+        s.spawn(|| loom_labels(&repo, "a", &beads));
+        s.spawn(|| loom_labels(&repo, "b", &beads));
+        s.spawn(|| {
+            for i in 0..CHANGES {
+                foreign_append(&path, &format!("f-{i}"));
+            }
+        });
+    });
+
+    // The file parses completely.
+    let doctor = repo.json(&["doctor"]);
+    let errors: Vec<_> = doctor["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "unreadable records: {errors:?}");
+
+    // Every change is present.
+    let all = repo.json(&["list", "--all", "-n", "0"]);
+    let mut labels: HashSet<String> = HashSet::new();
+    let mut ids: HashSet<String> = HashSet::new();
+    for b in all.as_array().unwrap() {
+        ids.insert(b["id"].as_str().unwrap().to_owned());
+        for l in b["labels"].as_array().into_iter().flatten() {
+            labels.insert(l.as_str().unwrap().to_owned());
+        }
+    }
+    for i in 0..CHANGES {
+        assert!(labels.contains(&format!("a{i}")), "loom A change {i} lost");
+        assert!(labels.contains(&format!("b{i}")), "loom B change {i} lost");
+        assert!(ids.contains(&format!("f-{i}")), "foreign change {i} lost");
+    }
+
+    // A commit for each Loom change. (A change that a foreign writer clobbers after Loom
+    // committed it is re-applied and committed again, so there can be more.)
+    let subjects = repo.git(&["log", "--format=%s"]);
+    let committed: HashSet<&str> = subjects
+        .lines()
+        .filter_map(|s| s.split("+label ").nth(1))
+        .collect();
+    for i in 0..CHANGES {
+        for tag in ["a", "b"] {
+            let label = format!("{tag}{i}");
+            assert!(committed.contains(label.as_str()), "no commit for {label}");
+        }
+    }
+    assert!(repo.commit_count() >= base_commits + 2 * CHANGES);
+}

@@ -1,0 +1,178 @@
+//! The git audit trail: one commit per change, only `.beads/` paths, trailers, the user's
+//! own work untouched, and the history read back by `loom log`.
+
+use crate::support::TestRepo;
+
+fn last_message(repo: &TestRepo) -> String {
+    repo.git(&["log", "-1", "--format=%B"])
+}
+
+fn last_paths(repo: &TestRepo) -> Vec<String> {
+    repo.git(&["show", "--name-only", "--format=", "HEAD"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_change_is_a_commit_of_beads_paths_with_trailers() {
+    let repo = TestRepo::new();
+    // No commits yet: init makes the first one.
+    repo.ok(&["init", "--prefix", "t"]);
+    assert_eq!(repo.commit_count(), 1);
+    let id = repo.create("Audit me", &[]);
+    assert_eq!(repo.commit_count(), 2);
+    let msg = last_message(&repo);
+    assert!(
+        msg.starts_with(&format!("loom: {id} created \"Audit me\"")),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("\nLoom-Bead: {id}\n")), "{msg}");
+    assert!(msg.contains("\nLoom-Actor: Test User\n"), "{msg}");
+    assert!(msg.contains("\nLoom-Event: created\n"), "{msg}");
+    assert_eq!(last_paths(&repo), [format!(".beads/beads/{id}.yaml")]);
+
+    repo.ok(&["update", &id, "-s", "in_progress", "--actor", "robo-coder"]);
+    let msg = last_message(&repo);
+    assert!(
+        msg.starts_with(&format!("loom: {id} open → in_progress")),
+        "{msg}"
+    );
+    assert!(msg.contains("Loom-Actor: robo-coder"), "{msg}");
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]),
+        "",
+        "nothing left uncommitted"
+    );
+
+    let log = repo.json(&["log", &id]);
+    let events: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["updated", "created"]);
+    assert_eq!(log[0]["actor"], "robo-coder");
+    assert_eq!(log[1]["actor"], "Test User");
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    assert_eq!(log[0]["commit"].as_str().unwrap(), head.trim());
+    assert!(log[0]["time"].as_str().unwrap().starts_with("20"));
+    let text = repo.ok(&["log", &id]);
+    assert!(
+        text.contains("robo-coder") && text.contains("updated"),
+        "{text}"
+    );
+}
+
+#[test]
+fn users_staged_and_unstaged_changes_are_left_alone() {
+    let repo = TestRepo::with_loom("jsonl");
+    repo.write("src/a.txt", "one\n");
+    repo.write("src/b.txt", "two\n");
+    repo.git(&["add", "src"]);
+    repo.git(&["commit", "-qm", "user work"]);
+    // Staged change, unstaged change, untracked file.
+    repo.write("src/a.txt", "one staged\n");
+    repo.git(&["add", "src/a.txt"]);
+    repo.write("src/a.txt", "one staged then edited\n");
+    repo.write("src/b.txt", "two unstaged\n");
+    repo.write("notes.txt", "untracked\n");
+    let cached = repo.git(&["diff", "--cached"]);
+    let unstaged = repo.git(&["diff"]);
+    let status = repo.git(&["status", "--porcelain"]);
+
+    let id = repo.create("Does not touch your work", &[]);
+    repo.ok(&["update", &id, "-p", "0"]);
+
+    assert_eq!(repo.git(&["diff", "--cached"]), cached);
+    assert_eq!(repo.git(&["diff"]), unstaged);
+    assert_eq!(repo.git(&["status", "--porcelain"]), status);
+    assert_eq!(repo.read_string("src/a.txt"), "one staged then edited\n");
+    assert_eq!(last_paths(&repo), [".beads/issues.jsonl"]);
+    // The user's staged change is still only staged, not committed.
+    let committed = repo.git(&["show", "HEAD:src/a.txt"]);
+    assert_eq!(committed, "one\n");
+}
+
+#[test]
+fn hooks_do_not_run_for_bead_commits() {
+    let repo = TestRepo::with_loom("yaml");
+    let hooks = repo.path().join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    for hook in ["pre-commit", "commit-msg", "post-commit"] {
+        let p = hooks.join(hook);
+        std::fs::write(
+            &p,
+            format!("#!/bin/sh\ntouch \"$(git rev-parse --git-dir)/{hook}-ran\"\nexit 1\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    repo.create("No hooks", &[]);
+    for hook in ["pre-commit", "commit-msg", "post-commit"] {
+        assert!(
+            !repo.path().join(format!(".git/{hook}-ran")).exists(),
+            "{hook} ran"
+        );
+    }
+}
+
+#[test]
+fn outside_git_mutations_say_to_run_git_init_and_reads_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::support::loom_bin());
+        cmd.args(args).current_dir(dir.path());
+        crate::support::isolate(&mut cmd, config.path());
+        cmd.output().unwrap()
+    };
+    let out = run(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("git init"));
+    std::fs::create_dir_all(dir.path().join(".beads/beads")).unwrap();
+    std::fs::write(
+        dir.path().join(".beads/beads/x-1.yaml"),
+        "id: x-1\ntitle: readable\nstatus: open\npriority: 1\nissue_type: task\n",
+    )
+    .unwrap();
+    assert!(run(&["list"]).status.success());
+    for args in [
+        vec!["create", "nope"],
+        vec!["update", "x-1", "-p", "2"],
+        vec!["close", "x-1"],
+        vec!["label", "add", "x-1", "l"],
+        vec!["comment", "x-1", "hi"],
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("git init"), "{args:?}: {err}");
+    }
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(dir.path().join(".beads/beads/x-1.yaml")).unwrap())
+            .contains("priority: 1")
+    );
+}
+
+#[test]
+fn auto_commit_can_be_turned_off() {
+    let repo = TestRepo::with_loom("yaml");
+    let base = repo.commit_count();
+    repo.write(".loom/config.yaml", "auto_commit: false\n");
+    let id = repo.create("Uncommitted", &[]);
+    assert_eq!(repo.commit_count(), base);
+    assert!(
+        repo.git(&["status", "--porcelain"])
+            .contains(&format!(".beads/beads/{id}.yaml"))
+    );
+    std::fs::remove_file(repo.path().join(".loom/config.yaml")).unwrap();
+    repo.ok(&["create", "Also uncommitted", "--no-commit"]);
+    assert_eq!(repo.commit_count(), base);
+    // The next committed change sweeps its own file in only.
+    repo.create("Committed", &[]);
+    assert_eq!(repo.commit_count(), base + 1);
+    assert_eq!(last_paths(&repo).len(), 1);
+}

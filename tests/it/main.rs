@@ -1,0 +1,13 @@
+//! Loom's integration tests: real git repositories in temp dirs and the real `loom` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cloned_ref_to_slice_refs)]
+
+mod bad_input;
+mod commands;
+mod concurrency;
+mod crash;
+mod git_trail;
+mod properties;
+mod ready_rules;
+mod roundtrip;
+mod support;
+mod watch;

@@ -1,0 +1,144 @@
+//! The live watcher: changes on disk by anyone else become events within a second; Loom's own
+//! writes are not echoed.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use loom::event::Event;
+use loom::store::{Layout, Store, TxOptions, watch};
+
+use crate::support::TestRepo;
+
+/// Generous bound for one event on a loaded CI machine (the debounce is 150 ms).
+const WAIT: Duration = Duration::from_secs(5);
+
+fn store_of(repo: &TestRepo) -> Store {
+    let layout = Layout::discover(repo.path()).unwrap();
+    Store::new(layout, repo.path().join(".git/loom/beads.lock"))
+}
+
+fn next(rx: &mpsc::Receiver<Event>) -> Event {
+    rx.recv_timeout(WAIT).expect("no event within the bound")
+}
+
+fn external_edit(repo: &TestRepo, rel: &str, from: &str, to: &str) {
+    let text = repo.read_string(rel).replace(from, to);
+    // An editor's save: write a temp file, rename over.
+    let tmp = repo.path().join(format!("{rel}.swp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, repo.path().join(rel)).unwrap();
+}
+
+fn run(format: &str) {
+    let repo = TestRepo::with_loom(format);
+    let id = repo.create("Watch me", &[]);
+    let store = store_of(&repo);
+    let (tx, rx) = mpsc::channel();
+    let _w = watch::watch(&store, move |e| {
+        let _ = tx.send(e);
+    })
+    .unwrap();
+
+    // Loom's own write through this store…
+    store
+        .transact(
+            TxOptions::default(),
+            |t| {
+                t.get_mut(&id)?.priority = 0;
+                Ok(())
+            },
+            |_| Ok(()),
+        )
+        .unwrap();
+    // …then someone else's. The first event must be theirs: ours is not echoed.
+    let rel = match format {
+        "yaml" => format!(".beads/beads/{id}.yaml"),
+        _ => ".beads/issues.jsonl".to_owned(),
+    };
+    let (from, to) = match format {
+        "yaml" => ("title: Watch me", "title: Edited outside"),
+        _ => ("\"title\":\"Watch me\"", "\"title\":\"Edited outside\""),
+    };
+    external_edit(&repo, &rel, from, to);
+    match next(&rx) {
+        Event::BeadChanged { bead, changes, .. } => {
+            assert_eq!(bead.id, id);
+            assert_eq!(bead.title, "Edited outside");
+            assert_eq!(changes.len(), 1, "{changes:?}");
+            assert_eq!(changes[0].field, "title");
+        }
+        other => panic!("expected a change, got {other:?}"),
+    }
+
+    // Another process's create and a deletion are seen too.
+    let other = repo.create("From another process", &[]);
+    match next(&rx) {
+        Event::BeadCreated { bead, .. } => assert_eq!(bead.id, other),
+        e => panic!("expected a create, got {e:?}"),
+    }
+    if format == "yaml" {
+        std::fs::remove_file(repo.path().join(format!(".beads/beads/{other}.yaml"))).unwrap();
+        match next(&rx) {
+            Event::BeadDeleted { id: gone, .. } => assert_eq!(gone, other),
+            e => panic!("expected a delete, got {e:?}"),
+        }
+        // A file broken by an editor is reported, not taken for a deletion.
+        repo.write(&rel, "id: [oops\n");
+        match next(&rx) {
+            Event::StoreProblem { problem, .. } => {
+                assert!(problem.path.ends_with(format!("{id}.yaml")))
+            }
+            e => panic!("expected a problem, got {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn watcher_reports_external_yaml_changes_only() {
+    run("yaml");
+}
+
+#[test]
+fn watcher_reports_external_jsonl_changes_only() {
+    run("jsonl");
+}
+
+#[test]
+fn loom_watch_prints_ndjson_within_a_second() {
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create("Watched", &[]);
+    let mut child = repo
+        .command(&["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ready once it says it is watching.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("Watching"), "{line}");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let _ = tx.send((Instant::now(), l.unwrap()));
+        }
+    });
+    let rel = format!(".beads/beads/{id}.yaml");
+    let written = Instant::now();
+    external_edit(&repo, &rel, "priority: 2", "priority: 1");
+    let (at, json) = rx.recv_timeout(WAIT).expect("no line from loom watch");
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["type"], "bead_changed");
+    assert_eq!(v["origin"], "external");
+    assert_eq!(v["bead"]["id"], id.as_str());
+    assert_eq!(v["changes"][0]["field"], "priority");
+    let latency = at.duration_since(written);
+    eprintln!("loom watch latency: {latency:?}");
+    assert!(latency < Duration::from_secs(1), "took {latency:?}");
+}
