@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod git;
 pub mod store;
+pub mod synth;
 pub mod workspace;
 
 pub use error::{Error, Result};

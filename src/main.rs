@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: loading a large store makes millions of small
+/// allocations across threads, and glibc's arenas turn that into page faults (2.5x slower on
+/// `loom ready` over 100k beads; see docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = loom::cli::Cli::parse();
     let code = match loom::cli::run(cli) {

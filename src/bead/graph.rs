@@ -13,6 +13,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, VecDeque};
+
+use super::FastMap;
 use std::str::FromStr;
 
 use super::{Bead, Dependency, dep_type, issue_type, status};
@@ -94,7 +96,7 @@ pub struct TreeNode<'a> {
 /// An index over beads: lookups by id, edges both ways, and the blocked set.
 pub struct Graph<'a> {
     beads: &'a [Bead],
-    index: HashMap<&'a str, usize>,
+    index: FastMap<&'a str, usize>,
     /// Incoming edges per bead: (source index, dependency).
     incoming: Vec<Vec<(usize, &'a Dependency)>>,
     blocked: Vec<bool>,
@@ -107,7 +109,7 @@ fn resolved(b: &Bead) -> bool {
 impl<'a> Graph<'a> {
     /// Indexes `beads` (the first of duplicate ids wins) and computes who is blocked.
     pub fn new(beads: &'a [Bead]) -> Self {
-        let mut index = HashMap::with_capacity(beads.len());
+        let mut index = FastMap::with_capacity_and_hasher(beads.len(), Default::default());
         for (i, b) in beads.iter().enumerate() {
             index.entry(b.id.as_str()).or_insert(i);
         }

@@ -9,7 +9,12 @@ pub mod keys;
 mod model;
 pub mod time;
 
-pub use model::{Bead, Comment, Dependency};
+pub use model::{Bead, Comment, Dependency, IndexBead};
+
+/// A hash map with a fast (non-DoS-resistant) hasher, for ids read from local files.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// A hash set with a fast hasher.
+pub type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 pub use time::Timestamp;
 
 /// Built-in statuses. The set is open: any non-empty string loads and displays.

@@ -116,104 +116,191 @@ where
     Ok(opt_field::<A, Vec<T>>(map, key)?.unwrap_or_default())
 }
 
-impl<'de> Deserialize<'de> for Bead {
+/// A map key, borrowed from the input when it has no escapes (no allocation per key).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BeadVisitor;
-        impl<'de> Visitor<'de> for BeadVisitor {
-            type Value = Bead;
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a bead object")
+                f.write_str("a string key")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Bead, A::Error> {
-                let mut b = Bead::default();
-                let mut status = None;
-                let mut issue_type = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match keys::bead_key(&key) {
-                        Some(BeadKey::Id) => b.id = field(&mut map, &key)?,
-                        Some(BeadKey::Title) => {
-                            b.title = opt_field(&mut map, &key)?.unwrap_or_default();
-                        }
-                        Some(BeadKey::Description) => b.description = opt_field(&mut map, &key)?,
-                        Some(BeadKey::Design) => b.design = opt_field(&mut map, &key)?,
-                        Some(BeadKey::AcceptanceCriteria) => {
-                            b.acceptance_criteria = opt_field(&mut map, &key)?;
-                        }
-                        Some(BeadKey::Notes) => b.notes = opt_field(&mut map, &key)?,
-                        Some(BeadKey::Status) => status = opt_field::<A, String>(&mut map, &key)?,
-                        Some(BeadKey::Priority) => {
-                            b.priority = opt_field(&mut map, &key)?.unwrap_or_default();
-                        }
-                        Some(BeadKey::IssueType) => {
-                            issue_type = opt_field::<A, String>(&mut map, &key)?;
-                        }
-                        Some(BeadKey::Assignee) => b.assignee = opt_field(&mut map, &key)?,
-                        Some(BeadKey::Owner) => b.owner = opt_field(&mut map, &key)?,
-                        Some(BeadKey::CreatedAt) => b.created_at = opt_field(&mut map, &key)?,
-                        Some(BeadKey::CreatedBy) => b.created_by = opt_field(&mut map, &key)?,
-                        Some(BeadKey::UpdatedAt) => b.updated_at = opt_field(&mut map, &key)?,
-                        Some(BeadKey::ClosedAt) => b.closed_at = opt_field(&mut map, &key)?,
-                        Some(BeadKey::CloseReason) => b.close_reason = opt_field(&mut map, &key)?,
-                        Some(BeadKey::DueAt) => b.due_at = opt_field(&mut map, &key)?,
-                        Some(BeadKey::DeferUntil) => b.defer_until = opt_field(&mut map, &key)?,
-                        Some(BeadKey::ExternalRef) => b.external_ref = opt_field(&mut map, &key)?,
-                        Some(BeadKey::Metadata) => b.metadata = opt_field(&mut map, &key)?,
-                        Some(BeadKey::Labels) => b.labels = vec_field(&mut map, &key)?,
-                        Some(BeadKey::Dependencies) => b.dependencies = vec_field(&mut map, &key)?,
-                        Some(BeadKey::Comments) => b.comments = vec_field(&mut map, &key)?,
-                        Some(BeadKey::Ephemeral) => b.ephemeral = opt_field(&mut map, &key)?,
-                        Some(BeadKey::Pinned) => b.pinned = opt_field(&mut map, &key)?,
-                        None => {
-                            let value: Value = field(&mut map, &key)?;
-                            b.extra.insert(key, value);
-                        }
-                    }
-                }
-                b.status = status
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| super::status::OPEN.to_owned());
-                b.issue_type = issue_type
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| super::issue_type::TASK.to_owned());
-                Ok(b)
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
             }
         }
-        deserializer.deserialize_map(BeadVisitor)
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Reads a bead; with `light`, skips what no listing or graph needs (long texts, comments,
+/// metadata, unknown keys) without allocating for it.
+struct BeadVisitor {
+    light: bool,
+}
+
+/// Skips a value in light mode, else reads it.
+fn heavy<'de, A, T>(map: &mut A, key: &str, light: bool) -> Result<Option<T>, A::Error>
+where
+    A: MapAccess<'de>,
+    T: DeserializeOwned,
+{
+    if light {
+        map.next_value::<de::IgnoredAny>()?;
+        Ok(None)
+    } else {
+        opt_field(map, key)
+    }
+}
+
+impl<'de> Visitor<'de> for BeadVisitor {
+    type Value = Bead;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a bead object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Bead, A::Error> {
+        let light = self.light;
+        let mut b = Bead::default();
+        let mut status = None;
+        let mut issue_type = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let key: &str = &key;
+            match keys::bead_key(key) {
+                Some(BeadKey::Id) => b.id = field(&mut map, key)?,
+                Some(BeadKey::Title) => b.title = opt_field(&mut map, key)?.unwrap_or_default(),
+                Some(BeadKey::Description) => b.description = heavy(&mut map, key, light)?,
+                Some(BeadKey::Design) => b.design = heavy(&mut map, key, light)?,
+                Some(BeadKey::AcceptanceCriteria) => {
+                    b.acceptance_criteria = heavy(&mut map, key, light)?;
+                }
+                Some(BeadKey::Notes) => b.notes = heavy(&mut map, key, light)?,
+                Some(BeadKey::Status) => status = opt_field::<A, String>(&mut map, key)?,
+                Some(BeadKey::Priority) => {
+                    b.priority = opt_field(&mut map, key)?.unwrap_or_default()
+                }
+                Some(BeadKey::IssueType) => issue_type = opt_field::<A, String>(&mut map, key)?,
+                Some(BeadKey::Assignee) => b.assignee = opt_field(&mut map, key)?,
+                Some(BeadKey::Owner) => b.owner = opt_field(&mut map, key)?,
+                Some(BeadKey::CreatedAt) => b.created_at = opt_field(&mut map, key)?,
+                Some(BeadKey::CreatedBy) => b.created_by = opt_field(&mut map, key)?,
+                Some(BeadKey::UpdatedAt) => b.updated_at = opt_field(&mut map, key)?,
+                Some(BeadKey::ClosedAt) => b.closed_at = opt_field(&mut map, key)?,
+                Some(BeadKey::CloseReason) => b.close_reason = opt_field(&mut map, key)?,
+                Some(BeadKey::DueAt) => b.due_at = opt_field(&mut map, key)?,
+                Some(BeadKey::DeferUntil) => b.defer_until = opt_field(&mut map, key)?,
+                Some(BeadKey::ExternalRef) => b.external_ref = opt_field(&mut map, key)?,
+                Some(BeadKey::Metadata) => b.metadata = heavy(&mut map, key, light)?,
+                Some(BeadKey::Labels) => b.labels = vec_field(&mut map, key)?,
+                Some(BeadKey::Dependencies) if light => {
+                    let deps: Vec<IndexDependency> = vec_field(&mut map, key)?;
+                    b.dependencies = deps.into_iter().map(|d| d.0).collect();
+                }
+                Some(BeadKey::Dependencies) => b.dependencies = vec_field(&mut map, key)?,
+                Some(BeadKey::Comments) => {
+                    b.comments =
+                        heavy::<A, Vec<Comment>>(&mut map, key, light)?.unwrap_or_default();
+                }
+                Some(BeadKey::Ephemeral) => b.ephemeral = opt_field(&mut map, key)?,
+                Some(BeadKey::Pinned) => b.pinned = opt_field(&mut map, key)?,
+                None if light => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+                None => {
+                    let value: Value = field(&mut map, key)?;
+                    b.extra.insert(key.to_owned(), value);
+                }
+            }
+        }
+        b.status = status
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| super::status::OPEN.to_owned());
+        b.issue_type = issue_type
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| super::issue_type::TASK.to_owned());
+        Ok(b)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bead {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(BeadVisitor { light: false })
+    }
+}
+
+/// A bead read for indexing only: the fields listings and the dependency graph use, without
+/// long texts, comments, metadata or unknown keys. Never write it back.
+#[derive(Debug)]
+pub struct IndexBead(pub Bead);
+
+impl<'de> Deserialize<'de> for IndexBead {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(BeadVisitor { light: true })
+            .map(IndexBead)
+    }
+}
+
+/// Reads a dependency; with `light`, only what the graph uses (target, type, metadata).
+struct DepVisitor {
+    light: bool,
+}
+
+impl<'de> Visitor<'de> for DepVisitor {
+    type Value = Dependency;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a dependency object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Dependency, A::Error> {
+        let light = self.light;
+        let mut d = Dependency::default();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let key: &str = &key;
+            match key {
+                "issue_id" => d.issue_id = opt_field(&mut map, key)?.unwrap_or_default(),
+                "depends_on_id" => d.depends_on_id = field(&mut map, key)?,
+                "type" => d.dep_type = opt_field(&mut map, key)?.unwrap_or_default(),
+                "metadata" => d.metadata = opt_field(&mut map, key)?,
+                "created_at" => d.created_at = heavy(&mut map, key, light)?,
+                "created_by" => d.created_by = heavy(&mut map, key, light)?,
+                "thread_id" => d.thread_id = heavy(&mut map, key, light)?,
+                _ if light => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+                _ => {
+                    let value: Value = field(&mut map, key)?;
+                    d.extra.insert(key.to_owned(), value);
+                }
+            }
+        }
+        if d.dep_type.is_empty() {
+            d.dep_type = super::dep_type::BLOCKS.to_owned();
+        }
+        Ok(d)
     }
 }
 
 impl<'de> Deserialize<'de> for Dependency {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DepVisitor;
-        impl<'de> Visitor<'de> for DepVisitor {
-            type Value = Dependency;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a dependency object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Dependency, A::Error> {
-                let mut d = Dependency::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "issue_id" => d.issue_id = opt_field(&mut map, &key)?.unwrap_or_default(),
-                        "depends_on_id" => d.depends_on_id = field(&mut map, &key)?,
-                        "type" => d.dep_type = opt_field(&mut map, &key)?.unwrap_or_default(),
-                        "created_at" => d.created_at = opt_field(&mut map, &key)?,
-                        "created_by" => d.created_by = opt_field(&mut map, &key)?,
-                        "metadata" => d.metadata = opt_field(&mut map, &key)?,
-                        "thread_id" => d.thread_id = opt_field(&mut map, &key)?,
-                        _ => {
-                            let value: Value = field(&mut map, &key)?;
-                            d.extra.insert(key, value);
-                        }
-                    }
-                }
-                if d.dep_type.is_empty() {
-                    d.dep_type = super::dep_type::BLOCKS.to_owned();
-                }
-                Ok(d)
-            }
-        }
-        deserializer.deserialize_map(DepVisitor)
+        deserializer.deserialize_map(DepVisitor { light: false })
+    }
+}
+
+/// A dependency read for indexing only.
+struct IndexDependency(Dependency);
+
+impl<'de> Deserialize<'de> for IndexDependency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(DepVisitor { light: true })
+            .map(IndexDependency)
     }
 }
 

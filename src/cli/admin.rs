@@ -200,7 +200,8 @@ pub struct ExportArgs {
 
 pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let ws = ctx.workspace()?;
-    let snap = read::load(ctx, &ws)?;
+    let snap = ws.store.load()?;
+    read::report_unreadable(ctx, &snap);
     let mut beads: Vec<&Bead> = snap.beads.iter().collect();
     beads.sort_by(|x, y| x.id.cmp(&y.id));
     let bytes =

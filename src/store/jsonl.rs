@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::bead::Bead;
 use crate::bead::json::write_go_json;
+use crate::bead::{Bead, FastMap, IndexBead};
 
 use super::{Problem, Severity};
 
@@ -58,12 +58,30 @@ const MIN_LINES_PER_THREAD: usize = 2_000;
 impl JsonlDoc {
     /// Parses `bytes` (the file at `path`, for messages), collecting problems.
     pub fn parse(bytes: Vec<u8>, path: &Path) -> (JsonlDoc, Vec<Problem>) {
+        Self::parse_as(bytes, path, false)
+    }
+
+    /// Like [`JsonlDoc::parse`], but reads only what listings and the dependency graph need
+    /// (see [`IndexBead`]); [`JsonlDoc::full`] reads a bead completely later.
+    pub fn parse_index(bytes: Vec<u8>, path: &Path) -> (JsonlDoc, Vec<Problem>) {
+        Self::parse_as(bytes, path, true)
+    }
+
+    /// The complete bead `i` (re-read from its line).
+    pub fn full(&self, i: usize) -> Option<Bead> {
+        let line = self.line_of.get(i)?.checked_sub(1)?;
+        let range = self.lines.get(line)?.range.clone();
+        serde_json::from_slice(&self.bytes[range]).ok()
+    }
+
+    fn parse_as(bytes: Vec<u8>, path: &Path, light: bool) -> (JsonlDoc, Vec<Problem>) {
         let mut lines = split_lines(&bytes);
-        let results = parse_all(&bytes, &lines);
+        let results = parse_all(&bytes, &lines, light);
         let mut problems = Vec::new();
         let mut beads = Vec::with_capacity(lines.len());
         let mut line_of = Vec::with_capacity(lines.len());
-        let mut first_line: HashMap<String, usize> = HashMap::with_capacity(lines.len());
+        let mut first_line: FastMap<String, usize> =
+            FastMap::with_capacity_and_hasher(lines.len(), Default::default());
         let mut ids = Vec::with_capacity(lines.len());
         for (n, (line, result)) in lines.iter_mut().zip(results).enumerate() {
             let number = n + 1;
@@ -223,7 +241,7 @@ enum Parsed {
     Bead(Box<Bead>),
 }
 
-fn parse_line(raw: &[u8]) -> Parsed {
+fn parse_line(raw: &[u8], light: bool) -> Parsed {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
     }
@@ -236,7 +254,12 @@ fn parse_line(raw: &[u8]) -> Parsed {
             ));
         }
     };
-    match serde_json::from_str::<Bead>(text) {
+    let parsed = if light {
+        serde_json::from_str::<IndexBead>(text).map(|b| b.0)
+    } else {
+        serde_json::from_str::<Bead>(text)
+    };
+    match parsed {
         Ok(bead) => {
             match bead.extra.get("_type").and_then(|t| t.as_str()) {
                 Some(t) if t != "issue" => return Parsed::Foreign,
@@ -276,7 +299,7 @@ fn describe_json_error(e: &serde_json::Error, text: &str) -> String {
     }
 }
 
-fn parse_all(bytes: &[u8], lines: &[Line]) -> Vec<Parsed> {
+fn parse_all(bytes: &[u8], lines: &[Line], light: bool) -> Vec<Parsed> {
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1)
@@ -285,7 +308,7 @@ fn parse_all(bytes: &[u8], lines: &[Line]) -> Vec<Parsed> {
     if threads == 1 {
         return lines
             .iter()
-            .map(|l| parse_line(&bytes[l.range.clone()]))
+            .map(|l| parse_line(&bytes[l.range.clone()], light))
             .collect();
     }
     let chunk = lines.len().div_ceil(threads);
@@ -295,7 +318,7 @@ fn parse_all(bytes: &[u8], lines: &[Line]) -> Vec<Parsed> {
             .map(|part| {
                 s.spawn(move || {
                     part.iter()
-                        .map(|l| parse_line(&bytes[l.range.clone()]))
+                        .map(|l| parse_line(&bytes[l.range.clone()], light))
                         .collect::<Vec<_>>()
                 })
             })

@@ -14,7 +14,7 @@ mod tx;
 pub mod watch;
 pub mod yaml;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -86,10 +86,32 @@ pub struct Location {
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub format: Format,
+    /// Complete beads, or index-only ones (see [`Store::load_index`]).
     pub beads: Vec<Bead>,
     /// Parallel to `beads`.
     pub locations: Vec<Location>,
     pub problems: Vec<Problem>,
+    /// For an index-only snapshot: the parsed file, to read beads completely on demand.
+    index_of: Option<jsonl::JsonlDoc>,
+}
+
+impl Snapshot {
+    /// `bead` (one of `self.beads`) with every field: itself, or re-read from disk bytes
+    /// already in memory when the snapshot is index-only.
+    pub fn full<'a>(&'a self, bead: &'a Bead) -> std::borrow::Cow<'a, Bead> {
+        let Some(doc) = &self.index_of else {
+            return std::borrow::Cow::Borrowed(bead);
+        };
+        // Its position, from its address within `beads` (no search).
+        let base = self.beads.as_ptr() as usize;
+        let offset = (bead as *const Bead as usize).wrapping_sub(base);
+        let i = offset / std::mem::size_of::<Bead>().max(1);
+        let found = self.beads.get(i).filter(|b| std::ptr::eq(*b, bead));
+        match found.and_then(|_| doc.full(i)) {
+            Some(b) => std::borrow::Cow::Owned(b),
+            None => std::borrow::Cow::Borrowed(bead),
+        }
+    }
 }
 
 /// One bead changed by a transaction.
@@ -189,21 +211,38 @@ impl Store {
     /// file). Malformed records are reported in `problems` and left out.
     pub fn load(&self) -> Result<Snapshot> {
         let mut snap = match self.layout.format {
-            Format::Jsonl => self.load_jsonl()?,
+            Format::Jsonl => self.load_jsonl(false)?,
             Format::Yaml => self.load_yaml()?,
         };
         lint(&mut snap);
         Ok(snap)
     }
 
-    fn load_jsonl(&self) -> Result<Snapshot> {
+    /// Like [`Store::load`], but for reading only: JSONL beads carry just what listings and
+    /// the dependency graph need (no long texts, comments, metadata or unknown keys), which
+    /// makes large stores several times faster to query. [`Snapshot::full`] gives a complete
+    /// bead. YAML snapshots are always complete.
+    pub fn load_index(&self) -> Result<Snapshot> {
+        let mut snap = match self.layout.format {
+            Format::Jsonl => self.load_jsonl(true)?,
+            Format::Yaml => self.load_yaml()?,
+        };
+        lint(&mut snap);
+        Ok(snap)
+    }
+
+    fn load_jsonl(&self, index_only: bool) -> Result<Snapshot> {
         let path = self.layout.jsonl_path();
         let shown = self.layout.relative(&path);
         let bytes = match fsio::read_with_fingerprint(&path)? {
             Some((b, _)) => b,
             None => Vec::new(),
         };
-        let (doc, problems) = jsonl::JsonlDoc::parse(bytes, &shown);
+        let (mut doc, problems) = if index_only {
+            jsonl::JsonlDoc::parse_index(bytes, &shown)
+        } else {
+            jsonl::JsonlDoc::parse(bytes, &shown)
+        };
         let locations = doc
             .line_of
             .iter()
@@ -212,11 +251,13 @@ impl Store {
                 line: Some(l),
             })
             .collect();
+        let beads = std::mem::take(&mut doc.beads);
         Ok(Snapshot {
             format: Format::Jsonl,
-            beads: doc.beads,
+            beads,
             locations,
             problems,
+            index_of: index_only.then_some(doc),
         })
     }
 
@@ -274,6 +315,7 @@ impl Store {
             beads,
             locations,
             problems,
+            index_of: None,
         })
     }
 
@@ -355,7 +397,7 @@ impl Store {
 
 /// Adds warnings for beads that load but break write rules, and for dangling dependencies.
 fn lint(snap: &mut Snapshot) {
-    let ids: HashSet<&str> = snap.beads.iter().map(|b| b.id.as_str()).collect();
+    let ids: bead::FastSet<&str> = snap.beads.iter().map(|b| b.id.as_str()).collect();
     for (b, loc) in snap.beads.iter().zip(&snap.locations) {
         let warn = |message: String| Problem {
             path: loc.path.clone(),

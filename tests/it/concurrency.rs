@@ -95,7 +95,18 @@ fn two_looms_and_a_foreign_writer_lose_nothing() {
     for i in 0..CHANGES {
         assert!(labels.contains(&format!("a{i}")), "loom A change {i} lost");
         assert!(labels.contains(&format!("b{i}")), "loom B change {i} lost");
-        assert!(ids.contains(&format!("f-{i}")), "foreign change {i} lost");
+        if !ids.contains(&format!("f-{i}")) {
+            let needle = format!(r#""id":"f-{i}""#);
+            let trail = repo.git(&[
+                "log",
+                "--format=%h %s",
+                "-S",
+                &needle,
+                "--",
+                ".beads/issues.jsonl",
+            ]);
+            panic!("foreign change {i} lost; commits adding/removing it:\n{trail}");
+        }
     }
 
     // A commit for each Loom change. (A change that a foreign writer clobbers after Loom

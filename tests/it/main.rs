@@ -1,5 +1,10 @@
 //! Loom's integration tests: real git repositories in temp dirs and the real `loom` binary.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cloned_ref_to_slice_refs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cloned_ref_to_slice_refs
+)]
 
 mod bad_input;
 mod commands;
