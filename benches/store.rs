@@ -9,6 +9,10 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use loom::bead::graph::{Graph, ReadyFilter, SortPolicy};
 use loom::store::{Format, Layout, Store, TxOptions, jsonl, yaml};
 
+/// The allocator the `loom` binary ships with, so figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SIZES: &[usize] = &[1_000, 10_000, 100_000];
 
 fn jsonl_bytes(n: usize) -> Vec<u8> {
@@ -36,7 +40,21 @@ fn store_on_disk(dir: &Path, n: usize, format: Format) -> Store {
 }
 
 fn load(c: &mut Criterion) {
-    let mut g = c.benchmark_group("load_jsonl");
+    let mut g = c.benchmark_group("load_jsonl_index");
+    g.sample_size(10);
+    for &n in SIZES {
+        let bytes = jsonl_bytes(n);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &bytes, |b, bytes| {
+            b.iter(|| {
+                jsonl::JsonlDoc::parse_index(bytes.clone(), Path::new("issues.jsonl"))
+                    .0
+                    .beads
+                    .len()
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("load_jsonl_full");
     g.sample_size(10);
     for &n in SIZES {
         let bytes = jsonl_bytes(n);

@@ -116,11 +116,32 @@ pub fn replace(
         return Ok(Replaced::Conflict); // the temp file is removed on drop
     }
     let temp = temp.into_temp_path(); // removed on drop unless kept
-    let swapped = match expected {
-        None => swap(&temp, path, RenameFlags::NOREPLACE),
-        Some(_) => swap(&temp, path, RenameFlags::EXCHANGE),
+    match swap_in(temp, path, expected, ours)? {
+        Replaced::Conflict => Ok(Replaced::Conflict),
+        Replaced::Done(_) => {
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(Replaced::Done(fingerprint(path)?.unwrap_or(ours)))
+        }
+    }
+}
+
+/// Moves the finished temp file `temp` (fingerprint `ours`) to `path`, provided `path` is
+/// still the file `expected` (`None`: no file). If the exchange displaced another file, that
+/// file is put back and the result is a conflict.
+fn swap_in(
+    temp: tempfile::TempPath,
+    path: &Path,
+    expected: Option<Fingerprint>,
+    ours: Fingerprint,
+) -> Result<Replaced> {
+    let flags = if expected.is_none() {
+        RenameFlags::NOREPLACE
+    } else {
+        RenameFlags::EXCHANGE
     };
-    match swapped {
+    match swap(&temp, path, flags) {
         Swap::Done if expected.is_none() => {
             let _ = temp.keep();
         }
@@ -138,10 +159,7 @@ pub fn replace(
         }
         Swap::Failed(e) => return Err(Error::io(path, e)),
     }
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(Replaced::Done(fingerprint(path)?.unwrap_or(ours)))
+    Ok(Replaced::Done(ours))
 }
 
 enum Swap {
@@ -285,4 +303,95 @@ pub fn lock(path: &Path, timeout: Duration) -> Result<LockGuard> {
 /// A path for messages: relative to `root` when inside it.
 pub fn shown(root: &Path, path: &Path) -> PathBuf {
     path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_with(dir: &Path, text: &str) -> (tempfile::TempPath, Fingerprint) {
+        let mut t = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(dir)
+            .unwrap();
+        t.write_all(text.as_bytes()).unwrap();
+        let fp = Fingerprint::of(&t.as_file().metadata().unwrap());
+        (t.into_temp_path(), fp)
+    }
+
+    #[test]
+    fn replace_swaps_in_and_keeps_the_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let fp = fingerprint(&path).unwrap();
+        assert!(matches!(
+            replace(&path, dir.path(), b"new", fp).unwrap(),
+            Replaced::Done(_)
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        // A stale expectation (someone wrote since) is a conflict and writes nothing.
+        assert!(matches!(
+            replace(&path, dir.path(), b"newer", fp).unwrap(),
+            Replaced::Conflict
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        // A file that must not exist yet, but does.
+        assert!(matches!(
+            replace(&path, dir.path(), b"x", None).unwrap(),
+            Replaced::Conflict
+        ));
+    }
+
+    /// The race the pre-check cannot see: another program renames its file in after our check.
+    /// The exchange hands that file back to us, we put it back, and nothing is lost.
+    #[test]
+    fn a_file_renamed_in_after_the_check_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "what we read").unwrap();
+        let read = fingerprint(&path).unwrap();
+        // A foreign writer replaces it (temp + rename) after our check.
+        let foreign = dir.path().join("foreign");
+        std::fs::write(&foreign, "their change").unwrap();
+        std::fs::rename(&foreign, &path).unwrap();
+        let (ours, ours_fp) = temp_with(dir.path(), "our change");
+        let ours_path = ours.to_path_buf();
+        assert!(matches!(
+            swap_in(ours, &path, read, ours_fp).unwrap(),
+            Replaced::Conflict
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "their change");
+        assert!(!ours_path.exists(), "our temp file is cleaned up");
+        // With the right expectation, the same swap goes through and the old file is removed.
+        let current = fingerprint(&path).unwrap();
+        let (ours, ours_fp) = temp_with(dir.path(), "our change");
+        assert!(matches!(
+            swap_in(ours, &path, current, ours_fp).unwrap(),
+            Replaced::Done(_)
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "our change");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "only the file remains");
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/lock");
+        let held = lock(&p, Duration::from_secs(1)).unwrap();
+        let err = lock(&p, Duration::from_millis(30)).unwrap_err();
+        assert!(
+            err.to_string().contains("held by another Loom process"),
+            "{err}"
+        );
+        drop(held);
+        assert!(lock(&p, Duration::from_millis(30)).is_ok());
+    }
 }

@@ -41,6 +41,8 @@ pub struct Tx {
     layout: Layout,
     backing: Backing,
     beads: Vec<Bead>,
+    /// Beads read for indexing only (JSONL); read completely when first asked for.
+    index_only: Vec<bool>,
     index: HashMap<String, usize>,
     /// Records that exist on disk but cannot be read, by id.
     kept: HashMap<String, Problem>,
@@ -64,6 +66,7 @@ impl Tx {
                 all_loaded: false,
             },
             beads: Vec::new(),
+            index_only: Vec::new(),
             index: HashMap::new(),
             kept: HashMap::new(),
             before: HashMap::new(),
@@ -77,8 +80,11 @@ impl Tx {
                 None => (Vec::new(), None),
             };
             let shown = layout.relative(&path);
-            let (mut doc, problems) = JsonlDoc::parse(bytes, &shown);
+            // Untouched lines are written back verbatim, so only the beads a change touches
+            // need reading completely (see `Tx::complete`).
+            let (mut doc, problems) = JsonlDoc::parse_index(bytes, &shown);
             tx.beads = std::mem::take(&mut doc.beads);
+            tx.index_only = vec![true; tx.beads.len()];
             for p in problems {
                 if let Some(id) = p.id.clone() {
                     tx.kept.entry(id).or_insert(p);
@@ -117,6 +123,7 @@ impl Tx {
                 }
                 self.index.insert(bead.id.clone(), self.beads.len());
                 self.beads.push(bead);
+                self.index_only.push(false);
             }
             Err(problem) => {
                 if let Some(id) = problem.id.clone() {
@@ -174,7 +181,27 @@ impl Tx {
         Ok(())
     }
 
-    /// Every bead (loads all of them).
+    /// Reads bead `i` completely if only its index fields were read.
+    fn complete(&mut self, i: usize) -> Result<()> {
+        if !self.index_only.get(i).copied().unwrap_or(false) {
+            return Ok(());
+        }
+        if let Backing::Jsonl { doc, path, .. } = &self.backing {
+            let full = doc.full(i).ok_or_else(|| {
+                Error::Other(format!(
+                    "{}: the record of {} could not be re-read",
+                    path.display(),
+                    self.beads[i].id
+                ))
+            })?;
+            self.beads[i] = full;
+        }
+        self.index_only[i] = false;
+        Ok(())
+    }
+
+    /// Every bead (loads all of them). For JSONL these may carry only the fields listings and
+    /// the dependency graph use; [`Tx::get`] gives one completely.
     pub fn all(&mut self) -> Result<&[Bead]> {
         self.load_all()?;
         Ok(&self.beads)
@@ -198,10 +225,14 @@ impl Tx {
         Ok(ids)
     }
 
-    /// The bead with this exact id.
+    /// The bead with this exact id, complete.
     pub fn get(&mut self, id: &str) -> Result<Option<&Bead>> {
         self.load(id)?;
-        Ok(self.index.get(id).map(|&i| &self.beads[i]))
+        let Some(&i) = self.index.get(id) else {
+            return Ok(None);
+        };
+        self.complete(i)?;
+        Ok(Some(&self.beads[i]))
     }
 
     /// Whether a record with this id exists (readable or not).
@@ -216,6 +247,7 @@ impl Tx {
         let Some(&i) = self.index.get(id) else {
             return Err(self.missing(id));
         };
+        self.complete(i)?;
         if !self.before.contains_key(id) {
             self.before
                 .insert(id.to_owned(), Some(self.beads[i].clone()));
@@ -250,6 +282,7 @@ impl Tx {
         self.touched.push(bead.id.clone());
         self.index.insert(bead.id.clone(), self.beads.len());
         self.beads.push(bead);
+        self.index_only.push(false);
         Ok(())
     }
 
