@@ -41,7 +41,7 @@ hyperfine -N --warmup 3 --runs 30 \
   --prepare "sh -c 'date +%N >> file.txt'" \
   "$loom update $id -p 1" \
   "git commit -q -m bench -- file.txt"
-git log --oneline --grep '^loom:' | head -1
+git log -1 --format='%h %s' --grep='^loom:'
 
 echo "== 10,000 beads, YAML: ready and list (every file parsed)"
 hyperfine -N --warmup 2 --runs 10 "$loom ready --json" "$loom list --json -n 0"
