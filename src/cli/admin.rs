@@ -62,11 +62,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
             event: "init".into(),
         },
     )?;
-    if let Some(c) = &commit {
-        for w in &c.warnings {
-            ctx.warn(w);
-        }
-    }
+    ctx.commit_warnings(commit.as_ref());
     if ctx.global.json {
         return output::write_json(
             &mut ctx.out(),
@@ -161,11 +157,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
             },
             run,
         )?;
-        if let Some(c) = &m.commit {
-            for w in &c.warnings {
-                ctx.warn(w);
-            }
-        }
+        ctx.commit_warnings(m.commit.as_ref());
         m.value
     };
     if ctx.global.json {
@@ -257,11 +249,7 @@ pub fn convert(ctx: &Ctx, a: ConvertArgs) -> Result<()> {
         )?;
         Ok(())
     })?;
-    if let Some(c) = &commit {
-        for w in &c.warnings {
-            ctx.warn(w);
-        }
-    }
+    ctx.commit_warnings(commit.as_ref());
     if ctx.global.json {
         return output::write_json(
             &mut ctx.out(),

@@ -147,6 +147,13 @@ impl Ctx {
         writeln!(self.out(), "{line}").map_err(output::stdout_err)
     }
 
+    /// Prints what went wrong after a commit was made (e.g. a locked index).
+    pub fn commit_warnings(&self, commit: Option<&crate::git::Committed>) {
+        for w in commit.iter().flat_map(|c| &c.warnings) {
+            self.warn(w);
+        }
+    }
+
     /// A warning on stderr.
     pub fn warn(&self, line: &str) {
         let label = self.paint_stderr("warning:", crossterm::style::Color::Yellow);
@@ -164,6 +171,21 @@ impl Ctx {
             text.to_owned()
         }
     }
+}
+
+/// Values of a repeatable, comma-separated flag (`-l a,b -l c`), trimmed, empties dropped.
+pub(crate) fn split_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A `-p` value: `0`-`4` or `P0`-`P4`.
+pub(crate) fn priority_arg(p: &str) -> Result<i64> {
+    crate::bead::parse_priority(p).map_err(Error::Usage)
 }
 
 /// Runs a parsed command line; returns the process exit code.

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::store::{Severity, Snapshot, resolve_error};
 use crate::workspace::Workspace;
 
-use super::Ctx;
 use super::output::{self, Table, stdout_err, truncate};
+use super::{Ctx, priority_arg, split_list};
 
 /// Loads the store for reading (index-only where that is faster; see
 /// [`Snapshot::full`]), reporting unreadable records on stderr (they are kept on disk).
@@ -54,22 +54,6 @@ pub(super) fn resolve(snap: &Snapshot, query: &str) -> Result<String> {
     let kept = snap.problems.iter().filter_map(|p| p.id.as_deref());
     bead_id::resolve(snap.beads.iter().map(|b| b.id.as_str()).chain(kept), query)
         .map_err(|c| resolve_error(query, c))
-}
-
-fn split_list(values: &[String]) -> Vec<String> {
-    values
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn parse_priority_arg(p: &Option<String>) -> Result<Option<i64>> {
-    p.as_deref()
-        .map(bead::parse_priority)
-        .transpose()
-        .map_err(Error::Usage)
 }
 
 /// One line per bead: id, priority, type, status, title, assignee, labels.
@@ -224,7 +208,7 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let all_statuses = statuses.iter().any(|s| s == "all");
     let filter = ReadyFilter {
         assignee: a.assignee.clone(),
-        priority: parse_priority_arg(&a.priority)?,
+        priority: a.priority.as_deref().map(priority_arg).transpose()?,
         labels: split_list(&a.labels),
         labels_any: split_list(&a.label_any),
         ..ReadyFilter::default()
@@ -501,7 +485,7 @@ pub fn ready(ctx: &Ctx, a: ReadyArgs) -> Result<()> {
     let filter = ReadyFilter {
         assignee: a.assignee,
         unassigned: a.unassigned,
-        priority: parse_priority_arg(&a.priority)?,
+        priority: a.priority.as_deref().map(priority_arg).transpose()?,
         labels: split_list(&a.labels),
         labels_any: split_list(&a.label_any),
         issue_type: a.issue_type,

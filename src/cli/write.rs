@@ -14,12 +14,8 @@ use crate::error::{Error, Result};
 use crate::store::{Tx, TxOptions};
 use crate::workspace::{Mutation, Workspace};
 
-use super::Ctx;
 use super::output;
-
-fn parse_priority(p: &str) -> Result<i64> {
-    bead::parse_priority(p).map_err(Error::Usage)
-}
+use super::{Ctx, priority_arg, split_list};
 
 fn parse_time(flag: &str, value: &str) -> Result<Timestamp> {
     Timestamp::parse_user(value).ok_or_else(|| {
@@ -27,15 +23,6 @@ fn parse_time(flag: &str, value: &str) -> Result<Timestamp> {
             "{flag} {value:?}: expected a date (2026-12-01) or an RFC 3339 time (2026-12-01T09:00:00Z)"
         ))
     })
-}
-
-fn split(values: &[String]) -> Vec<String> {
-    values
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 fn dependency(from: &str, to: &str, kind: &str, now: &Timestamp, actor: &str) -> Dependency {
@@ -51,11 +38,7 @@ fn dependency(from: &str, to: &str, kind: &str, now: &Timestamp, actor: &str) ->
 
 /// Prints commit warnings, if any.
 fn finish<T>(ctx: &Ctx, m: &Mutation<T>) {
-    if let Some(c) = &m.commit {
-        for w in &c.warnings {
-            ctx.warn(w);
-        }
-    }
+    ctx.commit_warnings(m.commit.as_ref());
 }
 
 /// Prints the changed beads: JSON (object for one, array for several) or a line each.
@@ -91,6 +74,23 @@ fn report_beads(ctx: &Ctx, ws: &Workspace, m: &Mutation<Vec<String>>, verb: &str
 
 // ---------------------------------------------------------------------------------------------
 
+/// The free-text fields `create` sets and `update` changes ("" clears one on update).
+#[derive(Debug, Args)]
+pub struct TextArgs {
+    #[arg(short, long)]
+    description: Option<String>,
+    #[arg(long)]
+    design: Option<String>,
+    /// Acceptance criteria.
+    #[arg(long)]
+    acceptance: Option<String>,
+    #[arg(long)]
+    notes: Option<String>,
+    /// A reference in another tracker (e.g. gh-123).
+    #[arg(long)]
+    external_ref: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// The title (or use --title).
@@ -103,21 +103,13 @@ pub struct CreateArgs {
     /// 0-4 or P0-P4 (0 = critical; default 2).
     #[arg(short, long, default_value = "2")]
     priority: String,
-    #[arg(short, long)]
-    description: Option<String>,
-    #[arg(long)]
-    design: Option<String>,
-    #[arg(long)]
-    acceptance: Option<String>,
-    #[arg(long)]
-    notes: Option<String>,
+    #[command(flatten)]
+    text: TextArgs,
     #[arg(short, long)]
     assignee: Option<String>,
     /// Labels (repeatable, comma-separated).
     #[arg(short, long = "labels", alias = "label")]
     labels: Vec<String>,
-    #[arg(long)]
-    external_ref: Option<String>,
     /// Make it a child of this bead (id `<parent>.N`, with a parent-child dependency).
     #[arg(long)]
     parent: Option<String>,
@@ -155,7 +147,7 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             ));
         }
     };
-    let priority = parse_priority(&a.priority)?;
+    let priority = priority_arg(&a.priority)?;
     let due = a
         .due
         .as_deref()
@@ -168,7 +160,7 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         .transpose()?;
     let ws = ctx.workspace()?;
     let now = Timestamp::now();
-    let labels = split(&a.labels);
+    let labels = split_list(&a.labels);
     let m = ws.mutate("created", TxOptions::default(), |tx| {
         let parent = a.parent.as_deref().map(|p| tx.resolve(p)).transpose()?;
         let id = match (&a.id, &parent) {
@@ -190,7 +182,7 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
                 let seed = IdSeed {
                     prefix: &prefix,
                     title: &title,
-                    description: a.description.as_deref().unwrap_or(""),
+                    description: a.text.description.as_deref().unwrap_or(""),
                     creator: &ws.actor,
                     created_at_nanos: now.sort_key(),
                 };
@@ -204,10 +196,10 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         let mut bead = Bead {
             id: id.clone(),
             title: title.clone(),
-            description: a.description.clone(),
-            design: a.design.clone(),
-            acceptance_criteria: a.acceptance.clone(),
-            notes: a.notes.clone(),
+            description: a.text.description.clone(),
+            design: a.text.design.clone(),
+            acceptance_criteria: a.text.acceptance.clone(),
+            notes: a.text.notes.clone(),
             status: status::OPEN.to_owned(),
             priority,
             issue_type: a.issue_type.clone(),
@@ -217,7 +209,7 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             updated_at: Some(now.clone()),
             due_at: due.clone(),
             defer_until: defer.clone(),
-            external_ref: a.external_ref.clone(),
+            external_ref: a.text.external_ref.clone(),
             labels: labels.clone(),
             ephemeral: a.ephemeral.then_some(true),
             ..Bead::default()
@@ -295,19 +287,11 @@ pub struct UpdateArgs {
     /// Assignee ("" clears it).
     #[arg(short, long)]
     assignee: Option<String>,
-    #[arg(short, long)]
-    description: Option<String>,
-    #[arg(long)]
-    design: Option<String>,
-    #[arg(long)]
-    acceptance: Option<String>,
-    #[arg(long)]
-    notes: Option<String>,
+    #[command(flatten)]
+    text: TextArgs,
     /// Append a paragraph to the notes.
     #[arg(long)]
     append_notes: Option<String>,
-    #[arg(long)]
-    external_ref: Option<String>,
     /// Add labels (repeatable, comma-separated).
     #[arg(long)]
     add_label: Vec<String>,
@@ -333,7 +317,7 @@ fn opt_text(v: &Option<String>) -> Option<Option<String>> {
 }
 
 pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
-    let priority = a.priority.as_deref().map(parse_priority).transpose()?;
+    let priority = a.priority.as_deref().map(priority_arg).transpose()?;
     let parse_opt_time = |flag: &str, v: &Option<String>| -> Result<Option<Option<Timestamp>>> {
         match v.as_deref() {
             None => Ok(None),
@@ -352,11 +336,11 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
     }
     let ws = ctx.workspace()?;
     let now = Timestamp::now();
-    let (add, remove) = (split(&a.add_label), split(&a.remove_label));
+    let (add, remove) = (split_list(&a.add_label), split_list(&a.remove_label));
     let set_labels = a
         .set_labels
         .as_ref()
-        .map(|s| split(std::slice::from_ref(s)));
+        .map(|s| split_list(std::slice::from_ref(s)));
     let m = ws.mutate("updated", TxOptions::default(), |tx| {
         let mut ids = Vec::new();
         for q in &a.ids {
@@ -382,11 +366,11 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
             }
             for (field, value) in [
                 (&mut b.assignee, &a.assignee),
-                (&mut b.description, &a.description),
-                (&mut b.design, &a.design),
-                (&mut b.acceptance_criteria, &a.acceptance),
-                (&mut b.notes, &a.notes),
-                (&mut b.external_ref, &a.external_ref),
+                (&mut b.description, &a.text.description),
+                (&mut b.design, &a.text.design),
+                (&mut b.acceptance_criteria, &a.text.acceptance),
+                (&mut b.notes, &a.text.notes),
+                (&mut b.external_ref, &a.text.external_ref),
             ] {
                 if let Some(v) = opt_text(value) {
                     *field = v;
