@@ -22,7 +22,7 @@ use output::Painter;
 #[derive(Debug, Parser)]
 #[command(name = "loom", version, about, propagate_version = true)]
 pub struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,

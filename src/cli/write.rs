@@ -77,13 +77,16 @@ fn report_beads(ctx: &Ctx, ws: &Workspace, m: &Mutation<Vec<String>>, verb: &str
 /// The free-text fields `create` sets and `update` changes ("" clears one on update).
 #[derive(Debug, Args)]
 pub struct TextArgs {
+    /// What the work is about (Markdown).
     #[arg(short, long)]
     description: Option<String>,
+    /// How it should be built.
     #[arg(long)]
     design: Option<String>,
-    /// Acceptance criteria.
+    /// What must hold for it to be done.
     #[arg(long)]
     acceptance: Option<String>,
+    /// Anything else worth keeping.
     #[arg(long)]
     notes: Option<String>,
     /// A reference in another tracker (e.g. gh-123).
@@ -94,8 +97,10 @@ pub struct TextArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// The title (or use --title).
+    #[arg(value_name = "TITLE")]
     title_arg: Option<String>,
-    #[arg(long)]
+    /// The title, as a flag.
+    #[arg(long = "title", value_name = "TITLE")]
     title: Option<String>,
     /// bug, feature, task, epic, chore, decision, … (default task).
     #[arg(short = 't', long = "type", default_value = "task")]
@@ -105,6 +110,7 @@ pub struct CreateArgs {
     priority: String,
     #[command(flatten)]
     text: TextArgs,
+    /// Who works on it.
     #[arg(short, long)]
     assignee: Option<String>,
     /// Labels (repeatable, comma-separated).
@@ -275,13 +281,16 @@ pub struct UpdateArgs {
     /// Bead ids (full or unique prefixes).
     #[arg(required = true)]
     ids: Vec<String>,
+    /// New status: open, in_progress, blocked, deferred, closed, … (any value loads).
     #[arg(short, long)]
     status: Option<String>,
     /// 0-4 or P0-P4.
     #[arg(short, long)]
     priority: Option<String>,
+    /// New title.
     #[arg(long)]
     title: Option<String>,
+    /// New type.
     #[arg(short = 't', long = "type")]
     issue_type: Option<String>,
     /// Assignee ("" clears it).
@@ -408,6 +417,7 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct CloseArgs {
+    /// Bead ids (full or unique prefixes).
     #[arg(required = true)]
     ids: Vec<String>,
     /// Why it is closed (default "Closed").
@@ -471,6 +481,7 @@ fn open_blockers(tx: &mut Tx, id: &str) -> Result<Vec<String>> {
 
 #[derive(Debug, Args)]
 pub struct ReopenArgs {
+    /// Bead ids (full or unique prefixes).
     #[arg(required = true)]
     ids: Vec<String>,
     /// Why it is reopened (recorded as a comment).
@@ -567,7 +578,9 @@ pub fn dep_add(ctx: &Ctx, a: DepAddArgs) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct DepRemoveArgs {
+    /// The bead that waits.
     id: String,
+    /// The bead it no longer depends on.
     depends_on: String,
     /// Only remove a dependency of this type.
     #[arg(short = 't', long = "type")]
@@ -663,6 +676,7 @@ pub fn label(ctx: &Ctx, a: LabelArgs, add: bool) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct CommentArgs {
+    /// The bead to comment on.
     id: String,
     /// The comment text (or --file).
     text: Vec<String>,
