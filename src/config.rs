@@ -18,6 +18,8 @@ pub struct ConfigFile {
     pub auto_commit: Option<bool>,
     /// Name recorded as `Loom-Actor` for changes a person makes.
     pub actor: Option<String>,
+    /// The LLM endpoint (`provider.url`, `provider.model`, …).
+    pub provider: Option<crate::llm::ProviderFile>,
     /// Everything else, kept for later features.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -28,6 +30,9 @@ pub struct ConfigFile {
 pub struct Config {
     pub auto_commit: bool,
     pub actor: Option<String>,
+    /// Provider settings from the files (the environment is applied by
+    /// [`crate::llm::ProviderConfig::resolve`]).
+    pub provider: crate::llm::ProviderFile,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
 }
@@ -37,9 +42,35 @@ impl Default for Config {
         Config {
             auto_commit: true,
             actor: None,
+            provider: crate::llm::ProviderFile::default(),
             sources: Vec::new(),
         }
     }
+}
+
+/// Where Loom keeps runtime data (logs, recordings; later worktrees and transcripts):
+/// `$LOOM_DATA_DIR`, else the platform's data dir (e.g. `~/.local/share/loom`).
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("LOOM_DATA_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "loom").map(|d| d.data_dir().to_path_buf())
+}
+
+/// The data directory of one repository: `<data dir>/repos/<name>-<hash of its path>`.
+pub fn repo_data_dir(repo_root: &Path) -> Option<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    repo_root.hash(&mut h);
+    let name = repo_root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    Some(
+        data_dir()?
+            .join("repos")
+            .join(format!("{name}-{:08x}", h.finish() as u32)),
+    )
 }
 
 /// The user's config directory: `$LOOM_CONFIG_DIR`, else the platform's (e.g. `~/.config/loom`).
@@ -111,6 +142,9 @@ impl Config {
         }
         if let Some(v) = file.actor.filter(|a| !a.trim().is_empty()) {
             self.actor = Some(v);
+        }
+        if let Some(p) = file.provider {
+            self.provider.merge(p);
         }
     }
 }

@@ -61,6 +61,9 @@ pub enum Error {
     #[error("{}: changed by another program {attempts} times while Loom tried to write it", .path.display())]
     Contended { path: PathBuf, attempts: usize },
 
+    #[error(transparent)]
+    Llm(#[from] crate::llm::LlmError),
+
     #[error("{0}")]
     Other(String),
 }
@@ -101,6 +104,7 @@ impl Error {
             Error::Contended { .. } => Some(
                 "another program (bd, an editor, a sync tool) keeps rewriting the file; retry when it is idle".into(),
             ),
+            Error::Llm(e) => e.hint(),
             Error::Git { .. } => Some(
                 "check `git status`; set `auto_commit: false` in .loom/config.yaml to write beads without committing"
                     .into(),
@@ -109,13 +113,17 @@ impl Error {
         }
     }
 
-    /// Process exit code: 2 for usage and configuration errors, 1 otherwise.
+    /// Process exit code: 2 for usage and configuration errors, 4 when the LLM endpoint is
+    /// unusable, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
+        use crate::llm::LlmError;
         match self {
             Error::Usage(_)
             | Error::Config(_)
             | Error::NoBeadsDir { .. }
-            | Error::NotGit { .. } => 2,
+            | Error::NotGit { .. }
+            | Error::Llm(LlmError::NotConfigured | LlmError::Replay(_) | LlmError::Record(_)) => 2,
+            Error::Llm(_) => 4,
             _ => 1,
         }
     }

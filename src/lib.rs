@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod git;
+pub mod llm;
 pub mod store;
 pub mod synth;
 pub mod workspace;

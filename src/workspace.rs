@@ -175,6 +175,37 @@ impl Workspace {
         }
     }
 
+    /// Appends messages to bead `id`'s conversation log and commits it (event `pair`).
+    pub fn append_conversation(
+        &self,
+        id: &str,
+        entries: &[crate::store::ConversationEntry],
+        subject: &str,
+    ) -> Result<Option<Committed>> {
+        let repo = self.require_repo()?;
+        let mut commit = None;
+        self.store.append_conversation(id, entries, |paths| {
+            commit = self.commit(
+                repo,
+                CommitRequest {
+                    paths: paths.to_vec(),
+                    subject: subject.to_owned(),
+                    body: None,
+                    beads: vec![id.to_owned()],
+                    actor: self.actor.clone(),
+                    event: "pair".into(),
+                },
+            )?;
+            Ok(())
+        })?;
+        Ok(commit)
+    }
+
+    /// This repository's runtime data directory (created on demand by writers).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        crate::config::repo_data_dir(&self.layout().root)
+    }
+
     /// A workspace for a store that is being created (`init`) at `layout`.
     pub fn for_new_store(layout: Layout, repo: Repo, opts: &OpenOptions) -> Result<Workspace> {
         Self::with_layout(layout, Some(repo), opts)

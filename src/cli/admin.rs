@@ -1,6 +1,5 @@
 //! Whole-store commands: init, import, export, convert, doctor.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -10,10 +9,10 @@ use serde_json::json;
 use crate::bead::{Bead, id as bead_id};
 use crate::error::{Error, Result};
 use crate::git::{CommitRequest, Repo};
-use crate::store::{self, Format, Layout, Severity, TxOptions, jsonl};
+use crate::store::{self, Format, Layout, TxOptions, jsonl};
 use crate::workspace::Workspace;
 
-use super::output::{self, Table, stdout_err};
+use super::output::{self, stdout_err};
 use super::{Ctx, read};
 
 #[derive(Debug, Args)]
@@ -262,100 +261,4 @@ pub fn convert(ctx: &Ctx, a: ConvertArgs) -> Result<()> {
         done.from.name(),
         done.to.name()
     )))
-}
-
-// ---------------------------------------------------------------------------------------------
-
-pub fn doctor(ctx: &Ctx) -> Result<()> {
-    let ws = ctx.workspace()?;
-    let snap = ws.store.load()?;
-    let layout = ws.layout();
-    let errors = snap
-        .problems
-        .iter()
-        .filter(|p| p.severity == Severity::Error)
-        .count();
-    let warnings = snap.problems.len() - errors;
-    if ctx.global.json {
-        return output::write_json(
-            &mut ctx.out(),
-            &json!({
-                "store": {"path": layout.beads_dir, "format": layout.format.name(), "beads": snap.beads.len()},
-                "git": ws.repo.as_ref().map(|r| json!({"workdir": r.workdir})),
-                "auto_commit": ws.config.auto_commit,
-                "actor": ws.actor,
-                "config_files": ws.config.sources,
-                "problems": snap.problems,
-            }),
-        );
-    }
-    let p = &ctx.paint;
-    let mut t = Table::default();
-    t.row(vec![
-        p.dim("store"),
-        format!(
-            "{} ({}, {} beads)",
-            layout.beads_dir.display(),
-            layout.format.name(),
-            snap.beads.len()
-        ),
-    ]);
-    t.row(vec![
-        p.dim("git"),
-        match &ws.repo {
-            Some(r) => r.workdir.display().to_string(),
-            None => p.paint(
-                "not a git repository: changes cannot be recorded",
-                crossterm::style::Color::Red,
-            ),
-        },
-    ]);
-    t.row(vec![
-        p.dim("auto-commit"),
-        if ws.config.auto_commit {
-            "on".into()
-        } else {
-            "off".into()
-        },
-    ]);
-    t.row(vec![p.dim("actor"), ws.actor.clone()]);
-    let sources: Vec<String> = ws
-        .config
-        .sources
-        .iter()
-        .map(|s| s.display().to_string())
-        .collect();
-    t.row(vec![
-        p.dim("config"),
-        if sources.is_empty() {
-            "built-in defaults".into()
-        } else {
-            sources.join(", ")
-        },
-    ]);
-    t.row(vec![
-        p.dim("problems"),
-        format!("{errors} unreadable records, {warnings} warnings"),
-    ]);
-    let mut out = ctx.out();
-    t.write(&mut out).map_err(stdout_err)?;
-    let mut by_severity: HashMap<bool, Vec<&store::Problem>> = HashMap::new();
-    for pr in &snap.problems {
-        by_severity
-            .entry(pr.severity == Severity::Error)
-            .or_default()
-            .push(pr);
-    }
-    for (is_error, title) in [
-        (true, "Unreadable (kept on disk untouched)"),
-        (false, "Warnings"),
-    ] {
-        if let Some(list) = by_severity.get(&is_error) {
-            writeln!(out, "\n{}", p.bold(title)).map_err(stdout_err)?;
-            for pr in list {
-                writeln!(out, "  {pr}").map_err(stdout_err)?;
-            }
-        }
-    }
-    Ok(())
 }

@@ -2,7 +2,10 @@
 //! non-interactive commands themselves (one file per group).
 
 mod admin;
+mod doctor;
+mod llm;
 mod output;
+mod pair;
 mod read;
 mod watch;
 mod write;
@@ -49,6 +52,15 @@ pub struct Global {
     /// When to colour output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Record every model exchange to this file (JSONL; no keys).
+    #[arg(long, global = true, env = "LOOM_RECORD", value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Serve model exchanges from this recording instead of the network.
+    #[arg(long, global = true, env = "LOOM_REPLAY", value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+    /// How closely replayed requests must match the recording.
+    #[arg(long, global = true, value_enum, default_value_t = crate::llm::ReplayMatch::Exact)]
+    pub replay_match: crate::llm::ReplayMatch,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,8 +104,10 @@ pub enum Command {
     Convert(admin::ConvertArgs),
     /// Print a line for each bead created, changed or deleted on disk by others.
     Watch,
-    /// Check the store, git and configuration; list every problem found.
+    /// Check git, the store, the configuration and the LLM endpoint; say how to fix each problem.
     Doctor,
+    /// Talk a bead through with the model (one exchange, kept in the bead's conversation log).
+    Pair(pair::PairArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,7 +230,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Log(a) => read::log(&ctx, a),
         Command::Convert(a) => admin::convert(&ctx, a),
         Command::Watch => watch::watch(&ctx),
-        Command::Doctor => admin::doctor(&ctx),
+        Command::Doctor => return doctor::doctor(&ctx),
+        Command::Pair(a) => pair::pair(&ctx, a),
     }?;
     Ok(0)
 }

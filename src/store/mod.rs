@@ -7,6 +7,7 @@
 //! rename, and only then run the caller's follow-up (the git commit) and acknowledge.
 
 mod admin;
+pub mod conversation;
 pub mod fsio;
 pub mod jsonl;
 pub mod layout;
@@ -24,6 +25,7 @@ use crate::bead::{self, Bead};
 use crate::error::{Error, Result};
 
 pub use admin::{Converted, Initialized, init};
+pub use conversation::ConversationEntry;
 pub use layout::{Format, Layout};
 pub use tx::{Tx, TxOptions, resolve_error};
 

@@ -64,7 +64,10 @@ fn jsonl_bad_lines_are_reported_kept_and_survive_writes() {
     );
 
     // Rule breakers load, and doctor names the field; the missing target is named too.
-    let doctor = repo.ok(&["doctor"]);
+    let out = repo.loom(&["doctor"]);
+    assert_eq!(out.code, 1, "unreadable records fail the check");
+    let doctor = out.stdout;
+    assert!(doctor.contains("fix:"), "{doctor}");
     assert!(
         doctor.contains(".beads/issues.jsonl:5: t-prio: priority: is 9"),
         "{doctor}"

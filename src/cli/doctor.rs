@@ -1,0 +1,297 @@
+//! `loom doctor`: checks git, the repository's `.beads/`, the configuration and the LLM
+//! endpoint (reachable, key accepted, model offered, streaming works), and says how to fix
+//! each problem. Exit code 1 when a check fails.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::git::Repo;
+use crate::llm::{ChatRequest, Client, Message, ProviderConfig, Tape};
+use crate::store::Severity;
+use crate::workspace::Workspace;
+
+use super::output::{self, stdout_err};
+use super::{Ctx, llm};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    status: Status,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+fn check(
+    name: &'static str,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix,
+    }
+}
+
+pub fn doctor(ctx: &Ctx) -> Result<i32> {
+    let mut checks = Vec::new();
+    let start = Workspace::start_dir(&ctx.open_options())?;
+    match Repo::discover(&start)? {
+        Some(r) => {
+            let branch = r
+                .current_branch()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "detached HEAD".into());
+            checks.push(check(
+                "git",
+                Status::Ok,
+                format!("{} ({branch})", r.workdir.display()),
+                None,
+            ));
+        }
+        None => checks.push(check(
+            "git",
+            Status::Fail,
+            "not inside a git repository: bead changes cannot be recorded",
+            Some("run `git init` (or work in a clone)".into()),
+        )),
+    }
+    let ws = match ctx.workspace() {
+        Ok(ws) => Some(ws),
+        Err(e @ Error::NoBeadsDir { .. }) => {
+            checks.push(check("beads", Status::Fail, e.to_string(), e.hint()));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut problems = Vec::new();
+    if let Some(ws) = &ws {
+        let snap = ws.store.load_index()?;
+        let layout = ws.layout();
+        let errors = snap
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count();
+        let warnings = snap.problems.len() - errors;
+        let detail = format!(
+            "{} ({} store, {} beads)",
+            layout.relative(&layout.beads_dir).display(),
+            layout.format.name(),
+            snap.beads.len()
+        );
+        checks.push(match (errors, warnings) {
+            (0, 0) => check("beads", Status::Ok, detail, None),
+            (0, w) => check(
+                "beads",
+                Status::Warn,
+                format!("{detail}; {w} records break write rules (listed below)"),
+                Some("fix them in an editor or with `loom update`; Loom refuses to write them as they are".into()),
+            ),
+            (e, _) => check(
+                "beads",
+                Status::Fail,
+                format!("{detail}; {e} records cannot be read (listed below)"),
+                Some("fix or remove those records; Loom keeps them untouched until then".into()),
+            ),
+        });
+        let sources: Vec<String> = ws
+            .config
+            .sources
+            .iter()
+            .map(|s| s.display().to_string())
+            .collect();
+        checks.push(check(
+            "config",
+            Status::Ok,
+            format!(
+                "auto-commit {}, actor {}, files: {}",
+                if ws.config.auto_commit { "on" } else { "off" },
+                ws.actor,
+                if sources.is_empty() {
+                    "none (built-in defaults)".into()
+                } else {
+                    sources.join(", ")
+                }
+            ),
+            None,
+        ));
+        problems = snap.problems;
+        checks.extend(endpoint_checks(ctx, llm::provider(ws))?);
+    }
+
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    let mut out = ctx.out();
+    if ctx.global.json {
+        output::write_json(
+            &mut out,
+            &json!({"ok": !failed, "checks": checks, "problems": problems}),
+        )?;
+        return Ok(i32::from(failed));
+    }
+    let p = &ctx.paint;
+    for c in &checks {
+        let mark = match c.status {
+            Status::Ok => p.paint("✓", crossterm::style::Color::Green),
+            Status::Warn => p.paint("!", crossterm::style::Color::Yellow),
+            Status::Fail => p.paint("✗", crossterm::style::Color::Red),
+        };
+        writeln!(out, "{mark} {:<9} {}", c.name, c.detail).map_err(stdout_err)?;
+        if let Some(fix) = &c.fix {
+            writeln!(out, "  {:<9} {} {fix}", "", p.dim("fix:")).map_err(stdout_err)?;
+        }
+    }
+    if !problems.is_empty() {
+        writeln!(out, "\n{}", p.bold("Records")).map_err(stdout_err)?;
+        for pr in &problems {
+            writeln!(out, "  {pr}").map_err(stdout_err)?;
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+fn endpoint_checks(ctx: &Ctx, mut provider: ProviderConfig) -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    if ctx.global.replay.is_some() {
+        checks.push(check(
+            "endpoint",
+            Status::Ok,
+            "replaying a recording: the network is not used",
+            None,
+        ));
+        return Ok(checks);
+    }
+    let Some(url) = provider.url.clone() else {
+        checks.push(check(
+            "endpoint",
+            Status::Warn,
+            "no LLM endpoint configured (bead commands work without one)",
+            Some(
+                "set TOKENHUB_URL and TOKENHUB_API_KEY, or provider.url in .loom/config.yaml"
+                    .into(),
+            ),
+        ));
+        return Ok(checks);
+    };
+    checks.push(match &provider.api_key {
+        Some(_) => check(
+            "key",
+            Status::Ok,
+            format!("read from {}", provider.api_key_env),
+            None,
+        ),
+        None => check(
+            "key",
+            Status::Warn,
+            format!(
+                "{} is not set (fine only if the endpoint needs no key)",
+                provider.api_key_env
+            ),
+            Some(format!("export {}=…", provider.api_key_env)),
+        ),
+    });
+    // One attempt each, and a short wait: this is a diagnosis, not a job.
+    provider.retry.max_attempts = 1;
+    provider.idle_timeout = provider.idle_timeout.min(Duration::from_secs(20));
+    let client = Client::new(provider, Tape::Live)?;
+    let models = llm::block_on(client.models())?;
+    let models = match models {
+        Ok(m) => {
+            checks.push(check(
+                "reachable",
+                Status::Ok,
+                format!("{url} lists {} model(s)", m.len()),
+                None,
+            ));
+            m
+        }
+        Err(e) => {
+            checks.push(check(
+                "reachable",
+                Status::Fail,
+                format!("{url}: {e}"),
+                e.hint(),
+            ));
+            return Ok(checks);
+        }
+    };
+    let model = match llm::block_on(client.resolve_model(None))? {
+        Ok(m) => m,
+        Err(e) => {
+            checks.push(check("model", Status::Fail, e.to_string(), e.hint()));
+            return Ok(checks);
+        }
+    };
+    match models.iter().find(|m| m.id == model) {
+        Some(m) => {
+            let ctx_len = m
+                .context_length
+                .map(|c| format!(", context {c} tokens"))
+                .unwrap_or_default();
+            checks.push(check(
+                "model",
+                Status::Ok,
+                format!("{model}{ctx_len}"),
+                None,
+            ));
+        }
+        None => {
+            let offered: Vec<&str> = models.iter().map(|m| m.id.as_str()).take(8).collect();
+            checks.push(check(
+                "model",
+                Status::Fail,
+                format!(
+                    "{model} is not offered (the endpoint lists: {})",
+                    offered.join(", ")
+                ),
+                Some("set LOOM_MODEL (or provider.model) to one of the listed models".into()),
+            ));
+        }
+    }
+    let request = ChatRequest {
+        model: Some(model),
+        messages: vec![
+            Message::system("You are a health check. Reply with the single word: ok"),
+            Message::user("ping"),
+        ],
+        max_tokens: Some(16),
+        ..ChatRequest::default()
+    };
+    let started = Instant::now();
+    let mut first_token = None;
+    let result = llm::block_on(client.chat(&request, &mut |e| {
+        if matches!(e, crate::llm::StreamEvent::TextDelta { .. }) && first_token.is_none() {
+            first_token = Some(started.elapsed());
+        }
+    }))?;
+    checks.push(match result {
+        Ok(done) => check(
+            "chat",
+            Status::Ok,
+            format!(
+                "key accepted, streaming works ({} ms to first token, {} tokens)",
+                first_token.unwrap_or(started.elapsed()).as_millis(),
+                done.usage.total_tokens
+            ),
+            None,
+        ),
+        Err(e) => check("chat", Status::Fail, e.to_string(), e.hint()),
+    });
+    Ok(checks)
+}

@@ -1,0 +1,88 @@
+//! What the model-facing commands share: the client built from configuration and the
+//! `--record`/`--replay` flags, a runtime to drive it, and the call log in the data dir.
+
+use std::io::Write;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::llm::record::{Recorder, Replayer};
+use crate::llm::{Client, Completion, LlmError, ProviderConfig, Tape};
+use crate::workspace::Workspace;
+
+use super::Ctx;
+
+/// The endpoint settings: config files, then the environment.
+pub fn provider(ws: &Workspace) -> ProviderConfig {
+    ProviderConfig::resolve(&ws.config.provider, |k| std::env::var(k).ok())
+}
+
+/// A client over `provider`, recording or replaying as the flags say.
+pub fn client(ctx: &Ctx, provider: ProviderConfig) -> Result<Client> {
+    let tape = match (&ctx.global.record, &ctx.global.replay) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "--record and --replay cannot be used together".into(),
+            ));
+        }
+        (Some(path), None) => Tape::Record(Recorder::create(path)?),
+        (None, Some(path)) => Tape::Replay(Replayer::open(path, ctx.global.replay_match)?),
+        (None, None) => Tape::Live,
+    };
+    if matches!(tape, Tape::Live | Tape::Record(_)) && provider.url.is_none() {
+        return Err(LlmError::NotConfigured.into());
+    }
+    Ok(Client::new(provider, tape)?)
+}
+
+/// Runs a future to completion on a small runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    Ok(rt.block_on(future))
+}
+
+/// Appends one line about a model call to `<data dir>/llm-calls.jsonl` (no prompts, no
+/// replies, no secrets: what, when, how long, how many tokens). Best effort.
+pub fn log_call(
+    ws: &Workspace,
+    provider: &ProviderConfig,
+    command: &str,
+    bead: Option<&str>,
+    started: Instant,
+    result: &std::result::Result<Completion, LlmError>,
+) {
+    let Some(dir) = ws.data_dir() else { return };
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let mut line = json!({
+        "time": crate::event::now(),
+        "command": command,
+        "bead": bead,
+        "duration_ms": started.elapsed().as_millis() as u64,
+    });
+    match result {
+        Ok(done) => {
+            line["model"] = json!(done.model);
+            line["attempts"] = json!(done.attempts);
+            line["usage"] = json!(done.usage);
+        }
+        Err(e) => {
+            line["error"] = json!(e.kind());
+            line["message"] = json!(e.to_string());
+        }
+    }
+    let text = provider.redact(&line.to_string());
+    let path = dir.join("llm-calls.jsonl");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = writeln!(f, "{text}");
+    }
+}

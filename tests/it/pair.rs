@@ -1,0 +1,272 @@
+//! `loom pair` and `loom doctor` end to end: the real binary as a separate process against the
+//! test server, configured through environment variables. The key must appear nowhere.
+
+use std::path::Path;
+
+use crate::llm_server::{LlmServer, Reply};
+use crate::support::{Out, TestRepo};
+
+const KEY: &str = "tokenhub_e2e_77c1d0_do_not_leak";
+
+fn run(repo: &TestRepo, server: Option<&LlmServer>, args: &[&str], extra: &[(&str, &str)]) -> Out {
+    let mut cmd = repo.command(args);
+    if let Some(s) = server {
+        cmd.env("TOKENHUB_URL", s.url());
+    }
+    cmd.env("TOKENHUB_API_KEY", KEY);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+            {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn pair_streams_logs_commits_and_never_leaks_the_key() {
+    let server = LlmServer::start();
+    server.push(Reply::text(&[
+        "Round ",
+        "with the currency's ",
+        "minor units.",
+    ]));
+    server.push(Reply::text(&["Add a JPY case and a BHD case."]));
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create(
+        "Checkout total rounds wrong",
+        &[
+            "-d",
+            "Totals for 3-decimal currencies are off by one unit.",
+            "--acceptance",
+            "BHD totals are exact",
+        ],
+    );
+
+    let out = run(
+        &repo,
+        Some(&server),
+        &["pair", &id, "-m", "Where is the bug?"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "Round with the currency's minor units.\n");
+    assert!(out.stderr.contains("test-model"), "{}", out.stderr);
+
+    let req = &server.chats()[0];
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    let body = req.json();
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("pair programmer"), "{system}");
+    for part in [
+        id.as_str(),
+        "Checkout total rounds wrong",
+        "3-decimal currencies",
+        "BHD totals are exact",
+    ] {
+        assert!(system.contains(part), "{part} missing from the prompt");
+    }
+    assert_eq!(body["messages"][1]["content"], "Where is the bug?");
+    assert_eq!(body["stream"], true);
+
+    // The exchange is in the bead's conversation log, committed like a bead change.
+    let rel = format!(".beads/conversations/{id}.jsonl");
+    let log = repo.read_string(&rel);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["role"], "user");
+    assert_eq!(lines[0]["content"], "Where is the bug?");
+    assert_eq!(lines[0]["author"], "Test User");
+    assert_eq!(lines[1]["role"], "assistant");
+    assert_eq!(
+        lines[1]["content"],
+        "Round with the currency's minor units."
+    );
+    assert_eq!(lines[1]["model"], "test-model");
+    assert_eq!(lines[1]["prompt_tokens"], 11);
+    assert_eq!(lines[1]["completion_tokens"], 3);
+    assert!(lines[1]["time"].as_str().unwrap().ends_with('Z'));
+    let msg = repo.git(&["log", "-1", "--format=%B"]);
+    assert!(
+        msg.starts_with(&format!("loom: {id} pair: Where is the bug?")),
+        "{msg}"
+    );
+    assert!(msg.contains("Loom-Event: pair") && msg.contains(&format!("Loom-Bead: {id}")));
+    assert_eq!(
+        repo.git(&["show", "--name-only", "--format=", "HEAD"])
+            .trim(),
+        rel
+    );
+
+    // The next turn carries the conversation so far.
+    let out = run(
+        &repo,
+        Some(&server),
+        &["pair", &id, "-m", "Which tests?"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let second = server.chats()[1].json();
+    let roles: Vec<&str> = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(repo.read_string(&rel).lines().count(), 4);
+
+    // The key is nowhere: data dir (which has a call log), the repository, its history, output.
+    let data = repo.config_dir().join("data");
+    assert!(
+        !files_containing(&data, "test-model").is_empty(),
+        "the data dir has the call log"
+    );
+    assert_eq!(files_containing(&data, KEY), Vec::<String>::new());
+    assert_eq!(
+        files_containing(&repo.path().join(".beads"), KEY),
+        Vec::<String>::new()
+    );
+    assert!(!repo.git(&["log", "-p", "--all"]).contains(KEY));
+    assert!(!out.stdout.contains(KEY) && !out.stderr.contains(KEY));
+}
+
+#[test]
+fn pair_errors_say_what_to_fix() {
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create("Something", &[]);
+    let out = run(&repo, None, &["pair", &id, "-m", "hi"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("TOKENHUB_URL"), "{}", out.stderr);
+
+    let server = LlmServer::start();
+    server.push(Reply::status(401, "invalid key"));
+    let out = run(&repo, Some(&server), &["pair", &id, "-m", "hi"], &[]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("HTTP 401") && out.stderr.contains("TOKENHUB_API_KEY"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(KEY));
+    assert!(
+        !repo
+            .path()
+            .join(format!(".beads/conversations/{id}.jsonl"))
+            .exists(),
+        "nothing logged on failure"
+    );
+}
+
+#[test]
+fn pair_records_and_replays_offline() {
+    let server = LlmServer::start();
+    server.push(Reply::text(&["Recorded ", "answer."]));
+    let repo = TestRepo::with_loom("jsonl");
+    let id = repo.create("Replay me", &[]);
+    let tape = repo.config_dir().join("tape.jsonl");
+    let tape_s = tape.to_str().unwrap();
+    let live = run(
+        &repo,
+        Some(&server),
+        &["pair", &id, "-m", "Explain", "--record", tape_s],
+        &[],
+    );
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    assert!(!std::fs::read_to_string(&tape).unwrap().contains(KEY));
+
+    // A fresh repository with the same bead: no endpoint, the same answer.
+    repo.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    let replay = run(
+        &repo,
+        None,
+        &["pair", &id, "-m", "Explain", "--replay", tape_s],
+        &[],
+    );
+    assert_eq!(replay.code, 0, "{}", replay.stderr);
+    assert_eq!(replay.stdout, live.stdout);
+    let mismatch = run(
+        &repo,
+        None,
+        &["pair", &id, "-m", "Something else", "--replay", tape_s],
+        &[],
+    );
+    assert_eq!(mismatch.code, 2, "{}", mismatch.stderr);
+    assert!(mismatch.stderr.contains("differs"), "{}", mismatch.stderr);
+}
+
+#[test]
+fn doctor_checks_the_endpoint_and_says_how_to_fix_it() {
+    let server = LlmServer::start();
+    server.push(Reply::text(&["ok"]));
+    let repo = TestRepo::with_loom("yaml");
+    let out = run(&repo, Some(&server), &["doctor", "--json"], &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let status = |name: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+    };
+    for name in ["git", "beads", "key", "reachable", "model", "chat"] {
+        assert_eq!(
+            status(name).as_deref(),
+            Some("ok"),
+            "{name}: {}",
+            out.stdout
+        );
+    }
+
+    let out = run(
+        &repo,
+        Some(&server),
+        &["doctor"],
+        &[("LOOM_MODEL", "no-such-model")],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("✗ model")
+            && out.stdout.contains("fix:")
+            && out.stdout.contains("LOOM_MODEL"),
+        "{}",
+        out.stdout
+    );
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let out = run(&repo, None, &["doctor"], &[("TOKENHUB_URL", &url)]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("✗ reachable"), "{}", out.stdout);
+    assert!(!out.stdout.contains(KEY));
+}
