@@ -80,7 +80,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("text_2000_chunks", |b| b.iter(|| consume(&text, 1460)));
     g.throughput(Throughput::Bytes(tools.len() as u64));
-    g.bench_function("three_tool_calls_1_byte_fragments", |b| b.iter(|| consume(&tools, 1460)));
+    g.bench_function("three_tool_calls_1_byte_fragments", |b| {
+        b.iter(|| consume(&tools, 1460))
+    });
     g.finish();
 }
 
