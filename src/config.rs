@@ -20,6 +20,12 @@ pub struct ConfigFile {
     pub actor: Option<String>,
     /// The LLM endpoint (`provider.url`, `provider.model`, …).
     pub provider: Option<crate::llm::ProviderFile>,
+    /// Agent budgets and limits.
+    pub agent: Option<crate::agent::run::AgentFile>,
+    /// Command sandbox settings.
+    pub sandbox: Option<crate::agent::sandbox::SandboxFile>,
+    /// Worktree setup (files to copy, a setup command).
+    pub worktree: Option<crate::git::worktree::WorktreeFile>,
     /// Everything else, kept for later features.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -33,6 +39,9 @@ pub struct Config {
     /// Provider settings from the files (the environment is applied by
     /// [`crate::llm::ProviderConfig::resolve`]).
     pub provider: crate::llm::ProviderFile,
+    pub agent: crate::agent::run::AgentFile,
+    pub sandbox: crate::agent::sandbox::SandboxFile,
+    pub worktree: crate::git::worktree::WorktreeFile,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
 }
@@ -43,6 +52,9 @@ impl Default for Config {
             auto_commit: true,
             actor: None,
             provider: crate::llm::ProviderFile::default(),
+            agent: crate::agent::run::AgentFile::default(),
+            sandbox: crate::agent::sandbox::SandboxFile::default(),
+            worktree: crate::git::worktree::WorktreeFile::default(),
             sources: Vec::new(),
         }
     }
@@ -145,6 +157,15 @@ impl Config {
         }
         if let Some(p) = file.provider {
             self.provider.merge(p);
+        }
+        if let Some(a) = file.agent {
+            self.agent.merge(a);
+        }
+        if let Some(s) = file.sandbox {
+            self.sandbox.merge(s);
+        }
+        if let Some(w) = file.worktree {
+            self.worktree.merge(w);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Data flows one way: `store`, `git` are the edges; `cli` (and later the TUI and the
 //! orchestrator) consume [`event`]s and call into them. See `docs/ARCHITECTURE.md`.
 
+pub mod agent;
 pub mod bead;
 pub mod cli;
 pub mod config;

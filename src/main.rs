@@ -9,6 +9,11 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Loom runs agent commands through itself to apply Landlock before becoming `sh`.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "__sandbox-exec") {
+        std::process::exit(loom::agent::sandbox::sandbox_exec(&args[2..]));
+    }
     let cli = loom::cli::Cli::parse();
     let code = match loom::cli::run(cli) {
         Ok(code) => code,

@@ -81,6 +81,39 @@ pub struct Comment {
 }
 
 impl Bead {
+    /// A new comment by `author` (the next integer id when the bead's comments use integers,
+    /// else a short hash).
+    pub fn new_comment(&self, author: &str, text: &str, now: &super::Timestamp) -> Comment {
+        let numeric = self.comments.iter().all(|c| c.id.is_u64());
+        let id = if numeric {
+            Value::from(
+                self.comments
+                    .iter()
+                    .filter_map(|c| c.id.as_u64())
+                    .max()
+                    .unwrap_or(0)
+                    + 1,
+            )
+        } else {
+            let seed = super::id::IdSeed {
+                prefix: "",
+                title: text,
+                description: &self.id,
+                creator: author,
+                created_at_nanos: now.sort_key(),
+            };
+            Value::from(super::id::hash_suffix(&seed, 0, 8))
+        };
+        Comment {
+            id,
+            issue_id: self.id.clone(),
+            author: author.to_owned(),
+            text: text.to_owned(),
+            created_at: Some(now.clone()),
+            extra: Map::new(),
+        }
+    }
+
     /// `metadata.loom`, Loom's own per-bead data, if present.
     pub fn loom_metadata(&self) -> Option<&Map<String, Value>> {
         self.metadata.as_ref()?.get("loom")?.as_object()

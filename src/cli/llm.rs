@@ -36,6 +36,15 @@ pub fn client(ctx: &Ctx, provider: ProviderConfig) -> Result<Client> {
     Ok(Client::new(provider, tape)?)
 }
 
+/// Like [`client`], but without an endpoint the client is still built (calls then fail with a
+/// clear "not configured" error): for agents whose persona may not use the model.
+pub fn client_for_agent(ctx: &Ctx, provider: ProviderConfig) -> Result<Client> {
+    if provider.url.is_some() || ctx.global.record.is_some() || ctx.global.replay.is_some() {
+        return client(ctx, provider);
+    }
+    Ok(Client::new(provider, Tape::Live)?)
+}
+
 /// Runs a future to completion on a small runtime of its own.
 pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
     let rt = tokio::runtime::Builder::new_current_thread()

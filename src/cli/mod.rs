@@ -2,6 +2,7 @@
 //! non-interactive commands themselves (one file per group).
 
 mod admin;
+mod agent;
 mod doctor;
 mod llm;
 mod output;
@@ -108,6 +109,10 @@ pub enum Command {
     Doctor,
     /// Talk a bead through with the model (one exchange, kept in the bead's conversation log).
     Pair(pair::PairArgs),
+    /// Run one agent on one bead in its own worktree, to the end of its loop.
+    Agent(agent::AgentArgs),
+    /// List the personas (built-in, yours, the repository's) and where each comes from.
+    Personas(agent::PersonasArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +237,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Watch => watch::watch(&ctx),
         Command::Doctor => return doctor::doctor(&ctx),
         Command::Pair(a) => pair::pair(&ctx, a),
+        Command::Agent(a) => return agent::agent(&ctx, a),
+        Command::Personas(a) => agent::personas(&ctx, a),
     }?;
     Ok(0)
 }

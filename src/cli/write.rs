@@ -8,8 +8,8 @@ use clap::Args;
 use serde_json::json;
 
 use crate::bead::graph::Graph;
-use crate::bead::id::{self as bead_id, IdSeed};
-use crate::bead::{self, Bead, Comment, Dependency, Timestamp, dep_type, status};
+use crate::bead::id as bead_id;
+use crate::bead::{self, Bead, Dependency, Timestamp, dep_type, status};
 use crate::error::{Error, Result};
 use crate::store::{Tx, TxOptions};
 use crate::workspace::{Mutation, Workspace};
@@ -178,26 +178,12 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
                 id
             }
             (None, Some(p)) => bead_id::next_child(p, tx.ids()?.iter().map(String::as_str)),
-            (None, None) => {
-                let prefix = tx.prefix()?;
-                let ids = tx.ids()?;
-                let existing = ids
-                    .iter()
-                    .filter(|id| bead_id::is_top_level_under(id, &prefix))
-                    .count();
-                let seed = IdSeed {
-                    prefix: &prefix,
-                    title: &title,
-                    description: a.text.description.as_deref().unwrap_or(""),
-                    creator: &ws.actor,
-                    created_at_nanos: now.sort_key(),
-                };
-                let taken: std::collections::HashSet<&str> =
-                    ids.iter().map(String::as_str).collect();
-                bead_id::generate(&seed, existing, |id| taken.contains(id)).ok_or_else(|| {
-                    Error::Other(format!("could not find a free id under prefix {prefix}"))
-                })?
-            }
+            (None, None) => tx.new_id(
+                &title,
+                a.text.description.as_deref().unwrap_or(""),
+                &ws.actor,
+                &now,
+            )?,
         };
         let mut bead = Bead {
             id: id.clone(),
@@ -500,7 +486,7 @@ pub fn reopen(ctx: &Ctx, a: ReopenArgs) -> Result<()> {
             if b.status != status::OPEN {
                 bead::set_status(b, status::OPEN, &now, None);
                 if let Some(r) = &a.reason {
-                    let c = new_comment(b, &ws.actor, &format!("Reopened: {r}"), &now);
+                    let c = b.new_comment(&ws.actor, &format!("Reopened: {r}"), &now);
                     b.comments.push(c);
                 }
             }
@@ -688,37 +674,6 @@ pub struct CommentArgs {
     author: Option<String>,
 }
 
-fn new_comment(b: &Bead, author: &str, text: &str, now: &Timestamp) -> Comment {
-    let numeric = b.comments.iter().all(|c| c.id.is_u64());
-    let id = if numeric {
-        json!(
-            b.comments
-                .iter()
-                .filter_map(|c| c.id.as_u64())
-                .max()
-                .unwrap_or(0)
-                + 1
-        )
-    } else {
-        let seed = IdSeed {
-            prefix: "",
-            title: text,
-            description: &b.id,
-            creator: author,
-            created_at_nanos: now.sort_key(),
-        };
-        json!(bead_id::hash_suffix(&seed, 0, 8))
-    };
-    Comment {
-        id,
-        issue_id: b.id.clone(),
-        author: author.to_owned(),
-        text: text.to_owned(),
-        created_at: Some(now.clone()),
-        ..Comment::default()
-    }
-}
-
 pub fn comment(ctx: &Ctx, a: CommentArgs) -> Result<()> {
     let text = match &a.file {
         Some(f) if f.as_os_str() == "-" => {
@@ -743,7 +698,7 @@ pub fn comment(ctx: &Ctx, a: CommentArgs) -> Result<()> {
     let m = ws.mutate("commented", TxOptions::default(), |tx| {
         let id = tx.resolve(&a.id)?;
         let b = tx.get_mut(&id)?;
-        let c = new_comment(b, &author, &text, &now);
+        let c = b.new_comment(&author, &text, &now);
         b.comments.push(c.clone());
         Ok(c)
     })?;

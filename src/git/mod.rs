@@ -7,6 +7,7 @@
 
 mod commit;
 mod log;
+pub mod worktree;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -320,6 +320,33 @@ impl Tx {
         Ok(bead_id::prefix_from_dir_name(&name))
     }
 
+    /// A fresh top-level id for a bead with this content (bd's scheme: the prefix, a hash of
+    /// the content and creation time, as short as the number of beads allows).
+    pub fn new_id(
+        &mut self,
+        title: &str,
+        description: &str,
+        creator: &str,
+        created: &Timestamp,
+    ) -> Result<String> {
+        let prefix = self.prefix()?;
+        let ids = self.ids()?;
+        let existing = ids
+            .iter()
+            .filter(|id| bead_id::is_top_level_under(id, &prefix))
+            .count();
+        let seed = bead_id::IdSeed {
+            prefix: &prefix,
+            title,
+            description,
+            creator,
+            created_at_nanos: created.sort_key(),
+        };
+        let taken: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        bead_id::generate(&seed, existing, |id| taken.contains(id))
+            .ok_or_else(|| Error::Other(format!("could not find a free id under prefix {prefix}")))
+    }
+
     /// Problems with unreadable records met so far.
     pub fn unreadable(&self) -> impl Iterator<Item = &Problem> {
         self.kept.values()

@@ -6,6 +6,7 @@
     clippy::cloned_ref_to_slice_refs
 )]
 
+mod agent;
 mod bad_input;
 mod commands;
 mod concurrency;
@@ -19,3 +20,4 @@ mod ready_rules;
 mod roundtrip;
 mod support;
 mod watch;
+mod worktree;

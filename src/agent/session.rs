@@ -1,0 +1,353 @@
+//! One agent on one bead, start to end: pick the persona, ensure the bead's worktree, set up
+//! the sandbox, run the action loop (or the external runner), commit the worktree as the agent,
+//! record the outcome in the bead's `metadata.loom`, and leave a lesson if it went wrong.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::bead::graph::Graph;
+use crate::bead::{Bead, Timestamp};
+use crate::error::{Error, Result};
+use crate::git::worktree::{Identity, Worktree, Worktrees};
+use crate::git::{CommitRequest, Repo};
+use crate::llm::{Client, Message};
+use crate::store::TxOptions;
+use crate::workspace::Workspace;
+
+use super::exec::{Stats, ToolContext};
+use super::lessons;
+use super::persona::{Persona, PersonaSet};
+use super::prompt;
+use super::run::{self, AgentEvent, Limits, LoopEnd, LoopMode, RunReport, Terminal};
+use super::runner;
+use super::sandbox::{Sandbox, scrubbed_env};
+
+/// Options of [`run_bead`].
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Use this persona instead of the matched one.
+    pub persona: Option<String>,
+    /// Branch the worktree starts from (default: the branch checked out now).
+    pub target: Option<String>,
+    /// `loom` itself, to apply Landlock to commands (`None`: no Landlock).
+    pub sandbox_helper: Option<PathBuf>,
+}
+
+/// The worktrees of a workspace's repository.
+pub fn worktrees(ws: &Workspace) -> Result<Worktrees> {
+    let repo = ws.require_repo()?.clone();
+    let base = ws
+        .data_dir()
+        .ok_or_else(|| Error::Config("no data directory: set LOOM_DATA_DIR".into()))?
+        .join("worktrees");
+    Ok(Worktrees::new(repo, base, ws.config.worktree.clone()))
+}
+
+/// The branch the user has checked out (the default target).
+pub fn current_target(repo: &Repo) -> Result<String> {
+    repo.current_branch()?.ok_or_else(|| {
+        Error::Usage("HEAD is detached: check out a branch (or pass --target)".into())
+    })
+}
+
+/// The personas of a workspace.
+pub fn personas(ws: &Workspace) -> PersonaSet {
+    PersonaSet::load(
+        crate::config::user_config_dir().as_deref(),
+        Some(&ws.layout().root),
+    )
+}
+
+/// The persona `bead` gets (or `name`).
+pub fn persona_for<'a>(
+    set: &'a PersonaSet,
+    ws: &Workspace,
+    bead: &Bead,
+    name: Option<&str>,
+) -> Result<&'a Persona> {
+    if let Some(n) = name {
+        return set.get(n).ok_or_else(|| {
+            let known: Vec<&str> = set.iter().map(|p| p.name.as_str()).collect();
+            Error::Usage(format!(
+                "no persona named {n:?}; known: {}",
+                known.join(", ")
+            ))
+        });
+    }
+    let default = ws
+        .config
+        .agent
+        .default_persona
+        .as_deref()
+        .unwrap_or("coder");
+    set.for_bead(bead, default).map(|(p, _)| p).ok_or_else(|| {
+        Error::Config(format!(
+            "no persona matches {} and the default {default:?} does not exist",
+            bead.id
+        ))
+    })
+}
+
+/// A sandbox in `wt` with a private temp dir and the scrubbed environment.
+pub fn sandbox_for(
+    ws: &Workspace,
+    client: &Client,
+    wt: &Worktree,
+    helper: Option<PathBuf>,
+) -> Result<(Sandbox, PathBuf)> {
+    let data = ws
+        .data_dir()
+        .ok_or_else(|| Error::Config("no data directory: set LOOM_DATA_DIR".into()))?;
+    let tmp = data.join("tmp").join(&wt.bead_id);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let provider = client.config();
+    let secret_values: Vec<&str> = provider.secrets().iter().map(|s| s.expose()).collect();
+    let env = scrubbed_env(
+        &[provider.api_key_env.as_str()],
+        &secret_values,
+        &ws.config.sandbox.env_allow,
+    );
+    let mut sandbox = Sandbox::new(&wt.path, &tmp, env).map_err(|e| Error::io(&wt.path, e))?;
+    if let Some(t) = ws.config.sandbox.command_timeout_secs {
+        sandbox.timeout = std::time::Duration::from_secs(t.max(1));
+    }
+    if let Some(c) = ws.config.sandbox.output_cap_bytes {
+        sandbox.output_cap = c.max(256);
+    }
+    if ws.config.sandbox.landlock != Some(false)
+        && let Some(h) = helper
+    {
+        sandbox = sandbox.with_landlock(h, ws.config.sandbox.writable.clone());
+    }
+    Ok((sandbox, tmp))
+}
+
+/// Runs `persona`'s agent on bead `id` to the end of its loop.
+pub async fn run_bead(
+    ws: &Workspace,
+    client: &Client,
+    id: &str,
+    opts: &RunOptions,
+    on_event: &mut (dyn FnMut(AgentEvent) + Send),
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let repo = ws.require_repo()?.clone();
+    let snap = ws.store.load()?;
+    let bead = snap
+        .beads
+        .iter()
+        .find(|b| b.id == id)
+        .cloned()
+        .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+    let set = personas(ws);
+    let persona = persona_for(&set, ws, &bead, opts.persona.as_deref())?.clone();
+    let target = match &opts.target {
+        Some(t) => t.clone(),
+        None => current_target(&repo)?,
+    };
+    let trees = worktrees(ws)?;
+    let (wt, _) = trees.ensure(id, &target)?;
+    let (sandbox, tmp) = sandbox_for(ws, client, &wt, opts.sandbox_helper.clone())?;
+    let limits = Limits::new(&ws.config.agent, &persona);
+    let model = match (&persona.runner, persona.model.clone()) {
+        (Some(spec), _) => spec.command.clone(),
+        (None, Some(m)) => m,
+        (None, None) => client.resolve_model(None).await?,
+    };
+    on_event(AgentEvent::Started {
+        bead: id.to_owned(),
+        persona: persona.name.clone(),
+        model: model.clone(),
+        worktree: wt.path.display().to_string(),
+    });
+    let graph = Graph::new(&snap.beads);
+    let bead_text = prompt::bead_message(&bead, Some(&graph));
+    let mut ctx = ToolContext {
+        sandbox,
+        workspace: ws.clone(),
+        bead_id: id.to_owned(),
+        agent: persona.name.clone(),
+        stats: Stats::default(),
+    };
+    let end = match &persona.runner {
+        Some(spec) => {
+            let prompt = format!("{}\n\n{bead_text}", persona.body);
+            let mut on_line = |line: &str| {
+                on_event(AgentEvent::RunnerOutput {
+                    line: line.to_owned(),
+                })
+            };
+            let (terminal, detail) =
+                runner::run(spec, &ctx.sandbox, &tmp, &prompt, &mut on_line).await;
+            LoopEnd {
+                terminal,
+                detail,
+                iterations: 1,
+                tool_calls: 0,
+                usage: Default::default(),
+                model: spec.command.clone(),
+                last_text: String::new(),
+                decision: None,
+                failed_edits: 0,
+                messages: Vec::new(),
+            }
+        }
+        None => {
+            let lessons = lessons::tail(&ws.layout().root, lessons::PROMPT_BYTES);
+            let system =
+                prompt::system_prompt(&persona, limits.tool_mode, &wt.path, lessons.as_deref());
+            let messages = vec![Message::system(system), Message::user(bead_text)];
+            let mode = LoopMode {
+                confirm: None,
+                answer_ends: false,
+            };
+            run::action_loop(
+                client, &persona, &limits, &model, messages, &mut ctx, mode, on_event,
+            )
+            .await
+        }
+    };
+    let commit = commit_work(ws, &trees, &wt, &bead, &persona, &end)?;
+    let report = end.report(id, &persona.name, &wt.branch, started, commit);
+    record(ws, &report, &wt)?;
+    if let Some(line) = lessons::lesson(
+        id,
+        &persona.name,
+        &end,
+        &ctx.stats,
+        &Timestamp::now().as_str()[..10],
+    ) {
+        // A lesson that cannot be written must not hide the run's outcome.
+        let _ = write_lesson(ws, &line);
+    }
+    on_event(AgentEvent::Finished {
+        report: report.clone(),
+    });
+    Ok(report)
+}
+
+/// The commit author of `persona`'s work.
+pub fn agent_identity(persona: &str) -> Identity {
+    Identity {
+        name: persona.to_owned(),
+        email: format!("{persona}@agents.loom.invalid"),
+    }
+}
+
+/// Commits what the agent changed in its worktree (DESIGN §3 trailers).
+fn commit_work(
+    ws: &Workspace,
+    trees: &Worktrees,
+    wt: &Worktree,
+    bead: &Bead,
+    persona: &Persona,
+    end: &LoopEnd,
+) -> Result<Option<String>> {
+    let detail = end.detail.trim();
+    let body = if end.terminal == Terminal::Done {
+        detail.to_owned()
+    } else {
+        format!(
+            "Work in progress, stopped: {} — {detail}",
+            end.terminal.as_str()
+        )
+    };
+    let message = format!(
+        "{}: {}\n\n{body}\n\nLoom-Bead: {}\nLoom-Agent: {}\nLoom-Model: {}\nCo-authored-by: {} ({}) <{}>\n",
+        bead.id,
+        bead.title,
+        bead.id,
+        persona.name,
+        end.model,
+        persona.name,
+        end.model,
+        agent_identity(&persona.name).email
+    );
+    let committer = ws.config.agent.committer.as_ref().map(|c| Identity {
+        name: c.name.clone(),
+        email: c.email.clone(),
+    });
+    trees.commit(
+        wt,
+        &message,
+        &agent_identity(&persona.name),
+        committer.as_ref(),
+    )
+}
+
+/// Writes the run's outcome into `metadata.loom` of the bead (one commit).
+fn record(ws: &Workspace, report: &RunReport, wt: &Worktree) -> Result<()> {
+    let now = Timestamp::now();
+    let detail: String = report.detail.chars().take(500).collect();
+    ws.mutate("agent_run", TxOptions::default(), |tx| {
+        let b = tx.get_mut(&report.bead)?;
+        let meta = b.metadata.get_or_insert_with(|| json!({}));
+        if !meta.is_object() {
+            *meta = json!({"previous": meta.clone()});
+        }
+        let Some(obj) = meta.as_object_mut() else { return Ok(()) };
+        let loom = obj.entry("loom").or_insert_with(|| json!({}));
+        if !loom.is_object() {
+            *loom = json!({});
+        }
+        if let Some(l) = loom.as_object_mut() {
+            let runs = l.get("runs").and_then(Value::as_u64).unwrap_or(0) + 1;
+            for (k, v) in [
+                ("terminal", json!(report.terminal.as_str())),
+                ("terminal_detail", json!(detail)),
+                ("iterations", json!(report.iterations)),
+                ("tool_calls", json!(report.tool_calls)),
+                ("tokens", json!({"prompt": report.usage.prompt_tokens, "completion": report.usage.completion_tokens, "total": report.usage.total_tokens})),
+                ("cost_usd", json!(report.usage.cost_usd)),
+                ("persona", json!(report.persona)),
+                ("model", json!(report.model)),
+                ("branch", json!(report.branch)),
+                ("worktree", json!(wt.path.display().to_string())),
+                ("commit", json!(report.commit)),
+                ("last_run_at", json!(now.as_str())),
+                ("runs", json!(runs)),
+            ] {
+                l.insert(k.to_owned(), v);
+            }
+            if let Some(d) = &report.decision {
+                l.insert("decision".into(), json!(d));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Appends a lesson to `.loom/lessons.md` in the repository and commits it.
+pub fn write_lesson(ws: &Workspace, line: &str) -> Result<()> {
+    let repo = ws.require_repo()?;
+    let root = &ws.layout().root;
+    let path = lessons::path(root);
+    let lock = repo.git_dir.join("loom").join("lessons.lock");
+    let _guard = crate::store::fsio::lock(&lock, std::time::Duration::from_secs(30))?;
+    let existing = std::fs::read_to_string(&path).ok();
+    let text = lessons::appended(existing.as_deref(), line);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let expected = crate::store::fsio::fingerprint(&path)?;
+    let dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| root.clone());
+    crate::store::fsio::replace(&path, &dir, text.as_bytes(), expected)?;
+    ws.commit(
+        repo,
+        CommitRequest {
+            paths: vec![PathBuf::from(lessons::LESSONS_FILE)],
+            subject: "loom: lesson from an agent run".into(),
+            body: Some(line.to_owned()),
+            beads: Vec::new(),
+            actor: ws.actor.clone(),
+            event: "lesson".into(),
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `loom agent <bead>` (one agent on one bead, its actions printed as they happen) and
+//! `loom personas`.
+
+use std::io::Write;
+
+use clap::Args;
+use crossterm::style::Color;
+
+use crate::agent::run::{AgentEvent, Terminal};
+use crate::agent::session::{self, RunOptions};
+use crate::error::Result;
+
+use super::output::{self, Table, stdout_err};
+use super::{Ctx, llm, read};
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The bead to work on.
+    id: String,
+    /// Use this persona instead of the one the bead matches.
+    #[arg(long)]
+    persona: Option<String>,
+    /// Start the worktree from this branch (default: the current branch).
+    #[arg(long)]
+    target: Option<String>,
+}
+
+/// Exit code of a finished run: 0 done/approved, 3 waiting on a person, 4 endpoint, 1 other.
+fn exit_code(t: Terminal) -> i32 {
+    match t {
+        Terminal::Done | Terminal::Approved => 0,
+        Terminal::Escalated => 3,
+        Terminal::LlmError => 4,
+        _ => 1,
+    }
+}
+
+pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
+    let ws = ctx.workspace()?;
+    ws.require_repo()?;
+    let snap = read::load(ctx, &ws)?;
+    let id = read::resolve(&snap, &a.id)?;
+    // An external-runner persona needs no endpoint: a missing one only matters if called.
+    let client = llm::client_for_agent(ctx, llm::provider(&ws))?;
+    let opts = RunOptions {
+        persona: a.persona.clone(),
+        target: a.target.clone(),
+        sandbox_helper: std::env::current_exe().ok(),
+    };
+    let json = ctx.global.json;
+    let p = ctx.paint;
+    let mut text = String::new();
+    let flush_text = |text: &mut String| {
+        let t = text.trim();
+        if !t.is_empty() {
+            for line in t.lines() {
+                println!("    {}", p.dim(line));
+            }
+        }
+        text.clear();
+    };
+    let report = llm::block_on(session::run_bead(&ws, &client, &id, &opts, &mut |e| {
+        if json {
+            let _ = output::write_json(&mut std::io::stdout(), &e);
+            return;
+        }
+        match &e {
+            AgentEvent::Text { text: t } => text.push_str(t),
+            AgentEvent::Started {
+                bead,
+                persona,
+                model,
+                worktree,
+            } => {
+                println!(
+                    "{} {persona} on {bead} ({model}) in {worktree}",
+                    p.bold("▶")
+                );
+            }
+            AgentEvent::ToolCall { .. } => flush_text(&mut text),
+            AgentEvent::ToolResult {
+                iteration,
+                ok,
+                summary,
+                ..
+            } => {
+                let mark = if *ok {
+                    p.paint("✓", Color::Green)
+                } else {
+                    p.paint("✗", Color::Red)
+                };
+                println!("{} {iteration:>3} {summary}", mark);
+            }
+            AgentEvent::Correction { reason, .. } => {
+                println!("  {} {reason}", p.paint("↺ correction:", Color::Yellow))
+            }
+            AgentEvent::Retrying { reason } => {
+                println!("  {} {reason}", p.paint("↻ retrying:", Color::Yellow))
+            }
+            AgentEvent::HistoryElided { outputs } => println!(
+                "  {}",
+                p.dim(&format!("(elided {outputs} old tool outputs)"))
+            ),
+            AgentEvent::RunnerOutput { line } => println!("  │ {line}"),
+            AgentEvent::Finished { report } => {
+                flush_text(&mut text);
+                let mark = if report.terminal.is_success() {
+                    p.paint("■", Color::Green)
+                } else {
+                    p.paint("■", Color::Red)
+                };
+                let cost = report
+                    .usage
+                    .cost_usd
+                    .map(|c| format!(" · ${c:.4}"))
+                    .unwrap_or_default();
+                let commit = report
+                    .commit
+                    .as_deref()
+                    .map(|c| format!(" · commit {}", &c[..c.len().min(10)]))
+                    .unwrap_or_default();
+                println!(
+                    "{mark} {} after {} iterations · {} tool calls · {} tokens{cost}{commit}",
+                    report.terminal.as_str(),
+                    report.iterations,
+                    report.tool_calls,
+                    report.usage.total_tokens
+                );
+                if !report.detail.is_empty() {
+                    println!("  {}", report.detail.trim().replace('\n', "\n  "));
+                }
+                if let Some(d) = &report.decision {
+                    println!("  waiting on decision {d}: `loom show {d}`");
+                }
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }))??;
+    Ok(exit_code(report.terminal))
+}
+
+#[derive(Debug, Args)]
+pub struct PersonasArgs {}
+
+pub fn personas(ctx: &Ctx, _a: PersonasArgs) -> Result<()> {
+    let ws = ctx.workspace().ok();
+    let set = match &ws {
+        Some(ws) => session::personas(ws),
+        None => crate::agent::PersonaSet::load(crate::config::user_config_dir().as_deref(), None),
+    };
+    for p in &set.problems {
+        ctx.warn(&format!("{}: {} (skipped)", p.path.display(), p.reason));
+    }
+    let mut out = ctx.out();
+    if ctx.global.json {
+        let items: Vec<_> = set.iter().collect();
+        return output::write_json_array(&mut out, items);
+    }
+    let mut t = Table::default();
+    for p in set.iter() {
+        let how = if p.runner.is_some() { "runner" } else { "loop" };
+        t.row(vec![
+            ctx.paint.bold(&p.name),
+            p.role.clone(),
+            ctx.paint.dim(&format!("{how}, {} tools", p.tools.len())),
+            p.source.to_string(),
+        ]);
+        t.row(vec![
+            String::new(),
+            ctx.paint.dim(&output::truncate(&p.description, 90)),
+        ]);
+    }
+    t.write(&mut out).map_err(stdout_err)
+}

@@ -1,0 +1,379 @@
+//! Agent worktrees: each bead's work happens on branch `loom/<bead-id>` in its own linked
+//! worktree under Loom's data directory, never in the user's tree.
+//!
+//! Safety rules (DESIGN §3): a worktree is removed only when its branch is merged into the
+//! target (or the caller explicitly abandons it, and even then an unmerged branch is kept); the
+//! orphan sweep looks only inside Loom's own directory and never deletes uncommitted or
+//! unmerged work; nothing is ever forced.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+use super::Repo;
+
+/// `worktree:` in a config file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorktreeFile {
+    /// Untracked files to copy from the main worktree into new ones (e.g. `.env`); they are
+    /// never committed.
+    pub copy: Vec<String>,
+    /// A command run (`sh -c`) in each new worktree (e.g. `npm ci`).
+    pub setup: Option<String>,
+}
+
+impl WorktreeFile {
+    pub fn merge(&mut self, other: WorktreeFile) {
+        self.copy.extend(other.copy);
+        if other.setup.is_some() {
+            self.setup = other.setup;
+        }
+    }
+}
+
+/// A bead's worktree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Worktree {
+    pub bead_id: String,
+    pub path: PathBuf,
+    pub branch: String,
+    /// Files copied in by the setup (excluded from commits).
+    #[serde(skip)]
+    pub copied: Vec<String>,
+}
+
+/// Who a commit is attributed to.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+/// What the sweep did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Sweep {
+    pub removed: Vec<PathBuf>,
+    /// Kept, with the reason.
+    pub kept: Vec<(PathBuf, String)>,
+}
+
+/// The worktrees of one repository.
+#[derive(Clone, Debug)]
+pub struct Worktrees {
+    repo: Repo,
+    base: PathBuf,
+    setup: WorktreeFile,
+}
+
+/// The branch of bead `id`.
+pub fn branch_of(id: &str) -> String {
+    format!("loom/{id}")
+}
+
+impl Worktrees {
+    /// Worktrees of `repo` under `base` (Loom's data dir for this repository + `worktrees`).
+    pub fn new(repo: Repo, base: PathBuf, setup: WorktreeFile) -> Worktrees {
+        Worktrees { repo, base, setup }
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    fn git_in(&self, dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
+        let mut cmd = std::process::Command::new("git");
+        cmd.current_dir(dir)
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().map_err(|e| Error::Git {
+            command: args.join(" "),
+            message: format!("cannot run git: {e}"),
+        })?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(Error::Git {
+                command: args.join(" "),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
+        }
+    }
+
+    /// Paths of worktrees git knows about, with their branch.
+    fn registered(&self) -> Result<Vec<(PathBuf, Option<String>)>> {
+        let out = self
+            .repo
+            .git_ok(&["worktree", "list", "--porcelain"], &[], None)?;
+        let mut list = Vec::new();
+        let mut current: Option<(PathBuf, Option<String>)> = None;
+        for line in out.lines() {
+            if let Some(p) = line.strip_prefix("worktree ") {
+                if let Some(c) = current.take() {
+                    list.push(c);
+                }
+                let path = PathBuf::from(p);
+                current = Some((std::fs::canonicalize(&path).unwrap_or(path), None));
+            } else if let Some(b) = line.strip_prefix("branch ")
+                && let Some(c) = current.as_mut()
+            {
+                c.1 = Some(b.trim_start_matches("refs/heads/").to_owned());
+            }
+        }
+        list.extend(current);
+        Ok(list)
+    }
+
+    fn branch_exists(&self, branch: &str) -> bool {
+        self.repo
+            .git_ok(
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "-q",
+                    &format!("refs/heads/{branch}"),
+                ],
+                &[],
+                None,
+            )
+            .is_ok()
+    }
+
+    /// The worktree of bead `id`, created from `target` if it does not exist yet (reusing the
+    /// branch if it does). Returns whether it was created.
+    pub fn ensure(&self, id: &str, target: &str) -> Result<(Worktree, bool)> {
+        if !crate::store::layout::id_is_file_safe(id) {
+            return Err(Error::Usage(format!("{id:?} cannot name a worktree")));
+        }
+        std::fs::create_dir_all(&self.base).map_err(|e| Error::io(&self.base, e))?;
+        let base = std::fs::canonicalize(&self.base).map_err(|e| Error::io(&self.base, e))?;
+        let path = base.join(id);
+        let branch = branch_of(id);
+        let mut wt = Worktree {
+            bead_id: id.to_owned(),
+            path: path.clone(),
+            branch: branch.clone(),
+            copied: Vec::new(),
+        };
+        if path.exists() && self.registered()?.iter().any(|(p, _)| *p == path) {
+            wt.copied = self.copied_present(&path);
+            return Ok((wt, false));
+        }
+        if path.exists() {
+            return Err(Error::Other(format!(
+                "{} exists but is not a git worktree; move it away (Loom never deletes it)",
+                path.display()
+            )));
+        }
+        // Forget registrations whose directory is gone, so the path can be used again.
+        let _ = self.repo.git_ok(&["worktree", "prune"], &[], None);
+        let p = path.to_string_lossy().into_owned();
+        if self.branch_exists(&branch) {
+            self.repo
+                .git_ok(&["worktree", "add", "-q", &p, &branch], &[], None)?;
+        } else {
+            self.repo.git_ok(
+                &["worktree", "add", "-q", "-b", &branch, &p, target],
+                &[],
+                None,
+            )?;
+        }
+        wt.copied = self.copy_setup_files(&path)?;
+        if let Some(cmd) = &self.setup.setup {
+            let out = std::process::Command::new("sh")
+                .args(["-c", cmd])
+                .current_dir(&path)
+                .output()
+                .map_err(|e| Error::io(&path, e))?;
+            if !out.status.success() {
+                return Err(Error::Config(format!(
+                    "the worktree setup command `{cmd}` failed (exit {}): {}",
+                    out.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+        Ok((wt, true))
+    }
+
+    fn copied_present(&self, path: &Path) -> Vec<String> {
+        self.setup
+            .copy
+            .iter()
+            .filter(|f| path.join(f).exists())
+            .cloned()
+            .collect()
+    }
+
+    fn copy_setup_files(&self, path: &Path) -> Result<Vec<String>> {
+        let mut copied = Vec::new();
+        for rel in &self.setup.copy {
+            if rel.contains("..") || Path::new(rel).is_absolute() {
+                return Err(Error::Config(format!(
+                    "worktree.copy: {rel:?} must be a path inside the repository"
+                )));
+            }
+            let from = self.repo.workdir.join(rel);
+            let to = path.join(rel);
+            if !from.is_file() || to.exists() {
+                continue;
+            }
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
+            copied.push(rel.clone());
+        }
+        Ok(copied)
+    }
+
+    /// Commits everything changed in `wt` (but copied setup files) as `author`; the committer is
+    /// `committer` or the repository's git identity. `None` if nothing changed.
+    pub fn commit(
+        &self,
+        wt: &Worktree,
+        message: &str,
+        author: &Identity,
+        committer: Option<&Identity>,
+    ) -> Result<Option<String>> {
+        let mut add = vec!["add", "-A", "--", "."];
+        let excludes: Vec<String> = wt.copied.iter().map(|f| format!(":(exclude){f}")).collect();
+        add.extend(excludes.iter().map(String::as_str));
+        self.git_in(&wt.path, &add, &[])?;
+        let staged = self.git_in(&wt.path, &["diff", "--cached", "--name-only"], &[])?;
+        if staged.trim().is_empty() {
+            return Ok(None);
+        }
+        let mut env: Vec<(&str, &OsStr)> = vec![
+            ("GIT_AUTHOR_NAME", OsStr::new(&author.name)),
+            ("GIT_AUTHOR_EMAIL", OsStr::new(&author.email)),
+        ];
+        if let Some(c) = committer {
+            env.push(("GIT_COMMITTER_NAME", OsStr::new(&c.name)));
+            env.push(("GIT_COMMITTER_EMAIL", OsStr::new(&c.email)));
+        }
+        let commit = self.git_in(
+            &wt.path,
+            &["commit", "-q", "--no-verify", "-m", message],
+            &env,
+        );
+        let commit = match commit {
+            Err(Error::Git { message: m, .. })
+                if m.contains("tell me who you are") || m.contains("empty ident") =>
+            {
+                // No committer identity configured: the author commits.
+                env.push(("GIT_COMMITTER_NAME", OsStr::new(&author.name)));
+                env.push(("GIT_COMMITTER_EMAIL", OsStr::new(&author.email)));
+                self.git_in(
+                    &wt.path,
+                    &["commit", "-q", "--no-verify", "-m", message],
+                    &env,
+                )
+            }
+            other => other,
+        };
+        commit?;
+        Ok(Some(
+            self.git_in(&wt.path, &["rev-parse", "HEAD"], &[])?
+                .trim()
+                .to_owned(),
+        ))
+    }
+
+    /// Whether `branch` is merged into `target`.
+    pub fn is_merged(&self, branch: &str, target: &str) -> bool {
+        self.repo
+            .git_ok(&["merge-base", "--is-ancestor", branch, target], &[], None)
+            .is_ok()
+    }
+
+    /// Uncommitted changes, not counting the copied setup files.
+    fn dirty(&self, wt: &Worktree) -> Result<bool> {
+        let status = self.git_in(
+            &wt.path,
+            &["status", "--porcelain", "--untracked-files=all"],
+            &[],
+        )?;
+        Ok(status.lines().any(|l| {
+            let path = l.get(3..).unwrap_or("");
+            !(l.starts_with("??") && wt.copied.iter().any(|c| c == path))
+        }))
+    }
+
+    /// Removes `wt` if its branch is merged into `target` and it has no uncommitted changes
+    /// (then the merged branch goes too). With `abandon`, an unmerged but clean worktree is
+    /// removed as well — its branch is kept. Returns why it was kept, if it was.
+    pub fn remove(&self, wt: &Worktree, target: &str, abandon: bool) -> Result<Option<String>> {
+        if self.dirty(wt)? {
+            return Ok(Some("it has uncommitted changes".into()));
+        }
+        let merged = self.is_merged(&wt.branch, target);
+        if !merged && !abandon {
+            return Ok(Some(format!("{} is not merged into {target}", wt.branch)));
+        }
+        // The copied setup files are Loom's own copies of files in the main tree; they go first
+        // so git can remove the worktree without --force.
+        for f in &wt.copied {
+            let _ = std::fs::remove_file(wt.path.join(f));
+        }
+        let p = wt.path.to_string_lossy().into_owned();
+        self.repo.git_ok(&["worktree", "remove", &p], &[], None)?;
+        if merged {
+            let _ = self
+                .repo
+                .git_ok(&["branch", "-d", "-q", &wt.branch], &[], None);
+        }
+        Ok(None)
+    }
+
+    /// Removes worktrees under Loom's directory whose branch is merged into `target` and that
+    /// are clean; keeps (and reports) everything else. Directories that are not registered
+    /// worktrees are left alone.
+    pub fn sweep(&self, target: &str) -> Result<Sweep> {
+        let mut report = Sweep::default();
+        let _ = self.repo.git_ok(&["worktree", "prune"], &[], None);
+        let Ok(base) = std::fs::canonicalize(&self.base) else {
+            return Ok(report);
+        };
+        let registered = self.registered()?;
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            return Ok(report);
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let Some((_, branch)) = registered.iter().find(|(p, _)| *p == path) else {
+                report.kept.push((
+                    path,
+                    "not a registered worktree; left for you to inspect".into(),
+                ));
+                continue;
+            };
+            let id = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let wt = Worktree {
+                bead_id: id.clone(),
+                branch: branch.clone().unwrap_or_else(|| branch_of(&id)),
+                path: path.clone(),
+                copied: self.copied_present(&path),
+            };
+            match self.remove(&wt, target, false)? {
+                None => report.removed.push(path),
+                Some(reason) => report.kept.push((path, reason)),
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,159 @@
+//! Worktree safety: created under Loom's directory, reused for the same bead, setup files copied
+//! but never committed, and the orphan sweep removes only merged, clean worktrees.
+
+use loom::git::Repo;
+use loom::git::worktree::{Identity, WorktreeFile, Worktrees};
+
+use crate::support::TestRepo;
+
+fn setup() -> (TestRepo, tempfile::TempDir, Worktrees) {
+    let repo = TestRepo::new();
+    repo.write("src.txt", "v1\n");
+    repo.write(".env", "SECRET_SETTING=1\n");
+    repo.write(".gitignore", "");
+    repo.git(&["add", "src.txt", ".gitignore"]);
+    repo.git(&["commit", "-qm", "start"]);
+    let base = tempfile::tempdir().unwrap();
+    let r = Repo::require(repo.path()).unwrap();
+    let trees = Worktrees::new(
+        r,
+        base.path().join("worktrees"),
+        WorktreeFile {
+            copy: vec![".env".into()],
+            setup: Some("echo ready > .setup-done".into()),
+        },
+    );
+    (repo, base, trees)
+}
+
+fn agent() -> Identity {
+    Identity {
+        name: "coder".into(),
+        email: "coder@agents.loom.invalid".into(),
+    }
+}
+
+#[test]
+fn create_reuse_copy_and_commit() {
+    let (repo, base, trees) = setup();
+    let (wt, created) = trees.ensure("t-abc", "main").unwrap();
+    assert!(created);
+    assert!(
+        wt.path
+            .starts_with(std::fs::canonicalize(base.path()).unwrap())
+    );
+    assert_eq!(wt.branch, "loom/t-abc");
+    assert_eq!(
+        std::fs::read_to_string(wt.path.join(".env")).unwrap(),
+        "SECRET_SETTING=1\n"
+    );
+    assert!(
+        wt.path.join(".setup-done").exists(),
+        "the setup command ran"
+    );
+    let (again, created) = trees.ensure("t-abc", "main").unwrap();
+    assert!(!created);
+    assert_eq!(again.path, wt.path);
+
+    std::fs::write(wt.path.join("src.txt"), "v2\n").unwrap();
+    std::fs::remove_file(wt.path.join(".setup-done")).unwrap();
+    let commit = trees
+        .commit(&again, "t-abc: work\n\nLoom-Bead: t-abc\n", &agent(), None)
+        .unwrap();
+    assert!(commit.is_some());
+    let files = repo.git(&["show", "--name-only", "--format=", "loom/t-abc"]);
+    assert_eq!(
+        files.trim(),
+        "src.txt",
+        "the copied .env is never committed"
+    );
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%an <%ae>", "loom/t-abc"])
+            .trim(),
+        "coder <coder@agents.loom.invalid>"
+    );
+    assert!(
+        trees
+            .commit(&again, "nothing", &agent(), None)
+            .unwrap()
+            .is_none(),
+        "nothing left to commit"
+    );
+}
+
+#[test]
+fn the_sweep_keeps_dirty_and_unmerged_work_and_removes_merged() {
+    let (repo, base, trees) = setup();
+    let (dirty, _) = trees.ensure("t-dirty", "main").unwrap();
+    std::fs::write(dirty.path.join("src.txt"), "uncommitted\n").unwrap();
+
+    let (unmerged, _) = trees.ensure("t-unmerged", "main").unwrap();
+    std::fs::write(unmerged.path.join("src.txt"), "branch work\n").unwrap();
+    trees.commit(&unmerged, "work", &agent(), None).unwrap();
+
+    let (merged, _) = trees.ensure("t-merged", "main").unwrap();
+    std::fs::write(merged.path.join("new.txt"), "done\n").unwrap();
+    trees.commit(&merged, "work", &agent(), None).unwrap();
+    repo.git(&["merge", "-q", "--ff-only", "loom/t-merged"]);
+
+    let stray = base.path().join("worktrees/not-a-worktree");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("precious.txt"), "keep me").unwrap();
+
+    let report = trees.sweep("main").unwrap();
+    let removed: Vec<String> = report
+        .removed
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(removed, ["t-merged"]);
+    let kept = |name: &str| {
+        report
+            .kept
+            .iter()
+            .find(|(p, _)| p.ends_with(name))
+            .map(|(_, r)| r.clone())
+    };
+    assert!(kept("t-dirty").unwrap().contains("uncommitted"));
+    assert!(kept("t-unmerged").unwrap().contains("not merged"));
+    assert!(
+        kept("not-a-worktree")
+            .unwrap()
+            .contains("not a registered worktree")
+    );
+    assert!(
+        dirty.path.join("src.txt").exists()
+            && unmerged.path.exists()
+            && stray.join("precious.txt").exists()
+    );
+    assert!(!merged.path.exists());
+    let branches = repo.git(&["branch", "--list", "loom/*"]);
+    assert!(
+        branches.contains("loom/t-unmerged")
+            && branches.contains("loom/t-dirty")
+            && !branches.contains("loom/t-merged")
+    );
+
+    // Abandoning an unmerged, clean worktree removes it but keeps its branch.
+    assert_eq!(trees.remove(&unmerged, "main", true).unwrap(), None);
+    assert!(!unmerged.path.exists());
+    assert!(
+        repo.git(&["branch", "--list", "loom/*"])
+            .contains("loom/t-unmerged")
+    );
+    // A dirty one is kept even when abandoned.
+    assert!(
+        trees
+            .remove(&dirty, "main", true)
+            .unwrap()
+            .unwrap()
+            .contains("uncommitted")
+    );
+    // A re-created worktree picks the kept branch up again.
+    let (back, created) = trees.ensure("t-unmerged", "main").unwrap();
+    assert!(created);
+    assert_eq!(
+        std::fs::read_to_string(back.path.join("src.txt")).unwrap(),
+        "branch work\n"
+    );
+}
