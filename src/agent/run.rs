@@ -233,6 +233,8 @@ pub struct LoopEnd {
     /// Edits that did not apply, tests that failed: material for lessons.
     pub failed_edits: u32,
     pub messages: Vec<Message>,
+    /// The endpoint's error when the loop ended on one.
+    pub error: Option<LlmError>,
 }
 
 /// Canonical form of a call, to spot repetition.
@@ -273,6 +275,7 @@ pub async fn action_loop(
         decision: None,
         failed_edits: 0,
         messages: Vec::new(),
+        error: None,
     };
     let mut recent: VecDeque<String> = VecDeque::new();
     let mut unparseable = 0u32;
@@ -333,6 +336,7 @@ pub async fn action_loop(
                 Err(e) => {
                     end.terminal = Terminal::LlmError;
                     end.detail = e.to_string();
+                    end.error = Some(e);
                     break 'turns;
                 }
             }

@@ -192,6 +192,7 @@ pub async fn run_bead(
                 decision: None,
                 failed_edits: 0,
                 messages: Vec::new(),
+                error: None,
             }
         }
         None => {
@@ -237,7 +238,7 @@ pub fn agent_identity(persona: &str) -> Identity {
 }
 
 /// Commits what the agent changed in its worktree (DESIGN §3 trailers).
-fn commit_work(
+pub fn commit_work(
     ws: &Workspace,
     trees: &Worktrees,
     wt: &Worktree,

@@ -158,16 +158,72 @@ pub fn personas(ctx: &Ctx, _a: PersonasArgs) -> Result<()> {
     }
     let mut t = Table::default();
     for p in set.iter() {
-        let how = if p.runner.is_some() { "runner" } else { "loop" };
+        let how = if p.runner.is_some() {
+            "runner".to_owned()
+        } else {
+            format!("{} tools", p.tools.len())
+        };
         t.row(vec![
             ctx.paint.bold(&p.name),
-            p.role.clone(),
-            ctx.paint.dim(&format!("{how}, {} tools", p.tools.len())),
             p.source.to_string(),
+            ctx.paint.dim(&how),
+            output::truncate(&p.description, 80),
         ]);
+    }
+    t.write(&mut out).map_err(stdout_err)
+}
+
+#[derive(Debug, Args)]
+pub struct WorktreesArgs {
+    /// Remove worktrees whose branch is merged and that hold no uncommitted work.
+    #[arg(long)]
+    sweep: bool,
+    /// The branch work is merged into (default: the current branch).
+    #[arg(long)]
+    target: Option<String>,
+}
+
+pub fn worktrees(ctx: &Ctx, a: WorktreesArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let repo = ws.require_repo()?.clone();
+    let target = match a.target {
+        Some(t) => t,
+        None => session::current_target(&repo)?,
+    };
+    let trees = session::worktrees(&ws)?;
+    let mut out = ctx.out();
+    if a.sweep {
+        let report = trees.sweep(&target)?;
+        if ctx.global.json {
+            return output::write_json(&mut out, &report);
+        }
+        for p in &report.removed {
+            writeln!(out, "{} removed {}", ctx.paint.ok(""), p.display()).map_err(stdout_err)?;
+        }
+        for (p, why) in &report.kept {
+            writeln!(out, "  kept {} — {why}", p.display()).map_err(stdout_err)?;
+        }
+        return Ok(());
+    }
+    let list = trees.list(&target)?;
+    if ctx.global.json {
+        return output::write_json_array(&mut out, &list);
+    }
+    if list.is_empty() {
+        return writeln!(out, "No agent worktrees.").map_err(stdout_err);
+    }
+    let mut t = Table::default();
+    for s in &list {
+        let state = match (s.dirty, s.merged) {
+            (true, _) => ctx.paint.paint("uncommitted changes", Color::Yellow),
+            (false, true) => ctx.paint.dim("merged"),
+            (false, false) => "unmerged work".to_owned(),
+        };
         t.row(vec![
-            String::new(),
-            ctx.paint.dim(&output::truncate(&p.description, 90)),
+            ctx.paint.bold(&s.worktree.bead_id),
+            s.worktree.branch.clone(),
+            state,
+            s.worktree.path.display().to_string(),
         ]);
     }
     t.write(&mut out).map_err(stdout_err)

@@ -133,6 +133,7 @@ pub fn doctor(ctx: &Ctx) -> Result<i32> {
             None,
         ));
         problems = snap.problems;
+        checks.push(sandbox_check(ws));
         checks.extend(endpoint_checks(ctx, llm::provider(ws))?);
     }
 
@@ -164,6 +165,38 @@ pub fn doctor(ctx: &Ctx) -> Result<i32> {
         }
     }
     Ok(i32::from(failed))
+}
+
+/// Which protections agent commands get here.
+fn sandbox_check(ws: &Workspace) -> Check {
+    let always = "paths confined to the worktree, secrets scrubbed from the environment, timeouts, process groups";
+    if ws.config.sandbox.landlock == Some(false) {
+        return check(
+            "sandbox",
+            Status::Warn,
+            format!("{always}; Landlock off (sandbox.landlock: false)"),
+            Some("remove `landlock: false` from the sandbox settings to limit command writes to the worktree".into()),
+        );
+    }
+    let probe = std::env::current_exe().ok().and_then(|exe| {
+        std::process::Command::new(exe)
+            .args(["__sandbox-exec", "--probe"])
+            .output()
+            .ok()
+    });
+    let status = probe
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "not_enforced".into());
+    match status.as_str() {
+        "fully_enforced" => check("sandbox", Status::Ok, format!("{always}; Landlock limits command writes to the worktree"), None),
+        other => check(
+            "sandbox",
+            Status::Warn,
+            format!("{always}; Landlock {} on this kernel", other.replace('_', " ")),
+            Some("use a Linux kernel with Landlock (5.13+, enabled in the LSM list) for write confinement".into()),
+        ),
+    }
 }
 
 fn endpoint_checks(ctx: &Ctx, mut provider: ProviderConfig) -> Result<Vec<Check>> {

@@ -113,6 +113,8 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// List the personas (built-in, yours, the repository's) and where each comes from.
     Personas(agent::PersonasArgs),
+    /// List agent worktrees and their state; --sweep removes merged, clean ones.
+    Worktrees(agent::WorktreesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +241,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Pair(a) => pair::pair(&ctx, a),
         Command::Agent(a) => return agent::agent(&ctx, a),
         Command::Personas(a) => agent::personas(&ctx, a),
+        Command::Worktrees(a) => agent::worktrees(&ctx, a),
     }?;
     Ok(0)
 }

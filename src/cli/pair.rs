@@ -1,15 +1,21 @@
-//! `loom pair <bead> -m TEXT`: one pair-programming exchange about a bead, streamed to stdout
-//! and appended to the bead's conversation log (committed). Tool use comes with agents.
+//! `loom pair <bead> -m TEXT`: talk a bead through with the model in the bead's worktree. The
+//! model can read and search freely; edits and commands need `--yes` or a confirmation at the
+//! terminal. The reply streams to stdout; the exchange is appended to the bead's conversation
+//! log (committed) and file changes are committed on the bead's branch.
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
 
+use crate::agent::exec::{Stats, ToolContext};
+use crate::agent::run::{self, AgentEvent, Confirm, Limits, LoopMode};
+use crate::agent::session;
+use crate::agent::tools::Action;
 use crate::bead::{Bead, Timestamp};
 use crate::error::{Error, Result};
-use crate::llm::{ChatRequest, Message, StreamEvent};
+use crate::llm::Message;
 use crate::store::ConversationEntry;
 
 use super::output::{self, stdout_err};
@@ -21,8 +27,12 @@ You are Loom's pair programmer. A developer is working on one bead (a work item)
 repository and talks it through with you. Answer what they ask, concretely and briefly. \
 Propose the smallest change that works; show code in fenced blocks headed by the file path. \
 Point out risks (edge cases, tests that would catch them) when they matter, not as a list of \
-everything. When you are unsure, say what would settle it: which file to read or which command \
-to run. You cannot read files or run commands in this mode; do not pretend you did.";
+everything. You can read and search the code of the bead's worktree with your tools, and — \
+when the developer approves each one — edit files and run commands there. Look before you \
+claim; when you are unsure, say what would settle it. End your turn by answering in plain text.";
+
+/// Iterations one pair exchange may take.
+const PAIR_MAX_ITERATIONS: u32 = 15;
 
 #[derive(Debug, Args)]
 pub struct PairArgs {
@@ -34,6 +44,12 @@ pub struct PairArgs {
     /// Use this model instead of the configured one.
     #[arg(long)]
     model: Option<String>,
+    /// Talk to this persona (default: the one the bead matches).
+    #[arg(long)]
+    persona: Option<String>,
+    /// Allow edits and commands without asking.
+    #[arg(short, long)]
+    yes: bool,
 }
 
 fn bead_context(b: &Bead) -> String {
@@ -53,6 +69,21 @@ fn bead_context(b: &Bead) -> String {
     s
 }
 
+fn describe(action: &Action) -> String {
+    match action {
+        Action::EditFile { path, old, new } => format!(
+            "edit {path} (−{} +{} lines)",
+            old.lines().count(),
+            new.lines().count()
+        ),
+        Action::WriteFile { path, content } => {
+            format!("write {path} ({} lines)", content.lines().count())
+        }
+        Action::RunCommand { command, .. } => format!("run `{command}`"),
+        other => other.name().to_owned(),
+    }
+}
+
 pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
     if a.message.trim().is_empty() {
         return Err(Error::Usage(
@@ -60,7 +91,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         ));
     }
     let ws = ctx.workspace()?;
-    ws.require_repo()?;
+    let repo = ws.require_repo()?.clone();
     let snap = read::load(ctx, &ws)?;
     let id = read::resolve(&snap, &a.id)?;
     let bead = snap
@@ -75,6 +106,20 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
     for p in &problems {
         ctx.warn(&p.to_string());
     }
+    let set = session::personas(&ws);
+    let persona = session::persona_for(&set, &ws, &bead, a.persona.as_deref())?.clone();
+    let trees = session::worktrees(&ws)?;
+    let (wt, _) = trees.ensure(&id, &session::current_target(&repo)?)?;
+    let (sandbox, _) = session::sandbox_for(&ws, &client, &wt, std::env::current_exe().ok())?;
+    let mut tool_ctx = ToolContext {
+        sandbox,
+        workspace: ws.clone(),
+        bead_id: id.clone(),
+        agent: persona.name.clone(),
+        stats: Stats::default(),
+    };
+    let mut limits = Limits::new(&ws.config.agent, &persona);
+    limits.max_iterations = limits.max_iterations.min(PAIR_MAX_ITERATIONS);
 
     let mut messages = vec![Message::system(format!(
         "{PAIR_PROMPT}\n\n{}",
@@ -88,41 +133,91 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         }
     }
     messages.push(Message::user(&a.message));
-    let request = ChatRequest {
-        model: a.model.clone(),
-        messages,
-        ..ChatRequest::default()
+
+    let (json_out, quiet, yes) = (ctx.global.json, ctx.global.quiet, a.yes);
+    let interactive = std::io::stdin().is_terminal();
+    let mut confirm = move |action: &Action| -> Confirm {
+        if yes {
+            return Confirm::Always;
+        }
+        if !interactive {
+            eprintln!(
+                "(declined: {} — run with --yes to allow edits and commands)",
+                describe(action)
+            );
+            return Confirm::No;
+        }
+        eprint!(
+            "\n{} — apply? [y]es / [n]o / [a]lways this session: ",
+            describe(action)
+        );
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        match line.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => Confirm::Yes,
+            "a" | "always" => Confirm::Always,
+            _ => Confirm::No,
+        }
     };
     let asked = Timestamp::now();
     let started = Instant::now();
-    let json_out = ctx.global.json;
-    let quiet = ctx.global.quiet;
-    let result = llm::block_on(async {
+    let mut reply = String::new();
+    let model_name = a.model.clone().or(persona.model.clone());
+    let end = llm::block_on(async {
+        let model = match model_name {
+            Some(m) => m,
+            None => client.resolve_model(None).await?,
+        };
         let mut stdout = std::io::stdout();
-        let mut on_event = |e: StreamEvent| match e {
-            StreamEvent::TextDelta { text } if !json_out => {
-                let _ = stdout.write_all(text.as_bytes());
-                let _ = stdout.flush();
+        let mut on_event = |e: AgentEvent| match e {
+            AgentEvent::Text { text } => {
+                reply.push_str(&text);
+                if !json_out {
+                    let _ = stdout.write_all(text.as_bytes());
+                    let _ = stdout.flush();
+                }
             }
-            StreamEvent::Restart { .. } if !json_out => {
-                eprintln!(
-                    "\n(the connection dropped and the model answered differently; the reply starts over)"
-                );
+            AgentEvent::ToolResult { ok, summary, .. } if !quiet => {
+                eprintln!("  {} {summary}", if ok { "▸" } else { "✗" });
             }
-            StreamEvent::Retrying {
-                delay_ms, reason, ..
-            } if !quiet => {
-                eprintln!("(retrying in {:.1}s: {reason})", delay_ms as f64 / 1000.0);
-            }
+            AgentEvent::Retrying { reason } if !quiet => eprintln!("(retrying: {reason})"),
             _ => {}
         };
-        client.chat(&request, &mut on_event).await
-    })?;
+        let mode = LoopMode {
+            confirm: Some(&mut confirm),
+            answer_ends: true,
+        };
+        Ok::<_, Error>(
+            run::action_loop(
+                &client,
+                &persona,
+                &limits,
+                &model,
+                messages,
+                &mut tool_ctx,
+                mode,
+                &mut on_event,
+            )
+            .await,
+        )
+    })??;
+    let result = match &end.error {
+        Some(e) => Err(e.clone()),
+        None => Ok(crate::llm::Completion {
+            text: reply.clone(),
+            model: end.model.clone(),
+            usage: end.usage,
+            attempts: 1,
+            ..Default::default()
+        }),
+    };
     llm::log_call(&ws, &provider, "pair", Some(&id), started, &result);
     let done = result?;
-    if !json_out && !done.text.ends_with('\n') {
+    if !json_out && !reply.ends_with('\n') {
         println!();
     }
+    let commit = session::commit_work(&ws, &trees, &wt, &bead, &persona, &end)?;
     let entries = [
         ConversationEntry {
             role: "user".into(),
@@ -136,9 +231,9 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         },
         ConversationEntry {
             role: "assistant".into(),
-            content: provider.redact(&done.text),
+            content: provider.redact(reply.trim()),
             time: Timestamp::now().as_str().to_owned(),
-            author: Some("pair".into()),
+            author: Some(persona.name.clone()),
             model: Some(done.model.clone()),
             prompt_tokens: Some(done.usage.prompt_tokens),
             completion_tokens: Some(done.usage.completion_tokens),
@@ -146,13 +241,13 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         },
     ];
     let topic = output::truncate(a.message.trim(), 50);
-    let commit = ws.append_conversation(&id, &entries, &format!("loom: {id} pair: {topic}"))?;
-    ctx.commit_warnings(commit.as_ref());
+    let logged = ws.append_conversation(&id, &entries, &format!("loom: {id} pair: {topic}"))?;
+    ctx.commit_warnings(logged.as_ref());
     if json_out {
         return output::write_json(
             &mut ctx.out(),
-            &json!({"bead": id, "model": done.model, "reply": done.text, "usage": done.usage,
-                    "finish_reason": done.finish_reason, "attempts": done.attempts}),
+            &json!({"bead": id, "model": done.model, "reply": reply.trim(), "usage": done.usage,
+                    "tool_calls": end.tool_calls, "commit": commit, "branch": wt.branch}),
         );
     }
     if !quiet {
@@ -161,8 +256,17 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
             .cost_usd
             .map(|c| format!(" · ${c:.4}"))
             .unwrap_or_default();
+        let work = commit
+            .map(|c| {
+                format!(
+                    " · changes committed on {} ({})",
+                    wt.branch,
+                    &c[..c.len().min(10)]
+                )
+            })
+            .unwrap_or_default();
         eprintln!(
-            "— {} · {} tokens in, {} out{cost}",
+            "— {} · {} tokens in, {} out{cost}{work}",
             done.model, done.usage.prompt_tokens, done.usage.completion_tokens
         );
     }

@@ -53,6 +53,16 @@ pub struct Identity {
     pub email: String,
 }
 
+/// A worktree and whether it holds work.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorktreeState {
+    pub worktree: Worktree,
+    /// Uncommitted changes (copied setup files aside).
+    pub dirty: bool,
+    /// Its branch is merged into the target.
+    pub merged: bool,
+}
+
 /// What the sweep did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Sweep {
@@ -332,6 +342,36 @@ impl Worktrees {
                 .git_ok(&["branch", "-d", "-q", &wt.branch], &[], None);
         }
         Ok(None)
+    }
+
+    /// Loom's worktrees (registered ones under its directory), with their state.
+    pub fn list(&self, target: &str) -> Result<Vec<WorktreeState>> {
+        let Ok(base) = std::fs::canonicalize(&self.base) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (path, branch) in self.registered()? {
+            if path.parent() != Some(base.as_path()) || !path.exists() {
+                continue;
+            }
+            let id = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let wt = Worktree {
+                branch: branch.unwrap_or_else(|| branch_of(&id)),
+                bead_id: id,
+                copied: self.copied_present(&path),
+                path,
+            };
+            out.push(WorktreeState {
+                dirty: self.dirty(&wt)?,
+                merged: self.is_merged(&wt.branch, target),
+                worktree: wt,
+            });
+        }
+        out.sort_by(|a, b| a.worktree.bead_id.cmp(&b.worktree.bead_id));
+        Ok(out)
     }
 
     /// Removes worktrees under Loom's directory whose branch is merged into `target` and that

@@ -576,3 +576,43 @@ fn the_external_runner_does_the_work() {
             && report["detail"].as_str().unwrap().contains("oops")
     );
 }
+
+#[test]
+fn personas_and_worktrees_commands() {
+    let (repo, id) = project();
+    repo.write(".loom/personas/coder.md", "---\nname: coder\ndescription: This repo's coder\nmax_iterations: 9\n---\nWork carefully.\n");
+    let personas = repo.json(&["personas"]);
+    let coder = personas
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "coder")
+        .unwrap();
+    assert_eq!(coder["max_iterations"], 9);
+    assert_eq!(coder["source"]["kind"], "repo");
+    assert_eq!(personas.as_array().unwrap().len(), 5);
+
+    let server = LlmServer::start();
+    server.push(call(
+        "write_file",
+        json!({"path": "config.txt", "content": "answer=42\n"}),
+    ));
+    server.push(call("done", json!({"summary": "fixed"})));
+    run_agent(&repo, &server, &[&id]);
+    let list = repo.json(&["worktrees"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["worktree"]["bead_id"], id.as_str());
+    assert_eq!(list[0]["merged"], false);
+    assert_eq!(list[0]["dirty"], false);
+    let kept = repo.json(&["worktrees", "--sweep"]);
+    assert_eq!(
+        kept["removed"].as_array().unwrap().len(),
+        0,
+        "unmerged work stays"
+    );
+    // Main moved on meanwhile (the run's record is a bead commit), so this is a real merge.
+    repo.git(&["merge", "-q", "--no-edit", &format!("loom/{id}")]);
+    let swept = repo.json(&["worktrees", "--sweep"]);
+    assert_eq!(swept["removed"].as_array().unwrap().len(), 1);
+    assert_eq!(repo.json(&["worktrees"]).as_array().unwrap().len(), 0);
+}
