@@ -44,10 +44,18 @@ fn repo(files: usize) -> tempfile::TempDir {
     for i in 0..files {
         let sub = dir.path().join(format!("src/m{}", i / 100));
         std::fs::create_dir_all(&sub).unwrap();
-        let body: String = (0..40).map(|l| format!("fn f{i}_{l}() -> u32 {{ {l} }}\n")).collect();
+        let body: String = (0..40)
+            .map(|l| format!("fn f{i}_{l}() -> u32 {{ {l} }}\n"))
+            .collect();
         std::fs::write(sub.join(format!("f{i}.rs")), body).unwrap();
     }
-    loom::store::init(dir.path(), loom::store::Format::Yaml, "b", &dir.path().join(".git/loom/beads.lock")).unwrap();
+    loom::store::init(
+        dir.path(),
+        loom::store::Format::Yaml,
+        "b",
+        &dir.path().join(".git/loom/beads.lock"),
+    )
+    .unwrap();
     git(dir.path(), &["add", "-A"]);
     git(dir.path(), &["commit", "-qm", "files"]);
     dir
@@ -70,7 +78,10 @@ fn iteration(c: &mut Criterion) {
     };
     let allowed: Vec<String> = tools::STANDARD.iter().map(|s| (*s).to_owned()).collect();
     // A realistic history: system prompt, bead, and 10 earlier tool rounds of ~2 kB each.
-    let mut history = vec![Message::system("x".repeat(6000)), Message::user("y".repeat(1500))];
+    let mut history = vec![
+        Message::system("x".repeat(6000)),
+        Message::user("y".repeat(1500)),
+    ];
     for i in 0..10 {
         history.push(Message::assistant(format!("step {i}")));
         history.push(Message::tool_result(format!("c{i}"), "z".repeat(2000)));
@@ -85,7 +96,10 @@ fn iteration(c: &mut Criterion) {
         v
     };
     let tool_defs = tools::llm_tools(&allowed);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     c.bench_function("loop_iteration_read_file", |b| {
         b.iter(|| {
             let mut asm = Assembler::new();
@@ -97,11 +111,20 @@ fn iteration(c: &mut Criterion) {
             let call = &done.tool_calls[0];
             let action = tools::parse_action(&call.name, &call.arguments, &allowed).unwrap();
             let outcome = rt.block_on(ctx.execute(&action));
-            let loom::agent::exec::Outcome::Result(r) = outcome else { panic!() };
+            let loom::agent::exec::Outcome::Result(r) = outcome else {
+                panic!()
+            };
             let mut messages = history.clone();
             messages.push(Message::assistant_calls(None, &done.tool_calls));
-            messages.push(Message::tool_result(&call.id, format!("{}\n{}", ctx.progress(11, 25), r.text)));
-            let req = ChatRequest { messages, tools: tool_defs.clone(), ..ChatRequest::default() };
+            messages.push(Message::tool_result(
+                &call.id,
+                format!("{}\n{}", ctx.progress(11, 25), r.text),
+            ));
+            let req = ChatRequest {
+                messages,
+                tools: tool_defs.clone(),
+                ..ChatRequest::default()
+            };
             req.to_wire("m", true).to_string().len()
         })
     });
@@ -142,7 +165,18 @@ fn worktrees(c: &mut Criterion) {
                 let path = base.path().join(format!("raw-{n}"));
                 let p = path.to_str().unwrap().to_owned();
                 let start = Instant::now();
-                git(dir.path(), &["worktree", "add", "-q", "-b", &format!("raw/{n}"), &p, "main"]);
+                git(
+                    dir.path(),
+                    &[
+                        "worktree",
+                        "add",
+                        "-q",
+                        "-b",
+                        &format!("raw/{n}"),
+                        &p,
+                        "main",
+                    ],
+                );
                 total += start.elapsed();
                 git(dir.path(), &["worktree", "remove", &p]);
                 git(dir.path(), &["branch", "-q", "-D", &format!("raw/{n}")]);
