@@ -2,7 +2,7 @@
 //! it, execute a cheap tool, append the result, serialize the next request), and creating a
 //! worktree in a 5,000-file repository beside `git worktree add` by hand.
 //! Run: `cargo bench --bench agent`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::Command;
