@@ -12,7 +12,7 @@ use crate::llm::{ChatRequest, Client, LlmError, Message, StreamEvent, ToolCall, 
 
 use super::exec::{Finish, Outcome, ToolContext};
 use super::persona::Persona;
-use super::prompt::{ToolMode, estimate_tokens, fit_history};
+use super::prompt::{ToolMode, fit_history};
 use super::tools::{self, Action, TextCall};
 
 /// `agent:` in a config file.
@@ -304,10 +304,13 @@ pub async fn action_loop(
         }
         end.iterations += 1;
         let iteration = end.iterations;
-        // Keep the history within three quarters of the window (the rest is for the reply).
+        // Keep the history within three quarters of the window (the rest is for the reply),
+        // sparing the latest exchanges; after a context overflow, spare only the last message.
         let mut budget = context * 3 / 4;
+        let mut keep_recent = 4;
+        let mut overflows = 0;
         let completion = loop {
-            let elided = fit_history(&mut messages, budget, 4);
+            let elided = fit_history(&mut messages, budget, keep_recent);
             if elided > 0 {
                 on_event(AgentEvent::HistoryElided { outputs: elided });
             }
@@ -327,11 +330,16 @@ pub async fn action_loop(
             };
             match client.chat(&request, &mut forward).await {
                 Ok(c) => break c,
-                // Too long: drop more old output and try again, down to a quarter of the window.
+                // Too long: drop more old output and try again, while there is any to drop.
                 Err(LlmError::ContextOverflow { .. })
-                    if budget > context / 4 && estimate_tokens(&messages) > context / 4 =>
+                    if overflows < 3 && {
+                        let mut probe = messages.clone();
+                        fit_history(&mut probe, budget * 2 / 3, 1) > 0
+                    } =>
                 {
+                    overflows += 1;
                     budget = budget * 2 / 3;
+                    keep_recent = 1;
                 }
                 Err(e) => {
                     end.terminal = Terminal::LlmError;

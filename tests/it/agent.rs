@@ -616,3 +616,68 @@ fn personas_and_worktrees_commands() {
     assert_eq!(swept["removed"].as_array().unwrap().len(), 1);
     assert_eq!(repo.json(&["worktrees"]).as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn context_overflow_elides_old_output_and_retries() {
+    let (repo, id) = project();
+    // A small window, and a large file read early on.
+    repo.write(".loom/config.yaml", "agent:\n  context_length: 6000\n");
+    let big: String = (0..600)
+        .map(|i| format!("line {i}: some long content here\n"))
+        .collect();
+    repo.write("big.txt", &big);
+    repo.git(&["add", "."]);
+    repo.git(&["commit", "-qm", "big file"]);
+    let server = LlmServer::start();
+    server.set_models(json!({"object": "list", "data": [{"id": "test-model"}]}));
+    server.push(call("read_file", json!({"path": "big.txt"})));
+    server.push(call("read_file", json!({"path": "config.txt"})));
+    server.push(Reply::status(
+        400,
+        "This model's maximum context length is 6000 tokens",
+    ));
+    server.push(call("done", json!({"summary": "fine"})));
+    let (out, events) = run_agent(&repo, &server, &[&id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(finished(&events)["terminal"], "done");
+    assert!(
+        events.iter().any(|e| e["type"] == "history_elided"),
+        "{events:?}"
+    );
+    // The retry after the overflow no longer carries the big file.
+    let chats = server.chats();
+    let retried = chats.last().unwrap().json().to_string();
+    assert!(
+        !retried.contains("line 599"),
+        "the big output is still there"
+    );
+    assert!(
+        retried
+            .contains("output elided to keep the conversation within the model's context window")
+    );
+    assert!(
+        chats[2].json().to_string().contains("line 599"),
+        "it was there before the overflow"
+    );
+}
+
+#[test]
+fn context_overflow_with_nothing_to_elide_ends_the_loop() {
+    let (repo, id) = project();
+    let server = LlmServer::start();
+    server.push(Reply::status(413, "Request Entity Too Large"));
+    let (code, report) = terminal_of(&repo, &server, &[&id]);
+    assert_eq!((code, report["terminal"].as_str()), (4, Some("llm_error")));
+    assert!(
+        report["detail"]
+            .as_str()
+            .unwrap()
+            .contains("context window"),
+        "{report}"
+    );
+    assert_eq!(
+        server.chats().len(),
+        1,
+        "the same request is not sent again"
+    );
+}
