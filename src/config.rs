@@ -26,6 +26,20 @@ pub struct ConfigFile {
     pub sandbox: Option<crate::agent::sandbox::SandboxFile>,
     /// Worktree setup (files to copy, a setup command).
     pub worktree: Option<crate::git::worktree::WorktreeFile>,
+    /// The repository's verification command (run in each bead's worktree).
+    pub test_command: Option<String>,
+    /// How long the test command may take.
+    pub test_timeout_secs: Option<u64>,
+    /// The branch agents' work is merged into (default: the branch checked out).
+    pub target_branch: Option<String>,
+    /// How many agents run at once (default 4).
+    pub max_agents: Option<usize>,
+    /// Whether a reviewer checks each bead before merging (default true).
+    pub review: Option<bool>,
+    /// `auto`, `approve` or `none`.
+    pub merge: Option<crate::orchestrator::settings::MergeMode>,
+    /// Per-bead limits.
+    pub budget: Option<crate::orchestrator::settings::BudgetFile>,
     /// Everything else, kept for later features.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -42,6 +56,13 @@ pub struct Config {
     pub agent: crate::agent::run::AgentFile,
     pub sandbox: crate::agent::sandbox::SandboxFile,
     pub worktree: crate::git::worktree::WorktreeFile,
+    pub test_command: Option<String>,
+    pub test_timeout_secs: Option<u64>,
+    pub target_branch: Option<String>,
+    pub max_agents: Option<usize>,
+    pub review: Option<bool>,
+    pub merge: Option<crate::orchestrator::settings::MergeMode>,
+    pub budget: crate::orchestrator::settings::BudgetFile,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
 }
@@ -55,6 +76,13 @@ impl Default for Config {
             agent: crate::agent::run::AgentFile::default(),
             sandbox: crate::agent::sandbox::SandboxFile::default(),
             worktree: crate::git::worktree::WorktreeFile::default(),
+            test_command: None,
+            test_timeout_secs: None,
+            target_branch: None,
+            max_agents: None,
+            review: None,
+            merge: None,
+            budget: crate::orchestrator::settings::BudgetFile::default(),
             sources: Vec::new(),
         }
     }
@@ -167,5 +195,19 @@ impl Config {
         if let Some(w) = file.worktree {
             self.worktree.merge(w);
         }
+        if let Some(b) = file.budget {
+            self.budget.merge(b);
+        }
+        macro_rules! take {
+            ($($f:ident),*) => { $( if file.$f.is_some() { self.$f = file.$f; } )* };
+        }
+        take!(
+            test_command,
+            test_timeout_secs,
+            target_branch,
+            max_agents,
+            review,
+            merge
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod git;
 pub mod llm;
+pub mod orchestrator;
 pub mod store;
 pub mod synth;
 pub mod workspace;

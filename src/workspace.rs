@@ -125,6 +125,17 @@ impl Workspace {
         })
     }
 
+    /// Like [`Workspace::mutate`] but without a commit: the change rides along with the next
+    /// commit that touches the same files (the orchestrator's intermediate stages).
+    pub fn write_only<T>(
+        &self,
+        options: TxOptions,
+        change: impl FnMut(&mut Tx) -> Result<T>,
+    ) -> Result<T> {
+        let (value, _) = self.store.transact(options, change, |_| Ok(()))?;
+        Ok(value)
+    }
+
     /// Commits `req` (paths relative to the store root) unless auto-commit is off.
     pub fn commit(&self, repo: &Repo, mut req: CommitRequest) -> Result<Option<Committed>> {
         if !self.config.auto_commit {

@@ -30,17 +30,20 @@ pub fn watch(ctx: &Ctx) -> Result<()> {
         if ctx.global.json {
             output::write_json(&mut out, &event)?;
         } else {
-            writeln!(out, "{}", human(ctx, &event)).map_err(stdout_err)?;
+            if let Some(line) = human(ctx, &event) {
+                writeln!(out, "{line}").map_err(stdout_err)?;
+            }
         }
         out.flush().map_err(stdout_err)?;
     }
     Ok(())
 }
 
-fn human(ctx: &Ctx, e: &Event) -> String {
+/// One human line for an event (`None`: not worth a line, e.g. streamed model text).
+pub(super) fn human(ctx: &Ctx, e: &Event) -> Option<String> {
     let p = &ctx.paint;
     let clock = |at: &str| p.dim(at.get(11..19).unwrap_or(at));
-    match e {
+    let line = match e {
         Event::BeadCreated { at, bead, .. } => {
             format!(
                 "{} created {} {:?}",
@@ -60,5 +63,155 @@ fn human(ctx: &Ctx, e: &Event) -> String {
         Event::BeadDeleted { at, id, .. } => format!("{} deleted {}", clock(at), p.bold(id)),
         Event::StoreProblem { at, problem } => format!("{} problem {problem}", clock(at)),
         Event::WatchError { at, message } => format!("{} watch error: {message}", clock(at)),
-    }
+        Event::RunStarted {
+            at,
+            target,
+            max_agents,
+            beads_ready,
+        } => format!(
+            "{} run on {target}: {beads_ready} ready, up to {max_agents} agents",
+            clock(at)
+        ),
+        Event::StageChanged {
+            at,
+            bead,
+            stage,
+            detail,
+        } => {
+            let d = if detail.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", p.dim(detail))
+            };
+            format!("{} {} {stage}{d}", clock(at), p.bold(bead))
+        }
+        Event::AgentStarted {
+            at,
+            bead,
+            persona,
+            model,
+            round,
+        } => {
+            format!(
+                "{} {} {persona} started ({model}, round {round})",
+                clock(at),
+                p.bold(bead)
+            )
+        }
+        Event::ModelText { .. } | Event::Usage { .. } => return None,
+        Event::ToolCall { .. } => return None,
+        Event::ToolResult {
+            at,
+            bead,
+            agent,
+            ok,
+            summary,
+            ..
+        } => {
+            let mark = if *ok { "·" } else { "✗" };
+            format!("{} {} {agent} {mark} {summary}", clock(at), p.bold(bead))
+        }
+        Event::TestOutput {
+            at,
+            bead,
+            round,
+            passed,
+            exit_code,
+            ..
+        } => format!(
+            "{} {} tests {} (round {round}, {})",
+            clock(at),
+            p.bold(bead),
+            if *passed { "pass" } else { "fail" },
+            exit_code.map_or("killed".into(), |c| format!("exit {c}"))
+        ),
+        Event::ReviewVerdict {
+            at,
+            bead,
+            approved,
+            comments,
+        } => format!(
+            "{} {} review: {}{}",
+            clock(at),
+            p.bold(bead),
+            if *approved {
+                "approved"
+            } else {
+                "changes requested"
+            },
+            if *approved {
+                String::new()
+            } else {
+                format!(" — {}", comments.lines().next().unwrap_or(""))
+            }
+        ),
+        Event::MergeResult {
+            at,
+            bead,
+            merged,
+            commit,
+            detail,
+        } => format!(
+            "{} {} {}{}",
+            clock(at),
+            p.bold(bead),
+            if *merged { "merged" } else { "not merged" },
+            match (commit, merged) {
+                (Some(c), true) => format!(" as {}", &c[..c.len().min(10)]),
+                _ => format!(": {detail}"),
+            }
+        ),
+        Event::DecisionNeeded {
+            at,
+            bead,
+            decision,
+            question,
+        } => {
+            format!(
+                "{} {} waits on decision {decision}: {question}",
+                clock(at),
+                p.bold(bead)
+            )
+        }
+        Event::ProviderHealth { at, health } => {
+            format!(
+                "{} endpoint {:?}{}",
+                clock(at),
+                health.health,
+                health
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )
+        }
+        Event::Error { at, bead, message } => {
+            format!(
+                "{} {}error: {message}",
+                clock(at),
+                bead.as_deref()
+                    .map(|b| format!("{} ", p.bold(b)))
+                    .unwrap_or_default()
+            )
+        }
+        Event::BeadFinished {
+            at,
+            bead,
+            outcome,
+            detail,
+            ..
+        } => {
+            format!(
+                "{} {} {} {}",
+                clock(at),
+                p.bold(bead),
+                outcome.as_str(),
+                p.dim(detail)
+            )
+        }
+        Event::RunFinished { at, exit_code, .. } => {
+            format!("{} run finished (exit {exit_code})", clock(at))
+        }
+    };
+    Some(line)
 }

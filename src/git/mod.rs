@@ -7,6 +7,7 @@
 
 mod commit;
 mod log;
+pub mod merge;
 pub mod worktree;
 
 use std::ffi::OsStr;

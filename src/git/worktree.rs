@@ -374,6 +374,29 @@ impl Worktrees {
         Ok(out)
     }
 
+    /// After a squash merge of `wt`'s branch at commit `landed_from`: removes the worktree and
+    /// the branch, if the branch is still at that commit and the worktree is clean. Returns why
+    /// it was kept, if it was.
+    pub fn remove_landed(&self, wt: &Worktree, landed_from: &str) -> Result<Option<String>> {
+        if self.dirty(wt)? {
+            return Ok(Some("it has uncommitted changes".into()));
+        }
+        if self.repo.tip(&wt.branch)? != landed_from {
+            return Ok(Some(format!(
+                "{} has commits that were not merged",
+                wt.branch
+            )));
+        }
+        for f in &wt.copied {
+            let _ = std::fs::remove_file(wt.path.join(f));
+        }
+        let p = wt.path.to_string_lossy().into_owned();
+        self.repo.git_ok(&["worktree", "remove", &p], &[], None)?;
+        self.repo
+            .git_ok(&["branch", "-D", "-q", &wt.branch], &[], None)?;
+        Ok(None)
+    }
+
     /// Removes worktrees under Loom's directory whose branch is merged into `target` and that
     /// are clean; keeps (and reports) everything else. Directories that are not registered
     /// worktrees are left alone.

@@ -70,6 +70,8 @@ pub struct ProviderFile {
     pub max_attempts: Option<u32>,
     /// `false` for endpoints without SSE (whole JSON answers).
     pub stream: Option<bool>,
+    /// `loom run` gives up (exit 4) when the endpoint stays down this long (default 300).
+    pub down_limit_secs: Option<u64>,
     pub prices: BTreeMap<String, Price>,
 }
 
@@ -86,7 +88,8 @@ impl ProviderFile {
             connect_timeout_secs,
             idle_timeout_secs,
             max_attempts,
-            stream
+            stream,
+            down_limit_secs
         );
         self.headers.extend(other.headers);
         self.prices.extend(other.prices);

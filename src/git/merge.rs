@@ -1,0 +1,299 @@
+//! Landing a bead's branch on the target: conflict checks and the squash are in-memory
+//! three-way merges (`git merge-tree --write-tree`), so whatever reached the target meanwhile
+//! (other beads, bead commits) is kept; the target moves by compare-and-swap — `git merge
+//! --ff-only` in the main worktree when the target is checked out there (git refuses, and so do
+//! we, if that would overwrite the user's uncommitted changes), `update-ref` otherwise.
+//!
+//! Conflicts are resolved in the bead's worktree: the target is merged in with the markers left
+//! for the agent, then committed. For the squashed result this is the same as a rebase, with one
+//! resolution instead of one per commit.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+use super::Repo;
+use super::worktree::{Identity, Worktree};
+
+/// Whether the branch lands cleanly on the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Landing {
+    /// The merged tree.
+    Clean { tree: String },
+    /// Files both sides changed incompatibly.
+    Conflict { files: Vec<String> },
+}
+
+/// The outcome of moving the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Advance {
+    Done,
+    /// The target moved meanwhile: compute the squash again.
+    Moved,
+    /// git refused: the user's uncommitted changes would be overwritten.
+    Refused(String),
+}
+
+/// Outcome of merging the target into the bead's worktree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Integrated {
+    /// Already contains the target's code.
+    UpToDate,
+    /// Merged in cleanly (and committed).
+    Merged,
+    /// Merged with conflict markers left in these files, for the agent to resolve.
+    Conflicted { files: Vec<String> },
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<std::process::Output> {
+    let mut cmd = std::process::Command::new("git");
+    cmd.current_dir(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().map_err(|e| Error::Git {
+        command: args.join(" "),
+        message: format!("cannot run git: {e}"),
+    })
+}
+
+fn ok(dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
+    let out = run(dir, args, env)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(Error::Git {
+            command: args.join(" "),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+fn identity_env<'a>(
+    author: &'a Identity,
+    committer: Option<&'a Identity>,
+) -> Vec<(&'static str, &'a OsStr)> {
+    let mut env = vec![
+        ("GIT_AUTHOR_NAME", OsStr::new(&author.name)),
+        ("GIT_AUTHOR_EMAIL", OsStr::new(&author.email)),
+    ];
+    if let Some(c) = committer {
+        env.push(("GIT_COMMITTER_NAME", OsStr::new(&c.name)));
+        env.push(("GIT_COMMITTER_EMAIL", OsStr::new(&c.email)));
+    }
+    env
+}
+
+impl Repo {
+    /// The commit a branch points at.
+    pub fn tip(&self, branch: &str) -> Result<String> {
+        ok(
+            &self.workdir,
+            &[
+                "rev-parse",
+                "--verify",
+                &format!("refs/heads/{branch}^{{commit}}"),
+            ],
+            &[],
+        )
+    }
+
+    /// How `branch` lands on `target` now, computed in memory.
+    pub fn landing(&self, target: &str, branch: &str) -> Result<Landing> {
+        let out = run(
+            &self.workdir,
+            &[
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                "--no-messages",
+                target,
+                branch,
+            ],
+            &[],
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let tree = lines.next().unwrap_or("").trim().to_owned();
+        match out.status.code() {
+            Some(0) => Ok(Landing::Clean { tree }),
+            Some(1) => Ok(Landing::Conflict {
+                files: lines.map(str::to_owned).filter(|l| !l.is_empty()).collect(),
+            }),
+            _ => Err(Error::Git {
+                command: format!("merge-tree {target} {branch}"),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            }),
+        }
+    }
+
+    /// Whether the target's code (outside `.beads/`) changed since `branch` last took it in.
+    pub fn base_moved(&self, target: &str, branch: &str) -> Result<bool> {
+        let base = ok(&self.workdir, &["merge-base", target, branch], &[])?;
+        let out = run(
+            &self.workdir,
+            &[
+                "diff",
+                "--quiet",
+                &base,
+                target,
+                "--",
+                ".",
+                ":(exclude).beads",
+            ],
+            &[],
+        )?;
+        Ok(out.status.code() == Some(1))
+    }
+
+    /// A commit with `tree` on top of `parent`.
+    pub fn commit_tree(
+        &self,
+        tree: &str,
+        parent: &str,
+        message: &str,
+        author: &Identity,
+        committer: Option<&Identity>,
+    ) -> Result<String> {
+        let env = identity_env(author, committer);
+        let out = run(
+            &self.workdir,
+            &["commit-tree", tree, "-p", parent, "-m", message],
+            &env,
+        )?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        }
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        if err.contains("tell me who you are") || err.contains("empty ident") {
+            // No committer identity configured: the author commits.
+            let mut env = env;
+            env.push(("GIT_COMMITTER_NAME", OsStr::new(&author.name)));
+            env.push(("GIT_COMMITTER_EMAIL", OsStr::new(&author.email)));
+            return ok(
+                &self.workdir,
+                &["commit-tree", tree, "-p", parent, "-m", message],
+                &env,
+            );
+        }
+        Err(Error::Git {
+            command: "commit-tree".into(),
+            message: err.trim().to_owned(),
+        })
+    }
+
+    /// Moves `target` from `old` to `new` (a descendant): `git merge --ff-only` in the main
+    /// worktree when the target is checked out there, `update-ref` otherwise.
+    pub fn advance(&self, target: &str, old: &str, new: &str) -> Result<Advance> {
+        if self.current_branch()?.as_deref() == Some(target) {
+            let out = run(
+                &self.workdir,
+                &["merge", "--ff-only", "--no-edit", "-q", new],
+                &[],
+            )?;
+            if out.status.success() {
+                return Ok(Advance::Done);
+            }
+            let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            if err.contains("would be overwritten") || err.contains("untracked working tree files")
+            {
+                return Ok(Advance::Refused(err));
+            }
+            if self.tip(target)? != old {
+                return Ok(Advance::Moved);
+            }
+            return Err(Error::Git {
+                command: format!("merge --ff-only {new}"),
+                message: err,
+            });
+        }
+        let out = run(
+            &self.workdir,
+            &["update-ref", &format!("refs/heads/{target}"), new, old],
+            &[],
+        )?;
+        if out.status.success() {
+            Ok(Advance::Done)
+        } else {
+            Ok(Advance::Moved)
+        }
+    }
+}
+
+/// Merges the latest `target` into the bead's worktree (committing a clean merge as `author`).
+pub fn integrate(
+    wt: &Worktree,
+    target: &str,
+    author: &Identity,
+    committer: Option<&Identity>,
+) -> Result<Integrated> {
+    let contains = run(
+        &wt.path,
+        &["merge-base", "--is-ancestor", target, "HEAD"],
+        &[],
+    )?;
+    if contains.status.success() {
+        return Ok(Integrated::UpToDate);
+    }
+    let env = identity_env(author, committer);
+    let message = format!("Merge {target} into {}", wt.branch);
+    let out = run(
+        &wt.path,
+        &["merge", "--no-ff", "--no-edit", "-m", &message, target],
+        &env,
+    )?;
+    if out.status.success() {
+        return Ok(Integrated::Merged);
+    }
+    let files = ok(&wt.path, &["diff", "--name-only", "--diff-filter=U"], &[])?;
+    let files: Vec<String> = files
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if files.is_empty() {
+        return Err(Error::Git {
+            command: format!("merge {target}"),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(Integrated::Conflicted { files })
+}
+
+/// Files of `files` that still hold conflict markers.
+pub fn unresolved(wt: &Worktree, files: &[String]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|f| {
+            std::fs::read_to_string(wt.path.join(f))
+                .map(|t| {
+                    t.lines()
+                        .any(|l| l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> "))
+                })
+                .unwrap_or(false)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Completes a merge whose conflicts were resolved in the worktree.
+pub fn conclude(wt: &Worktree, author: &Identity, committer: Option<&Identity>) -> Result<()> {
+    let env = identity_env(author, committer);
+    ok(&wt.path, &["add", "-A"], &env)?;
+    ok(
+        &wt.path,
+        &["commit", "-q", "--no-verify", "--no-edit"],
+        &env,
+    )?;
+    Ok(())
+}
+
+/// Gives up a merge in progress in the worktree (the branch keeps its own work).
+pub fn abandon(wt: &Worktree) {
+    let _ = run(&wt.path, &["merge", "--abort"], &[]);
+}

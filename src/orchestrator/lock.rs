@@ -1,0 +1,150 @@
+//! One orchestrator per repository: an exclusive lock in the repository's common git dir whose
+//! file names the holder (host, pid, start, command), so a second `loom run` (or TUI) can say
+//! who holds it. The kernel releases it when the holder dies.
+
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::git::Repo;
+
+/// Who a process is, precisely enough to tell it from a later process with the same pid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub host: String,
+    pub pid: u32,
+    /// The process's start time (clock ticks since boot, from /proc), against pid reuse.
+    pub pid_start: u64,
+    /// When it started, RFC 3339.
+    pub started: String,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Start time of process `pid` (field 22 of /proc/<pid>/stat), if it exists.
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None; // a zombie is dead
+    }
+    fields.get(19)?.parse().ok()
+}
+
+impl Owner {
+    /// This process.
+    pub fn current() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            host: hostname(),
+            pid,
+            pid_start: start_ticks(pid).unwrap_or(0),
+            started: crate::bead::Timestamp::now().as_str().to_owned(),
+        }
+    }
+
+    /// Whether this owner's process is still running (on another host: assumed so).
+    pub fn is_alive(&self) -> bool {
+        if self.host != hostname() {
+            return true;
+        }
+        start_ticks(self.pid).is_some_and(|t| self.pid_start == 0 || t == self.pid_start)
+    }
+}
+
+/// The holder of the lock, as recorded in it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Holder {
+    #[serde(flatten)]
+    pub owner: Owner,
+    pub command: String,
+}
+
+/// The held orchestrator lock (released on drop).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+    pub path: PathBuf,
+}
+
+/// The lock file of a repository.
+pub fn path(repo: &Repo) -> PathBuf {
+    repo.common_dir.join("loom").join("orchestrator.lock")
+}
+
+/// Takes the lock, or says who holds it (a configuration-level error: exit 2).
+pub fn acquire(repo: &Repo, command: &str) -> Result<RunLock> {
+    let path = path(repo);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let who = serde_json::from_str::<Holder>(&text)
+                .map(|h| {
+                    format!(
+                        "pid {} on {} (started {}, `{}`)",
+                        h.owner.pid, h.owner.host, h.owner.started, h.command
+                    )
+                })
+                .unwrap_or_else(|_| "another Loom process".into());
+            return Err(Error::Config(format!(
+                "another orchestrator is running on this repository: {who}; wait for it to finish or stop it"
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    let holder = Holder {
+        owner: Owner::current(),
+        command: command.to_owned(),
+    };
+    let text = serde_json::to_string(&holder).unwrap_or_default();
+    file.set_len(0).map_err(|e| Error::io(&path, e))?;
+    file.rewind().map_err(|e| Error::io(&path, e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(RunLock { _file: file, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_stranger_is_not() {
+        let me = Owner::current();
+        assert!(me.is_alive());
+        assert!(me.pid_start > 0);
+        let reused = Owner {
+            pid_start: me.pid_start + 1,
+            ..me.clone()
+        };
+        assert!(!reused.is_alive(), "same pid, different start: pid reuse");
+        let gone = Owner {
+            pid: 4_000_000,
+            ..me
+        };
+        assert!(!gone.is_alive());
+    }
+}
