@@ -71,6 +71,7 @@ fn iteration(c: &mut Criterion) {
     .unwrap();
     let mut ctx = ToolContext {
         sandbox: Sandbox::new(dir.path(), tmp.path(), Vec::new()).unwrap(),
+        diff_base: None,
         workspace: ws,
         bead_id: "b-1".into(),
         agent: "coder".into(),

@@ -65,6 +65,9 @@ pub struct Config {
     pub budget: crate::orchestrator::settings::BudgetFile,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
+    /// This repository's runtime data directory, when a caller sets it (`loom demo` keeps
+    /// everything inside its scratch directory); `None`: under the user's data dir.
+    pub repo_data_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             merge: None,
             budget: crate::orchestrator::settings::BudgetFile::default(),
             sources: Vec::new(),
+            repo_data_dir: None,
         }
     }
 }

@@ -37,6 +37,8 @@ pub enum Outcome {
     Waiting,
     /// Could not finish (and no decision was possible).
     Failed,
+    /// Stopped by the run ending (timeout, Ctrl-C, endpoint gone); released for the next run.
+    Interrupted,
 }
 
 impl Outcome {
@@ -46,6 +48,7 @@ impl Outcome {
             Outcome::Completed => "completed",
             Outcome::Waiting => "waiting",
             Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }
@@ -139,6 +142,16 @@ pub enum Event {
         /// The end of the output (both streams).
         output: String,
     },
+    /// Something about an agent worth showing in its log: a correction sent to the model, a
+    /// retried stream, a pause while the endpoint is down, elided history, runner output.
+    AgentNotice {
+        at: String,
+        bead: String,
+        agent: String,
+        /// `correction`, `retrying`, `paused`, `resumed`, `history_elided`, `runner_output`.
+        kind: String,
+        message: String,
+    },
     ReviewVerdict {
         at: String,
         bead: String,
@@ -203,6 +216,7 @@ impl Event {
             | Event::ModelText { bead, .. }
             | Event::ToolCall { bead, .. }
             | Event::ToolResult { bead, .. }
+            | Event::AgentNotice { bead, .. }
             | Event::TestOutput { bead, .. }
             | Event::ReviewVerdict { bead, .. }
             | Event::MergeResult { bead, .. }

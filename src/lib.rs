@@ -8,6 +8,8 @@ pub mod agent;
 pub mod bead;
 pub mod cli;
 pub mod config;
+pub mod decision;
+pub mod demo;
 pub mod error;
 pub mod event;
 pub mod git;

@@ -214,7 +214,10 @@ impl Workspace {
 
     /// This repository's runtime data directory (created on demand by writers).
     pub fn data_dir(&self) -> Option<PathBuf> {
-        crate::config::repo_data_dir(&self.layout().root)
+        match &self.config.repo_data_dir {
+            Some(d) => Some(d.clone()),
+            None => crate::config::repo_data_dir(&self.layout().root),
+        }
     }
 
     /// A workspace for a store that is being created (`init`) at `layout`.

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::bead::{self, Bead, Dependency, Timestamp, dep_type, issue_type, status};
+use crate::bead::{Bead, Dependency, Timestamp, dep_type, issue_type, status};
 use crate::error::Error;
 use crate::store::TxOptions;
 use crate::workspace::Workspace;
@@ -67,6 +67,9 @@ pub struct ToolContext {
     /// The agent's name (recorded as the actor of its bead changes).
     pub agent: String,
     pub stats: Stats,
+    /// What `git_diff` compares the worktree with (default `HEAD`): the fork point from the
+    /// target, so committed rounds of work show too.
+    pub diff_base: Option<String>,
 }
 
 fn ok(text: String, summary: String) -> Outcome {
@@ -430,20 +433,16 @@ impl ToolContext {
     async fn diff(&mut self) -> Outcome {
         // Loom's own git (not the agent's command, so not sandboxed): intent-to-add makes new
         // files show, in the worktree's own index only.
-        let git = |args: &'static [&'static str]| {
-            let root = self.sandbox.root().to_path_buf();
-            async move {
-                tokio::process::Command::new("git")
-                    .args(args)
-                    .current_dir(root)
-                    .env("LC_ALL", "C")
-                    .output()
-                    .await
-            }
+        let root = self.sandbox.root().to_path_buf();
+        let git = |args: Vec<&str>| {
+            let mut cmd = tokio::process::Command::new("git");
+            cmd.args(args).current_dir(&root).env("LC_ALL", "C");
+            async move { cmd.output().await }
         };
-        let _ = git(&["add", "-A", "--intent-to-add", "."]).await;
-        let stat = git(&["diff", "HEAD", "--stat"]).await;
-        let full = git(&["diff", "HEAD"]).await;
+        let base = self.diff_base.as_deref().unwrap_or("HEAD");
+        let _ = git(vec!["add", "-A", "--intent-to-add", "."]).await;
+        let stat = git(vec!["diff", base, "--stat", "--", ".", ":(exclude).beads"]).await;
+        let full = git(vec!["diff", base, "--", ".", ":(exclude).beads"]).await;
         let (Ok(stat), Ok(full)) = (stat, full) else {
             return fail("cannot run git diff", "git_diff".into());
         };
@@ -549,58 +548,24 @@ impl ToolContext {
     }
 
     fn escalate(&mut self, question: &str, options: &[String]) -> Outcome {
-        let label = "escalate".to_owned();
-        let now = Timestamp::now();
         let (blocked, agent) = (self.bead_id.clone(), self.agent.clone());
-        let mut description =
-            format!("{agent} needs a decision to continue {blocked}.\n\n{question}\n");
-        if !options.is_empty() {
-            description.push_str("\nOptions:\n");
-            for (i, o) in options.iter().enumerate() {
-                description.push_str(&format!("{}. {o}\n", i + 1));
-            }
-        }
-        let title: String = question
-            .lines()
-            .next()
-            .unwrap_or(question)
-            .chars()
-            .take(200)
-            .collect();
-        let result = self
-            .workspace
-            .mutate("escalated", TxOptions::default(), |tx| {
-                let id = tx.new_id(&title, &description, &agent, &now)?;
-                tx.insert(Bead {
-                    id: id.clone(),
-                    title: title.clone(),
-                    description: Some(description.clone()),
-                    status: status::OPEN.into(),
-                    priority: 1,
-                    issue_type: issue_type::DECISION.into(),
-                    created_at: Some(now.clone()),
-                    created_by: Some(agent.clone()),
-                    updated_at: Some(now.clone()),
-                    ..Bead::default()
-                })?;
-                let b = tx.get_mut(&blocked)?;
-                b.dependencies.push(Dependency {
-                    issue_id: blocked.clone(),
-                    depends_on_id: id.clone(),
-                    dep_type: dep_type::BLOCKS.into(),
-                    created_at: Some(now.clone()),
-                    created_by: Some(agent.clone()),
-                    ..Dependency::default()
-                });
-                bead::set_status(b, status::BLOCKED, &now, None);
-                Ok(id)
-            });
-        match result {
-            Ok(m) => Outcome::Finish(Finish::Escalated {
+        let q = crate::decision::Question {
+            title: question.lines().next().unwrap_or(question).to_owned(),
+            body: format!("{agent} needs a decision to continue {blocked}.\n\n{question}"),
+            options: options.to_vec(),
+            reason: format!("{agent} escalated: {question}"),
+            stage: String::new(),
+        };
+        match crate::decision::escalate(&self.workspace, &blocked, &agent, &q) {
+            Ok(Some(decision)) => Outcome::Finish(Finish::Escalated {
                 question: question.to_owned(),
-                decision: m.value,
+                decision,
             }),
-            Err(e) => fail(bead_error(&e), label),
+            Ok(None) => fail(
+                "a decision bead cannot escalate to another decision; answer with a comment",
+                "escalate".into(),
+            ),
+            Err(e) => fail(bead_error(&e), "escalate".into()),
         }
     }
 }

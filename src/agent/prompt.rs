@@ -221,9 +221,57 @@ pub fn fit_history(messages: &mut [Message], budget: u64, keep_recent: usize) ->
     elided
 }
 
+/// Answers every tool call of the last assistant turn that has no result yet with `note`, so
+/// the conversation can be continued (a loop that ended on `done` leaves that call open).
+pub fn close_open_calls(messages: &mut Vec<Message>, note: &str) {
+    let Some(pos) = messages
+        .iter()
+        .rposition(|m| m.role == Role::Assistant && !m.tool_calls.is_empty())
+    else {
+        return;
+    };
+    let answered: Vec<String> = messages[pos + 1..]
+        .iter()
+        .filter_map(|m| m.tool_call_id.clone())
+        .collect();
+    let open: Vec<String> = messages[pos]
+        .tool_calls
+        .iter()
+        .map(|c| c.id.clone())
+        .filter(|id| !answered.contains(id))
+        .collect();
+    // Results must directly follow their call turn: insert before any later text.
+    let first = pos + 1 + answered.len();
+    for (at, id) in (first..).zip(open) {
+        messages.insert(at.min(messages.len()), Message::tool_result(id, note));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_calls_are_answered_in_place() {
+        use crate::llm::ToolCall;
+        let calls = [
+            ToolCall::new("a".into(), "read_file".into(), "{}".into()),
+            ToolCall::new("b".into(), "done".into(), "{}".into()),
+        ];
+        let mut msgs = vec![
+            Message::user("bead"),
+            Message::assistant_calls(None, &calls),
+            Message::tool_result("a", "contents"),
+        ];
+        close_open_calls(&mut msgs, "recorded");
+        assert_eq!(msgs.len(), 4);
+        assert_eq!(msgs[3].tool_call_id.as_deref(), Some("b"));
+        close_open_calls(&mut msgs, "again");
+        assert_eq!(msgs.len(), 4, "nothing left open");
+        let mut plain = vec![Message::user("x")];
+        close_open_calls(&mut plain, "n");
+        assert_eq!(plain.len(), 1);
+    }
 
     #[test]
     fn history_fits_by_eliding_oldest_tool_outputs_first() {

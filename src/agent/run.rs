@@ -168,6 +168,12 @@ pub enum AgentEvent {
     Retrying {
         reason: String,
     },
+    /// The endpoint is down: the agent waits for it (and then retries).
+    Paused {
+        reason: String,
+    },
+    /// The endpoint answered again after a pause.
+    Resumed,
     /// Old tool outputs were elided to fit the context window.
     HistoryElided {
         outputs: usize,
@@ -216,6 +222,9 @@ pub struct LoopMode<'a> {
     pub confirm: Option<&'a mut (dyn FnMut(&Action) -> Confirm + Send)>,
     /// A reply without a tool call is the answer (pair mode) rather than a failure.
     pub answer_ends: bool,
+    /// When the endpoint is down, wait up to this long for it to come back (probing) and then
+    /// retry, instead of ending the loop. The wait does not count against the time budget.
+    pub outage_limit: Option<Duration>,
 }
 
 /// Where a loop ended.
@@ -235,6 +244,25 @@ pub struct LoopEnd {
     pub messages: Vec<Message>,
     /// The endpoint's error when the loop ended on one.
     pub error: Option<LlmError>,
+}
+
+impl LoopEnd {
+    /// An end with nothing counted yet.
+    pub fn new(terminal: Terminal, detail: impl Into<String>, model: impl Into<String>) -> LoopEnd {
+        LoopEnd {
+            terminal,
+            detail: detail.into(),
+            iterations: 0,
+            tool_calls: 0,
+            usage: Usage::default(),
+            model: model.into(),
+            last_text: String::new(),
+            decision: None,
+            failed_edits: 0,
+            messages: Vec::new(),
+            error: None,
+        }
+    }
 }
 
 /// Canonical form of a call, to spot repetition.
@@ -264,22 +292,12 @@ pub async fn action_loop(
     let context = client
         .known_context_length(model)
         .unwrap_or(limits.context_length);
-    let mut end = LoopEnd {
-        terminal: Terminal::MaxIterations,
-        detail: String::new(),
-        iterations: 0,
-        tool_calls: 0,
-        usage: Usage::default(),
-        model: model.to_owned(),
-        last_text: String::new(),
-        decision: None,
-        failed_edits: 0,
-        messages: Vec::new(),
-        error: None,
-    };
+    let mut end = LoopEnd::new(Terminal::MaxIterations, "", model);
     let mut recent: VecDeque<String> = VecDeque::new();
     let mut unparseable = 0u32;
     let mut always = false;
+    // Time spent waiting for the endpoint (not charged to the time budget).
+    let mut paused = Duration::ZERO;
     'turns: loop {
         if end.iterations >= limits.max_iterations {
             end.terminal = Terminal::MaxIterations;
@@ -289,7 +307,7 @@ pub async fn action_loop(
             );
             break;
         }
-        if started.elapsed() >= limits.max_time {
+        if started.elapsed().saturating_sub(paused) >= limits.max_time {
             end.terminal = Terminal::TimeBudget;
             end.detail = format!("stopped after {} minutes", limits.max_time.as_secs() / 60);
             break;
@@ -309,6 +327,7 @@ pub async fn action_loop(
         let mut budget = context * 3 / 4;
         let mut keep_recent = 4;
         let mut overflows = 0;
+        let mut down_since: Option<Instant> = None;
         let completion = loop {
             let elided = fit_history(&mut messages, budget, keep_recent);
             if elided > 0 {
@@ -321,6 +340,7 @@ pub async fn action_loop(
                 tool_choice: None,
                 temperature: persona.temperature,
                 max_tokens: None,
+                session: Some(format!("{}/{}", ctx.bead_id, persona.name)),
             };
             let mut forward = |e: StreamEvent| match e {
                 StreamEvent::TextDelta { text } => on_event(AgentEvent::Text { text }),
@@ -340,6 +360,27 @@ pub async fn action_loop(
                     overflows += 1;
                     budget = budget * 2 / 3;
                     keep_recent = 1;
+                }
+                // The endpoint is down: wait for it (bounded), then send the request again.
+                Err(e) if e.is_outage() && mode.outage_limit.is_some() => {
+                    let limit = mode.outage_limit.unwrap_or_default();
+                    let since = *down_since.get_or_insert_with(Instant::now);
+                    on_event(AgentEvent::Paused {
+                        reason: e.to_string(),
+                    });
+                    let wait = Instant::now();
+                    let up = client.wait_until_up(since + limit).await;
+                    paused += wait.elapsed();
+                    if !up {
+                        end.terminal = Terminal::LlmError;
+                        end.detail = format!(
+                            "the endpoint stayed down for {} s: {e}",
+                            since.elapsed().as_secs()
+                        );
+                        end.error = Some(e);
+                        break 'turns;
+                    }
+                    on_event(AgentEvent::Resumed);
                 }
                 Err(e) => {
                     end.terminal = Terminal::LlmError;

@@ -166,6 +166,7 @@ pub async fn run_bead(
     let bead_text = prompt::bead_message(&bead, Some(&graph));
     let mut ctx = ToolContext {
         sandbox,
+        diff_base: None,
         workspace: ws.clone(),
         bead_id: id.to_owned(),
         agent: persona.name.clone(),
@@ -182,17 +183,8 @@ pub async fn run_bead(
             let (terminal, detail) =
                 runner::run(spec, &ctx.sandbox, &tmp, &prompt, &mut on_line).await;
             LoopEnd {
-                terminal,
-                detail,
                 iterations: 1,
-                tool_calls: 0,
-                usage: Default::default(),
-                model: spec.command.clone(),
-                last_text: String::new(),
-                decision: None,
-                failed_edits: 0,
-                messages: Vec::new(),
-                error: None,
+                ..LoopEnd::new(terminal, detail, spec.command.clone())
             }
         }
         None => {
@@ -203,6 +195,7 @@ pub async fn run_bead(
             let mode = LoopMode {
                 confirm: None,
                 answer_ends: false,
+                outage_limit: Some(client.config().down_limit),
             };
             run::action_loop(
                 client, &persona, &limits, &model, messages, &mut ctx, mode, on_event,

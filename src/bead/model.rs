@@ -118,6 +118,38 @@ impl Bead {
     pub fn loom_metadata(&self) -> Option<&Map<String, Value>> {
         self.metadata.as_ref()?.get("loom")?.as_object()
     }
+
+    /// A value of `metadata.loom`.
+    pub fn loom_get(&self, key: &str) -> Option<&Value> {
+        self.loom_metadata()?.get(key)
+    }
+
+    /// `metadata.loom`, created if missing. A `metadata` that is not an object is kept under
+    /// `metadata.previous`; a `loom` value that is not an object is replaced.
+    pub fn loom_mut(&mut self) -> &mut Map<String, Value> {
+        let meta = self
+            .metadata
+            .get_or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            let previous = std::mem::take(meta);
+            let mut m = Map::new();
+            m.insert("previous".into(), previous);
+            *meta = Value::Object(m);
+        }
+        let Value::Object(obj) = meta else {
+            unreachable!("metadata was made an object above")
+        };
+        let loom = obj
+            .entry("loom")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !loom.is_object() {
+            *loom = Value::Object(Map::new());
+        }
+        match loom {
+            Value::Object(m) => m,
+            _ => unreachable!("metadata.loom was made an object above"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

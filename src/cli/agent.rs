@@ -97,6 +97,11 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
             AgentEvent::Retrying { reason } => {
                 println!("  {} {reason}", p.paint("↻ retrying:", Color::Yellow))
             }
+            AgentEvent::Paused { reason } => println!(
+                "  {} {reason}",
+                p.paint("⏸ endpoint down, waiting:", Color::Yellow)
+            ),
+            AgentEvent::Resumed => println!("  {}", p.paint("▶ endpoint back", Color::Green)),
             AgentEvent::HistoryElided { outputs } => println!(
                 "  {}",
                 p.dim(&format!("(elided {outputs} old tool outputs)"))

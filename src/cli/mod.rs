@@ -3,11 +3,13 @@
 
 mod admin;
 mod agent;
+mod demo;
 mod doctor;
 mod llm;
 mod output;
 mod pair;
 mod read;
+mod run;
 mod watch;
 mod write;
 
@@ -115,6 +117,12 @@ pub enum Command {
     Personas(agent::PersonasArgs),
     /// List agent worktrees and their state; --sweep removes merged, clean ones.
     Worktrees(agent::WorktreesArgs),
+    /// Dispatch ready beads to agents until none is left: implement, test, review, merge.
+    Run(run::RunArgs),
+    /// Resolve a decision bead: approve, deny, or answer "…".
+    Decide(run::DecideArgs),
+    /// Watch the whole pipeline on a scratch repository, offline (no network, no key).
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +250,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Agent(a) => return agent::agent(&ctx, a),
         Command::Personas(a) => agent::personas(&ctx, a),
         Command::Worktrees(a) => agent::worktrees(&ctx, a),
+        Command::Run(a) => return run::run(&ctx, a),
+        Command::Decide(a) => run::decide(&ctx, a),
+        Command::Demo(a) => return demo::demo(&ctx, a),
     }?;
     Ok(0)
 }

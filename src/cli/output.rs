@@ -28,12 +28,22 @@ pub struct Painter {
 }
 
 impl Painter {
+    /// For stdout.
     pub fn new(choice: ColorChoice) -> Painter {
+        Self::for_stream(choice, io::stdout().is_terminal())
+    }
+
+    /// For stderr (progress lines).
+    pub fn for_stderr(choice: ColorChoice) -> Painter {
+        Self::for_stream(choice, io::stderr().is_terminal())
+    }
+
+    fn for_stream(choice: ColorChoice, terminal: bool) -> Painter {
         let color = match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                io::stdout().is_terminal()
+                terminal
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                     && std::env::var("TERM").map_or(true, |t| t != "dumb")
             }

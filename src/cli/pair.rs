@@ -113,6 +113,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
     let (sandbox, _) = session::sandbox_for(&ws, &client, &wt, std::env::current_exe().ok())?;
     let mut tool_ctx = ToolContext {
         sandbox,
+        diff_base: None,
         workspace: ws.clone(),
         bead_id: id.clone(),
         agent: persona.name.clone(),
@@ -187,6 +188,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         let mode = LoopMode {
             confirm: Some(&mut confirm),
             answer_ends: true,
+            outage_limit: None,
         };
         Ok::<_, Error>(
             run::action_loop(

@@ -41,7 +41,11 @@ pub fn watch(ctx: &Ctx) -> Result<()> {
 
 /// One human line for an event (`None`: not worth a line, e.g. streamed model text).
 pub(super) fn human(ctx: &Ctx, e: &Event) -> Option<String> {
-    let p = &ctx.paint;
+    human_with(&ctx.paint, e)
+}
+
+/// [`human`] with a given painter (stderr has its own).
+pub(super) fn human_with(p: &output::Painter, e: &Event) -> Option<String> {
     let clock = |at: &str| p.dim(at.get(11..19).unwrap_or(at));
     let line = match e {
         Event::BeadCreated { at, bead, .. } => {
@@ -125,6 +129,16 @@ pub(super) fn human(ctx: &Ctx, e: &Event) -> Option<String> {
             if *passed { "pass" } else { "fail" },
             exit_code.map_or("killed".into(), |c| format!("exit {c}"))
         ),
+        Event::AgentNotice {
+            at,
+            bead,
+            agent,
+            kind,
+            message,
+        } => {
+            let first = message.lines().next().unwrap_or("");
+            format!("{} {} {agent} {kind}: {first}", clock(at), p.bold(bead))
+        }
         Event::ReviewVerdict {
             at,
             bead,
@@ -175,9 +189,12 @@ pub(super) fn human(ctx: &Ctx, e: &Event) -> Option<String> {
         }
         Event::ProviderHealth { at, health } => {
             format!(
-                "{} endpoint {:?}{}",
+                "{} endpoint {}{}",
                 clock(at),
-                health.health,
+                serde_json::to_value(health.health)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 health
                     .last_error
                     .as_deref()

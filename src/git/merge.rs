@@ -132,7 +132,8 @@ impl Repo {
         }
     }
 
-    /// Whether the target's code (outside `.beads/`) changed since `branch` last took it in.
+    /// Whether the target's code (outside `.beads/` and the lessons file) changed since `branch`
+    /// last took it in.
     pub fn base_moved(&self, target: &str, branch: &str) -> Result<bool> {
         let base = ok(&self.workdir, &["merge-base", target, branch], &[])?;
         let out = run(
@@ -145,10 +146,45 @@ impl Repo {
                 "--",
                 ".",
                 ":(exclude).beads",
+                ":(exclude).loom/lessons.md",
             ],
             &[],
         )?;
         Ok(out.status.code() == Some(1))
+    }
+
+    /// Whether `ancestor` is reachable from `descendant`.
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
+        run(
+            &self.workdir,
+            &["merge-base", "--is-ancestor", ancestor, descendant],
+            &[],
+        )
+        .is_ok_and(|o| o.status.success())
+    }
+
+    /// The tree of a commit.
+    pub fn tree_of(&self, commit: &str) -> Result<String> {
+        ok(
+            &self.workdir,
+            &["rev-parse", &format!("{commit}^{{tree}}")],
+            &[],
+        )
+    }
+
+    /// The commit `branch` forked from `target` (their merge base).
+    pub fn fork_point(&self, target: &str, branch: &str) -> Result<String> {
+        ok(&self.workdir, &["merge-base", target, branch], &[])
+    }
+
+    /// How many commits `branch` has that `target` does not.
+    pub fn ahead(&self, target: &str, branch: &str) -> Result<u64> {
+        let n = ok(
+            &self.workdir,
+            &["rev-list", "--count", &format!("{target}..{branch}")],
+            &[],
+        )?;
+        Ok(n.parse().unwrap_or(0))
     }
 
     /// A commit with `tree` on top of `parent`.

@@ -263,6 +263,23 @@ impl Client {
         self.health()
     }
 
+    /// After an outage: probes the endpoint with growing pauses (¼ s doubling to 5 s) until it
+    /// answers (`true`) or `give_up_at` passes (`false`).
+    pub async fn wait_until_up(&self, give_up_at: std::time::Instant) -> bool {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let now = std::time::Instant::now();
+            if now >= give_up_at {
+                return false;
+            }
+            tokio::time::sleep(delay.min(give_up_at - now)).await;
+            if self.probe().await.health == Health::Healthy {
+                return true;
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// The model to use: `requested`, else `LOOM_MODEL`/`provider.model`, else the recording's,
     /// else the first the endpoint lists.
     pub async fn resolve_model(&self, requested: Option<&str>) -> Result<String, LlmError> {
@@ -315,7 +332,7 @@ impl Client {
             serde_json::from_str(&config.redact(&body.to_string())).unwrap_or(Value::Null)
         };
         if let Tape::Replay(r) = &self.inner.tape {
-            return self.replay(r, &taped(), &model, on_event);
+            return self.replay(r, req.session.as_deref(), &taped(), &model, on_event);
         }
         let url = endpoint(self.base()?, "/chat/completions");
         let large = self
@@ -374,7 +391,9 @@ impl Client {
                     message: e.to_string(),
                 }),
             };
-            rec.record(taped(), outcome, |s| config.redact(s))?;
+            rec.record(req.session.as_deref(), taped(), outcome, |s| {
+                config.redact(s)
+            })?;
         }
         result
     }
@@ -587,11 +606,12 @@ impl Client {
     fn replay(
         &self,
         tape: &Replayer,
+        session: Option<&str>,
         request: &Value,
         model: &str,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<Completion, LlmError> {
-        let ex = tape.next(request)?;
+        let ex = tape.next(session, request)?;
         if let Some(err) = ex.error {
             return Err(LlmError::Replayed {
                 kind: err.kind,

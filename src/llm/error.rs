@@ -65,6 +65,12 @@ fn exhausted(url: &str, class: Class, status: Option<u16>, detail: &str, attempt
 }
 
 impl LlmError {
+    /// Whether the endpoint is down or overloaded (retries ran out on failures that pass),
+    /// rather than the request or the credentials being wrong: callers wait and try again.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, LlmError::Exhausted { class, .. } if class.retryable())
+    }
+
     /// A stable name for the kind of failure (events, recordings, tests).
     pub fn kind(&self) -> &str {
         match self {

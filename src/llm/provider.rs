@@ -112,6 +112,8 @@ pub struct ProviderConfig {
     pub retry: RetryPolicy,
     /// Ask for SSE streaming (the default); answers in plain JSON are understood either way.
     pub stream: bool,
+    /// How long work waits for a down endpoint before giving up (`loom run` then exits 4).
+    pub down_limit: Duration,
     pub prices: BTreeMap<String, Price>,
 }
 
@@ -144,6 +146,7 @@ impl ProviderConfig {
             idle_timeout: secs(file.idle_timeout_secs, 90.0),
             retry,
             stream: file.stream.unwrap_or(true),
+            down_limit: Duration::from_secs(file.down_limit_secs.unwrap_or(300)),
             prices: file.prices.clone(),
         }
     }

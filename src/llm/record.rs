@@ -3,7 +3,7 @@
 //! `--replay FILE` serves them back in order, offline, and fails loudly when a request differs
 //! from the recorded one. The format is documented in `docs/RECORDING.md`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -21,6 +21,10 @@ pub struct Exchange {
     pub loom_recording: u32,
     /// 1-based position in the session.
     pub seq: u64,
+    /// The conversation the request belongs to; a replay serves each session its own
+    /// exchanges in order, whatever the interleaving of concurrent sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// The request body as sent (model, messages, tools, options).
     pub request: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +85,7 @@ impl Recorder {
     /// Writes one exchange (the caller has already removed secrets); returns its `seq`.
     pub fn record(
         &self,
+        session: Option<&str>,
         request: Value,
         outcome: Result<RecordedResponse, RecordedError>,
         redact: impl Fn(&str) -> String,
@@ -97,6 +102,7 @@ impl Recorder {
         let exchange = Exchange {
             loom_recording: FORMAT,
             seq: guard.1,
+            session: session.map(str::to_owned),
             request,
             response,
             error,
@@ -117,22 +123,29 @@ impl Recorder {
 pub struct Replayer {
     path: PathBuf,
     exchanges: Vec<Exchange>,
-    next: Mutex<usize>,
+    /// Which exchanges were served.
+    served: Mutex<Vec<bool>>,
+    /// Whether exchanges carry sessions (then requests are matched within their session).
+    keyed: bool,
     mode: ReplayMatch,
 }
 
 impl Replayer {
     pub fn open(path: &Path, mode: ReplayMatch) -> Result<Replayer, LlmError> {
-        let file = std::fs::File::open(path).map_err(|e| {
+        let text = std::fs::read_to_string(path).map_err(|e| {
             LlmError::Replay(format!("cannot open the recording {}: {e}", path.display()))
         })?;
+        Self::parse(path, &text, mode)
+    }
+
+    /// A recording held in memory (`path` names it in messages).
+    pub fn parse(path: &Path, text: &str, mode: ReplayMatch) -> Result<Replayer, LlmError> {
         let mut exchanges = Vec::new();
-        for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| LlmError::Replay(format!("{}: {e}", path.display())))?;
+        for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let ex: Exchange = serde_json::from_str(&line).map_err(|e| {
+            let ex: Exchange = serde_json::from_str(line).map_err(|e| {
                 LlmError::Replay(format!(
                     "{}:{}: not a Loom recording line: {e}",
                     path.display(),
@@ -151,8 +164,9 @@ impl Replayer {
         }
         Ok(Replayer {
             path: path.to_path_buf(),
+            served: Mutex::new(vec![false; exchanges.len()]),
+            keyed: exchanges.iter().any(|e| e.session.is_some()),
             exchanges,
-            next: Mutex::new(0),
             mode,
         })
     }
@@ -178,18 +192,30 @@ impl Replayer {
         m
     }
 
-    /// The next recorded exchange, if `request` matches it.
-    pub fn next(&self, request: &Value) -> Result<Exchange, LlmError> {
-        let mut next = self
-            .next
+    /// The next recorded exchange (of `session`, when the recording has sessions), if
+    /// `request` matches it.
+    pub fn next(&self, session: Option<&str>, request: &Value) -> Result<Exchange, LlmError> {
+        let mut served = self
+            .served
             .lock()
             .map_err(|_| LlmError::Replay("the replayer was poisoned".into()))?;
-        let Some(ex) = self.exchanges.get(*next) else {
+        let wanted = |e: &Exchange| !self.keyed || e.session.as_deref() == session;
+        let found = self
+            .exchanges
+            .iter()
+            .enumerate()
+            .find(|(i, e)| !served.get(*i).copied().unwrap_or(true) && wanted(e));
+        let Some((index, ex)) = found else {
+            let of = match (self.keyed, session) {
+                (true, Some(s)) => format!(" for session {s:?}"),
+                (true, None) => " without a session".to_owned(),
+                (false, _) => String::new(),
+            };
+            let held = self.exchanges.iter().filter(|e| wanted(e)).count();
             return Err(LlmError::Replay(format!(
-                "the session made request {} but {} holds only {} exchange(s)",
-                *next + 1,
+                "the session made request {}{of} but {} holds only {held} exchange(s){of}",
+                held + 1,
                 self.path.display(),
-                self.exchanges.len()
             )));
         };
         let (recorded, now) = match self.mode {
@@ -200,9 +226,9 @@ impl Replayer {
         if let Some((path, was, is)) = first_difference(&recorded, &now, String::new()) {
             return Err(LlmError::Replay(format!(
                 "request {} differs from {}:{} at {}: recorded {was}, now {is}",
-                *next + 1,
+                ex.seq,
                 self.path.display(),
-                *next + 1,
+                index + 1,
                 if path.is_empty() {
                     "the top level"
                 } else {
@@ -210,7 +236,9 @@ impl Replayer {
                 }
             )));
         }
-        *next += 1;
+        if let Some(s) = served.get_mut(index) {
+            *s = true;
+        }
         Ok(ex.clone())
     }
 }
@@ -289,11 +317,12 @@ mod tests {
             model: "m".into(),
             chunks: vec![r#"{"choices":[{"delta":{"content":"yo"}}]}"#.into()],
         };
-        rec.record(req.clone(), Ok(resp.clone()), |s| {
+        rec.record(None, req.clone(), Ok(resp.clone()), |s| {
             s.replace("sk-123456", "[redacted]")
         })
         .unwrap();
         rec.record(
+            None,
             json!({"model": "m", "messages": []}),
             Err(RecordedError {
                 kind: "auth".into(),
@@ -307,29 +336,60 @@ mod tests {
 
         let redacted = json!({"model": "m", "messages": [{"role": "user", "content": "hi [redacted]"}], "temperature": 0.2});
         let r = Replayer::open(&path, ReplayMatch::Exact).unwrap();
-        assert_eq!(r.next(&redacted).unwrap().response, Some(resp));
+        assert_eq!(r.next(None, &redacted).unwrap().response, Some(resp));
         assert_eq!(
-            r.next(&json!({"model": "m", "messages": []}))
+            r.next(None, &json!({"model": "m", "messages": []}))
                 .unwrap()
                 .error
                 .unwrap()
                 .kind,
             "auth"
         );
-        let err = r.next(&json!({})).unwrap_err().to_string();
+        let err = r.next(None, &json!({})).unwrap_err().to_string();
         assert!(err.contains("holds only 2"), "{err}");
 
         let r = Replayer::open(&path, ReplayMatch::Exact).unwrap();
         let other = json!({"model": "m", "messages": [{"role": "user", "content": "bye"}], "temperature": 0.2});
-        let err = r.next(&other).unwrap_err().to_string();
+        let err = r.next(None, &other).unwrap_err().to_string();
         assert!(
             err.contains("messages[0].content") && err.contains("\"bye\""),
             "{err}"
         );
         let r = Replayer::open(&path, ReplayMatch::Messages).unwrap();
         let warmer = json!({"model": "x", "messages": [{"role": "user", "content": "hi [redacted]"}], "temperature": 0.9});
-        assert!(r.next(&warmer).is_ok());
+        assert!(r.next(None, &warmer).is_ok());
         let r = Replayer::open(&path, ReplayMatch::Off).unwrap();
-        assert!(r.next(&json!({"anything": 1})).is_ok());
+        assert!(r.next(None, &json!({"anything": 1})).is_ok());
+    }
+
+    #[test]
+    fn sessions_replay_in_their_own_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tape.jsonl");
+        let rec = Recorder::create(&path).unwrap();
+        let resp = |t: &str| RecordedResponse {
+            model: "m".into(),
+            chunks: vec![t.to_owned()],
+        };
+        for (s, t) in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("b", "b2")] {
+            rec.record(Some(s), json!({"n": t}), Ok(resp(t)), |x| x.to_owned())
+                .unwrap();
+        }
+        let r = Replayer::open(&path, ReplayMatch::Off).unwrap();
+        let chunk = |s: &str| {
+            r.next(Some(s), &json!({}))
+                .unwrap()
+                .response
+                .unwrap()
+                .chunks[0]
+                .clone()
+        };
+        assert_eq!(chunk("b"), "b1");
+        assert_eq!(chunk("b"), "b2");
+        assert_eq!(chunk("a"), "a1");
+        let err = r.next(Some("b"), &json!({})).unwrap_err().to_string();
+        assert!(err.contains("session \"b\""), "{err}");
+        assert_eq!(chunk("a"), "a2");
+        assert!(r.next(Some("c"), &json!({})).is_err());
     }
 }

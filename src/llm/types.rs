@@ -190,6 +190,9 @@ pub struct ChatRequest {
     pub tool_choice: Option<ToolChoice>,
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
+    /// Which conversation this request belongs to (e.g. `bd-a1b2/coder`). Not sent: recordings
+    /// keep it so concurrent sessions replay each from its own sequence.
+    pub session: Option<String>,
 }
 
 impl ChatRequest {

@@ -2,6 +2,12 @@
 //! DESIGN §6 — claim, worktree, implement, verify, review, merge, close — event-driven, within
 //! budgets, surviving crashes.
 
+mod agents;
 pub mod beads;
+pub mod context;
+pub mod dispatch;
+mod land;
 pub mod lock;
+pub mod pipeline;
+pub mod report;
 pub mod settings;

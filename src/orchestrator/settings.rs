@@ -90,3 +90,166 @@ pub struct RunSettings {
     /// Give up (exit 4) when the endpoint stays down this long.
     pub provider_down_limit: Duration,
 }
+
+/// What `loom run` flags override.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub target: Option<String>,
+    pub max_agents: Option<usize>,
+    pub beads: Vec<String>,
+    pub max_beads: Option<usize>,
+    pub timeout: Option<Duration>,
+    pub max_tokens: Option<u64>,
+    pub no_merge: bool,
+}
+
+impl RunSettings {
+    /// The effective settings: flags over the configuration over the defaults. `current` is
+    /// the branch checked out now (the default target).
+    pub fn resolve(
+        config: &crate::config::Config,
+        current: Option<&str>,
+        down_limit: Duration,
+        o: Overrides,
+    ) -> crate::error::Result<RunSettings> {
+        use crate::error::Error;
+        let nonempty = |s: &Option<String>| {
+            s.as_ref()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let target = o
+            .target
+            .or_else(|| nonempty(&config.target_branch))
+            .or_else(|| current.map(str::to_owned))
+            .ok_or_else(|| {
+                Error::Usage(
+                    "HEAD is detached: check out the branch to merge into, or set target_branch in .loom/config.yaml"
+                        .into(),
+                )
+            })?;
+        let max_agents = o.max_agents.or(config.max_agents).unwrap_or(4);
+        if max_agents == 0 {
+            return Err(Error::Usage(
+                "max_agents must be at least 1 (--max-agents, or max_agents in .loom/config.yaml)"
+                    .into(),
+            ));
+        }
+        Ok(RunSettings {
+            test_command: nonempty(&config.test_command),
+            test_timeout: Duration::from_secs(config.test_timeout_secs.unwrap_or(600).max(1)),
+            target,
+            max_agents,
+            review: config.review.unwrap_or(true),
+            merge: if o.no_merge {
+                MergeMode::None
+            } else {
+                config.merge.unwrap_or_default()
+            },
+            budget: Budget::from_file(&config.budget),
+            beads: o.beads,
+            max_beads: o.max_beads,
+            timeout: o.timeout,
+            max_tokens: o.max_tokens,
+            provider_down_limit: down_limit,
+        })
+    }
+}
+
+/// A duration flag: `90` (seconds), `90s`, `15m`, `2h`, `1h30m`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let bad = || format!("{text:?} is not a duration; use e.g. 90s, 15m, 2h or 1h30m");
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(n.saturating_mul(unit));
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "m", "10x", "1.5h", "10m5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_over_config_over_defaults() {
+        let mut c = crate::config::Config::default();
+        let d = Duration::from_secs(300);
+        let s = RunSettings::resolve(&c, Some("main"), d, Overrides::default()).unwrap();
+        assert_eq!(
+            (s.target.as_str(), s.max_agents, s.review, s.merge),
+            ("main", 4, true, MergeMode::Auto)
+        );
+        assert_eq!(s.test_command, None);
+        assert_eq!(s.budget.max_dispatches, 3);
+        c.target_branch = Some("dev".into());
+        c.max_agents = Some(2);
+        c.merge = Some(MergeMode::Approve);
+        c.test_command = Some("  ".into());
+        let s = RunSettings::resolve(&c, Some("main"), d, Overrides::default()).unwrap();
+        assert_eq!(
+            (s.target.as_str(), s.max_agents, s.merge),
+            ("dev", 2, MergeMode::Approve)
+        );
+        assert_eq!(s.test_command, None, "blank means none");
+        let o = Overrides {
+            target: Some("x".into()),
+            max_agents: Some(8),
+            no_merge: true,
+            ..Overrides::default()
+        };
+        let s = RunSettings::resolve(&c, None, d, o).unwrap();
+        assert_eq!(
+            (s.target.as_str(), s.max_agents, s.merge),
+            ("x", 8, MergeMode::None)
+        );
+        assert!(
+            RunSettings::resolve(
+                &crate::config::Config::default(),
+                None,
+                d,
+                Overrides::default()
+            )
+            .is_err()
+        );
+        let zero = Overrides {
+            max_agents: Some(0),
+            ..Overrides::default()
+        };
+        assert!(RunSettings::resolve(&c, None, d, zero).is_err());
+    }
+}

@@ -38,7 +38,16 @@ struct Baseline {
 }
 
 /// Starts watching `store`'s `.beads/`; `sink` receives each event (on the watcher's thread).
-pub fn watch(store: &Store, mut sink: impl FnMut(Event) + Send + 'static) -> Result<Watcher> {
+pub fn watch(store: &Store, sink: impl FnMut(Event) + Send + 'static) -> Result<Watcher> {
+    watch_with(store, DEBOUNCE, sink)
+}
+
+/// [`watch`] with another quiet period (the orchestrator reacts faster than `loom watch`).
+pub fn watch_with(
+    store: &Store,
+    debounce: Duration,
+    mut sink: impl FnMut(Event) + Send + 'static,
+) -> Result<Watcher> {
     let mut base = Baseline {
         store: store.clone(),
         own: store.own_writes(),
@@ -49,7 +58,7 @@ pub fn watch(store: &Store, mut sink: impl FnMut(Event) + Send + 'static) -> Res
     let beads_dir = store.layout().beads_dir.clone();
     let mut debouncer =
         new_debouncer(
-            DEBOUNCE,
+            debounce,
             None,
             move |result: DebounceEventResult| match result {
                 Ok(events) => {

@@ -181,9 +181,19 @@ impl Seen {
     }
 }
 
+/// Replies for requests whose body contains every needle.
+struct Route {
+    needles: Vec<String>,
+    replies: VecDeque<Reply>,
+}
+
 #[derive(Default)]
 struct State {
     script: Mutex<VecDeque<Reply>>,
+    routes: Mutex<Vec<Route>>,
+    /// While set, connections are refused (the listener is closed).
+    down: std::sync::atomic::AtomicBool,
+    up_down: Notify,
     seen: Mutex<Vec<Seen>>,
     models: Mutex<Option<Value>>,
     disconnects: AtomicUsize,
@@ -206,10 +216,37 @@ impl LlmServer {
             state: Arc::new(State::default()),
         };
         let state = Arc::clone(&server.state);
+        let addr = server.addr;
         tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let state = Arc::clone(&state);
-                tokio::spawn(async move { serve(sock, state).await });
+            let mut listener = Some(listener);
+            loop {
+                match &listener {
+                    Some(l) => tokio::select! {
+                        accepted = l.accept() => {
+                            if let Ok((sock, _)) = accepted {
+                                let state = Arc::clone(&state);
+                                tokio::spawn(async move { serve(sock, state).await });
+                            }
+                        }
+                        () = state.up_down.notified() => {
+                            if state.down.load(Ordering::SeqCst) {
+                                listener = None; // closed: connections are refused
+                            }
+                        }
+                    },
+                    None => {
+                        state.up_down.notified().await;
+                        if !state.down.load(Ordering::SeqCst) {
+                            for _ in 0..100 {
+                                if let Ok(l) = TcpListener::bind(addr).await {
+                                    listener = Some(l);
+                                    break;
+                                }
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        }
+                    }
+                }
             }
         });
         server
@@ -233,6 +270,45 @@ impl LlmServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Scripts a reply for the next request whose body contains every needle (e.g. a bead id
+    /// and "You are the reviewer"), so concurrent sessions each get their own script. Routes
+    /// are tried in the order they were first added; unmatched requests take `push`ed replies.
+    pub fn route(&self, needles: &[&str], reply: Reply) -> &Self {
+        let mut routes = self.state.routes.lock().unwrap();
+        match routes.iter_mut().find(|r| {
+            r.needles
+                .iter()
+                .map(String::as_str)
+                .eq(needles.iter().copied())
+        }) {
+            Some(r) => r.replies.push_back(reply),
+            None => routes.push(Route {
+                needles: needles.iter().map(|n| (*n).to_owned()).collect(),
+                replies: VecDeque::from([reply]),
+            }),
+        }
+        self
+    }
+
+    /// Replies still scripted (routes and the queue).
+    pub fn unused(&self) -> usize {
+        self.state.script.lock().unwrap().len()
+            + self
+                .state
+                .routes
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.replies.len())
+                .sum::<usize>()
+    }
+
+    /// Refuses connections (`true`) until set back (`false`), on the same port.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+        self.state.up_down.notify_one();
     }
 
     pub fn push(&self, reply: Reply) -> &Self {
@@ -354,7 +430,15 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
         write_plain(&mut sock, 200, &[], "application/json", &models.to_string()).await;
         return;
     }
-    let reply = state.script.lock().unwrap().pop_front();
+    let routed = {
+        let mut routes = state.routes.lock().unwrap();
+        routes
+            .iter_mut()
+            .filter(|r| !r.replies.is_empty())
+            .find(|r| r.needles.iter().all(|n| req.body.contains(n.as_str())))
+            .and_then(|r| r.replies.pop_front())
+    };
+    let reply = routed.or_else(|| state.script.lock().unwrap().pop_front());
     let Some(reply) = reply else {
         write_plain(
             &mut sock,

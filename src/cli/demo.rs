@@ -1,0 +1,109 @@
+//! `loom demo`: the whole pipeline on a scratch repository, offline. It builds the demo project
+//! (`crate::demo`) in a temp dir and runs the orchestrator on it against the recording shipped
+//! in the binary; `--keep` keeps the repository to look around in. With `--record FILE` it
+//! talks to the configured endpoint instead and records the session (how the shipped
+//! recording is made).
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::agent::persona::PersonaSet;
+use crate::config::Config;
+use crate::demo;
+use crate::error::{Error, Result};
+use crate::llm::record::Replayer;
+use crate::llm::{Client, ProviderConfig, ProviderFile, ReplayMatch, Tape};
+use crate::orchestrator::settings::{Budget, MergeMode, RunSettings};
+
+use super::{Ctx, llm, run};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the scratch repository afterwards and print where it is.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// The demo's client: the shipped recording, another recording (`--replay`), or the live
+/// endpoint while recording (`--record`). Never the user's key for a replay.
+fn client(ctx: &Ctx, ws: &crate::workspace::Workspace) -> Result<Client> {
+    let offline = || ProviderConfig::resolve(&ProviderFile::default(), |_| None);
+    if ctx.global.record.is_some() {
+        return llm::client(ctx, llm::provider(ws));
+    }
+    let tape = match &ctx.global.replay {
+        Some(path) => Replayer::open(path, ReplayMatch::Off)?,
+        None => Replayer::parse(
+            Path::new("the demo recording"),
+            demo::TAPE,
+            ReplayMatch::Off,
+        )?,
+    };
+    Ok(Client::new(offline(), Tape::Replay(tape))?)
+}
+
+pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
+    let tmp = tempfile::Builder::new()
+        .prefix("loom-demo-")
+        .tempdir()
+        .map_err(|e| Error::Other(format!("cannot create a temp directory: {e}")))?;
+    let root = tmp.path().join("calc");
+    if !ctx.global.quiet {
+        eprintln!(
+            "Loom demo: a scratch repository with a tiny calculator, a failing test and 3 beads\n  {}\n\
+             Agents replay a recorded session: no network, no key. demo-1 goes first; then two agents work at once.\n",
+            root.display()
+        );
+    }
+    let mut ws = demo::scaffold(&root)?;
+    // The demo is the same everywhere: the user's configuration does not apply.
+    ws.config = Config {
+        repo_data_dir: Some(tmp.path().join("data")),
+        ..Config::default()
+    };
+    let settings = RunSettings {
+        test_command: Some("./test.sh".into()),
+        test_timeout: Duration::from_secs(60),
+        target: "main".into(),
+        max_agents: 2,
+        review: true,
+        merge: MergeMode::Auto,
+        budget: Budget::from_file(&Default::default()),
+        beads: Vec::new(),
+        max_beads: None,
+        timeout: Some(Duration::from_secs(300)),
+        max_tokens: None,
+        provider_down_limit: Duration::from_secs(30),
+    };
+    let client = client(ctx, &ws)?;
+    let personas = PersonaSet::load(None, Some(&root));
+    let repo = ws.require_repo()?.clone();
+    let summary = run::execute(ctx, ws, client, settings, "loom demo", Some(personas))?;
+    run::finish(ctx, &summary, None)?;
+    if !ctx.global.json && !ctx.global.quiet {
+        let log = repo
+            .git_ok(
+                &["log", "--oneline", "--no-decorate", "-n", "14", "main"],
+                &[],
+                None,
+            )
+            .unwrap_or_default();
+        ctx.say(&format!(
+            "\nmain now reads (newest first):\n{}",
+            log.trim_end()
+        ))?;
+    }
+    if a.keep {
+        let kept = tmp.keep();
+        ctx.say(&format!(
+            "\nKept: {}\n  cd {}   then try `loom list --all`, `loom show demo-2`, `loom log demo-1`, `git log --stat`",
+            kept.display(),
+            kept.join("calc").display()
+        ))?;
+    } else if !ctx.global.json && !ctx.global.quiet {
+        eprintln!("\n(The scratch repository was removed; `loom demo --keep` keeps it.)");
+    }
+    Ok(summary.exit_code)
+}

@@ -1,0 +1,436 @@
+//! `loom run` (the orchestrator, headless: progress on stderr, a summary on stdout, NDJSON
+//! events with `--json`, a JUnit report with `--junit`) and `loom decide` (resolve a decision
+//! bead).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use crossterm::style::Color;
+
+use crate::decision::{self, Verdict};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventBus, Outcome};
+use crate::orchestrator::dispatch::{self, Setup};
+use crate::orchestrator::report::{self, RunSummary};
+use crate::orchestrator::settings::{Overrides, RunSettings, parse_duration};
+use crate::workspace::Workspace;
+
+use super::output::{self, Table, stdout_err};
+use super::{Ctx, llm, read};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How many agents work at once (default: max_agents in .loom/config.yaml, else 4).
+    #[arg(long, value_name = "N")]
+    max_agents: Option<usize>,
+    /// Only this bead (repeatable); others stay untouched.
+    #[arg(long = "bead", value_name = "ID")]
+    beads: Vec<String>,
+    /// Stop dispatching after this many beads.
+    #[arg(long, value_name = "N")]
+    max_beads: Option<usize>,
+    /// Stop the run after this long (e.g. 90s, 15m, 2h); running beads are given back.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Stop dispatching once the run used this many tokens.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
+    /// Leave finished work on its branch instead of merging it (as `merge: none`).
+    #[arg(long)]
+    no_merge: bool,
+    /// The branch to merge into (default: target_branch in .loom/config.yaml, else the
+    /// branch checked out now).
+    #[arg(long, value_name = "BRANCH")]
+    target: Option<String>,
+    /// Write a JUnit XML report here (one test case per bead).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+/// The run's settings from configuration and flags, with `--bead` ids resolved.
+fn settings(ctx: &Ctx, ws: &Workspace, a: &RunArgs) -> Result<RunSettings> {
+    let repo = ws.require_repo()?;
+    let snap = read::load(ctx, ws)?;
+    let beads = a
+        .beads
+        .iter()
+        .flat_map(|b| b.split(','))
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|b| read::resolve(&snap, b))
+        .collect::<Result<Vec<_>>>()?;
+    let current = repo.current_branch()?;
+    let s = RunSettings::resolve(
+        &ws.config,
+        current.as_deref(),
+        llm::provider(ws).down_limit,
+        Overrides {
+            target: a.target.clone(),
+            max_agents: a.max_agents,
+            beads,
+            max_beads: a.max_beads,
+            timeout: a.timeout,
+            max_tokens: a.max_tokens,
+            no_merge: a.no_merge,
+        },
+    )?;
+    if repo.tip(&s.target).is_err() {
+        return Err(Error::Config(format!(
+            "the target branch {:?} has no commits: create it (or commit something), or set target_branch in .loom/config.yaml",
+            s.target
+        )));
+    }
+    Ok(s)
+}
+
+pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+    let ws = ctx.workspace()?;
+    let settings = settings(ctx, &ws, &a)?;
+    let client = llm::client_for_agent(ctx, llm::provider(&ws))?;
+    let summary = execute(ctx, ws, client, settings, "loom run", None)?;
+    finish(ctx, &summary, a.junit.as_deref())?;
+    Ok(summary.exit_code)
+}
+
+/// Runs the orchestrator with progress on stderr (and NDJSON on stdout with `--json`).
+pub(super) fn execute(
+    ctx: &Ctx,
+    ws: Workspace,
+    client: crate::llm::Client,
+    settings: RunSettings,
+    command: &str,
+    personas: Option<crate::agent::persona::PersonaSet>,
+) -> Result<RunSummary> {
+    let bus = EventBus::new(16 * 1024);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    let setup = Setup {
+        ws,
+        client,
+        settings,
+        bus: Arc::clone(&bus),
+        helper: std::env::current_exe().ok(),
+        command: command.to_owned(),
+        personas,
+    };
+    let mut progress = Progress::new(ctx);
+    let json = ctx.global.json;
+    rt.block_on(async move {
+        let mut rx = bus.subscribe();
+        let printer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    got = rx.recv() => match got {
+                        Ok(e) => {
+                            let last = matches!(e, Event::RunFinished { .. });
+                            if json {
+                                let mut out = std::io::stdout().lock();
+                                let _ = output::write_json(&mut out, &e);
+                                let _ = out.flush();
+                            }
+                            progress.event(&e);
+                            if last {
+                                break;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            progress.line(&format!("({n} events skipped: output is slower than the run)"));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = tick.tick() => progress.redraw(),
+                }
+            }
+            progress.clear();
+        });
+        let summary = dispatch::run(setup).await;
+        if summary.is_err() {
+            printer.abort();
+        }
+        let _ = printer.await;
+        summary
+    })
+}
+
+/// Prints the summary (unless --json: the last event carries it) and writes the JUnit file.
+pub(super) fn finish(ctx: &Ctx, s: &RunSummary, junit: Option<&std::path::Path>) -> Result<()> {
+    if let Some(path) = junit {
+        std::fs::write(path, report::junit(s)).map_err(|e| Error::io(path, e))?;
+    }
+    if let Some(e) = &s.error {
+        let label = ctx.paint_stderr("error:", Color::Red);
+        eprintln!("{label} {e}");
+    }
+    if ctx.global.json || ctx.global.quiet {
+        return Ok(());
+    }
+    let p = &ctx.paint;
+    let mut out = ctx.out();
+    let count = |o: Outcome| s.beads.iter().filter(|b| b.outcome() == o).count();
+    let cost = s
+        .usage
+        .cost_usd
+        .map(|c| format!(" · ${c:.4}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "\n{} on {}: {} merged, {} completed, {} waiting, {} failed, {} interrupted · {} tokens{cost} · {:.1}s",
+        p.bold("Run"),
+        s.target,
+        count(Outcome::Merged),
+        count(Outcome::Completed),
+        count(Outcome::Waiting),
+        count(Outcome::Failed),
+        count(Outcome::Interrupted),
+        s.usage.total_tokens,
+        s.duration_ms as f64 / 1000.0
+    )
+    .map_err(stdout_err)?;
+    if !s.beads.is_empty() {
+        let mut t = Table::default();
+        t.row(
+            [
+                "BEAD", "OUTCOME", "STAGE", "ROUNDS", "ITER", "TOKENS", "COST", "COMMIT",
+            ]
+            .iter()
+            .map(|h| p.dim(h))
+            .collect(),
+        );
+        for b in &s.beads {
+            let colour = match b.outcome() {
+                Outcome::Merged | Outcome::Completed => Color::Green,
+                Outcome::Waiting => Color::Yellow,
+                Outcome::Failed | Outcome::Interrupted => Color::Red,
+            };
+            t.row(vec![
+                p.bold(&b.id),
+                p.paint(b.outcome().as_str(), colour),
+                b.stage.clone(),
+                b.rounds.to_string(),
+                b.iterations.to_string(),
+                b.usage.total_tokens.to_string(),
+                b.usage
+                    .cost_usd
+                    .map(|c| format!("${c:.4}"))
+                    .unwrap_or_else(|| "-".into()),
+                b.commit
+                    .as_deref()
+                    .map(|c| c[..c.len().min(10)].to_owned())
+                    .unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        t.write(&mut out).map_err(stdout_err)?;
+        for b in s.beads.iter().filter(|b| b.outcome() != Outcome::Merged) {
+            writeln!(
+                out,
+                "  {} {}",
+                p.bold(&b.id),
+                b.detail.lines().next().unwrap_or("")
+            )
+            .map_err(stdout_err)?;
+        }
+    }
+    for d in &s.pending_decisions {
+        writeln!(
+            out,
+            "{} {d} waits for you: `loom show {d}`, then `loom decide {d} approve|deny|answer \"…\"`",
+            p.paint("decision", Color::Yellow)
+        )
+        .map_err(stdout_err)?;
+    }
+    Ok(())
+}
+
+/// Human progress on stderr: one line per stage change, and a status line redrawn in place
+/// when stderr is a terminal.
+struct Progress {
+    quiet: bool,
+    tty: bool,
+    paint: output::Painter,
+    started: Instant,
+    running: std::collections::BTreeSet<String>,
+    done: [usize; 5],
+    tokens: u64,
+    cost: f64,
+    shown: bool,
+    endpoint_down: bool,
+}
+
+impl Progress {
+    fn new(ctx: &Ctx) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        Progress {
+            quiet: ctx.global.quiet,
+            tty,
+            paint: output::Painter::for_stderr(ctx.global.color),
+            started: Instant::now(),
+            running: Default::default(),
+            done: [0; 5],
+            tokens: 0,
+            cost: 0.0,
+            shown: false,
+            endpoint_down: false,
+        }
+    }
+
+    fn event(&mut self, e: &Event) {
+        match e {
+            Event::AgentStarted { bead, .. } => {
+                self.running.insert(bead.clone());
+            }
+            Event::BeadFinished { bead, outcome, .. } => {
+                self.running.remove(bead);
+                self.done[*outcome as usize] += 1;
+            }
+            Event::Usage { usage, .. } => {
+                self.tokens += usage.total_tokens;
+                self.cost += usage.cost_usd.unwrap_or(0.0);
+            }
+            _ => {}
+        }
+        if self.quiet {
+            return;
+        }
+        let worth = match e {
+            Event::AgentNotice { kind, .. } => matches!(kind.as_str(), "paused" | "resumed"),
+            Event::ModelText { .. }
+            | Event::ToolCall { .. }
+            | Event::ToolResult { .. }
+            | Event::Usage { .. }
+            | Event::BeadCreated { .. }
+            | Event::BeadChanged { .. }
+            | Event::BeadDeleted { .. }
+            | Event::RunFinished { .. } => false,
+            // The endpoint going down, and coming back after that.
+            Event::ProviderHealth { health, .. } => {
+                use crate::llm::Health;
+                let show = match health.health {
+                    Health::Down => !self.endpoint_down,
+                    Health::Healthy => self.endpoint_down,
+                    _ => false,
+                };
+                match health.health {
+                    Health::Down => self.endpoint_down = true,
+                    Health::Healthy => self.endpoint_down = false,
+                    _ => {}
+                }
+                show
+            }
+            _ => true,
+        };
+        if worth && let Some(line) = super::watch::human_with(&self.paint, e) {
+            self.line(&line);
+        } else {
+            self.redraw();
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.clear();
+        eprintln!("{line}");
+        self.redraw();
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+
+    fn redraw(&mut self) {
+        if !self.tty || self.quiet {
+            return;
+        }
+        let e = self.started.elapsed().as_secs();
+        let running: Vec<&str> = self.running.iter().map(String::as_str).take(4).collect();
+        let more = self.running.len().saturating_sub(running.len());
+        let status = format!(
+            "▸ {} running{}{} · {} merged · {} waiting · {} failed · {} tokens · {}:{:02}",
+            self.running.len(),
+            if running.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", running.join(" "))
+            },
+            if more > 0 {
+                format!(" +{more}")
+            } else {
+                String::new()
+            },
+            self.done[Outcome::Merged as usize] + self.done[Outcome::Completed as usize],
+            self.done[Outcome::Waiting as usize],
+            self.done[Outcome::Failed as usize] + self.done[Outcome::Interrupted as usize],
+            self.tokens,
+            e / 60,
+            e % 60
+        );
+        let width = crossterm::terminal::size().map_or(100, |(w, _)| w as usize);
+        eprint!(
+            "\r\x1b[2K{}",
+            self.paint
+                .dim(&output::truncate(&status, width.saturating_sub(1)))
+        );
+        let _ = std::io::stderr().flush();
+        self.shown = true;
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum VerdictArg {
+    /// Yes: retry the bead with a fresh budget, or merge it if it waits for approval.
+    Approve,
+    /// No: close the beads it blocks without doing them.
+    Deny,
+    /// Give an answer (the text): it goes to the blocked beads as a comment and they reopen.
+    Answer,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The decision bead.
+    id: String,
+    /// approve, deny or answer.
+    #[arg(value_enum)]
+    verdict: VerdictArg,
+    /// The answer (with `answer`).
+    text: Vec<String>,
+}
+
+pub fn decide(ctx: &Ctx, a: DecideArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let snap = read::load(ctx, &ws)?;
+    let id = read::resolve(&snap, &a.id)?;
+    let text = a.text.join(" ");
+    let verdict = match a.verdict {
+        VerdictArg::Approve => Verdict::Approve,
+        VerdictArg::Deny => Verdict::Deny,
+        VerdictArg::Answer if text.trim().is_empty() => {
+            return Err(Error::Usage(format!(
+                "`answer` needs the answer: loom decide {id} answer \"what to do\""
+            )));
+        }
+        VerdictArg::Answer => Verdict::Answer(text.trim().to_owned()),
+    };
+    let decided = decision::decide(&ws, &id, &verdict)?;
+    if ctx.global.json {
+        return output::write_json(&mut ctx.out(), &decided);
+    }
+    if ctx.global.quiet {
+        return Ok(());
+    }
+    let mut line = format!("{} {id}: {}", ctx.paint.ok("✓"), decided.verdict);
+    if decided.beads.is_empty() {
+        line.push_str(" (it blocked nothing)");
+    }
+    for b in &decided.beads {
+        line.push_str(&format!("; {} {}", ctx.paint.bold(&b.id), b.result));
+    }
+    ctx.say(&line)
+}

@@ -1,0 +1,142 @@
+//! What the pipelines of one run share — the workspace, the model client, the settings, the
+//! event bus, this process's owner record, the worktrees and personas — with the helpers they
+//! all use: blocking git and store work moved off the async threads, events, the stop signal.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::agent::persona::PersonaSet;
+use crate::error::{Error, Result};
+use crate::event::{self, Event, EventBus};
+use crate::git::worktree::{Identity, Worktrees};
+use crate::llm::Client;
+use crate::workspace::Workspace;
+
+use super::lock::Owner;
+use super::settings::RunSettings;
+
+/// Shared by every pipeline of a run.
+pub struct Context {
+    pub ws: Workspace,
+    pub client: Client,
+    pub settings: RunSettings,
+    pub bus: Arc<EventBus>,
+    pub owner: Owner,
+    pub trees: Worktrees,
+    pub personas: PersonaSet,
+    /// `loom` itself, to run commands under Landlock (`None`: without).
+    pub helper: Option<PathBuf>,
+    /// Serializes git work on shared state: worktree creation and removal, landing.
+    pub git_lock: Mutex<()>,
+    stop: watch::Sender<bool>,
+    endpoint_failed: AtomicBool,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("target", &self.settings.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ws: Workspace,
+        client: Client,
+        settings: RunSettings,
+        bus: Arc<EventBus>,
+        owner: Owner,
+        trees: Worktrees,
+        personas: PersonaSet,
+        helper: Option<PathBuf>,
+    ) -> Context {
+        Context {
+            ws,
+            client,
+            settings,
+            bus,
+            owner,
+            trees,
+            personas,
+            helper,
+            git_lock: Mutex::new(()),
+            stop: watch::channel(false).0,
+            endpoint_failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs blocking work (git, the store) on the blocking pool.
+    pub async fn blocking<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(&Context) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let cx = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&cx))
+            .await
+            .map_err(|e| Error::Other(format!("a background task failed: {e}")))?
+    }
+
+    /// Runs `f` holding the git lock.
+    pub fn with_git<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _guard = self.git_lock.lock().unwrap_or_else(|p| p.into_inner());
+        f()
+    }
+
+    pub fn publish(&self, e: Event) {
+        self.bus.publish(e);
+    }
+
+    /// Announces that bead `id` reached `stage`.
+    pub fn stage_event(&self, id: &str, stage: &str, detail: impl Into<String>) {
+        self.publish(Event::StageChanged {
+            at: event::now(),
+            bead: id.to_owned(),
+            stage: stage.to_owned(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Asks every pipeline to stop at its next step (agents are interrupted).
+    pub fn request_stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Resolves once a stop was requested.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// A pipeline found the endpoint unusable (down past the limit, or refusing the key).
+    pub fn mark_endpoint_failed(&self) {
+        self.endpoint_failed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn endpoint_failed(&self) -> bool {
+        self.endpoint_failed.load(Ordering::SeqCst)
+    }
+
+    /// Where a landing in progress is recorded (the squash commit), so a crash between moving
+    /// the target and closing the bead is finished by the next run instead of redone.
+    pub fn landing_marker(&self, id: &str) -> Option<PathBuf> {
+        Some(self.ws.data_dir()?.join("landing").join(id))
+    }
+
+    /// The committer of agents' commits, when configured (else git's identity).
+    pub fn committer(&self) -> Option<Identity> {
+        self.ws.config.agent.committer.as_ref().map(|c| Identity {
+            name: c.name.clone(),
+            email: c.email.clone(),
+        })
+    }
+}

@@ -1,0 +1,571 @@
+//! The dispatcher: one event loop that starts ready beads while agent slots are free. It wakes
+//! on the store watcher (a bead created, unblocked or edited on disk, within milliseconds), on
+//! pipelines finishing, on the endpoint's health changing, and on the run's limits; it never
+//! polls. It ends the run when nothing is ready or running (or a limit is reached).
+//!
+//! Before dispatching it takes the repository's orchestrator lock, reopens beads whose owner
+//! died, and sweeps worktrees that are merged and clean.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::bead::graph::{Graph, ReadyFilter, SortPolicy};
+use crate::bead::{Bead, dep_type, issue_type, status};
+use crate::error::Result;
+use crate::event::{self, Event, EventBus};
+use crate::llm::{Client, Health};
+use crate::store::Snapshot;
+use crate::workspace::Workspace;
+
+use super::context::Context;
+use super::lock::{self, Owner};
+use super::pipeline;
+use super::report::{self, BeadReport, RunSummary, StopReason};
+use super::settings::RunSettings;
+
+/// How quickly the dispatcher reacts to files changing under `.beads/`.
+pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(20);
+
+/// A ready bead, as the dispatch policy sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: String,
+    pub issue_type: String,
+    /// `metadata.loom.dispatches` (0 after a decision reset it).
+    pub dispatches: u64,
+}
+
+/// What the policy knows about the run.
+#[derive(Debug, Default)]
+pub struct RunState {
+    pub running: HashSet<String>,
+    /// Beads dispatched in this run, with their dispatch count at the time.
+    pub tried: HashMap<String, u64>,
+    /// Only these beads (empty: all).
+    pub only: Vec<String>,
+    pub max_agents: usize,
+    /// How many more beads may be dispatched (`--max-beads`).
+    pub beads_left: Option<usize>,
+}
+
+/// Whether `c` may be dispatched now: not a decision (those are for people), not running, in
+/// scope, and not already tried in this run — unless a decision reset its dispatches since.
+pub fn eligible(c: &Candidate, s: &RunState) -> bool {
+    c.issue_type != issue_type::DECISION
+        && !s.running.contains(&c.id)
+        && (s.only.is_empty() || s.only.contains(&c.id))
+        && s.tried.get(&c.id).is_none_or(|_| c.dispatches == 0)
+}
+
+/// The beads to start now, in ready order, within the free slots and the bead limit.
+pub fn choose(ready: &[Candidate], s: &RunState) -> Vec<String> {
+    let free = s.max_agents.saturating_sub(s.running.len());
+    let n = free.min(s.beads_left.unwrap_or(usize::MAX));
+    ready
+        .iter()
+        .filter(|c| eligible(c, s))
+        .take(n)
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+/// Ready beads in ready order (priority), with what the policy needs.
+fn candidates(snap: &Snapshot) -> Vec<Candidate> {
+    let g = Graph::new(&snap.beads);
+    let ready = g.ready(
+        &ReadyFilter::default(),
+        SortPolicy::Priority,
+        jiff::Timestamp::now(),
+    );
+    ready
+        .into_iter()
+        .map(|b| {
+            // Index-only JSONL beads carry no metadata: read those that may have some.
+            let dispatches = |b: &Bead| {
+                b.loom_get("dispatches")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            };
+            let n = if b.metadata.is_some() {
+                dispatches(b)
+            } else {
+                dispatches(&snap.full(b))
+            };
+            Candidate {
+                id: b.id.clone(),
+                issue_type: b.issue_type.clone(),
+                dispatches: n,
+            }
+        })
+        .collect()
+}
+
+/// Open decision beads that block unfinished work (in scope of `only`).
+fn pending_decisions(snap: &Snapshot, only: &[String]) -> Vec<String> {
+    let open_decisions: HashSet<&str> = snap
+        .beads
+        .iter()
+        .filter(|b| b.issue_type == issue_type::DECISION && !status::resolves_blockers(&b.status))
+        .map(|b| b.id.as_str())
+        .collect();
+    let mut out: Vec<String> = snap
+        .beads
+        .iter()
+        .filter(|b| b.status != status::CLOSED && (only.is_empty() || only.contains(&b.id)))
+        .flat_map(|b| b.dependencies.iter())
+        .filter(|d| {
+            dep_type::blocks_directly(&d.dep_type)
+                && open_decisions.contains(d.depends_on_id.as_str())
+        })
+        .map(|d| d.depends_on_id.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What a run needs from its caller.
+pub struct Setup {
+    pub ws: Workspace,
+    pub client: Client,
+    pub settings: RunSettings,
+    pub bus: Arc<EventBus>,
+    /// `loom` itself, for Landlock (`None`: commands run without it).
+    pub helper: Option<PathBuf>,
+    /// The command line, recorded in the lock for whoever finds it held.
+    pub command: String,
+    /// The personas to use (`None`: built-in, the user's and the repository's).
+    pub personas: Option<crate::agent::persona::PersonaSet>,
+}
+
+/// Runs the orchestrator until nothing is ready or a limit is reached.
+pub async fn run(setup: Setup) -> Result<RunSummary> {
+    let started = Instant::now();
+    let repo = setup.ws.require_repo()?.clone();
+    let _lock = lock::acquire(&repo, &setup.command)?;
+    let owner = Owner::current();
+    let trees = crate::agent::session::worktrees(&setup.ws)?;
+    let personas = setup
+        .personas
+        .unwrap_or_else(|| crate::agent::session::personas(&setup.ws));
+    let cx = Arc::new(Context::new(
+        setup.ws,
+        setup.client,
+        setup.settings,
+        setup.bus,
+        owner,
+        trees,
+        personas,
+        setup.helper,
+    ));
+    // Beads left by a process that died, and worktrees whose work already landed.
+    let recovered = cx
+        .blocking(|cx| super::beads::recover(&cx.ws, &cx.owner))
+        .await?;
+    for id in &recovered {
+        cx.stage_event(
+            id,
+            super::beads::stage::RECOVERED,
+            "its owner is gone; reopened",
+        );
+    }
+    let swept = cx
+        .blocking(|cx| cx.with_git(|| cx.trees.sweep(&cx.settings.target)))
+        .await;
+    if let Ok(s) = swept {
+        for p in s.removed {
+            cx.stage_event(
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .as_deref()
+                    .unwrap_or(""),
+                "worktree removed",
+                "its branch was already merged",
+            );
+        }
+    }
+    let mut d = Dispatcher::new(Arc::clone(&cx));
+    let result = d.run().await;
+    let summary = d.summary(started, result).await;
+    cx.publish(Event::RunFinished {
+        at: event::now(),
+        exit_code: summary.exit_code,
+        summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
+    });
+    Ok(summary)
+}
+
+struct Dispatcher {
+    cx: Arc<Context>,
+    state: RunState,
+    tasks: JoinSet<Option<BeadReport>>,
+    task_beads: HashMap<tokio::task::Id, String>,
+    reports: Vec<BeadReport>,
+    wake: Arc<Notify>,
+    stopped: Option<StopReason>,
+    /// Set when nothing eligible was left at the last look.
+    nothing_ready: bool,
+    down_since: Option<Instant>,
+}
+
+impl Dispatcher {
+    fn new(cx: Arc<Context>) -> Dispatcher {
+        let state = RunState {
+            only: cx.settings.beads.clone(),
+            max_agents: cx.settings.max_agents.max(1),
+            beads_left: cx.settings.max_beads,
+            ..RunState::default()
+        };
+        Dispatcher {
+            cx,
+            state,
+            tasks: JoinSet::new(),
+            task_beads: HashMap::new(),
+            reports: Vec::new(),
+            wake: Arc::new(Notify::new()),
+            stopped: None,
+            nothing_ready: false,
+            down_since: None,
+        }
+    }
+
+    fn tokens_used(&self) -> u64 {
+        self.reports.iter().map(|r| r.usage.total_tokens).sum()
+    }
+
+    async fn run(&mut self) -> Result<()> {
+        // The watcher wakes the loop when anyone else changes a bead; it publishes what changed.
+        let wake = Arc::clone(&self.wake);
+        let bus = Arc::clone(&self.cx.bus);
+        let _watcher =
+            crate::store::watch::watch_with(&self.cx.ws.store, WATCH_DEBOUNCE, move |e| {
+                bus.publish(e);
+                wake.notify_one();
+            })?;
+        let snap = self.load().await?;
+        let ready_now = candidates(&snap)
+            .iter()
+            .filter(|c| eligible(c, &self.state))
+            .count();
+        self.cx.publish(Event::RunStarted {
+            at: event::now(),
+            target: self.cx.settings.target.clone(),
+            max_agents: self.state.max_agents,
+            beads_ready: ready_now,
+        });
+        if ready_now > 0 {
+            self.preflight()?;
+        }
+        let mut health = self.cx.client.subscribe_health();
+        let deadline = self.cx.settings.timeout.map(|t| Instant::now() + t);
+        let mut probe_delay = Duration::from_millis(250);
+        let mut sigterm = terminate_signal();
+        loop {
+            if self.stopped.is_none() {
+                self.dispatch().await?;
+            }
+            if self.tasks.is_empty() && (self.stopped.is_some() || self.done_dispatching()) {
+                return Ok(());
+            }
+            let down = self.down_since.is_some();
+            let give_up = self
+                .down_since
+                .map(|s| s + self.cx.settings.provider_down_limit);
+            tokio::select! {
+                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    self.joined(joined);
+                    if self.cx.endpoint_failed() {
+                        self.stop(StopReason::EndpointDown);
+                    }
+                }
+                () = self.wake.notified() => {}
+                changed = health.changed() => {
+                    if changed.is_ok() {
+                        let snap = health.borrow_and_update().clone();
+                        self.health_changed(snap);
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() && self.stopped.is_none() => {
+                    self.stop(StopReason::Timeout);
+                }
+                () = sleep_until(give_up), if give_up.is_some() && self.stopped.is_none() => {
+                    self.stop(StopReason::EndpointDown);
+                }
+                // Nobody is asking the endpoint while dispatch is paused: probe it.
+                () = tokio::time::sleep(probe_delay), if down && self.tasks.is_empty() && self.stopped.is_none() => {
+                    let h = self.cx.client.probe().await;
+                    probe_delay = (probe_delay * 2).min(Duration::from_secs(5));
+                    if h.health == Health::Healthy {
+                        probe_delay = Duration::from_millis(250);
+                    }
+                    self.health_changed(h);
+                }
+                _ = tokio::signal::ctrl_c(), if self.stopped.is_none() => {
+                    self.stop(StopReason::Interrupted);
+                }
+                () = recv_signal(&mut sigterm), if self.stopped.is_none() => {
+                    self.stop(StopReason::Interrupted);
+                }
+            }
+        }
+    }
+
+    /// No endpoint configured (and nothing to replay): say so before claiming anything.
+    fn preflight(&self) -> Result<()> {
+        let c = &self.cx.client;
+        if !c.is_replay() && c.config().url.is_none() {
+            return Err(crate::llm::LlmError::NotConfigured.into());
+        }
+        Ok(())
+    }
+
+    fn done_dispatching(&self) -> bool {
+        self.down_since.is_none()
+            && (self.nothing_ready
+                || self.state.beads_left == Some(0)
+                || self.limit_tokens_reached())
+    }
+
+    fn limit_tokens_reached(&self) -> bool {
+        self.cx
+            .settings
+            .max_tokens
+            .is_some_and(|m| self.tokens_used() >= m)
+    }
+
+    async fn load(&self) -> Result<Snapshot> {
+        self.cx.blocking(|cx| cx.ws.store.load_index()).await
+    }
+
+    /// Starts what the policy allows.
+    async fn dispatch(&mut self) -> Result<()> {
+        // Paused while the endpoint is down; done once a limit is reached.
+        if self.down_since.is_some()
+            || self.state.beads_left == Some(0)
+            || self.limit_tokens_reached()
+        {
+            return Ok(());
+        }
+        let snap = self.load().await?;
+        let ready = candidates(&snap);
+        let chosen = choose(&ready, &self.state);
+        self.nothing_ready = chosen.is_empty() && !ready.iter().any(|c| eligible(c, &self.state));
+        for id in chosen {
+            let dispatches = ready
+                .iter()
+                .find(|c| c.id == id)
+                .map_or(0, |c| c.dispatches);
+            self.state.tried.insert(id.clone(), dispatches + 1);
+            self.state.running.insert(id.clone());
+            if let Some(n) = self.state.beads_left.as_mut() {
+                *n = n.saturating_sub(1);
+            }
+            let handle = self
+                .tasks
+                .spawn(pipeline::run(Arc::clone(&self.cx), id.clone()));
+            self.task_beads.insert(handle.id(), id);
+        }
+        Ok(())
+    }
+
+    fn joined(
+        &mut self,
+        joined: std::result::Result<(tokio::task::Id, Option<BeadReport>), tokio::task::JoinError>,
+    ) {
+        let (task, report) = match joined {
+            Ok((task, report)) => (task, report),
+            Err(e) => {
+                let id = self.task_beads.remove(&e.id()).unwrap_or_default();
+                self.state.running.remove(&id);
+                self.cx.publish(Event::Error {
+                    at: event::now(),
+                    bead: Some(id.clone()),
+                    message: format!("the pipeline of {id} crashed: {e}"),
+                });
+                self.reports.push(BeadReport {
+                    id,
+                    outcome: Some(crate::event::Outcome::Failed),
+                    detail: format!("internal error: {e}"),
+                    ..BeadReport::default()
+                });
+                return;
+            }
+        };
+        let id = self.task_beads.remove(&task).unwrap_or_default();
+        self.state.running.remove(&id);
+        match report {
+            Some(r) => self.reports.push(r),
+            // Not claimed after all: let it count as not dispatched.
+            None => {
+                self.state.tried.remove(&id);
+                if let Some(n) = self.state.beads_left.as_mut() {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    fn health_changed(&mut self, h: crate::llm::HealthSnapshot) {
+        let was_down = self.down_since.is_some();
+        match h.health {
+            Health::Down if !was_down => self.down_since = Some(Instant::now()),
+            Health::Healthy if was_down => self.down_since = None,
+            _ => {}
+        }
+        self.cx.publish(Event::ProviderHealth {
+            at: event::now(),
+            health: h,
+        });
+    }
+
+    fn stop(&mut self, why: StopReason) {
+        if self.stopped.is_none() {
+            self.stopped = Some(why);
+            self.cx.request_stop();
+        }
+    }
+
+    async fn summary(&mut self, started: Instant, result: Result<()>) -> RunSummary {
+        let mut error = None;
+        if let Err(e) = result {
+            let msg = match e.hint() {
+                Some(h) => format!("{e} ({h})"),
+                None => e.to_string(),
+            };
+            self.cx.publish(Event::Error {
+                at: event::now(),
+                bead: None,
+                message: msg.clone(),
+            });
+            error = Some((msg, e.exit_code()));
+            self.stop(StopReason::Interrupted);
+        }
+        // Let pipelines settle their beads (bounded), then stop the rest.
+        let settle = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(j) = self.tasks.join_next_with_id().await {
+                self.joined(j);
+            }
+        })
+        .await;
+        if settle.is_err() {
+            self.tasks.abort_all();
+        }
+        let stopped = match (&error, self.stopped) {
+            (Some((_, report::exit::ENDPOINT)), _) => StopReason::EndpointDown,
+            (_, Some(s)) => s,
+            (None, None) if self.state.beads_left == Some(0) => StopReason::MaxBeads,
+            (None, None) if self.limit_tokens_reached() => StopReason::MaxTokens,
+            _ => StopReason::Finished,
+        };
+        let pending = match self.load().await {
+            Ok(snap) => pending_decisions(&snap, &self.state.only),
+            Err(_) => Vec::new(),
+        };
+        let mut usage = crate::llm::Usage::default();
+        for r in &self.reports {
+            usage += r.usage;
+        }
+        let mut exit_code = report::exit_code(stopped, &self.reports, pending.len());
+        if let Some((_, code)) = &error {
+            exit_code = *code;
+        }
+        RunSummary {
+            target: self.cx.settings.target.clone(),
+            stopped,
+            beads: std::mem::take(&mut self.reports),
+            pending_decisions: pending,
+            usage,
+            duration_ms: started.elapsed().as_millis() as u64,
+            peak_rss_kb: report::peak_rss_kb(),
+            exit_code,
+            error: error.map(|(m, _)| m),
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+async fn recv_signal(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, kind: &str, dispatches: u64) -> Candidate {
+        Candidate {
+            id: id.into(),
+            issue_type: kind.into(),
+            dispatches,
+        }
+    }
+
+    fn state(max_agents: usize) -> RunState {
+        RunState {
+            max_agents,
+            ..RunState::default()
+        }
+    }
+
+    #[test]
+    fn fills_free_slots_in_ready_order() {
+        let ready = [c("a", "task", 0), c("b", "bug", 0), c("c", "task", 0)];
+        let mut s = state(2);
+        assert_eq!(choose(&ready, &s), ["a", "b"]);
+        s.running.insert("a".into());
+        assert_eq!(choose(&ready, &s), ["b"], "one slot left; a is running");
+        s.running.insert("x".into());
+        assert!(choose(&ready, &s).is_empty(), "no slot left");
+    }
+
+    #[test]
+    fn decisions_are_never_dispatched() {
+        let ready = [c("d", "decision", 0), c("a", "task", 0)];
+        assert_eq!(choose(&ready, &state(4)), ["a"]);
+    }
+
+    #[test]
+    fn a_bead_runs_once_per_run_unless_a_decision_reset_it() {
+        let mut s = state(4);
+        s.tried.insert("a".into(), 1);
+        assert!(choose(&[c("a", "task", 1)], &s).is_empty());
+        assert_eq!(choose(&[c("a", "task", 0)], &s), ["a"], "decide reset it");
+    }
+
+    #[test]
+    fn scope_and_bead_limit() {
+        let ready = [c("a", "task", 0), c("b", "task", 0), c("c", "task", 0)];
+        let mut s = state(4);
+        s.only = vec!["c".into(), "b".into()];
+        assert_eq!(
+            choose(&ready, &s),
+            ["b", "c"],
+            "ready order, not flag order"
+        );
+        s.beads_left = Some(1);
+        assert_eq!(choose(&ready, &s), ["b"]);
+        s.beads_left = Some(0);
+        assert!(choose(&ready, &s).is_empty());
+    }
+}

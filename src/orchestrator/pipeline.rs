@@ -1,0 +1,807 @@
+//! One bead through the pipeline of DESIGN §6: claim → worktree → implement → verify → review
+//! → merge → close → remove the worktree. Each step returns the next one, so the rounds (tests
+//! failed, changes requested, a conflict) are explicit and bounded by the bead's budget; when a
+//! budget runs out the bead is blocked on one decision bead. Every stage shows in
+//! `metadata.loom.stage` and as an event.
+//!
+//! Landing (the merge stage) is in `land.rs`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::agent::persona::Persona;
+use crate::agent::prompt;
+use crate::agent::run::{Limits, Terminal};
+use crate::agent::{lessons, session};
+use crate::bead::graph::Graph;
+use crate::bead::{Bead, status};
+use crate::decision::{self, Question};
+use crate::error::{Error, Result};
+use crate::event::{self, Event, Outcome};
+use crate::git::worktree::Worktree;
+use crate::llm::Message;
+
+use super::agents::{self, Session};
+use super::beads::{self, Claim, stage};
+use super::context::Context;
+use super::report::BeadReport;
+
+/// What the pipeline does next.
+pub(super) enum Step {
+    /// An implementation round, with feedback from the previous one (tests, review, conflict).
+    Implement(Option<String>),
+    Verify,
+    Review,
+    Land,
+    /// The bead's state is settled for this run.
+    End(Outcome, String),
+}
+
+/// One bead's pipeline.
+pub(super) struct Pipeline {
+    pub(super) cx: Arc<Context>,
+    pub(super) bead: Bead,
+    pub(super) report: BeadReport,
+    pub(super) started: Instant,
+    pub(super) previous_stage: Option<String>,
+    pub(super) wt: Option<Worktree>,
+    pub(super) coder: Option<Persona>,
+    /// The coder's model (for trailers).
+    pub(super) model: String,
+    pub(super) conversation: Vec<Message>,
+    /// The coder's last `done` summary.
+    pub(super) summary: String,
+    pub(super) verify_rounds: u32,
+    pub(super) review_rounds: u32,
+    pub(super) conflict_rounds: u32,
+    pub(super) reviewed_by: Option<String>,
+}
+
+/// Runs bead `id` through the pipeline; `None` if it could not be claimed (someone else took
+/// it, or it is no longer open).
+pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
+    let started = Instant::now();
+    let claim = {
+        let id = id.clone();
+        cx.blocking(move |cx| beads::claim(&cx.ws, &id, &cx.owner))
+            .await
+    };
+    let mut p = match claim {
+        Ok(Claim::Claimed {
+            bead,
+            dispatches,
+            previous_stage,
+        }) => {
+            cx.stage_event(
+                &id,
+                stage::CLAIMED,
+                format!(
+                    "dispatch {dispatches} of {}",
+                    cx.settings.budget.max_dispatches
+                ),
+            );
+            let report = BeadReport {
+                id: id.clone(),
+                title: bead.title.clone(),
+                stage: stage::CLAIMED.into(),
+                ..BeadReport::default()
+            };
+            let p = Pipeline {
+                cx: Arc::clone(&cx),
+                bead: *bead,
+                report,
+                started,
+                previous_stage,
+                wt: None,
+                coder: None,
+                model: String::new(),
+                conversation: Vec::new(),
+                summary: String::new(),
+                verify_rounds: 0,
+                review_rounds: 0,
+                conflict_rounds: 0,
+                reviewed_by: None,
+            };
+            if dispatches > cx.settings.budget.max_dispatches {
+                return Some(p.over_dispatched(dispatches).await);
+            }
+            p
+        }
+        Ok(Claim::Skipped(why)) => {
+            cx.stage_event(&id, "skipped", why);
+            return None;
+        }
+        Err(e) => {
+            cx.publish(Event::Error {
+                at: event::now(),
+                bead: Some(id.clone()),
+                message: format!("cannot claim {id}: {e}"),
+            });
+            return Some(BeadReport {
+                id,
+                outcome: Some(Outcome::Failed),
+                stage: "claim".into(),
+                detail: e.to_string(),
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..BeadReport::default()
+            });
+        }
+    };
+    let end = match p.drive().await {
+        Ok(end) => end,
+        Err(e) => p.failed(e).await,
+    };
+    Some(p.finish(end))
+}
+
+impl Pipeline {
+    pub(super) fn id(&self) -> &str {
+        &self.bead.id
+    }
+
+    async fn drive(&mut self) -> Result<(Outcome, String)> {
+        let mut step = match self.resume().await? {
+            Some(step) => step,
+            None => Step::Implement(None),
+        };
+        loop {
+            if self.cx.stopping() && !matches!(step, Step::End(..)) {
+                step = self.interrupted("the run stopped").await?;
+            }
+            step = match step {
+                Step::Implement(feedback) => self.implement(feedback).await?,
+                Step::Verify => self.verify().await?,
+                Step::Review => self.review().await?,
+                Step::Land => self.land().await?,
+                Step::End(outcome, detail) => return Ok((outcome, detail)),
+            };
+        }
+    }
+
+    /// Where an earlier run left the bead: finished landing before a crash, waiting to merge
+    /// (refused, or now approved) — else `None`: implement from the start (reusing the branch).
+    async fn resume(&mut self) -> Result<Option<Step>> {
+        if let Some(step) = self.finish_landed().await? {
+            return Ok(Some(step));
+        }
+        self.ensure_worktree().await?;
+        let approved = self.bead.loom_get("merge_approved") == Some(&json!(true));
+        let waiting = self.previous_stage.as_deref() == Some(stage::MERGE_WAITING);
+        if (approved || waiting) && self.branch_ahead().await? > 0 {
+            self.summary = self
+                .bead
+                .loom_get("summary")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            self.model = self
+                .bead
+                .loom_get("model")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            return Ok(Some(Step::Land));
+        }
+        Ok(None)
+    }
+
+    async fn ensure_worktree(&mut self) -> Result<()> {
+        let id = self.id().to_owned();
+        let target = self.cx.settings.target.clone();
+        let (wt, created) = self
+            .cx
+            .blocking(move |cx| cx.with_git(|| cx.trees.ensure(&id, &target)))
+            .await?;
+        let detail = if created {
+            format!("worktree {} on {}", wt.path.display(), wt.branch)
+        } else {
+            format!("reusing worktree {} on {}", wt.path.display(), wt.branch)
+        };
+        self.cx.stage_event(self.id(), "worktree", detail);
+        self.set_stage(
+            stage::CLAIMED,
+            &[
+                ("branch", json!(wt.branch)),
+                ("worktree", json!(wt.path.display().to_string())),
+            ],
+        )
+        .await?;
+        self.wt = Some(wt);
+        Ok(())
+    }
+
+    pub(super) fn worktree(&self) -> Result<Worktree> {
+        self.wt
+            .clone()
+            .ok_or_else(|| Error::Other(format!("{} has no worktree", self.bead.id)))
+    }
+
+    /// Commits the bead's branch has beyond the target.
+    pub(super) async fn branch_ahead(&self) -> Result<u64> {
+        let wt = self.worktree()?;
+        let target = self.cx.settings.target.clone();
+        self.cx
+            .blocking(move |cx| cx.ws.require_repo()?.ahead(&target, &wt.branch))
+            .await
+    }
+
+    /// The commit the branch forked from (what `git_diff` compares with).
+    pub(super) async fn diff_base(&self) -> Option<String> {
+        let wt = self.worktree().ok()?;
+        let target = self.cx.settings.target.clone();
+        self.cx
+            .blocking(move |cx| cx.ws.require_repo()?.fork_point(&target, &wt.branch))
+            .await
+            .ok()
+    }
+
+    /// Records the stage on the bead (no commit) and announces it.
+    pub(super) async fn set_stage(&mut self, name: &str, extra: &[(&str, Value)]) -> Result<()> {
+        self.report.stage = name.to_owned();
+        let (id, name2) = (self.id().to_owned(), name.to_owned());
+        let extra: Vec<(String, Value)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        self.cx
+            .blocking(move |cx| {
+                let refs: Vec<(&str, Value)> =
+                    extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                beads::set_stage(&cx.ws, &id, &name2, &refs)
+            })
+            .await
+    }
+
+    async fn announce(&mut self, name: &str, detail: String) -> Result<()> {
+        self.set_stage(name, &[]).await?;
+        self.cx.stage_event(self.id(), name, detail);
+        Ok(())
+    }
+
+    fn coder(&mut self) -> Result<Persona> {
+        if let Some(c) = &self.coder {
+            return Ok(c.clone());
+        }
+        let c = session::persona_for(&self.cx.personas, &self.cx.ws, &self.bead, None)?.clone();
+        self.coder = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn model_for(&self, persona: &Persona) -> Result<String> {
+        if let Some(spec) = &persona.runner {
+            return Ok(spec.command.clone());
+        }
+        match &persona.model {
+            Some(m) => Ok(m.clone()),
+            None => Ok(self.cx.client.resolve_model(None).await?),
+        }
+    }
+
+    fn budget_left(&self) -> (u64, Duration) {
+        let b = &self.cx.settings.budget;
+        (
+            b.max_tokens.saturating_sub(self.report.usage.total_tokens),
+            b.max_time.saturating_sub(self.started.elapsed()),
+        )
+    }
+
+    /// Starts an agent session for `persona` with `messages`.
+    pub(super) async fn session(
+        &mut self,
+        persona: &Persona,
+        model: &str,
+        messages: Vec<Message>,
+        round: u32,
+    ) -> Result<Option<agents::Ended>> {
+        let wt = self.worktree()?;
+        self.cx.publish(Event::AgentStarted {
+            at: event::now(),
+            bead: self.id().to_owned(),
+            persona: persona.name.clone(),
+            model: model.to_owned(),
+            round,
+        });
+        let (tokens_left, time_left) = self.budget_left();
+        let diff_base = self.diff_base().await;
+        let bead = self.bead.clone();
+        let ended = agents::run(
+            &self.cx,
+            Session {
+                bead: &bead,
+                persona,
+                model,
+                wt: &wt,
+                diff_base,
+                messages,
+                tokens_left,
+                time_left,
+            },
+        )
+        .await?;
+        if let Some(e) = &ended {
+            self.report.usage += e.end.usage;
+            self.report.iterations += e.end.iterations;
+        }
+        Ok(ended)
+    }
+
+    /// The first messages of a persona's session on this bead.
+    pub(super) async fn opening(&self, persona: &Persona, extra: &str) -> Result<Vec<Message>> {
+        let wt = self.worktree()?;
+        let id = self.id().to_owned();
+        let persona2 = persona.clone();
+        let tool_mode = Limits::new(&self.cx.ws.config.agent, persona).tool_mode;
+        let extra = extra.to_owned();
+        self.cx
+            .blocking(move |cx| {
+                let snap = cx.ws.store.load()?;
+                let bead = snap
+                    .beads
+                    .iter()
+                    .find(|b| b.id == id)
+                    .ok_or_else(|| Error::NotFound(id.clone()))?;
+                let graph = Graph::new(&snap.beads);
+                let lessons = lessons::tail(&cx.ws.layout().root, lessons::PROMPT_BYTES);
+                let system =
+                    prompt::system_prompt(&persona2, tool_mode, &wt.path, lessons.as_deref());
+                let mut first = prompt::bead_message(bead, Some(&graph));
+                if !extra.is_empty() {
+                    first.push_str("\n\n");
+                    first.push_str(&extra);
+                }
+                Ok(vec![Message::system(system), Message::user(first)])
+            })
+            .await
+    }
+
+    async fn implement(&mut self, feedback: Option<String>) -> Result<Step> {
+        let coder = self.coder()?;
+        self.report.rounds += 1;
+        let round = self.report.rounds;
+        let what = format!("round {round}");
+        self.announce(stage::IMPLEMENTING, what).await?;
+        let model = self.model_for(&coder).await?;
+        self.model = model.clone();
+        if self.conversation.is_empty() {
+            let ahead = self.branch_ahead().await?;
+            let note = if ahead > 0 {
+                format!(
+                    "Note: an earlier attempt already committed work on this branch ({ahead} commit(s)). \
+                     Start by reviewing it with `git_diff`, then finish the bead."
+                )
+            } else {
+                String::new()
+            };
+            self.conversation = self.opening(&coder, &note).await?;
+        }
+        let mut messages = std::mem::take(&mut self.conversation);
+        if let Some(f) = feedback {
+            prompt::close_open_calls(&mut messages, "Recorded.");
+            messages.push(Message::user(f));
+        }
+        let Some(ended) = self.session(&coder, &model, messages, round).await? else {
+            return self
+                .interrupted("the run stopped during implementation")
+                .await;
+        };
+        let end = ended.end;
+        self.conversation = end.messages.clone();
+        let wt = self.worktree()?;
+        let bead = self.bead.clone();
+        agents::commit(&self.cx, &bead, &coder, &wt, &end).await?;
+        match end.terminal {
+            Terminal::Done => {
+                self.summary = end.detail.clone();
+                Ok(Step::Verify)
+            }
+            Terminal::Escalated => {
+                let decision = end.decision.clone().unwrap_or_default();
+                self.waiting_on(&decision, &end.detail).await
+            }
+            _ if agents::endpoint_unusable(&end) => {
+                self.cx.mark_endpoint_failed();
+                self.interrupted(&end.detail).await
+            }
+            Terminal::LlmError => Err(Error::Other(format!(
+                "the model call failed: {}",
+                end.detail
+            ))),
+            t => {
+                let q = Question {
+                    title: format!(
+                        "{}: {} stopped without finishing ({})",
+                        self.id(),
+                        coder.name,
+                        t.as_str()
+                    ),
+                    body: format!(
+                        "{} worked on {} ({}) and stopped: {}.\n\nIts work so far is on branch {}.",
+                        coder.name,
+                        self.id(),
+                        self.bead.title,
+                        end.detail,
+                        wt.branch
+                    ),
+                    options: retry_options(),
+                    reason: format!("{}: {}", t.as_str(), end.detail),
+                    stage: String::new(),
+                };
+                self.escalate(q).await
+            }
+        }
+    }
+
+    async fn verify(&mut self) -> Result<Step> {
+        let Some(cmd) = self.cx.settings.test_command.clone() else {
+            return Ok(Step::Review);
+        };
+        self.verify_rounds += 1;
+        let round = self.verify_rounds;
+        self.announce(stage::VERIFYING, format!("`{cmd}`, round {round}"))
+            .await?;
+        let Some(run) = self.run_tests(&cmd, round).await? else {
+            return self
+                .interrupted("the run stopped during verification")
+                .await;
+        };
+        if run.passed {
+            return Ok(Step::Review);
+        }
+        let max = self.cx.settings.budget.max_verify_rounds;
+        if round >= max {
+            let q = Question {
+                title: format!("{}: tests still fail after {round} rounds", self.id()),
+                body: format!(
+                    "The test command `{cmd}` still fails on {} ({}) after {round} verification rounds.\n\n\
+                     The end of its output:\n\n```\n{}\n```",
+                    self.id(),
+                    self.bead.title,
+                    run.tail
+                ),
+                options: retry_options(),
+                reason: format!("tests failed {round} times (max_verify_rounds {max})"),
+                stage: String::new(),
+            };
+            return self.escalate(q).await;
+        }
+        Ok(Step::Implement(Some(format!(
+            "The test command `{cmd}` failed ({}). The end of its output:\n```\n{}\n```\n\
+             Fix the code so it passes (change a test only if the test itself is wrong), run it yourself, \
+             then call `done` again with a summary.",
+            run.status, run.tail
+        ))))
+    }
+
+    async fn review(&mut self) -> Result<Step> {
+        if !self.cx.settings.review {
+            return Ok(Step::Land);
+        }
+        self.review_rounds += 1;
+        let round = self.review_rounds;
+        self.announce(stage::REVIEWING, format!("round {round}"))
+            .await?;
+        let reviewer = self
+            .cx
+            .personas
+            .get("reviewer")
+            .cloned()
+            .ok_or_else(|| {
+                Error::Config(
+                    "no `reviewer` persona: add one to .loom/personas/, or set `review: false` in .loom/config.yaml"
+                        .into(),
+                )
+            })?;
+        let model = self.model_for(&reviewer).await?;
+        let tests = match &self.cx.settings.test_command {
+            Some(cmd) => format!("The test command `{cmd}` passes."),
+            None => "The repository has no test command configured.".to_owned(),
+        };
+        let ask = format!(
+            "## The change to review\n{} reports it done: {}\n\n{tests}\n\
+             `git_diff` shows the whole change against {}. Check it against the bead, then answer with \
+             `approve` or `request_changes`.",
+            self.coder.as_ref().map_or("The coder", |c| c.name.as_str()),
+            self.summary.trim(),
+            self.cx.settings.target
+        );
+        let messages = self.opening(&reviewer, &ask).await?;
+        let Some(ended) = self.session(&reviewer, &model, messages, round).await? else {
+            return self.interrupted("the run stopped during review").await;
+        };
+        let end = ended.end;
+        let verdict = |approved: bool, comments: &str| Event::ReviewVerdict {
+            at: event::now(),
+            bead: self.bead.id.clone(),
+            approved,
+            comments: comments.to_owned(),
+        };
+        match end.terminal {
+            Terminal::Approved => {
+                self.cx.publish(verdict(true, &end.detail));
+                self.reviewed_by = Some(reviewer.name.clone());
+                Ok(Step::Land)
+            }
+            Terminal::ChangesRequested => {
+                self.cx.publish(verdict(false, &end.detail));
+                let max = self.cx.settings.budget.max_review_rounds;
+                if round >= max {
+                    let q = Question {
+                        title: format!(
+                            "{}: the reviewer still requests changes after {round} reviews",
+                            self.id()
+                        ),
+                        body: format!(
+                            "The latest review of {} ({}):\n\n{}",
+                            self.id(),
+                            self.bead.title,
+                            end.detail
+                        ),
+                        options: vec![
+                            "approve: merge it as it is".into(),
+                            "deny: drop the bead".into(),
+                            "answer: give the coder guidance and try again".into(),
+                        ],
+                        reason: format!(
+                            "changes requested {round} times (max_review_rounds {max})"
+                        ),
+                        stage: stage::AWAITING_APPROVAL.into(),
+                    };
+                    return self.escalate(q).await;
+                }
+                Ok(Step::Implement(Some(format!(
+                    "The reviewer requested changes:\n\n{}\n\nAddress every point, run the tests, then call \
+                     `done` with a summary of what you changed.",
+                    end.detail
+                ))))
+            }
+            _ if agents::endpoint_unusable(&end) => {
+                self.cx.mark_endpoint_failed();
+                self.interrupted(&end.detail).await
+            }
+            t => {
+                let q = Question {
+                    title: format!("{}: the review did not reach a verdict", self.id()),
+                    body: format!(
+                        "The reviewer stopped without approving or requesting changes ({}): {}",
+                        t.as_str(),
+                        end.detail
+                    ),
+                    options: vec![
+                        "approve: merge it without review".into(),
+                        "deny: drop the bead".into(),
+                        "answer: send it back to the coder with guidance".into(),
+                    ],
+                    reason: format!("review ended: {}", t.as_str()),
+                    stage: stage::AWAITING_APPROVAL.into(),
+                };
+                self.escalate(q).await
+            }
+        }
+    }
+
+    /// Blocks the bead on a decision (one commit) and puts the worktree away (its branch stays).
+    pub(super) async fn escalate(&mut self, q: Question) -> Result<Step> {
+        let id = self.id().to_owned();
+        let actor = self.cx.ws.actor.clone();
+        let q2 = q.clone();
+        let decision = self
+            .cx
+            .blocking(move |cx| decision::escalate(&cx.ws, &id, &actor, &q2))
+            .await?;
+        let decision = decision.unwrap_or_default();
+        self.report.stage = if q.stage.is_empty() {
+            stage::ESCALATED.into()
+        } else {
+            q.stage.clone()
+        };
+        self.waiting_on(&decision, &q.title).await
+    }
+
+    /// The bead waits on decision bead `decision` (already recorded).
+    async fn waiting_on(&mut self, decision: &str, question: &str) -> Result<Step> {
+        self.report.decision = Some(decision.to_owned());
+        if self.report.stage != stage::AWAITING_APPROVAL {
+            self.report.stage = stage::ESCALATED.into();
+        }
+        self.cx.publish(Event::DecisionNeeded {
+            at: event::now(),
+            bead: self.id().to_owned(),
+            decision: decision.to_owned(),
+            question: question.to_owned(),
+        });
+        self.put_away_worktree().await;
+        Ok(Step::End(
+            Outcome::Waiting,
+            format!("waiting on decision {decision}: {question}"),
+        ))
+    }
+
+    /// Removes the worktree if it is clean (the branch keeps the work for the next round).
+    pub(super) async fn put_away_worktree(&mut self) {
+        let Some(wt) = self.wt.take() else { return };
+        let target = self.cx.settings.target.clone();
+        let kept = self
+            .cx
+            .blocking(move |cx| cx.with_git(|| cx.trees.remove(&wt, &target, true)))
+            .await;
+        match kept {
+            Ok(Some(why)) => self.cx.stage_event(self.id(), "worktree kept", why),
+            Err(e) => self
+                .cx
+                .stage_event(self.id(), "worktree kept", e.to_string()),
+            Ok(None) => {}
+        }
+    }
+
+    /// Gives the bead back for the next run: status open, stage `interrupted`.
+    pub(super) async fn interrupted(&mut self, why: &str) -> Result<Step> {
+        let (id, why2) = (self.id().to_owned(), why.to_owned());
+        self.cx
+            .blocking(move |cx| {
+                beads::release(&cx.ws, &id, status::OPEN, stage::INTERRUPTED, &why2)
+            })
+            .await?;
+        self.report.stage = stage::INTERRUPTED.into();
+        Ok(Step::End(Outcome::Interrupted, why.to_owned()))
+    }
+
+    /// A dispatch past the budget: ask a person instead of trying again.
+    async fn over_dispatched(mut self, dispatches: u32) -> BeadReport {
+        let max = self.cx.settings.budget.max_dispatches;
+        let q = Question {
+            title: format!(
+                "{}: dispatched {} times without finishing",
+                self.id(),
+                dispatches - 1
+            ),
+            body: format!(
+                "{} ({}) was handed to agents {} times (max_dispatches {max}) without being merged. \
+                 Its last note: {}",
+                self.id(),
+                self.bead.title,
+                dispatches - 1,
+                self.bead
+                    .loom_get("note")
+                    .and_then(Value::as_str)
+                    .unwrap_or("none")
+            ),
+            options: retry_options(),
+            reason: format!("dispatched {} times (max_dispatches {max})", dispatches - 1),
+            stage: String::new(),
+        };
+        let end = match self.escalate(q).await {
+            Ok(Step::End(o, d)) => (o, d),
+            Ok(_) => (Outcome::Waiting, String::new()),
+            Err(e) => self.failed(e).await,
+        };
+        self.finish(end)
+    }
+
+    /// Something failed that no agent round can fix (git, the disk, the configuration): the
+    /// bead goes back to `open` with the reason, for a person to look at.
+    async fn failed(&mut self, e: Error) -> (Outcome, String) {
+        let msg = match e.hint() {
+            Some(h) => format!("{e} ({h})"),
+            None => e.to_string(),
+        };
+        self.cx.publish(Event::Error {
+            at: event::now(),
+            bead: Some(self.id().to_owned()),
+            message: msg.clone(),
+        });
+        let (id, note) = (self.id().to_owned(), msg.clone());
+        let _ = self
+            .cx
+            .blocking(move |cx| beads::release(&cx.ws, &id, status::OPEN, "failed", &note))
+            .await;
+        self.report.stage = "failed".into();
+        (Outcome::Failed, msg)
+    }
+
+    fn finish(mut self, (outcome, detail): (Outcome, String)) -> BeadReport {
+        self.report.outcome = Some(outcome);
+        self.report.detail = detail.clone();
+        self.report.duration_ms = self.started.elapsed().as_millis() as u64;
+        self.cx.publish(Event::BeadFinished {
+            at: event::now(),
+            bead: self.id().to_owned(),
+            outcome,
+            stage: self.report.stage.clone(),
+            detail,
+        });
+        self.report
+    }
+}
+
+/// The options of a decision to retry a bead.
+fn retry_options() -> Vec<String> {
+    vec![
+        "approve: try again with a fresh budget".into(),
+        "deny: drop the bead (close it)".into(),
+        "answer: give guidance, then try again".into(),
+    ]
+}
+
+/// The result of one run of the test command.
+pub(super) struct TestRun {
+    pub passed: bool,
+    /// `exit 1`, `timed out`.
+    pub status: String,
+    /// The end of the output.
+    pub tail: String,
+}
+
+impl Pipeline {
+    /// Runs the test command in the worktree; the output goes to the event and to a log file
+    /// in the data dir. `None` if the run stopped meanwhile.
+    pub(super) async fn run_tests(&mut self, cmd: &str, round: u32) -> Result<Option<TestRun>> {
+        let wt = self.worktree()?;
+        let (sandbox, _) =
+            session::sandbox_for(&self.cx.ws, &self.cx.client, &wt, self.cx.helper.clone())?;
+        let timeout = self.cx.settings.test_timeout;
+        let out = tokio::select! {
+            out = sandbox.run(cmd, Some(timeout)) => out,
+            () = self.cx.stopped() => return Ok(None),
+        };
+        let text = format!("{}{}", out.stdout.text(), out.stderr.text());
+        let status = if out.timed_out {
+            format!("timed out after {} s", timeout.as_secs())
+        } else {
+            out.exit_code
+                .map_or("killed".to_owned(), |c| format!("exit {c}"))
+        };
+        let passed = !out.timed_out && out.exit_code == Some(0);
+        if let Some(dir) = self.cx.ws.data_dir() {
+            let dir = dir.join("logs").join(self.id());
+            if std::fs::create_dir_all(&dir).is_ok() {
+                let _ = std::fs::write(
+                    dir.join(format!("test-{round}.log")),
+                    format!("$ {cmd}\n{text}\n[{status}]\n"),
+                );
+            }
+        }
+        let tail = tail(&text, 4000);
+        self.cx.publish(Event::TestOutput {
+            at: event::now(),
+            bead: self.id().to_owned(),
+            round,
+            command: cmd.to_owned(),
+            exit_code: out.exit_code,
+            passed,
+            output: tail.clone(),
+        });
+        Ok(Some(TestRun {
+            passed,
+            status,
+            tail,
+        }))
+    }
+}
+
+/// The last `max` bytes of `text` (on a character boundary), marked when cut.
+fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[… {} bytes before]\n{}", start, &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail("short", 10), "short");
+        let t = tail(&"é".repeat(100), 51);
+        assert!(t.starts_with("[… "));
+        assert!(t.ends_with('é'));
+        assert!(t.len() < 51 + 30);
+    }
+}
