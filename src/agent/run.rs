@@ -108,6 +108,8 @@ pub enum Terminal {
     LlmError,
     /// An external runner exited non-zero.
     RunnerFailed,
+    /// Stopped from outside (the run ended: timeout, Ctrl-C, the endpoint gone).
+    Interrupted,
 }
 
 impl Terminal {
@@ -125,6 +127,7 @@ impl Terminal {
             Terminal::TimeBudget => "time_budget",
             Terminal::LlmError => "llm_error",
             Terminal::RunnerFailed => "runner_failed",
+            Terminal::Interrupted => "interrupted",
         }
     }
 

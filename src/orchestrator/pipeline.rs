@@ -635,8 +635,18 @@ impl Pipeline {
         }
     }
 
-    /// Gives the bead back for the next run: status open, stage `interrupted`.
+    /// Gives the bead back for the next run: status open, stage `interrupted`. Work in
+    /// progress is committed on the bead's branch and the worktree put away.
     pub(super) async fn interrupted(&mut self, why: &str) -> Result<Step> {
+        if let (Ok(wt), Some(coder)) = (self.worktree(), self.coder.clone()) {
+            let end = crate::agent::run::LoopEnd::new(Terminal::Interrupted, why, &self.model);
+            let bead = self.bead.clone();
+            if let Err(e) = agents::commit(&self.cx, &bead, &coder, &wt, &end).await {
+                self.cx
+                    .stage_event(self.id(), "worktree kept", format!("cannot commit: {e}"));
+            }
+        }
+        self.put_away_worktree().await;
         let (id, why2) = (self.id().to_owned(), why.to_owned());
         self.cx
             .blocking(move |cx| {

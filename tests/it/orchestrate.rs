@@ -722,3 +722,52 @@ fn endpoint_down_for_a_while_pauses_and_resumes() {
             .all(|e| e["outcome"] == "merged")
     );
 }
+
+#[test]
+fn endpoint_down_past_the_limit_exits_4_and_gives_the_bead_back() {
+    let repo = project("review: false\nprovider:\n  max_attempts: 2\n  down_limit_secs: 2\n");
+    let id = repo.create("Add eta", &[]);
+    let server = LlmServer::start();
+    server.set_down(true);
+    let started = Instant::now();
+    let (out, events) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(summary(&events)["stopped"], "endpoint_down");
+    let v = bead(&repo, &id);
+    assert_eq!(v["status"], "open", "given back for the next run: {v:#}");
+    assert_eq!(v["metadata"]["loom"]["stage"], "interrupted");
+    assert!(v["metadata"]["loom"].get("owner").is_none());
+    assert_eq!(
+        repo.json(&["list", "-t", "decision"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "no decision for an outage"
+    );
+    assert_clean_worktrees(&repo);
+}
+
+#[test]
+fn timeout_gives_running_beads_back() {
+    let repo = project("review: false\n");
+    let id = repo.create("Add theta", &[]);
+    let server = LlmServer::start();
+    server.route(
+        &[&id, CODER],
+        call("done", json!({"summary": "never arrives"}))
+            .with(Fault::SlowFirstByte(Duration::from_secs(600))),
+    );
+    let started = Instant::now();
+    let (out, events) = run(&repo, &server, &["--timeout", "2s"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let s = summary(&events);
+    assert_eq!(s["stopped"], "timeout");
+    assert_eq!(s["beads"][0]["outcome"], "interrupted");
+    let v = bead(&repo, &id);
+    assert_eq!(v["status"], "open");
+    assert_eq!(v["metadata"]["loom"]["stage"], "interrupted");
+    assert_clean_worktrees(&repo);
+}
