@@ -110,6 +110,7 @@ pub fn escalate_in(
     bead::set_status(bm, status::BLOCKED, now, None);
     let l = bm.loom_mut();
     l.remove("owner");
+    l.remove("merge_approved");
     let stage = if q.stage.is_empty() {
         ESCALATED
     } else {

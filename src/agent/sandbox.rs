@@ -349,6 +349,14 @@ impl Sandbox {
             Err(e) => return failed(self.output_cap, format!("could not start {program}: {e}")),
         };
         let pgid = child.id();
+        // If this future is dropped (the run stops), the whole group goes, not just the child.
+        struct GroupGuard(Option<u32>);
+        impl Drop for GroupGuard {
+            fn drop(&mut self) {
+                kill_group(self.0);
+            }
+        }
+        let _group = GroupGuard(pgid);
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt;

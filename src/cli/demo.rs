@@ -76,6 +76,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
         timeout: Some(Duration::from_secs(300)),
         max_tokens: None,
         provider_down_limit: Duration::from_secs(30),
+        idle_exit: true,
     };
     let client = client(ctx, &ws)?;
     let personas = PersonaSet::load(None, Some(&root));

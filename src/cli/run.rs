@@ -117,10 +117,11 @@ pub(super) fn execute(
         helper: std::env::current_exe().ok(),
         command: command.to_owned(),
         personas,
+        stop: None,
     };
     let mut progress = Progress::new(ctx);
     let json = ctx.global.json;
-    rt.block_on(async move {
+    let summary = rt.block_on(async move {
         let mut rx = bus.subscribe();
         let printer = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -155,7 +156,10 @@ pub(super) fn execute(
         }
         let _ = printer.await;
         summary
-    })
+    });
+    // Commands still running in the background (a test killed mid-way) do not hold us up.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    summary
 }
 
 /// Prints the summary (unless --json: the last event carries it) and writes the JUnit file.

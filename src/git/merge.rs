@@ -329,6 +329,16 @@ pub fn conclude(wt: &Worktree, author: &Identity, committer: Option<&Identity>) 
     Ok(())
 }
 
+/// Whether a merge is in progress in the worktree (`MERGE_HEAD` exists).
+pub fn in_progress(wt: &Worktree) -> bool {
+    run(
+        &wt.path,
+        &["rev-parse", "-q", "--verify", "MERGE_HEAD"],
+        &[],
+    )
+    .is_ok_and(|o| o.status.success())
+}
+
 /// Gives up a merge in progress in the worktree (the branch keeps its own work).
 pub fn abandon(wt: &Worktree) {
     let _ = run(&wt.path, &["merge", "--abort"], &[]);

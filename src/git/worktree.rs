@@ -142,24 +142,37 @@ impl Worktrees {
         Ok(list)
     }
 
-    fn branch_exists(&self, branch: &str) -> bool {
-        self.repo
-            .git_ok(
-                &[
-                    "rev-parse",
-                    "--verify",
-                    "-q",
-                    &format!("refs/heads/{branch}"),
-                ],
-                &[],
-                None,
-            )
-            .is_ok()
+    /// The worktree of bead `id`, created from `target` if it does not exist yet (reusing the
+    /// branch if it does), with the setup command run in a new one. Returns whether it was
+    /// created.
+    pub fn ensure(&self, id: &str, target: &str) -> Result<(Worktree, bool)> {
+        let (wt, created) = self.add(id, target)?;
+        if created && let Some(cmd) = self.setup_command() {
+            let out = std::process::Command::new("sh")
+                .args(["-c", cmd])
+                .current_dir(&wt.path)
+                .output()
+                .map_err(|e| Error::io(&wt.path, e))?;
+            if !out.status.success() {
+                let why = format!(
+                    "the worktree setup command `{cmd}` failed (exit {}): {}",
+                    out.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                self.discard(&wt);
+                return Err(Error::Config(why));
+            }
+        }
+        Ok((wt, created))
     }
 
-    /// The worktree of bead `id`, created from `target` if it does not exist yet (reusing the
-    /// branch if it does). Returns whether it was created.
-    pub fn ensure(&self, id: &str, target: &str) -> Result<(Worktree, bool)> {
+    /// The command that prepares a new worktree (`worktree.setup`), if any.
+    pub fn setup_command(&self) -> Option<&str> {
+        self.setup.setup.as_deref().filter(|c| !c.trim().is_empty())
+    }
+
+    /// Like [`Worktrees::ensure`] without the setup command (the caller runs it).
+    pub fn add(&self, id: &str, target: &str) -> Result<(Worktree, bool)> {
         if !crate::store::layout::id_is_file_safe(id) {
             return Err(Error::Usage(format!("{id:?} cannot name a worktree")));
         }
@@ -173,45 +186,53 @@ impl Worktrees {
             branch: branch.clone(),
             copied: Vec::new(),
         };
-        if path.exists() && self.registered()?.iter().any(|(p, _)| *p == path) {
-            wt.copied = self.copied_present(&path);
-            return Ok((wt, false));
-        }
         if path.exists() {
+            if self.registered()?.iter().any(|(p, _)| *p == path) {
+                wt.copied = self.copied_present(&path);
+                return Ok((wt, false));
+            }
             return Err(Error::Other(format!(
                 "{} exists but is not a git worktree; move it away (Loom never deletes it)",
                 path.display()
             )));
         }
-        // Forget registrations whose directory is gone, so the path can be used again.
-        let _ = self.repo.git_ok(&["worktree", "prune"], &[], None);
         let p = path.to_string_lossy().into_owned();
-        if self.branch_exists(&branch) {
-            self.repo
-                .git_ok(&["worktree", "add", "-q", &p, &branch], &[], None)?;
-        } else {
-            self.repo.git_ok(
-                &["worktree", "add", "-q", "-b", &branch, &p, target],
-                &[],
-                None,
-            )?;
+        // The common case first: a new branch. Then the branch of an earlier attempt, and a
+        // stale registration of a directory that is gone (pruned, then tried again).
+        let try_add = || match self.repo.git_ok(
+            &["worktree", "add", "-q", "-b", &branch, &p, target],
+            &[],
+            None,
+        ) {
+            Err(Error::Git { message, .. }) if message.contains("already exists") => self
+                .repo
+                .git_ok(&["worktree", "add", "-q", &p, &branch], &[], None),
+            other => other,
+        };
+        let mut added = try_add();
+        if let Err(Error::Git { message, .. }) = &added
+            && (message.contains("already registered")
+                || message.contains("already used by worktree")
+                || message.contains("already checked out"))
+        {
+            let _ = self.repo.git_ok(&["worktree", "prune"], &[], None);
+            added = try_add();
         }
+        added?;
         wt.copied = self.copy_setup_files(&path)?;
-        if let Some(cmd) = &self.setup.setup {
-            let out = std::process::Command::new("sh")
-                .args(["-c", cmd])
-                .current_dir(&path)
-                .output()
-                .map_err(|e| Error::io(&path, e))?;
-            if !out.status.success() {
-                return Err(Error::Config(format!(
-                    "the worktree setup command `{cmd}` failed (exit {}): {}",
-                    out.status.code().unwrap_or(-1),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-        }
         Ok((wt, true))
+    }
+
+    /// Removes a worktree Loom just created (e.g. its setup failed), whatever it holds; its
+    /// branch goes too when it has no commits of its own.
+    pub fn discard(&self, wt: &Worktree) {
+        let p = wt.path.to_string_lossy().into_owned();
+        let _ = self
+            .repo
+            .git_ok(&["worktree", "remove", "--force", &p], &[], None);
+        let _ = self
+            .repo
+            .git_ok(&["branch", "-d", "-q", &wt.branch], &[], None);
     }
 
     fn copied_present(&self, path: &Path) -> Vec<String> {

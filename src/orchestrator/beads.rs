@@ -42,6 +42,8 @@ pub enum Claim {
         dispatches: u32,
         /// `metadata.loom.stage` before the claim (where an earlier run left it).
         previous_stage: Option<String>,
+        /// A person approved merging it (the approval is used up by this claim).
+        merge_approved: bool,
     },
     /// Not claimable now (the reason).
     Skipped(String),
@@ -64,6 +66,7 @@ pub fn claim(ws: &Workspace, id: &str, owner: &Owner) -> Result<Claim> {
             .map(str::to_owned);
         bead::set_status(b, status::IN_PROGRESS, &now, None);
         let l = b.loom_mut();
+        let merge_approved = l.remove("merge_approved") == Some(json!(true));
         let dispatches = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0) as u32 + 1;
         l.insert("dispatches".into(), json!(dispatches));
         l.insert("owner".into(), json!(owner));
@@ -73,6 +76,7 @@ pub fn claim(ws: &Workspace, id: &str, owner: &Owner) -> Result<Claim> {
             bead: Box::new(b.clone()),
             dispatches,
             previous_stage,
+            merge_approved,
         })
     })?;
     Ok(m.value)
@@ -108,6 +112,29 @@ pub fn release(ws: &Workspace, id: &str, to_status: &str, stage: &str, note: &st
                 json!(note.chars().take(500).collect::<String>()),
             );
         }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Gives an interrupted bead back for the next run (status open, stage `interrupted`); the
+/// dispatch does not count against its budget, since the bead was not at fault.
+pub fn give_back(ws: &Workspace, id: &str, why: &str) -> Result<()> {
+    let now = Timestamp::now();
+    ws.mutate("released", TxOptions::default(), |tx| {
+        let b = tx.get_mut(id)?;
+        if b.status != status::OPEN {
+            bead::set_status(b, status::OPEN, &now, None);
+        }
+        let l = b.loom_mut();
+        l.remove("owner");
+        l.insert("stage".into(), json!(stage::INTERRUPTED));
+        l.insert(
+            "note".into(),
+            json!(why.chars().take(500).collect::<String>()),
+        );
+        let n = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0);
+        l.insert("dispatches".into(), json!(n.saturating_sub(1)));
         Ok(())
     })?;
     Ok(())

@@ -31,6 +31,8 @@ pub struct Context {
     pub helper: Option<PathBuf>,
     /// Serializes git work on shared state: worktree creation and removal, landing.
     pub git_lock: Mutex<()>,
+    /// One bead at a time takes in the target, re-tests and lands (a merge queue).
+    pub landing: Arc<tokio::sync::Mutex<()>>,
     stop: watch::Sender<bool>,
     endpoint_failed: AtomicBool,
 }
@@ -65,6 +67,7 @@ impl Context {
             personas,
             helper,
             git_lock: Mutex::new(()),
+            landing: Arc::new(tokio::sync::Mutex::new(())),
             stop: watch::channel(false).0,
             endpoint_failed: AtomicBool::new(false),
         }

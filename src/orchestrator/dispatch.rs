@@ -30,7 +30,7 @@ use super::report::{self, BeadReport, RunSummary, StopReason};
 use super::settings::RunSettings;
 
 /// How quickly the dispatcher reacts to files changing under `.beads/`.
-pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(20);
+pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// A ready bead, as the dispatch policy sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +142,8 @@ pub struct Setup {
     pub command: String,
     /// The personas to use (`None`: built-in, the user's and the repository's).
     pub personas: Option<crate::agent::persona::PersonaSet>,
+    /// Notified to end the run (running beads are given back), e.g. by a front end.
+    pub stop: Option<Arc<Notify>>,
 }
 
 /// Runs the orchestrator until nothing is ready or a limit is reached.
@@ -190,7 +192,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
             );
         }
     }
-    let mut d = Dispatcher::new(Arc::clone(&cx));
+    let mut d = Dispatcher::new(Arc::clone(&cx), setup.stop);
     let result = d.run().await;
     let summary = d.summary(started, result).await;
     cx.publish(Event::RunFinished {
@@ -212,10 +214,45 @@ struct Dispatcher {
     /// Set when nothing eligible was left at the last look.
     nothing_ready: bool,
     down_since: Option<Instant>,
+    external_stop: Option<Arc<Notify>>,
+    signals: Signals,
+}
+
+/// SIGINT and SIGTERM, listened to from the start (so none is lost between polls).
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn recv(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    if s.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = one(&mut self.int) => {}
+            () = one(&mut self.term) => {}
+        }
+    }
 }
 
 impl Dispatcher {
-    fn new(cx: Arc<Context>) -> Dispatcher {
+    fn new(cx: Arc<Context>, external_stop: Option<Arc<Notify>>) -> Dispatcher {
         let state = RunState {
             only: cx.settings.beads.clone(),
             max_agents: cx.settings.max_agents.max(1),
@@ -232,6 +269,8 @@ impl Dispatcher {
             stopped: None,
             nothing_ready: false,
             down_since: None,
+            external_stop,
+            signals: Signals::new(),
         }
     }
 
@@ -249,10 +288,9 @@ impl Dispatcher {
                 wake.notify_one();
             })?;
         let snap = self.load().await?;
-        let ready_now = candidates(&snap)
-            .iter()
-            .filter(|c| eligible(c, &self.state))
-            .count();
+        let ready = candidates(&snap);
+        let ready_now = ready.iter().filter(|c| eligible(c, &self.state)).count();
+        self.explain_scope(&snap, &ready);
         self.cx.publish(Event::RunStarted {
             at: event::now(),
             target: self.cx.settings.target.clone(),
@@ -263,9 +301,12 @@ impl Dispatcher {
             self.preflight()?;
         }
         let mut health = self.cx.client.subscribe_health();
-        let deadline = self.cx.settings.timeout.map(|t| Instant::now() + t);
+        let deadline = self
+            .cx
+            .settings
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t));
         let mut probe_delay = Duration::from_millis(250);
-        let mut sigterm = terminate_signal();
         loop {
             if self.stopped.is_none() {
                 self.dispatch().await?;
@@ -276,7 +317,7 @@ impl Dispatcher {
             let down = self.down_since.is_some();
             let give_up = self
                 .down_since
-                .map(|s| s + self.cx.settings.provider_down_limit);
+                .and_then(|s| s.checked_add(self.cx.settings.provider_down_limit));
             tokio::select! {
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.joined(joined);
@@ -298,7 +339,8 @@ impl Dispatcher {
                     self.stop(StopReason::EndpointDown);
                 }
                 // Nobody is asking the endpoint while dispatch is paused: probe it.
-                () = tokio::time::sleep(probe_delay), if down && self.tasks.is_empty() && self.stopped.is_none() => {
+                // Probe the endpoint while it is down (waiting agents probe too).
+                () = tokio::time::sleep(probe_delay), if down && self.stopped.is_none() => {
                     let h = self.cx.client.probe().await;
                     probe_delay = (probe_delay * 2).min(Duration::from_secs(5));
                     if h.health == Health::Healthy {
@@ -306,10 +348,15 @@ impl Dispatcher {
                     }
                     self.health_changed(h);
                 }
-                _ = tokio::signal::ctrl_c(), if self.stopped.is_none() => {
+                // Ctrl-C or SIGTERM: stop and give running beads back; a second one: now.
+                () = self.signals.recv() => {
+                    if self.stopped.is_some() {
+                        self.tasks.abort_all();
+                        return Ok(());
+                    }
                     self.stop(StopReason::Interrupted);
                 }
-                () = recv_signal(&mut sigterm), if self.stopped.is_none() => {
+                () = notified(self.external_stop.clone()), if self.stopped.is_none() => {
                     self.stop(StopReason::Interrupted);
                 }
             }
@@ -317,16 +364,49 @@ impl Dispatcher {
     }
 
     /// No endpoint configured (and nothing to replay): say so before claiming anything.
+    /// What would fail every bead, checked before claiming any: no endpoint, no reviewer.
     fn preflight(&self) -> Result<()> {
         let c = &self.cx.client;
         if !c.is_replay() && c.config().url.is_none() {
             return Err(crate::llm::LlmError::NotConfigured.into());
         }
+        if self.cx.settings.review && self.cx.personas.get("reviewer").is_none() {
+            return Err(crate::error::Error::Config(
+                "review is on but there is no `reviewer` persona: add one to .loom/personas/, or set `review: false` in .loom/config.yaml"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
+    /// Says why beads named with `--bead` will not run.
+    fn explain_scope(&self, snap: &Snapshot, ready: &[Candidate]) {
+        for id in &self.state.only {
+            if ready
+                .iter()
+                .any(|c| c.id == *id && eligible(c, &self.state))
+            {
+                continue;
+            }
+            let why = match snap.beads.iter().find(|b| b.id == *id) {
+                None => "it does not exist".to_owned(),
+                Some(b) if b.issue_type == issue_type::DECISION => {
+                    "it is a decision: resolve it with `loom decide`".to_owned()
+                }
+                Some(b) if b.status != status::OPEN => format!("it is {}", b.status),
+                Some(_) => "it is blocked (see `loom blocked`)".to_owned(),
+            };
+            self.cx.publish(Event::Error {
+                at: event::now(),
+                bead: Some(id.clone()),
+                message: format!("{id} is not ready: {why}"),
+            });
+        }
+    }
+
     fn done_dispatching(&self) -> bool {
-        self.down_since.is_none()
+        self.cx.settings.idle_exit
+            && self.down_since.is_none()
             && (self.nothing_ready
                 || self.state.beads_left == Some(0)
                 || self.limit_tokens_reached())
@@ -383,6 +463,7 @@ impl Dispatcher {
             Err(e) => {
                 let id = self.task_beads.remove(&e.id()).unwrap_or_default();
                 self.state.running.remove(&id);
+                self.give_back(id.clone(), format!("the pipeline stopped abnormally: {e}"));
                 self.cx.publish(Event::Error {
                     at: event::now(),
                     bead: Some(id.clone()),
@@ -409,6 +490,19 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Returns a bead whose pipeline ended abnormally to `open` (in the background).
+    fn give_back(&self, id: String, why: String) {
+        if id.is_empty() {
+            return;
+        }
+        let cx = Arc::clone(&self.cx);
+        tokio::spawn(async move {
+            let _ = cx
+                .blocking(move |cx| super::beads::give_back(&cx.ws, &id, &why))
+                .await;
+        });
     }
 
     fn health_changed(&mut self, h: crate::llm::HealthSnapshot) {
@@ -446,15 +540,37 @@ impl Dispatcher {
             error = Some((msg, e.exit_code()));
             self.stop(StopReason::Interrupted);
         }
-        // Let pipelines settle their beads (bounded), then stop the rest.
-        let settle = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(j) = self.tasks.join_next_with_id().await {
-                self.joined(j);
+        // Let pipelines settle their beads (bounded; a second Ctrl-C cuts it short), then stop
+        // the rest and give their beads back.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            tokio::select! {
+                j = self.tasks.join_next_with_id() => match j {
+                    Some(j) => self.joined(j),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+                () = self.signals.recv() => break,
             }
-        })
-        .await;
-        if settle.is_err() {
+        }
+        if !self.tasks.is_empty() {
             self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+            let left: Vec<String> = self.task_beads.drain().map(|(_, id)| id).collect();
+            for id in left {
+                self.state.running.remove(&id);
+                let (id2, cx) = (id.clone(), Arc::clone(&self.cx));
+                let _ = cx
+                    .blocking(move |cx| super::beads::give_back(&cx.ws, &id2, "the run stopped"))
+                    .await;
+                self.reports.push(BeadReport {
+                    id,
+                    outcome: Some(crate::event::Outcome::Interrupted),
+                    stage: super::beads::stage::INTERRUPTED.into(),
+                    detail: "the run stopped before the bead was settled".into(),
+                    ..BeadReport::default()
+                });
+            }
         }
         let stopped = match (&error, self.stopped) {
             (Some((_, report::exit::ENDPOINT)), _) => StopReason::EndpointDown,
@@ -489,22 +605,16 @@ impl Dispatcher {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
+async fn notified(n: Option<Arc<Notify>>) {
+    match n {
+        Some(n) => n.notified().await,
         None => std::future::pending().await,
     }
 }
 
-fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
-}
-
-async fn recv_signal(s: &mut Option<tokio::signal::unix::Signal>) {
-    match s {
-        Some(s) => {
-            s.recv().await;
-        }
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
 }

@@ -7,6 +7,7 @@
 //! is recorded in the data dir before the target moves, so a crash right after is finished by
 //! the next run instead of being merged twice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -25,6 +26,16 @@ use super::settings::MergeMode;
 /// How often landing is tried when the target keeps moving.
 const ATTEMPTS: u32 = 5;
 
+/// After taking in the target.
+enum TakeIn {
+    /// Up to date and tested: land.
+    Ready,
+    /// Go elsewhere (tests failed: back to the coder, or a decision).
+    Go(Step),
+    /// These files conflict: one coder round.
+    Conflict(Vec<String>),
+}
+
 enum Try {
     Landed {
         squash: String,
@@ -38,14 +49,10 @@ enum Try {
 }
 
 impl Pipeline {
-    fn approved(&self) -> bool {
-        self.bead.loom_get("merge_approved") == Some(&json!(true))
-    }
-
     pub(super) async fn land(&mut self) -> Result<Step> {
         match self.cx.settings.merge {
             MergeMode::None => return self.leave_on_branch().await,
-            MergeMode::Approve if !self.approved() => return self.ask_approval().await,
+            MergeMode::Approve if !self.approved => return self.ask_approval().await,
             _ => {}
         }
         let target = self.cx.settings.target.clone();
@@ -60,8 +67,20 @@ impl Pipeline {
         self.cx
             .stage_event(self.id(), stage::MERGING, format!("into {target}"));
         for _ in 0..ATTEMPTS {
-            if let Some(step) = self.take_in_target().await? {
-                return Ok(step);
+            // One bead at a time takes in the target, tests and lands (a merge queue), so what
+            // lands was tested on exactly the code it lands on. A conflict round runs outside.
+            let turn = Arc::clone(&self.cx.landing);
+            let turn = turn.lock().await;
+            match self.take_in_target().await? {
+                TakeIn::Ready => {}
+                TakeIn::Go(step) => return Ok(step),
+                TakeIn::Conflict(files) => {
+                    drop(turn);
+                    match self.resolve_conflict(files).await? {
+                        Some(step) => return Ok(step),
+                        None => continue,
+                    }
+                }
             }
             match self.try_land().await? {
                 Try::Landed { squash, from } => return self.landed(Some(squash), &from).await,
@@ -97,9 +116,8 @@ impl Pipeline {
             .await
     }
 
-    /// Merges the target into the branch if its code moved; a conflict gets one coder round.
-    /// `Some(step)` when the pipeline must go elsewhere (back to the coder, or a decision).
-    async fn take_in_target(&mut self) -> Result<Option<Step>> {
+    /// Merges the target into the branch if its code moved, and tests the result.
+    async fn take_in_target(&mut self) -> Result<TakeIn> {
         let wt = self.worktree()?;
         let target = self.cx.settings.target.clone();
         let (t2, b2) = (target.clone(), wt.branch.clone());
@@ -108,7 +126,7 @@ impl Pipeline {
             .blocking(move |cx| cx.ws.require_repo()?.base_moved(&t2, &b2))
             .await?;
         if !moved {
-            return Ok(None);
+            return Ok(TakeIn::Ready);
         }
         let author = agent_identity(&self.coder_name());
         let committer = self.cx.committer();
@@ -118,14 +136,21 @@ impl Pipeline {
             .blocking(move |_| merge::integrate(&wt2, &t2, &author, committer.as_ref()))
             .await?;
         match integrated {
-            Integrated::UpToDate => Ok(None),
+            Integrated::UpToDate => Ok(TakeIn::Ready),
             Integrated::Merged => {
                 self.cx
                     .stage_event(self.id(), stage::MERGING, format!("took in {target}"));
-                self.recheck(&format!("after taking in the latest {target}"))
-                    .await
+                Ok(
+                    match self
+                        .recheck(&format!("after taking in the latest {target}"))
+                        .await?
+                    {
+                        Some(step) => TakeIn::Go(step),
+                        None => TakeIn::Ready,
+                    },
+                )
             }
-            Integrated::Conflicted { files } => self.resolve_conflict(files).await,
+            Integrated::Conflicted { files } => Ok(TakeIn::Conflict(files)),
         }
     }
 
@@ -255,6 +280,10 @@ impl Pipeline {
                 .map(Some);
         };
         self.conversation = ended.end.messages.clone();
+        if super::agents::endpoint_unusable(&ended.end) {
+            self.cx.mark_endpoint_failed();
+            return self.interrupted(&ended.end.detail).await.map(Some);
+        }
         let (wt2, files2) = (wt.clone(), files.clone());
         let left = self
             .cx
@@ -347,6 +376,11 @@ impl Pipeline {
                     let repo = cx.ws.require_repo()?;
                     let _store =
                         crate::store::fsio::lock(&repo.beads_lock_path(), Duration::from_secs(60))?;
+                    // Code that reached the target since the branch took it in was not
+                    // tested with this bead: take it in and test again first.
+                    if repo.base_moved(&target, &wt.branch)? {
+                        return Ok(Try::Moved);
+                    }
                     let old = repo.tip(&target)?;
                     let from = repo.tip(&wt.branch)?;
                     let tree = match repo.landing(&target, &wt.branch)? {
@@ -445,10 +479,12 @@ impl Pipeline {
             .require_repo()
             .map(|r| r.workdir.display().to_string())
             .unwrap_or_default();
+        // git lists the files indented under "would be overwritten by merge:".
         let files: Vec<&str> = why
             .lines()
+            .filter(|l| l.starts_with('\t') || l.starts_with("    "))
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.contains(' ') && !l.ends_with(':'))
+            .filter(|l| !l.is_empty())
             .collect();
         let note = format!(
             "merging into {target} was refused: it would overwrite uncommitted changes in {workdir}{}. \
@@ -582,15 +618,6 @@ impl Pipeline {
             stage::MERGING,
             format!("finishing a landing interrupted after {squash} reached the target"),
         );
-        // The worktree, for removal (re-registered if it went missing).
-        let (id, t2) = (self.id().to_owned(), self.cx.settings.target.clone());
-        if let Ok((wt, _)) = self
-            .cx
-            .blocking(move |cx| cx.with_git(|| cx.trees.ensure(&id, &t2)))
-            .await
-        {
-            self.wt = Some(wt);
-        }
         self.landed(Some(squash), &from).await.map(Some)
     }
 }

@@ -46,6 +46,8 @@ pub(super) struct Pipeline {
     pub(super) report: BeadReport,
     pub(super) started: Instant,
     pub(super) previous_stage: Option<String>,
+    /// A person approved merging this bead (consumed by the claim).
+    pub(super) approved: bool,
     pub(super) wt: Option<Worktree>,
     pub(super) coder: Option<Persona>,
     /// The coder's model (for trailers).
@@ -63,57 +65,37 @@ pub(super) struct Pipeline {
 /// it, or it is no longer open).
 pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
     let started = Instant::now();
+    // Claiming (a commit) and creating the worktree are independent: do both at once.
     let claim = {
         let id = id.clone();
         cx.blocking(move |cx| beads::claim(&cx.ws, &id, &cx.owner))
-            .await
     };
-    let mut p = match claim {
+    let add = {
+        let id = id.clone();
+        cx.blocking(move |cx| cx.with_git(|| cx.trees.add(&id, &cx.settings.target)))
+    };
+    let (claim, added) = tokio::join!(claim, add);
+    let undo_add = |added: Result<(Worktree, bool)>| async {
+        if let Ok((wt, true)) = added {
+            let _ = cx
+                .blocking(move |cx| cx.with_git(|| cx.trees.remove(&wt, &cx.settings.target, true)))
+                .await;
+        }
+    };
+    let (bead, dispatches, previous_stage, approved) = match claim {
         Ok(Claim::Claimed {
             bead,
             dispatches,
             previous_stage,
-        }) => {
-            cx.stage_event(
-                &id,
-                stage::CLAIMED,
-                format!(
-                    "dispatch {dispatches} of {}",
-                    cx.settings.budget.max_dispatches
-                ),
-            );
-            let report = BeadReport {
-                id: id.clone(),
-                title: bead.title.clone(),
-                stage: stage::CLAIMED.into(),
-                ..BeadReport::default()
-            };
-            let p = Pipeline {
-                cx: Arc::clone(&cx),
-                bead: *bead,
-                report,
-                started,
-                previous_stage,
-                wt: None,
-                coder: None,
-                model: String::new(),
-                conversation: Vec::new(),
-                summary: String::new(),
-                verify_rounds: 0,
-                review_rounds: 0,
-                conflict_rounds: 0,
-                reviewed_by: None,
-            };
-            if dispatches > cx.settings.budget.max_dispatches {
-                return Some(p.over_dispatched(dispatches).await);
-            }
-            p
-        }
+            merge_approved,
+        }) => (*bead, dispatches, previous_stage, merge_approved),
         Ok(Claim::Skipped(why)) => {
+            undo_add(added).await;
             cx.stage_event(&id, "skipped", why);
             return None;
         }
         Err(e) => {
+            undo_add(added).await;
             cx.publish(Event::Error {
                 at: event::now(),
                 bead: Some(id.clone()),
@@ -129,11 +111,59 @@ pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
             });
         }
     };
-    let end = match p.drive().await {
+    cx.stage_event(
+        &id,
+        stage::CLAIMED,
+        format!(
+            "dispatch {dispatches} of {}",
+            cx.settings.budget.max_dispatches
+        ),
+    );
+    let mut p = Pipeline {
+        cx: Arc::clone(&cx),
+        report: BeadReport {
+            id: id.clone(),
+            title: bead.title.clone(),
+            stage: stage::CLAIMED.into(),
+            ..BeadReport::default()
+        },
+        bead,
+        started,
+        previous_stage,
+        approved,
+        wt: None,
+        coder: None,
+        model: String::new(),
+        conversation: Vec::new(),
+        summary: String::new(),
+        verify_rounds: 0,
+        review_rounds: 0,
+        conflict_rounds: 0,
+        reviewed_by: None,
+    };
+    let end = match p.start(added, dispatches).await {
+        Ok(step) => p.drive(step).await,
+        Err(e) => Err(e),
+    };
+    let end = match end {
         Ok(end) => end,
+        Err(e) if endpoint_error(&e) => {
+            cx.mark_endpoint_failed();
+            match p.interrupted(&e.to_string()).await {
+                Ok(Step::End(o, d)) => (o, d),
+                Ok(_) => (Outcome::Interrupted, e.to_string()),
+                Err(e2) => p.failed(e2).await,
+            }
+        }
         Err(e) => p.failed(e).await,
     };
     Some(p.finish(end))
+}
+
+/// Whether an error means the endpoint is unusable (not the bead's fault).
+fn endpoint_error(e: &Error) -> bool {
+    matches!(e, Error::Llm(l) if l.is_outage()
+        || matches!(l, crate::llm::LlmError::Auth { .. } | crate::llm::LlmError::NotConfigured))
 }
 
 impl Pipeline {
@@ -141,11 +171,7 @@ impl Pipeline {
         &self.bead.id
     }
 
-    async fn drive(&mut self) -> Result<(Outcome, String)> {
-        let mut step = match self.resume().await? {
-            Some(step) => step,
-            None => Step::Implement(None),
-        };
+    async fn drive(&mut self, mut step: Step) -> Result<(Outcome, String)> {
         loop {
             if self.cx.stopping() && !matches!(step, Step::End(..)) {
                 step = self.interrupted("the run stopped").await?;
@@ -160,40 +186,24 @@ impl Pipeline {
         }
     }
 
-    /// Where an earlier run left the bead: finished landing before a crash, waiting to merge
-    /// (refused, or now approved) — else `None`: implement from the start (reusing the branch).
-    async fn resume(&mut self) -> Result<Option<Step>> {
+    /// After the claim: the worktree, and where an earlier run left the bead — landed before
+    /// a crash, over its dispatch budget, waiting to merge (refused, or now approved) — else
+    /// implementation from the start (on the branch of earlier attempts, if any).
+    async fn start(&mut self, added: Result<(Worktree, bool)>, dispatches: u32) -> Result<Step> {
+        let (wt, created) = added?;
+        self.wt = Some(wt);
+        // A crash in the middle of resolving a conflict leaves git's merge state behind.
+        self.abandon_merge().await;
         if let Some(step) = self.finish_landed().await? {
-            return Ok(Some(step));
+            return Ok(step);
         }
-        self.ensure_worktree().await?;
-        let approved = self.bead.loom_get("merge_approved") == Some(&json!(true));
-        let waiting = self.previous_stage.as_deref() == Some(stage::MERGE_WAITING);
-        if (approved || waiting) && self.branch_ahead().await? > 0 {
-            self.summary = self
-                .bead
-                .loom_get("summary")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            self.model = self
-                .bead
-                .loom_get("model")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            return Ok(Some(Step::Land));
+        if dispatches > self.cx.settings.budget.max_dispatches {
+            return self.over_dispatched(dispatches).await;
         }
-        Ok(None)
-    }
-
-    async fn ensure_worktree(&mut self) -> Result<()> {
-        let id = self.id().to_owned();
-        let target = self.cx.settings.target.clone();
-        let (wt, created) = self
-            .cx
-            .blocking(move |cx| cx.with_git(|| cx.trees.ensure(&id, &target)))
-            .await?;
+        if created {
+            self.setup_worktree().await?;
+        }
+        let wt = self.worktree()?;
         let detail = if created {
             format!("worktree {} on {}", wt.path.display(), wt.branch)
         } else {
@@ -208,8 +218,78 @@ impl Pipeline {
             ],
         )
         .await?;
-        self.wt = Some(wt);
+        let waiting = self.previous_stage.as_deref() == Some(stage::MERGE_WAITING);
+        if (self.approved || waiting) && self.branch_ahead().await? > 0 {
+            for (key, field) in [("summary", &mut self.summary), ("model", &mut self.model)] {
+                *field = self
+                    .bead
+                    .loom_get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+            return Ok(Step::Land);
+        }
+        Ok(Step::Implement(None))
+    }
+
+    /// Runs `worktree.setup` in a new worktree (secrets scrubbed, the test timeout); a failure
+    /// removes the worktree and is a configuration error.
+    async fn setup_worktree(&mut self) -> Result<()> {
+        let Some(cmd) = self.cx.trees.setup_command().map(str::to_owned) else {
+            return Ok(());
+        };
+        let wt = self.worktree()?;
+        let (sandbox, _) = session::sandbox_for(&self.cx.ws, &self.cx.client, &wt, None)?;
+        self.cx
+            .stage_event(self.id(), "worktree", format!("setting up: `{cmd}`"));
+        let out = tokio::select! {
+            out = sandbox.run(&cmd, Some(self.cx.settings.test_timeout)) => Some(out),
+            () = self.cx.stopped() => None,
+        };
+        let failure = match &out {
+            None => Some("the run stopped during the worktree setup".to_owned()),
+            Some(o) if o.timed_out || o.exit_code != Some(0) => Some(format!(
+                "the worktree setup command `{cmd}` failed ({}): {}",
+                if o.timed_out {
+                    "timed out".to_owned()
+                } else {
+                    o.exit_code
+                        .map_or("killed".to_owned(), |c| format!("exit {c}"))
+                },
+                tail(&format!("{}{}", o.stdout.text(), o.stderr.text()), 600).trim()
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = failure {
+            self.wt = None;
+            self.cx
+                .blocking(move |cx| {
+                    cx.with_git(|| {
+                        cx.trees.discard(&wt);
+                        Ok(())
+                    })
+                })
+                .await?;
+            return Err(Error::Config(format!(
+                "{why}; fix worktree.setup in .loom/config.yaml"
+            )));
+        }
         Ok(())
+    }
+
+    /// Gives up a merge left in progress in the worktree (conflict markers never get committed).
+    pub(super) async fn abandon_merge(&self) {
+        let Ok(wt) = self.worktree() else { return };
+        let _ = self
+            .cx
+            .blocking(move |_| {
+                if crate::git::merge::in_progress(&wt) {
+                    crate::git::merge::abandon(&wt);
+                }
+                Ok(())
+            })
+            .await;
     }
 
     pub(super) fn worktree(&self) -> Result<Worktree> {
@@ -377,6 +457,9 @@ impl Pipeline {
             self.conversation = self.opening(&coder, &note).await?;
         }
         let mut messages = std::mem::take(&mut self.conversation);
+        if feedback.is_some() {
+            self.approved = false; // an approval was for the code as it was
+        }
         if let Some(f) = feedback {
             prompt::close_open_calls(&mut messages, "Recorded.");
             messages.push(Message::user(f));
@@ -392,6 +475,10 @@ impl Pipeline {
         let bead = self.bead.clone();
         agents::commit(&self.cx, &bead, &coder, &wt, &end).await?;
         match end.terminal {
+            Terminal::Done if self.bead.issue_type == crate::bead::issue_type::EPIC => {
+                self.summary = end.detail.clone();
+                self.planned().await
+            }
             Terminal::Done => {
                 self.summary = end.detail.clone();
                 Ok(Step::Verify)
@@ -581,6 +668,19 @@ impl Pipeline {
         }
     }
 
+    /// An epic is done once its planner has split it into child beads: it stays in progress
+    /// (stage `planned`, no owner) until a person closes it.
+    async fn planned(&mut self) -> Result<Step> {
+        let note = format!("planned: {}", self.summary.trim());
+        self.put_away_worktree().await;
+        let (id, n2) = (self.id().to_owned(), note.clone());
+        self.cx
+            .blocking(move |cx| beads::release(&cx.ws, &id, status::IN_PROGRESS, "planned", &n2))
+            .await?;
+        self.report.stage = "planned".into();
+        Ok(Step::End(Outcome::Completed, note))
+    }
+
     /// Blocks the bead on a decision (one commit) and puts the worktree away (its branch stays).
     pub(super) async fn escalate(&mut self, q: Question) -> Result<Step> {
         let id = self.id().to_owned();
@@ -620,6 +720,7 @@ impl Pipeline {
 
     /// Removes the worktree if it is clean (the branch keeps the work for the next round).
     pub(super) async fn put_away_worktree(&mut self) {
+        self.abandon_merge().await;
         let Some(wt) = self.wt.take() else { return };
         let target = self.cx.settings.target.clone();
         let kept = self
@@ -638,6 +739,7 @@ impl Pipeline {
     /// Gives the bead back for the next run: status open, stage `interrupted`. Work in
     /// progress is committed on the bead's branch and the worktree put away.
     pub(super) async fn interrupted(&mut self, why: &str) -> Result<Step> {
+        self.abandon_merge().await;
         if let (Ok(wt), Some(coder)) = (self.worktree(), self.coder.clone()) {
             let end = crate::agent::run::LoopEnd::new(Terminal::Interrupted, why, &self.model);
             let bead = self.bead.clone();
@@ -649,16 +751,14 @@ impl Pipeline {
         self.put_away_worktree().await;
         let (id, why2) = (self.id().to_owned(), why.to_owned());
         self.cx
-            .blocking(move |cx| {
-                beads::release(&cx.ws, &id, status::OPEN, stage::INTERRUPTED, &why2)
-            })
+            .blocking(move |cx| beads::give_back(&cx.ws, &id, &why2))
             .await?;
         self.report.stage = stage::INTERRUPTED.into();
         Ok(Step::End(Outcome::Interrupted, why.to_owned()))
     }
 
     /// A dispatch past the budget: ask a person instead of trying again.
-    async fn over_dispatched(mut self, dispatches: u32) -> BeadReport {
+    async fn over_dispatched(&mut self, dispatches: u32) -> Result<Step> {
         let max = self.cx.settings.budget.max_dispatches;
         let q = Question {
             title: format!(
@@ -681,12 +781,7 @@ impl Pipeline {
             reason: format!("dispatched {} times (max_dispatches {max})", dispatches - 1),
             stage: String::new(),
         };
-        let end = match self.escalate(q).await {
-            Ok(Step::End(o, d)) => (o, d),
-            Ok(_) => (Outcome::Waiting, String::new()),
-            Err(e) => self.failed(e).await,
-        };
-        self.finish(end)
+        self.escalate(q).await
     }
 
     /// Something failed that no agent round can fix (git, the disk, the configuration): the
@@ -701,6 +796,7 @@ impl Pipeline {
             bead: Some(self.id().to_owned()),
             message: msg.clone(),
         });
+        self.put_away_worktree().await;
         let (id, note) = (self.id().to_owned(), msg.clone());
         let _ = self
             .cx

@@ -62,7 +62,11 @@ impl Budget {
             max_verify_rounds: f.max_verify_rounds.unwrap_or(3).max(1),
             max_review_rounds: f.max_review_rounds.unwrap_or(2).max(1),
             max_tokens: f.max_tokens.unwrap_or(1_000_000),
-            max_time: Duration::from_secs_f64(f.max_minutes.unwrap_or(60.0).max(0.01) * 60.0),
+            max_time: f
+                .max_minutes
+                .and_then(|m| Duration::try_from_secs_f64(m * 60.0).ok())
+                .filter(|d| !d.is_zero())
+                .unwrap_or(Duration::from_secs(3600)),
         }
     }
 }
@@ -89,6 +93,9 @@ pub struct RunSettings {
     pub max_tokens: Option<u64>,
     /// Give up (exit 4) when the endpoint stays down this long.
     pub provider_down_limit: Duration,
+    /// End the run when nothing is ready or running (`loom run`); `false` keeps dispatching
+    /// as beads become ready until stopped (the TUI).
+    pub idle_exit: bool,
 }
 
 /// What `loom run` flags override.
@@ -152,6 +159,7 @@ impl RunSettings {
             timeout: o.timeout,
             max_tokens: o.max_tokens,
             provider_down_limit: down_limit,
+            idle_exit: true,
         })
     }
 }
