@@ -42,7 +42,12 @@ pub fn worktrees(ws: &Workspace) -> Result<Worktrees> {
         .data_dir()
         .ok_or_else(|| Error::Config("no data directory: set LOOM_DATA_DIR".into()))?
         .join("worktrees");
-    Ok(Worktrees::new(repo, base, ws.config.worktree.clone()))
+    let trees = Worktrees::new(repo.clone(), base, ws.config.worktree.clone());
+    // The bead store stays out of agents' checkouts (when it lives inside the repository).
+    Ok(match ws.layout().beads_dir.strip_prefix(&repo.workdir) {
+        Ok(rel) if !rel.as_os_str().is_empty() => trees.leaving_out(&rel.to_string_lossy()),
+        _ => trees,
+    })
 }
 
 /// The branch the user has checked out (the default target).

@@ -95,6 +95,9 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     Ok(summary.exit_code)
 }
 
+/// Threads for blocking work in `loom run`.
+const BLOCKING_THREADS: usize = 8;
+
 /// Runs the orchestrator with progress on stderr (and NDJSON on stdout with `--json`).
 pub(super) fn execute(
     ctx: &Ctx,
@@ -105,7 +108,10 @@ pub(super) fn execute(
     personas: Option<crate::agent::persona::PersonaSet>,
 ) -> Result<RunSummary> {
     let bus = EventBus::new(16 * 1024);
+    // Blocking work (git, the store) is short; eight threads keep 16 agents busy while each
+    // thread's allocator heap stays one of few (peak memory: docs/PERFORMANCE.md).
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;

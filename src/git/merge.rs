@@ -320,7 +320,15 @@ pub fn unresolved(wt: &Worktree, files: &[String]) -> Vec<String> {
 /// Completes a merge whose conflicts were resolved in the worktree.
 pub fn conclude(wt: &Worktree, author: &Identity, committer: Option<&Identity>) -> Result<()> {
     let env = identity_env(author, committer);
-    ok(&wt.path, &["add", "-A"], &env)?;
+    let added = run(&wt.path, &["add", "-A"], &env)?;
+    let err = String::from_utf8_lossy(&added.stderr);
+    // Exit 1 when all it matched is outside the worktree's sparse checkout (the bead store).
+    if !added.status.success() && !err.contains("outside of your sparse-checkout") {
+        return Err(Error::Git {
+            command: "add -A".into(),
+            message: err.trim().to_owned(),
+        });
+    }
     ok(
         &wt.path,
         &["commit", "-q", "--no-verify", "--no-edit"],

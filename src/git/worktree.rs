@@ -77,6 +77,9 @@ pub struct Worktrees {
     repo: Repo,
     base: PathBuf,
     setup: WorktreeFile,
+    /// A directory (relative to the repository root) left out of agents' checkouts: the bead
+    /// store, which agents cannot write and need not read (its beads come in the prompt).
+    leave_out: Option<String>,
 }
 
 /// The branch of bead `id`.
@@ -87,7 +90,23 @@ pub fn branch_of(id: &str) -> String {
 impl Worktrees {
     /// Worktrees of `repo` under `base` (Loom's data dir for this repository + `worktrees`).
     pub fn new(repo: Repo, base: PathBuf, setup: WorktreeFile) -> Worktrees {
-        Worktrees { repo, base, setup }
+        Worktrees {
+            repo,
+            base,
+            setup,
+            leave_out: None,
+        }
+    }
+
+    /// Leaves directory `rel` (e.g. `.beads`) out of new worktrees (a sparse checkout local to
+    /// each worktree: the repository's own configuration is not touched). A store of 10,000
+    /// YAML beads is then not copied into every agent's checkout.
+    pub fn leaving_out(mut self, rel: &str) -> Worktrees {
+        let rel = rel.trim_matches('/');
+        if !rel.is_empty() && !rel.contains(['*', '?', '[', '!', '\\', '\n']) {
+            self.leave_out = Some(rel.to_owned());
+        }
+        self
     }
 
     pub fn base(&self) -> &Path {
@@ -199,15 +218,24 @@ impl Worktrees {
         let p = path.to_string_lossy().into_owned();
         // The common case first: a new branch. Then the branch of an earlier attempt, and a
         // stale registration of a directory that is gone (pruned, then tried again).
-        let try_add = || match self.repo.git_ok(
-            &["worktree", "add", "-q", "-b", &branch, &p, target],
-            &[],
-            None,
-        ) {
-            Err(Error::Git { message, .. }) if message.contains("already exists") => self
-                .repo
-                .git_ok(&["worktree", "add", "-q", &p, &branch], &[], None),
-            other => other,
+        // Without a checkout when something is left out: the sparse checkout comes first.
+        let sparse = self.leave_out.is_some();
+        let flags: &[&str] = if sparse {
+            &["worktree", "add", "-q", "--no-checkout"]
+        } else {
+            &["worktree", "add", "-q"]
+        };
+        let try_add = || {
+            let mut new_branch = flags.to_vec();
+            new_branch.extend(["-b", &branch, &p, target]);
+            match self.repo.git_ok(&new_branch, &[], None) {
+                Err(Error::Git { message, .. }) if message.contains("already exists") => {
+                    let mut old_branch = flags.to_vec();
+                    old_branch.extend([p.as_str(), branch.as_str()]);
+                    self.repo.git_ok(&old_branch, &[], None)
+                }
+                other => other,
+            }
         };
         let mut added = try_add();
         if let Err(Error::Git { message, .. }) = &added
@@ -219,8 +247,53 @@ impl Worktrees {
             added = try_add();
         }
         added?;
+        if let Some(out) = &self.leave_out
+            && let Err(e) = self.check_out_sparse(&path, out)
+        {
+            self.discard(&wt);
+            return Err(e);
+        }
         wt.copied = self.copy_setup_files(&path)?;
         Ok((wt, true))
+    }
+
+    /// Fills a `--no-checkout` worktree with everything but `out`: the patterns go to the
+    /// worktree's own `info/sparse-checkout`, and only this checkout applies them (the
+    /// skip-worktree bits it leaves keep later `add`, `status` and merges away from `out`).
+    fn check_out_sparse(&self, path: &Path, out: &str) -> Result<()> {
+        let dotgit = path.join(".git");
+        let text = std::fs::read_to_string(&dotgit).map_err(|e| Error::io(&dotgit, e))?;
+        let gitdir = text
+            .trim()
+            .strip_prefix("gitdir: ")
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::Git {
+                command: "worktree add".into(),
+                message: format!("{} does not point at its git dir", dotgit.display()),
+            })?;
+        let gitdir = if gitdir.is_absolute() {
+            gitdir
+        } else {
+            path.join(gitdir)
+        };
+        let info = gitdir.join("info");
+        std::fs::create_dir_all(&info).map_err(|e| Error::io(&info, e))?;
+        let patterns = info.join("sparse-checkout");
+        std::fs::write(&patterns, format!("/*\n!/{out}/\n"))
+            .map_err(|e| Error::io(&patterns, e))?;
+        self.git_in(
+            path,
+            &[
+                "-c",
+                "core.sparseCheckout=true",
+                "-c",
+                "core.sparseCheckoutCone=false",
+                "checkout",
+                "-q",
+            ],
+            &[],
+        )?;
+        Ok(())
     }
 
     /// Removes a worktree Loom just created (e.g. its setup failed), whatever it holds; its
@@ -275,10 +348,26 @@ impl Worktrees {
         author: &Identity,
         committer: Option<&Identity>,
     ) -> Result<Option<String>> {
-        let mut add = vec!["add", "-A", "--", "."];
-        let excludes: Vec<String> = wt.copied.iter().map(|f| format!(":(exclude){f}")).collect();
+        // No positive pathspec: `.` would match the sparse-checkout's left-out paths.
+        let mut add = vec!["add", "-A", "--"];
+        // The left-out directory is excluded by name: a pathspec that matches paths outside
+        // the sparse checkout is an error to `git add`.
+        let excludes: Vec<String> = wt
+            .copied
+            .iter()
+            .chain(self.leave_out.iter())
+            .map(|f| format!(":(exclude){f}"))
+            .collect();
         add.extend(excludes.iter().map(String::as_str));
-        self.git_in(&wt.path, &add, &[])?;
+        match self.git_in(&wt.path, &add, &[]) {
+            // Everything the pathspec matched is left out (a worktree with nothing but the
+            // bead store): git says so with exit 1, having added whatever else there was.
+            Err(Error::Git { message, .. })
+                if message.contains("outside of your sparse-checkout") => {}
+            other => {
+                other?;
+            }
+        }
         let staged = self.git_in(&wt.path, &["diff", "--cached", "--name-only"], &[])?;
         if staged.trim().is_empty() {
             return Ok(None);

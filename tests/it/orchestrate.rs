@@ -771,3 +771,53 @@ fn timeout_gives_running_beads_back() {
     assert_eq!(v["metadata"]["loom"]["stage"], "interrupted");
     assert_clean_worktrees(&repo);
 }
+
+/// Benchmark (run by scripts/bench.sh): peak memory of `loom run` with 16 agents streaming at
+/// once from the test server.
+#[test]
+#[ignore = "benchmark: cargo test --release --test it bench_peak_rss -- --ignored --nocapture"]
+fn bench_peak_rss_16_agents_streaming() {
+    let repo = project("review: false\n");
+    let server = LlmServer::start();
+    let n: usize = std::env::var("RSS_AGENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let ids: Vec<String> = (0..n)
+        .map(|i| repo.create(&format!("Stream {i}"), &[]))
+        .collect();
+    let content = "ok\n".repeat(1500); // ~4.5 KB of arguments, ~500 fragments per stream
+    for id in &ids {
+        server.route(
+            &[id, CODER],
+            call(
+                "write_file",
+                json!({"path": format!("{id}.txt"), "content": content}),
+            )
+            .with(Fault::EventDelay(Duration::from_millis(3))),
+        );
+        server.route(&[id, CODER], call("done", json!({"summary": "streamed"})));
+    }
+    let (out, events) = run(&repo, &server, &["--max-agents", &n.to_string()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    if std::env::var_os("RSS_STDERR").is_some() {
+        eprintln!("{}", out.stderr);
+    }
+    let s = summary(&events);
+    let started_before_first_finish = {
+        let first = position(&events, |e| e["type"] == "bead_finished");
+        events[..first]
+            .iter()
+            .filter(|e| e["type"] == "agent_started")
+            .count()
+    };
+    let kb = s["peak_rss_kb"].as_u64().unwrap();
+    println!(
+        "peak RSS of loom run with 16 agents streaming: {:.1} MiB ({} agents were streaming at once; run took {} ms)",
+        kb as f64 / 1024.0,
+        started_before_first_finish,
+        s["duration_ms"]
+    );
+    assert_eq!(started_before_first_finish, n, "all streamed at once");
+    assert!(kb < 150 * 1024, "goal: under 150 MB");
+}

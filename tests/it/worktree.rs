@@ -157,3 +157,50 @@ fn the_sweep_keeps_dirty_and_unmerged_work_and_removes_merged() {
         "branch work\n"
     );
 }
+
+#[test]
+fn the_bead_store_stays_out_of_agent_checkouts() {
+    let repo = TestRepo::with_loom("yaml");
+    repo.write("src.txt", "v1\n");
+    repo.git(&["add", "src.txt"]);
+    repo.git(&["commit", "-qm", "code"]);
+    let id = repo.create("A bead", &[]);
+    let config_before = repo.read_string(".git/config");
+    let base = tempfile::tempdir().unwrap();
+    let trees = Worktrees::new(
+        Repo::require(repo.path()).unwrap(),
+        base.path().join("worktrees"),
+        WorktreeFile::default(),
+    )
+    .leaving_out(".beads");
+    let (wt, created) = trees.ensure(&id, "main").unwrap();
+    assert!(created);
+    assert!(wt.path.join("src.txt").exists());
+    assert!(!wt.path.join(".beads").exists(), "no copy of the store");
+    assert_eq!(
+        repo.read_string(".git/config"),
+        config_before,
+        "the repository's configuration is untouched"
+    );
+    // Work commits only what the agent changed; git status stays clean about the store.
+    std::fs::write(wt.path.join("src.txt"), "v2\n").unwrap();
+    let c = trees
+        .commit(&wt, "work", &agent(), None)
+        .unwrap()
+        .expect("a commit");
+    let files = repo.git(&["show", "--name-only", "--format=", &c]);
+    assert_eq!(files.trim(), "src.txt");
+    // The target's bead commits merge in without materialising the store.
+    repo.ok(&["update", &id, "-p", "0"]);
+    let author = agent();
+    let merged = loom::git::merge::integrate(&wt, "main", &author, None).unwrap();
+    assert_eq!(merged, loom::git::merge::Integrated::Merged);
+    let status = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&wt.path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&status.stdout).trim().is_empty());
+    // A worktree holding nothing but left-out files still commits (nothing) without error.
+    assert_eq!(trees.commit(&wt, "nothing", &author, None).unwrap(), None);
+}
