@@ -8,11 +8,32 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::persona::{PromptVia, RunnerSpec};
-use super::run::Terminal;
+use super::run::{AgentEvent, LoopEnd, Terminal};
 use super::sandbox::Sandbox;
 
 /// Default time an external runner may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Runs the program as an agent session: its output lines go to `on_event` as
+/// `runner_output`, and the end reads like a loop's (one iteration, the command as the model).
+pub async fn session(
+    spec: &RunnerSpec,
+    sandbox: &Sandbox,
+    tmp: &Path,
+    prompt: &str,
+    on_event: &mut (dyn FnMut(AgentEvent) + Send),
+) -> LoopEnd {
+    let mut on_line = |line: &str| {
+        on_event(AgentEvent::RunnerOutput {
+            line: line.to_owned(),
+        })
+    };
+    let (terminal, detail) = run(spec, sandbox, tmp, prompt, &mut on_line).await;
+    LoopEnd {
+        iterations: 1,
+        ..LoopEnd::new(terminal, detail, spec.command.clone())
+    }
+}
 
 /// Runs the program; returns how it ended and the last lines of its output.
 pub async fn run(

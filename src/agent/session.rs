@@ -180,17 +180,7 @@ pub async fn run_bead(
     let end = match &persona.runner {
         Some(spec) => {
             let prompt = format!("{}\n\n{bead_text}", persona.body);
-            let mut on_line = |line: &str| {
-                on_event(AgentEvent::RunnerOutput {
-                    line: line.to_owned(),
-                })
-            };
-            let (terminal, detail) =
-                runner::run(spec, &ctx.sandbox, &tmp, &prompt, &mut on_line).await;
-            LoopEnd {
-                iterations: 1,
-                ..LoopEnd::new(terminal, detail, spec.command.clone())
-            }
+            runner::session(spec, &ctx.sandbox, &tmp, &prompt, on_event).await
         }
         None => {
             let lessons = lessons::tail(&ws.layout().root, lessons::PROMPT_BYTES);

@@ -47,31 +47,11 @@ pub enum Integrated {
 }
 
 fn run(dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<std::process::Output> {
-    let mut cmd = std::process::Command::new("git");
-    cmd.current_dir(dir)
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().map_err(|e| Error::Git {
-        command: args.join(" "),
-        message: format!("cannot run git: {e}"),
-    })
+    super::run_in(dir, args, env, None)
 }
 
 fn ok(dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
-    let out = run(dir, args, env)?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(Error::Git {
-            command: args.join(" "),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        })
-    }
+    super::checked(args, run(dir, args, env)?).map(|s| s.trim().to_owned())
 }
 
 fn identity_env<'a>(

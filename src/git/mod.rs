@@ -99,36 +99,7 @@ impl Repo {
         env: &[(&str, &OsStr)],
         stdin: Option<&str>,
     ) -> Result<Output> {
-        let mut cmd = Command::new("git");
-        cmd.current_dir(&self.workdir)
-            .args(args)
-            // Never prompt, never page, never let a user's LANG change messages we parse.
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().map_err(|e| Error::Git {
-            command: args.join(" "),
-            message: format!("cannot run git: {e}; is git installed and on PATH?"),
-        })?;
-        if let Some(input) = stdin
-            && let Some(mut pipe) = child.stdin.take()
-        {
-            use std::io::Write;
-            pipe.write_all(input.as_bytes())
-                .map_err(|e| Error::io(&self.workdir, e))?;
-        }
-        child
-            .wait_with_output()
-            .map_err(|e| Error::io(&self.workdir, e))
+        run_in(&self.workdir, args, env, stdin)
     }
 
     /// Runs git and returns trimmed stdout, or an error carrying its stderr.
@@ -138,15 +109,56 @@ impl Repo {
         env: &[(&str, &OsStr)],
         stdin: Option<&str>,
     ) -> Result<String> {
-        let out = self.git(args, env, stdin)?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        checked(args, self.git(args, env, stdin)?).map(|s| s.trim().to_owned())
+    }
+}
+
+/// Runs `git args…` in `dir` (a worktree), returning its output. Git never prompts, and its
+/// messages are in the C locale (Loom parses some of them).
+pub(crate) fn run_in(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &OsStr)],
+    stdin: Option<&str>,
+) -> Result<Output> {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
         } else {
-            Err(Error::Git {
-                command: args.join(" "),
-                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
-        }
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| Error::Git {
+        command: args.join(" "),
+        message: format!("cannot run git: {e}; is git installed and on PATH?"),
+    })?;
+    if let Some(input) = stdin
+        && let Some(mut pipe) = child.stdin.take()
+    {
+        use std::io::Write;
+        pipe.write_all(input.as_bytes())
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    child.wait_with_output().map_err(|e| Error::io(dir, e))
+}
+
+/// The stdout of a git run that succeeded (untrimmed), or an error carrying its stderr.
+pub(crate) fn checked(args: &[&str], out: Output) -> Result<String> {
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(Error::Git {
+            command: args.join(" "),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }
 

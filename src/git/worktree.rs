@@ -114,27 +114,7 @@ impl Worktrees {
     }
 
     fn git_in(&self, dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
-        let mut cmd = std::process::Command::new("git");
-        cmd.current_dir(dir)
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .stdin(std::process::Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().map_err(|e| Error::Git {
-            command: args.join(" "),
-            message: format!("cannot run git: {e}"),
-        })?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(Error::Git {
-                command: args.join(" "),
-                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
-        }
+        super::checked(args, super::run_in(dir, args, env, None)?)
     }
 
     /// Paths of worktrees git knows about, with their branch.

@@ -124,17 +124,7 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
                     .filter_map(|m| m.content.as_deref())
                     .collect::<Vec<_>>()
                     .join("\n\n");
-                let mut on_line = |line: &str| {
-                    on_event(AgentEvent::RunnerOutput {
-                        line: line.to_owned(),
-                    })
-                };
-                let (terminal, detail) =
-                    runner::run(spec, &ctx.sandbox, &tmp, &prompt, &mut on_line).await;
-                LoopEnd {
-                    iterations: 1,
-                    ..LoopEnd::new(terminal, detail, spec.command.clone())
-                }
+                runner::session(spec, &ctx.sandbox, &tmp, &prompt, &mut on_event).await
             }
             None => {
                 let mode = LoopMode {

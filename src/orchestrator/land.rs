@@ -224,13 +224,7 @@ impl Pipeline {
             detail: format!("conflict with {target} in {list}"),
         });
         if self.conflict_rounds > 1 {
-            let wt2 = wt.clone();
-            self.cx
-                .blocking(move |_| {
-                    merge::abandon(&wt2);
-                    Ok(())
-                })
-                .await?;
+            self.abandon_merge().await;
             return self
                 .conflict_escalation(&list, "it conflicted again")
                 .await
@@ -290,13 +284,7 @@ impl Pipeline {
             .blocking(move |_| Ok(merge::unresolved(&wt2, &files2)))
             .await?;
         if ended.end.terminal != crate::agent::run::Terminal::Done || !left.is_empty() {
-            let wt2 = wt.clone();
-            self.cx
-                .blocking(move |_| {
-                    merge::abandon(&wt2);
-                    Ok(())
-                })
-                .await?;
+            self.abandon_merge().await;
             let why = if left.is_empty() {
                 format!("the coder stopped: {}", ended.end.detail)
             } else {
@@ -459,13 +447,7 @@ impl Pipeline {
                 .cx
                 .blocking(move |cx| cx.with_git(|| cx.trees.remove_landed(&wt, &from)))
                 .await;
-            match kept {
-                Ok(Some(why)) => self.cx.stage_event(self.id(), "worktree kept", why),
-                Err(e) => self
-                    .cx
-                    .stage_event(self.id(), "worktree kept", e.to_string()),
-                Ok(None) => {}
-            }
+            self.report_kept(kept);
         }
         Ok(Step::End(Outcome::Merged, summary))
     }

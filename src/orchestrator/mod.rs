@@ -10,4 +10,6 @@ mod land;
 pub mod lock;
 pub mod pipeline;
 pub mod report;
+mod review;
 pub mod settings;
+mod verify;

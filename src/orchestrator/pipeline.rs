@@ -4,7 +4,7 @@
 //! budget runs out the bead is blocked on one decision bead. Every stage shows in
 //! `metadata.loom.stage` and as an event.
 //!
-//! Landing (the merge stage) is in `land.rs`.
+//! The stages live beside it: `verify.rs`, `review.rs`, `land.rs` (the merge stage).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -257,7 +257,7 @@ impl Pipeline {
                     o.exit_code
                         .map_or("killed".to_owned(), |c| format!("exit {c}"))
                 },
-                tail(&format!("{}{}", o.stdout.text(), o.stderr.text()), 600).trim()
+                super::verify::tail(&format!("{}{}", o.stdout.text(), o.stderr.text()), 600).trim()
             )),
             Some(_) => None,
         };
@@ -334,7 +334,7 @@ impl Pipeline {
             .await
     }
 
-    async fn announce(&mut self, name: &str, detail: String) -> Result<()> {
+    pub(super) async fn announce(&mut self, name: &str, detail: String) -> Result<()> {
         self.set_stage(name, &[]).await?;
         self.cx.stage_event(self.id(), name, detail);
         Ok(())
@@ -349,7 +349,7 @@ impl Pipeline {
         Ok(c)
     }
 
-    async fn model_for(&self, persona: &Persona) -> Result<String> {
+    pub(super) async fn model_for(&self, persona: &Persona) -> Result<String> {
         if let Some(spec) = &persona.runner {
             return Ok(spec.command.clone());
         }
@@ -520,154 +520,6 @@ impl Pipeline {
         }
     }
 
-    async fn verify(&mut self) -> Result<Step> {
-        let Some(cmd) = self.cx.settings.test_command.clone() else {
-            return Ok(Step::Review);
-        };
-        self.verify_rounds += 1;
-        let round = self.verify_rounds;
-        self.announce(stage::VERIFYING, format!("`{cmd}`, round {round}"))
-            .await?;
-        let Some(run) = self.run_tests(&cmd, round).await? else {
-            return self
-                .interrupted("the run stopped during verification")
-                .await;
-        };
-        if run.passed {
-            return Ok(Step::Review);
-        }
-        let max = self.cx.settings.budget.max_verify_rounds;
-        if round >= max {
-            let q = Question {
-                title: format!("{}: tests still fail after {round} rounds", self.id()),
-                body: format!(
-                    "The test command `{cmd}` still fails on {} ({}) after {round} verification rounds.\n\n\
-                     The end of its output:\n\n```\n{}\n```",
-                    self.id(),
-                    self.bead.title,
-                    run.tail
-                ),
-                options: retry_options(),
-                reason: format!("tests failed {round} times (max_verify_rounds {max})"),
-                stage: String::new(),
-            };
-            return self.escalate(q).await;
-        }
-        Ok(Step::Implement(Some(format!(
-            "The test command `{cmd}` failed ({}). The end of its output:\n```\n{}\n```\n\
-             Fix the code so it passes (change a test only if the test itself is wrong), run it yourself, \
-             then call `done` again with a summary.",
-            run.status, run.tail
-        ))))
-    }
-
-    async fn review(&mut self) -> Result<Step> {
-        if !self.cx.settings.review {
-            return Ok(Step::Land);
-        }
-        self.review_rounds += 1;
-        let round = self.review_rounds;
-        self.announce(stage::REVIEWING, format!("round {round}"))
-            .await?;
-        let reviewer = self
-            .cx
-            .personas
-            .get("reviewer")
-            .cloned()
-            .ok_or_else(|| {
-                Error::Config(
-                    "no `reviewer` persona: add one to .loom/personas/, or set `review: false` in .loom/config.yaml"
-                        .into(),
-                )
-            })?;
-        let model = self.model_for(&reviewer).await?;
-        let tests = match &self.cx.settings.test_command {
-            Some(cmd) => format!("The test command `{cmd}` passes."),
-            None => "The repository has no test command configured.".to_owned(),
-        };
-        let ask = format!(
-            "## The change to review\n{} reports it done: {}\n\n{tests}\n\
-             `git_diff` shows the whole change against {}. Check it against the bead, then answer with \
-             `approve` or `request_changes`.",
-            self.coder.as_ref().map_or("The coder", |c| c.name.as_str()),
-            self.summary.trim(),
-            self.cx.settings.target
-        );
-        let messages = self.opening(&reviewer, &ask).await?;
-        let Some(ended) = self.session(&reviewer, &model, messages, round).await? else {
-            return self.interrupted("the run stopped during review").await;
-        };
-        let end = ended.end;
-        let verdict = |approved: bool, comments: &str| Event::ReviewVerdict {
-            at: event::now(),
-            bead: self.bead.id.clone(),
-            approved,
-            comments: comments.to_owned(),
-        };
-        match end.terminal {
-            Terminal::Approved => {
-                self.cx.publish(verdict(true, &end.detail));
-                self.reviewed_by = Some(reviewer.name.clone());
-                Ok(Step::Land)
-            }
-            Terminal::ChangesRequested => {
-                self.cx.publish(verdict(false, &end.detail));
-                let max = self.cx.settings.budget.max_review_rounds;
-                if round >= max {
-                    let q = Question {
-                        title: format!(
-                            "{}: the reviewer still requests changes after {round} reviews",
-                            self.id()
-                        ),
-                        body: format!(
-                            "The latest review of {} ({}):\n\n{}",
-                            self.id(),
-                            self.bead.title,
-                            end.detail
-                        ),
-                        options: vec![
-                            "approve: merge it as it is".into(),
-                            "deny: drop the bead".into(),
-                            "answer: give the coder guidance and try again".into(),
-                        ],
-                        reason: format!(
-                            "changes requested {round} times (max_review_rounds {max})"
-                        ),
-                        stage: stage::AWAITING_APPROVAL.into(),
-                    };
-                    return self.escalate(q).await;
-                }
-                Ok(Step::Implement(Some(format!(
-                    "The reviewer requested changes:\n\n{}\n\nAddress every point, run the tests, then call \
-                     `done` with a summary of what you changed.",
-                    end.detail
-                ))))
-            }
-            _ if agents::endpoint_unusable(&end) => {
-                self.cx.mark_endpoint_failed();
-                self.interrupted(&end.detail).await
-            }
-            t => {
-                let q = Question {
-                    title: format!("{}: the review did not reach a verdict", self.id()),
-                    body: format!(
-                        "The reviewer stopped without approving or requesting changes ({}): {}",
-                        t.as_str(),
-                        end.detail
-                    ),
-                    options: vec![
-                        "approve: merge it without review".into(),
-                        "deny: drop the bead".into(),
-                        "answer: send it back to the coder with guidance".into(),
-                    ],
-                    reason: format!("review ended: {}", t.as_str()),
-                    stage: stage::AWAITING_APPROVAL.into(),
-                };
-                self.escalate(q).await
-            }
-        }
-    }
-
     /// An epic is done once its planner has split it into child beads: it stays in progress
     /// (stage `planned`, no owner) until a person closes it.
     async fn planned(&mut self) -> Result<Step> {
@@ -727,13 +579,17 @@ impl Pipeline {
             .cx
             .blocking(move |cx| cx.with_git(|| cx.trees.remove(&wt, &target, true)))
             .await;
-        match kept {
-            Ok(Some(why)) => self.cx.stage_event(self.id(), "worktree kept", why),
-            Err(e) => self
-                .cx
-                .stage_event(self.id(), "worktree kept", e.to_string()),
-            Ok(None) => {}
-        }
+        self.report_kept(kept);
+    }
+
+    /// Says why a worktree was kept (`Some` reason, or an error), if it was.
+    pub(super) fn report_kept(&self, kept: Result<Option<String>>) {
+        let why = match kept {
+            Ok(None) => return,
+            Ok(Some(why)) => why,
+            Err(e) => e.to_string(),
+        };
+        self.cx.stage_event(self.id(), "worktree kept", why);
     }
 
     /// Gives the bead back for the next run: status open, stage `interrupted`. Work in
@@ -822,92 +678,10 @@ impl Pipeline {
 }
 
 /// The options of a decision to retry a bead.
-fn retry_options() -> Vec<String> {
+pub(super) fn retry_options() -> Vec<String> {
     vec![
         "approve: try again with a fresh budget".into(),
         "deny: drop the bead (close it)".into(),
         "answer: give guidance, then try again".into(),
     ]
-}
-
-/// The result of one run of the test command.
-pub(super) struct TestRun {
-    pub passed: bool,
-    /// `exit 1`, `timed out`.
-    pub status: String,
-    /// The end of the output.
-    pub tail: String,
-}
-
-impl Pipeline {
-    /// Runs the test command in the worktree; the output goes to the event and to a log file
-    /// in the data dir. `None` if the run stopped meanwhile.
-    pub(super) async fn run_tests(&mut self, cmd: &str, round: u32) -> Result<Option<TestRun>> {
-        let wt = self.worktree()?;
-        let (sandbox, _) =
-            session::sandbox_for(&self.cx.ws, &self.cx.client, &wt, self.cx.helper.clone())?;
-        let timeout = self.cx.settings.test_timeout;
-        let out = tokio::select! {
-            out = sandbox.run(cmd, Some(timeout)) => out,
-            () = self.cx.stopped() => return Ok(None),
-        };
-        let text = format!("{}{}", out.stdout.text(), out.stderr.text());
-        let status = if out.timed_out {
-            format!("timed out after {} s", timeout.as_secs())
-        } else {
-            out.exit_code
-                .map_or("killed".to_owned(), |c| format!("exit {c}"))
-        };
-        let passed = !out.timed_out && out.exit_code == Some(0);
-        if let Some(dir) = self.cx.ws.data_dir() {
-            let dir = dir.join("logs").join(self.id());
-            if std::fs::create_dir_all(&dir).is_ok() {
-                let _ = std::fs::write(
-                    dir.join(format!("test-{round}.log")),
-                    format!("$ {cmd}\n{text}\n[{status}]\n"),
-                );
-            }
-        }
-        let tail = tail(&text, 4000);
-        self.cx.publish(Event::TestOutput {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            round,
-            command: cmd.to_owned(),
-            exit_code: out.exit_code,
-            passed,
-            output: tail.clone(),
-        });
-        Ok(Some(TestRun {
-            passed,
-            status,
-            tail,
-        }))
-    }
-}
-
-/// The last `max` bytes of `text` (on a character boundary), marked when cut.
-fn tail(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("[… {} bytes before]\n{}", start, &text[start..])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tail_keeps_the_end_on_a_char_boundary() {
-        assert_eq!(tail("short", 10), "short");
-        let t = tail(&"é".repeat(100), 51);
-        assert!(t.starts_with("[… "));
-        assert!(t.ends_with('é'));
-        assert!(t.len() < 51 + 30);
-    }
 }

@@ -56,11 +56,7 @@ fn run_agent(repo: &TestRepo, server: &LlmServer, args: &[&str]) -> (Out, Vec<Va
         .env("TOKENHUB_API_KEY", KEY)
         .output()
         .unwrap();
-    let out = Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let out = Out::from(out);
     let events = out
         .stdout
         .lines()
@@ -513,15 +509,10 @@ fn landlock_keeps_commands_from_writing_outside_when_the_kernel_has_it() {
 #[test]
 fn the_external_runner_does_the_work() {
     let (repo, id) = project();
-    repo.write(
+    repo.write_executable(
         "fake-agent.sh",
         "#!/bin/sh\necho \"starting on $1\"\nhead -c 200 \"$1\" | grep -q 'Make the answer 42' || { echo 'no prompt' >&2; exit 9; }\nsed -i 's/41/42/' config.txt\necho 'edited config.txt'\n./test.sh\n",
     );
-    std::process::Command::new("chmod")
-        .args(["+x", "fake-agent.sh"])
-        .current_dir(repo.path())
-        .status()
-        .unwrap();
     repo.write(
         ".loom/personas/ext.md",
         "---\nname: ext\ndescription: Another coding-agent CLI\nrunner: {command: ./fake-agent.sh, args: [\"{prompt_file}\"], prompt: file}\n---\nYou are a fake agent.\n",

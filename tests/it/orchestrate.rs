@@ -54,15 +54,10 @@ fn project(config: &str) -> TestRepo {
         "README.md",
         "# Notes\nEvery .txt file must say ok. Run ./test.sh.\n",
     );
-    repo.write(
+    repo.write_executable(
         "test.sh",
         "#!/bin/sh\nfor f in *.txt; do [ -e \"$f\" ] || continue; grep -q '^ok$' \"$f\" || { echo \"FAIL: $f does not say ok\" >&2; exit 1; }; done\necho PASS\n",
     );
-    std::process::Command::new("chmod")
-        .args(["+x", "test.sh"])
-        .current_dir(repo.path())
-        .status()
-        .unwrap();
     repo.write(".loom/config.yaml", config);
     repo.git(&["add", "."]);
     repo.git(&["commit", "-qm", "project"]);
@@ -81,12 +76,7 @@ fn run_cmd(repo: &TestRepo, server: &LlmServer, args: &[&str]) -> std::process::
 
 /// Runs `loom run --json …` to the end; returns the output and the events.
 fn run(repo: &TestRepo, server: &LlmServer, args: &[&str]) -> (Out, Vec<Value>) {
-    let out = run_cmd(repo, server, args).output().unwrap();
-    let out = Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let out = Out::from(run_cmd(repo, server, args).output().unwrap());
     let events = out
         .stdout
         .lines()

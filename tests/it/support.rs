@@ -18,7 +18,7 @@ pub struct Out {
 }
 
 impl Out {
-    fn from(o: Output) -> Out {
+    pub fn from(o: Output) -> Out {
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -158,6 +158,14 @@ impl TestRepo {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
+    }
+
+    /// Writes an executable file (a script).
+    pub fn write_executable(&self, rel: &str, content: impl AsRef<[u8]>) {
+        use std::os::unix::fs::PermissionsExt;
+        self.write(rel, content);
+        let p = self.path().join(rel);
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     pub fn read(&self, rel: &str) -> Vec<u8> {

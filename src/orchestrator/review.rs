@@ -1,0 +1,121 @@
+//! The review stage: the reviewer persona reads the bead and the whole diff against the target
+//! and answers `approve` or `request_changes`; requested changes go back to the coder, within
+//! `max_review_rounds`, then to a person.
+
+use crate::agent::run::Terminal;
+use crate::decision::Question;
+use crate::error::{Error, Result};
+use crate::event::{self, Event};
+
+use super::agents;
+use super::beads::stage;
+use super::pipeline::{Pipeline, Step};
+
+impl Pipeline {
+    pub(super) async fn review(&mut self) -> Result<Step> {
+        if !self.cx.settings.review {
+            return Ok(Step::Land);
+        }
+        self.review_rounds += 1;
+        let round = self.review_rounds;
+        self.announce(stage::REVIEWING, format!("round {round}"))
+            .await?;
+        let reviewer = self
+            .cx
+            .personas
+            .get("reviewer")
+            .cloned()
+            .ok_or_else(|| {
+                Error::Config(
+                    "no `reviewer` persona: add one to .loom/personas/, or set `review: false` in .loom/config.yaml"
+                        .into(),
+                )
+            })?;
+        let model = self.model_for(&reviewer).await?;
+        let tests = match &self.cx.settings.test_command {
+            Some(cmd) => format!("The test command `{cmd}` passes."),
+            None => "The repository has no test command configured.".to_owned(),
+        };
+        let ask = format!(
+            "## The change to review\n{} reports it done: {}\n\n{tests}\n\
+             `git_diff` shows the whole change against {}. Check it against the bead, then answer with \
+             `approve` or `request_changes`.",
+            self.coder.as_ref().map_or("The coder", |c| c.name.as_str()),
+            self.summary.trim(),
+            self.cx.settings.target
+        );
+        let messages = self.opening(&reviewer, &ask).await?;
+        let Some(ended) = self.session(&reviewer, &model, messages, round).await? else {
+            return self.interrupted("the run stopped during review").await;
+        };
+        let end = ended.end;
+        let verdict = |approved: bool, comments: &str| Event::ReviewVerdict {
+            at: event::now(),
+            bead: self.bead.id.clone(),
+            approved,
+            comments: comments.to_owned(),
+        };
+        match end.terminal {
+            Terminal::Approved => {
+                self.cx.publish(verdict(true, &end.detail));
+                self.reviewed_by = Some(reviewer.name.clone());
+                Ok(Step::Land)
+            }
+            Terminal::ChangesRequested => {
+                self.cx.publish(verdict(false, &end.detail));
+                let max = self.cx.settings.budget.max_review_rounds;
+                if round >= max {
+                    let q = Question {
+                        title: format!(
+                            "{}: the reviewer still requests changes after {round} reviews",
+                            self.id()
+                        ),
+                        body: format!(
+                            "The latest review of {} ({}):\n\n{}",
+                            self.id(),
+                            self.bead.title,
+                            end.detail
+                        ),
+                        options: vec![
+                            "approve: merge it as it is".into(),
+                            "deny: drop the bead".into(),
+                            "answer: give the coder guidance and try again".into(),
+                        ],
+                        reason: format!(
+                            "changes requested {round} times (max_review_rounds {max})"
+                        ),
+                        stage: stage::AWAITING_APPROVAL.into(),
+                    };
+                    return self.escalate(q).await;
+                }
+                Ok(Step::Implement(Some(format!(
+                    "The reviewer requested changes:\n\n{}\n\nAddress every point, run the tests, then call \
+                     `done` with a summary of what you changed.",
+                    end.detail
+                ))))
+            }
+            _ if agents::endpoint_unusable(&end) => {
+                self.cx.mark_endpoint_failed();
+                self.interrupted(&end.detail).await
+            }
+            t => {
+                let q = Question {
+                    title: format!("{}: the review did not reach a verdict", self.id()),
+                    body: format!(
+                        "The reviewer stopped without approving or requesting changes ({}): {}",
+                        t.as_str(),
+                        end.detail
+                    ),
+                    options: vec![
+                        "approve: merge it without review".into(),
+                        "deny: drop the bead".into(),
+                        "answer: send it back to the coder with guidance".into(),
+                    ],
+                    reason: format!("review ended: {}", t.as_str()),
+                    stage: stage::AWAITING_APPROVAL.into(),
+                };
+                self.escalate(q).await
+            }
+        }
+    }
+}
