@@ -30,6 +30,7 @@ pub struct Session<'a> {
     /// Left of the bead's token and time budgets.
     pub tokens_left: u64,
     pub time_left: Duration,
+    pub iterations_left: u32,
 }
 
 /// How an agent session ended; `None` from [`run`] means the run stopped it.
@@ -115,6 +116,7 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
     let mut limits = Limits::new(&cx.ws.config.agent, s.persona);
     limits.max_tokens = limits.max_tokens.min(s.tokens_left);
     limits.max_time = limits.max_time.min(s.time_left);
+    limits.max_iterations = limits.max_iterations.min(s.iterations_left.max(1));
     let work = async {
         match &s.persona.runner {
             Some(spec) => {

@@ -359,11 +359,13 @@ impl Pipeline {
         }
     }
 
-    fn budget_left(&self) -> (u64, Duration) {
+    /// What is left of the bead's budget: tokens, time, model turns.
+    fn budget_left(&self) -> (u64, Duration, u32) {
         let b = &self.cx.settings.budget;
         (
             b.max_tokens.saturating_sub(self.report.usage.total_tokens),
             b.max_time.saturating_sub(self.started.elapsed()),
+            b.max_iterations.saturating_sub(self.report.iterations),
         )
     }
 
@@ -383,7 +385,7 @@ impl Pipeline {
             model: model.to_owned(),
             round,
         });
-        let (tokens_left, time_left) = self.budget_left();
+        let (tokens_left, time_left, iterations_left) = self.budget_left();
         let diff_base = self.diff_base().await;
         let bead = self.bead.clone();
         let ended = agents::run(
@@ -397,6 +399,7 @@ impl Pipeline {
                 messages,
                 tokens_left,
                 time_left,
+                iterations_left,
             },
         )
         .await?;

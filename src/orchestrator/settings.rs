@@ -28,6 +28,8 @@ pub struct BudgetFile {
     pub max_review_rounds: Option<u32>,
     pub max_tokens: Option<u64>,
     pub max_minutes: Option<f64>,
+    /// Model turns across all the bead's agent sessions.
+    pub max_iterations: Option<u32>,
 }
 
 impl BudgetFile {
@@ -40,7 +42,8 @@ impl BudgetFile {
             max_verify_rounds,
             max_review_rounds,
             max_tokens,
-            max_minutes
+            max_minutes,
+            max_iterations
         );
     }
 }
@@ -53,6 +56,7 @@ pub struct Budget {
     pub max_review_rounds: u32,
     pub max_tokens: u64,
     pub max_time: Duration,
+    pub max_iterations: u32,
 }
 
 impl Budget {
@@ -62,6 +66,7 @@ impl Budget {
             max_verify_rounds: f.max_verify_rounds.unwrap_or(3).max(1),
             max_review_rounds: f.max_review_rounds.unwrap_or(2).max(1),
             max_tokens: f.max_tokens.unwrap_or(1_000_000),
+            max_iterations: f.max_iterations.unwrap_or(200).max(1),
             max_time: f
                 .max_minutes
                 .and_then(|m| Duration::try_from_secs_f64(m * 60.0).ok())

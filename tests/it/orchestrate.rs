@@ -811,3 +811,40 @@ fn bench_peak_rss_16_agents_streaming() {
     assert_eq!(started_before_first_finish, n, "all streamed at once");
     assert!(kb < 150 * 1024, "goal: under 150 MB");
 }
+
+#[test]
+fn a_bead_over_its_dispatch_budget_goes_to_a_person_not_an_agent() {
+    let repo = project("review: false\n");
+    let id = repo.create("Tried too often", &[]);
+    let file = format!(".beads/beads/{id}.yaml");
+    let text = repo.read_string(&file);
+    repo.write(
+        &file,
+        format!("{text}metadata:\n  loom:\n    dispatches: 3\n"),
+    );
+    repo.git(&["commit", "-qam", "three earlier attempts"]);
+    let server = LlmServer::start();
+    let (out, events) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(server.chats().is_empty(), "no agent was started");
+    assert!(of_type(&events, "agent_started").is_empty());
+    let v = bead(&repo, &id);
+    assert_eq!(v["status"], "blocked");
+    let d = v["metadata"]["loom"]["decision"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decision = bead(&repo, &d);
+    assert_eq!(decision["issue_type"], "decision");
+    assert!(
+        decision["title"]
+            .as_str()
+            .unwrap()
+            .contains("dispatched 3 times")
+    );
+    assert_clean_worktrees(&repo);
+    // Approving gives it a fresh budget.
+    repo.ok(&["decide", &d, "approve"]);
+    assert_eq!(bead(&repo, &id)["metadata"]["loom"]["dispatches"], 0);
+    assert_eq!(bead(&repo, &id)["status"], "open");
+}
