@@ -271,6 +271,7 @@ fn latency(out: &Path, events: usize) {
         command: "latency bench".into(),
         personas: None,
         stop: Some(Arc::clone(&stop)),
+        control: None,
     };
     // Another process's view of the store: its writes are external to the orchestrator.
     let other = Workspace::open(&OpenOptions {

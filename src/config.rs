@@ -40,9 +40,48 @@ pub struct ConfigFile {
     pub merge: Option<crate::orchestrator::settings::MergeMode>,
     /// Per-bead limits.
     pub budget: Option<crate::orchestrator::settings::BudgetFile>,
+    /// The terminal UI: `theme`, `keys`.
+    pub tui: Option<TuiFile>,
     /// Everything else, kept for later features.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `tui:` section.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TuiFile {
+    /// A theme name: built-in (`dark`, `light`, `high-contrast`, `terminal`) or a file in the
+    /// config dir's `themes/`.
+    pub theme: Option<String>,
+    /// Action name → key(s), e.g. `new: ctrl+n` or `quit: [q, ctrl+q]`.
+    pub keys: std::collections::BTreeMap<String, KeySpec>,
+}
+
+/// One key or several for an action.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum KeySpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeySpec {
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            KeySpec::One(k) => vec![k.clone()],
+            KeySpec::Many(ks) => ks.clone(),
+        }
+    }
+}
+
+impl TuiFile {
+    fn merge(&mut self, other: TuiFile) {
+        if other.theme.is_some() {
+            self.theme = other.theme;
+        }
+        self.keys.extend(other.keys);
+    }
 }
 
 /// The effective configuration.
@@ -63,6 +102,7 @@ pub struct Config {
     pub review: Option<bool>,
     pub merge: Option<crate::orchestrator::settings::MergeMode>,
     pub budget: crate::orchestrator::settings::BudgetFile,
+    pub tui: TuiFile,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
     /// This repository's runtime data directory, when a caller sets it (`loom demo` keeps
@@ -86,6 +126,7 @@ impl Default for Config {
             review: None,
             merge: None,
             budget: crate::orchestrator::settings::BudgetFile::default(),
+            tui: TuiFile::default(),
             sources: Vec::new(),
             repo_data_dir: None,
         }
@@ -195,6 +236,9 @@ impl Config {
         }
         if let Some(s) = file.sandbox {
             self.sandbox.merge(s);
+        }
+        if let Some(t) = file.tui {
+            self.tui.merge(t);
         }
         if let Some(w) = file.worktree {
             self.worktree.merge(w);

@@ -24,6 +24,9 @@ pub struct DemoArgs {
     /// Keep the scratch repository afterwards and print where it is.
     #[arg(long)]
     keep: bool,
+    /// Watch it in the terminal UI (quit with q when you have seen enough).
+    #[arg(long)]
+    tui: bool,
 }
 
 /// The demo's client: the shipped recording, another recording (`--replay`), or the live
@@ -50,7 +53,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
         .tempdir()
         .map_err(|e| Error::Other(format!("cannot create a temp directory: {e}")))?;
     let root = tmp.path().join("calc");
-    if !ctx.global.quiet {
+    if !ctx.global.quiet && !a.tui {
         eprintln!(
             "Loom demo: a scratch repository with a tiny calculator, a failing test and 3 beads\n  {}\n\
              Agents replay a recorded session: no network, no key. demo-1 goes first; then two agents work at once.\n",
@@ -81,6 +84,27 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
     let client = client(ctx, &ws)?;
     let personas = PersonaSet::load(None, Some(&root));
     let repo = ws.require_repo()?.clone();
+    if a.tui {
+        let theme = super::tui::theme(ctx, &ws.config)?;
+        let keys = super::tui::keys(&Config::load(None)?)?;
+        let code = crate::tui::runtime::run(crate::tui::runtime::Options {
+            ws,
+            theme,
+            keys,
+            agents: Ok(crate::tui::worker::AgentSetup {
+                client,
+                settings,
+                personas: Some(personas),
+                helper: std::env::current_exe().ok(),
+            }),
+            auto: true,
+        })?;
+        if a.keep {
+            let kept = tmp.keep();
+            ctx.say(&format!("Kept: {}", kept.join("calc").display()))?;
+        }
+        return Ok(code);
+    }
     let summary = run::execute(ctx, ws, client, settings, "loom demo", Some(personas))?;
     run::finish(ctx, &summary, None)?;
     if !ctx.global.json && !ctx.global.quiet {

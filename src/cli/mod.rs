@@ -10,6 +10,7 @@ mod output;
 mod pair;
 mod read;
 mod run;
+mod tui;
 mod watch;
 mod write;
 
@@ -30,8 +31,9 @@ use output::Painter;
 pub struct Cli {
     #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
+    /// Without a command, `loom` opens the terminal UI.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Options every command takes.
@@ -61,6 +63,10 @@ pub struct Global {
     /// Serve model exchanges from this recording instead of the network.
     #[arg(long, global = true, env = "LOOM_REPLAY", value_name = "FILE")]
     pub replay: Option<PathBuf>,
+    /// The terminal UI's theme: dark, light, high-contrast, terminal, or one of yours in the
+    /// config dir's themes/ (default: tui.theme in the config, else dark).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
     /// How closely replayed requests must match the recording.
     #[arg(long, global = true, value_enum, default_value_t = crate::llm::ReplayMatch::Exact)]
     pub replay_match: crate::llm::ReplayMatch,
@@ -223,7 +229,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         paint: Painter::new(cli.global.color),
         global: cli.global,
     };
-    match cli.command {
+    let Some(command) = cli.command else {
+        return tui::tui(&ctx);
+    };
+    match command {
         Command::Init(a) => admin::init(&ctx, a),
         Command::Create(a) => write::create(&ctx, a),
         Command::List(a) => read::list(&ctx, a),

@@ -21,7 +21,7 @@ use crate::workspace::Workspace;
 use super::output::{self, Table, stdout_err};
 use super::{Ctx, llm, read};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct RunArgs {
     /// How many agents work at once (default: max_agents in .loom/config.yaml, else 4).
     #[arg(long, value_name = "N")]
@@ -51,7 +51,7 @@ pub struct RunArgs {
 }
 
 /// The run's settings from configuration and flags, with `--bead` ids resolved.
-fn settings(ctx: &Ctx, ws: &Workspace, a: &RunArgs) -> Result<RunSettings> {
+pub(super) fn settings(ctx: &Ctx, ws: &Workspace, a: &RunArgs) -> Result<RunSettings> {
     let repo = ws.require_repo()?;
     let snap = read::load(ctx, ws)?;
     let beads = a
@@ -124,6 +124,7 @@ pub(super) fn execute(
         command: command.to_owned(),
         personas,
         stop: None,
+        control: None,
     };
     let mut progress = Progress::new(ctx);
     let json = ctx.global.json;

@@ -7,11 +7,10 @@ use std::io::Read;
 use clap::Args;
 use serde_json::json;
 
-use crate::bead::graph::Graph;
 use crate::bead::id as bead_id;
-use crate::bead::{self, Bead, Dependency, Timestamp, dep_type, status};
+use crate::bead::{self, Bead, Timestamp, dep_type, status};
 use crate::error::{Error, Result};
-use crate::store::{Tx, TxOptions};
+use crate::store::{TxOptions, edit};
 use crate::workspace::{Mutation, Workspace};
 
 use super::output;
@@ -23,17 +22,6 @@ fn parse_time(flag: &str, value: &str) -> Result<Timestamp> {
             "{flag} {value:?}: expected a date (2026-12-01) or an RFC 3339 time (2026-12-01T09:00:00Z)"
         ))
     })
-}
-
-fn dependency(from: &str, to: &str, kind: &str, now: &Timestamp, actor: &str) -> Dependency {
-    Dependency {
-        issue_id: from.to_owned(),
-        depends_on_id: to.to_owned(),
-        dep_type: kind.to_owned(),
-        created_at: Some(now.clone()),
-        created_by: Some(actor.to_owned()),
-        ..Dependency::default()
-    }
 }
 
 /// Prints commit warnings, if any.
@@ -207,8 +195,13 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             ..Bead::default()
         };
         if let Some(p) = &parent {
-            bead.dependencies
-                .push(dependency(&id, p, dep_type::PARENT_CHILD, &now, &ws.actor));
+            bead.dependencies.push(edit::dependency(
+                &id,
+                p,
+                dep_type::PARENT_CHILD,
+                &now,
+                &ws.actor,
+            ));
         }
         let mut reverse = Vec::new();
         for spec in &a.deps {
@@ -220,7 +213,7 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
             match kind {
                 "blocks" => reverse.push(target),
                 "depends-on" | "blocked-by" => {
-                    bead.dependencies.push(dependency(
+                    bead.dependencies.push(edit::dependency(
                         &id,
                         &target,
                         dep_type::BLOCKS,
@@ -230,14 +223,19 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
                 }
                 other => bead
                     .dependencies
-                    .push(dependency(&id, &target, other, &now, &ws.actor)),
+                    .push(edit::dependency(&id, &target, other, &now, &ws.actor)),
             }
         }
         tx.insert(bead)?;
         for target in reverse {
             let t = tx.get_mut(&target)?;
-            t.dependencies
-                .push(dependency(&target, &id, dep_type::BLOCKS, &now, &ws.actor));
+            t.dependencies.push(edit::dependency(
+                &target,
+                &id,
+                dep_type::BLOCKS,
+                &now,
+                &ws.actor,
+            ));
         }
         Ok(id)
     })?;
@@ -422,47 +420,12 @@ pub fn close(ctx: &Ctx, a: CloseArgs) -> Result<()> {
         let mut ids = Vec::new();
         for q in &a.ids {
             let id = tx.resolve(q)?;
-            if !a.force {
-                let open = open_blockers(tx, &id)?;
-                if !open.is_empty() {
-                    return Err(Error::Refused(format!(
-                        "cannot close {id}: blocked by open beads {}; use --force to close anyway",
-                        open.join(", ")
-                    )));
-                }
-            }
-            let b = tx.get_mut(&id)?;
-            if b.status != status::CLOSED {
-                bead::set_status(b, status::CLOSED, &now, Some(&reason));
-            }
+            edit::close(tx, &id, &reason, a.force, &now)?;
             ids.push(id);
         }
         Ok(ids)
     })?;
     report_beads(ctx, &ws, &m, "Closed")
-}
-
-/// Targets of `id`'s blocking dependencies that are still unresolved.
-fn open_blockers(tx: &mut Tx, id: &str) -> Result<Vec<String>> {
-    let deps: Vec<String> = tx
-        .get(id)?
-        .map(|b| {
-            b.dependencies
-                .iter()
-                .filter(|d| dep_type::blocks_directly(&d.dep_type))
-                .map(|d| d.depends_on_id.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut open = Vec::new();
-    for t in deps {
-        if let Some(target) = tx.get(&t)?
-            && !status::resolves_blockers(&target.status)
-        {
-            open.push(t);
-        }
-    }
-    Ok(open)
 }
 
 #[derive(Debug, Args)]
@@ -482,14 +445,7 @@ pub fn reopen(ctx: &Ctx, a: ReopenArgs) -> Result<()> {
         let mut ids = Vec::new();
         for q in &a.ids {
             let id = tx.resolve(q)?;
-            let b = tx.get_mut(&id)?;
-            if b.status != status::OPEN {
-                bead::set_status(b, status::OPEN, &now, None);
-                if let Some(r) = &a.reason {
-                    let c = b.new_comment(&ws.actor, &format!("Reopened: {r}"), &now);
-                    b.comments.push(c);
-                }
-            }
+            edit::reopen(tx, &id, a.reason.as_deref(), &ws.actor, &now)?;
             ids.push(id);
         }
         Ok(ids)
@@ -522,26 +478,7 @@ pub fn dep_add(ctx: &Ctx, a: DepAddArgs) -> Result<()> {
     let m = ws.mutate("dep_added", TxOptions::default(), |tx| {
         let from = tx.resolve(&a.id)?;
         let to = tx.resolve(&a.depends_on)?;
-        if from == to {
-            return Err(Error::Usage(format!("{from} cannot depend on itself")));
-        }
-        let exists = tx.get(&from)?.is_some_and(|b| {
-            b.dependencies
-                .iter()
-                .any(|d| d.depends_on_id == to && d.dep_type == kind)
-        });
-        if !exists {
-            let beads = tx.all()?;
-            if let Some(cycle) = Graph::new(beads).cycle_if_added(&from, &to, &kind) {
-                return Err(Error::Refused(format!(
-                    "adding {from} → {to} ({kind}) would create a dependency cycle: {}",
-                    cycle.join(" → ")
-                )));
-            }
-            let b = tx.get_mut(&from)?;
-            b.dependencies
-                .push(dependency(&from, &to, &kind, &now, &ws.actor));
-        }
+        let exists = edit::add_dependency(tx, &from, &to, &kind, &ws.actor, &now)?;
         Ok((from, to, exists))
     })?;
     finish(ctx, &m);

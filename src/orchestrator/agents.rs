@@ -150,7 +150,7 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
     };
     let end = tokio::select! {
         end = work => end,
-        () = cx.stopped() => return Ok(None),
+        () = cx.stopped_bead(id) => return Ok(None),
     };
     cx.publish(Event::Usage {
         at: event::now(),

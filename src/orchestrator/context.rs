@@ -34,6 +34,8 @@ pub struct Context {
     /// One bead at a time takes in the target, re-tests and lands (a merge queue).
     pub landing: Arc<tokio::sync::Mutex<()>>,
     stop: watch::Sender<bool>,
+    /// Stops asked for one bead (by a front end).
+    bead_stops: Mutex<std::collections::HashMap<String, Arc<watch::Sender<bool>>>>,
     endpoint_failed: AtomicBool,
 }
 
@@ -69,6 +71,7 @@ impl Context {
             git_lock: Mutex::new(()),
             landing: Arc::new(tokio::sync::Mutex::new(())),
             stop: watch::channel(false).0,
+            bead_stops: Mutex::default(),
             endpoint_failed: AtomicBool::new(false),
         }
     }
@@ -118,6 +121,38 @@ impl Context {
     pub async fn stopped(&self) {
         let mut rx = self.stop.subscribe();
         let _ = rx.wait_for(|s| *s).await;
+    }
+
+    fn bead_stop(&self, id: &str) -> Arc<watch::Sender<bool>> {
+        let mut map = self.bead_stops.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            map.entry(id.to_owned())
+                .or_insert_with(|| Arc::new(watch::channel(false).0)),
+        )
+    }
+
+    /// Asks bead `id`'s pipeline to stop at its next step (a front end's stop).
+    pub fn stop_bead(&self, id: &str) {
+        self.bead_stop(id).send_replace(true);
+    }
+
+    /// Clears a bead's stop when it is dispatched again.
+    pub fn clear_bead_stop(&self, id: &str) {
+        self.bead_stop(id).send_replace(false);
+    }
+
+    /// Whether the run or bead `id` was asked to stop.
+    pub fn stopping_bead(&self, id: &str) -> bool {
+        self.stopping() || *self.bead_stop(id).borrow()
+    }
+
+    /// Resolves once the run or bead `id` was asked to stop.
+    pub async fn stopped_bead(&self, id: &str) {
+        let mut bead = self.bead_stop(id).subscribe();
+        tokio::select! {
+            () = self.stopped() => {}
+            _ = bead.wait_for(|s| *s) => {}
+        }
     }
 
     /// A pipeline found the endpoint unusable (down past the limit, or refusing the key).

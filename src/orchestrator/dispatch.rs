@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 use crate::bead::graph::{Graph, ReadyFilter, SortPolicy};
@@ -47,8 +47,12 @@ pub struct RunState {
     pub running: HashSet<String>,
     /// Beads dispatched in this run, with their dispatch count at the time.
     pub tried: HashMap<String, u64>,
-    /// Only these beads (empty: all).
+    /// Only these beads (empty: all, unless `manual`).
     pub only: Vec<String>,
+    /// Nothing but the beads in `only` (a front end that starts beads one by one).
+    pub manual: bool,
+    /// Beads a person stopped: not dispatched again until started again.
+    pub held: HashSet<String>,
     pub max_agents: usize,
     /// How many more beads may be dispatched (`--max-beads`).
     pub beads_left: Option<usize>,
@@ -59,8 +63,51 @@ pub struct RunState {
 pub fn eligible(c: &Candidate, s: &RunState) -> bool {
     c.issue_type != issue_type::DECISION
         && !s.running.contains(&c.id)
-        && (s.only.is_empty() || s.only.contains(&c.id))
+        && !s.held.contains(&c.id)
+        && in_scope(&c.id, s)
         && s.tried.get(&c.id).is_none_or(|_| c.dispatches == 0)
+}
+
+fn in_scope(id: &str, s: &RunState) -> bool {
+    if s.only.is_empty() {
+        !s.manual
+    } else {
+        s.only.iter().any(|o| o == id)
+    }
+}
+
+/// A front end steering a run that stays up (`idle_exit: false`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Dispatch every ready bead (`true`), or only the ones started by hand (`false`).
+    Auto(bool),
+    /// Dispatch this bead when it is ready (again, if it ran before).
+    Start(String),
+    /// Stop this bead's pipeline (the bead is given back) and hold it.
+    Stop(String),
+}
+
+impl RunState {
+    /// Applies a front end's instruction to the policy's state.
+    pub fn control(&mut self, c: &Control) {
+        match c {
+            Control::Auto(on) => {
+                self.manual = !on;
+                self.only.clear();
+            }
+            Control::Start(id) => {
+                self.held.remove(id);
+                self.tried.remove(id);
+                if (self.manual || !self.only.is_empty()) && !self.only.contains(id) {
+                    self.only.push(id.clone());
+                }
+            }
+            Control::Stop(id) => {
+                self.held.insert(id.clone());
+                self.only.retain(|o| o != id);
+            }
+        }
+    }
 }
 
 /// The beads to start now, in ready order, within the free slots and the bead limit.
@@ -144,6 +191,8 @@ pub struct Setup {
     pub personas: Option<crate::agent::persona::PersonaSet>,
     /// Notified to end the run (running beads are given back), e.g. by a front end.
     pub stop: Option<Arc<Notify>>,
+    /// A front end's instructions (with `idle_exit: false`); starts in manual mode when set.
+    pub control: Option<mpsc::UnboundedReceiver<Control>>,
 }
 
 /// Runs the orchestrator until nothing is ready or a limit is reached.
@@ -192,7 +241,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
             );
         }
     }
-    let mut d = Dispatcher::new(Arc::clone(&cx), setup.stop);
+    let mut d = Dispatcher::new(Arc::clone(&cx), setup.stop, setup.control);
     let result = d.run().await;
     let summary = d.summary(started, result).await;
     cx.publish(Event::RunFinished {
@@ -215,6 +264,7 @@ struct Dispatcher {
     nothing_ready: bool,
     down_since: Option<Instant>,
     external_stop: Option<Arc<Notify>>,
+    control: Option<mpsc::UnboundedReceiver<Control>>,
     signals: Signals,
 }
 
@@ -252,9 +302,14 @@ impl Signals {
 }
 
 impl Dispatcher {
-    fn new(cx: Arc<Context>, external_stop: Option<Arc<Notify>>) -> Dispatcher {
+    fn new(
+        cx: Arc<Context>,
+        external_stop: Option<Arc<Notify>>,
+        control: Option<mpsc::UnboundedReceiver<Control>>,
+    ) -> Dispatcher {
         let state = RunState {
             only: cx.settings.beads.clone(),
+            manual: control.is_some(),
             max_agents: cx.settings.max_agents.max(1),
             beads_left: cx.settings.max_beads,
             ..RunState::default()
@@ -270,6 +325,7 @@ impl Dispatcher {
             nothing_ready: false,
             down_since: None,
             external_stop,
+            control,
             signals: Signals::new(),
         }
     }
@@ -359,7 +415,50 @@ impl Dispatcher {
                 () = notified(self.external_stop.clone()), if self.stopped.is_none() => {
                     self.stop(StopReason::Interrupted);
                 }
+                c = recv(&mut self.control), if self.stopped.is_none() => match c {
+                    Some(c) => self.controlled(c).await,
+                    // The front end is gone.
+                    None => self.stop(StopReason::Interrupted),
+                },
             }
+        }
+    }
+
+    /// A front end's instruction: starting checks what would fail every bead first and says
+    /// why a bead will not run; stopping asks that bead's pipeline to stop.
+    async fn controlled(&mut self, c: Control) {
+        if matches!(c, Control::Auto(true) | Control::Start(_))
+            && let Err(e) = self.preflight()
+        {
+            self.cx.publish(Event::Error {
+                at: event::now(),
+                bead: match &c {
+                    Control::Start(id) => Some(id.clone()),
+                    _ => None,
+                },
+                message: match e.hint() {
+                    Some(h) => format!("{e} ({h})"),
+                    None => e.to_string(),
+                },
+            });
+            return;
+        }
+        self.state.control(&c);
+        match &c {
+            Control::Stop(id) => self.cx.stop_bead(id),
+            Control::Start(id) => {
+                if let Ok(snap) = self.load().await {
+                    let ready = candidates(&snap);
+                    if !ready
+                        .iter()
+                        .any(|r| r.id == *id && eligible(r, &self.state))
+                        && !self.state.running.contains(id)
+                    {
+                        self.explain(&snap, id);
+                    }
+                }
+            }
+            Control::Auto(_) => {}
         }
     }
 
@@ -388,20 +487,25 @@ impl Dispatcher {
             {
                 continue;
             }
-            let why = match snap.beads.iter().find(|b| b.id == *id) {
-                None => "it does not exist".to_owned(),
-                Some(b) if b.issue_type == issue_type::DECISION => {
-                    "it is a decision: resolve it with `loom decide`".to_owned()
-                }
-                Some(b) if b.status != status::OPEN => format!("it is {}", b.status),
-                Some(_) => "it is blocked (see `loom blocked`)".to_owned(),
-            };
-            self.cx.publish(Event::Error {
-                at: event::now(),
-                bead: Some(id.clone()),
-                message: format!("{id} is not ready: {why}"),
-            });
+            self.explain(snap, id);
         }
+    }
+
+    /// Says why bead `id` is not ready.
+    fn explain(&self, snap: &Snapshot, id: &str) {
+        let why = match snap.beads.iter().find(|b| b.id == id) {
+            None => "it does not exist".to_owned(),
+            Some(b) if b.issue_type == issue_type::DECISION => {
+                "it is a decision: resolve it with `loom decide`".to_owned()
+            }
+            Some(b) if b.status != status::OPEN => format!("it is {}", b.status),
+            Some(_) => "it is blocked (see `loom blocked`)".to_owned(),
+        };
+        self.cx.publish(Event::Error {
+            at: event::now(),
+            bead: Some(id.to_owned()),
+            message: format!("{id} is not ready: {why}"),
+        });
     }
 
     fn done_dispatching(&self) -> bool {
@@ -446,6 +550,7 @@ impl Dispatcher {
             if let Some(n) = self.state.beads_left.as_mut() {
                 *n = n.saturating_sub(1);
             }
+            self.cx.clear_bead_stop(&id);
             let handle = self
                 .tasks
                 .spawn(pipeline::run(Arc::clone(&self.cx), id.clone()));
@@ -605,6 +710,13 @@ impl Dispatcher {
     }
 }
 
+async fn recv(c: &mut Option<mpsc::UnboundedReceiver<Control>>) -> Option<Control> {
+    match c {
+        Some(c) => c.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn notified(n: Option<Arc<Notify>>) {
     match n {
         Some(n) => n.notified().await,
@@ -677,5 +789,28 @@ mod tests {
         assert_eq!(choose(&ready, &s), ["b"]);
         s.beads_left = Some(0);
         assert!(choose(&ready, &s).is_empty());
+    }
+
+    #[test]
+    fn a_front_end_starts_stops_and_goes_auto() {
+        let ready = [c("a", "task", 0), c("b", "task", 0), c("c", "task", 0)];
+        let mut s = state(4);
+        s.manual = true;
+        assert!(choose(&ready, &s).is_empty(), "manual: nothing by itself");
+        s.control(&Control::Start("b".into()));
+        assert_eq!(choose(&ready, &s), ["b"]);
+        s.tried.insert("b".into(), 1);
+        s.control(&Control::Stop("b".into()));
+        assert!(choose(&ready, &s).is_empty(), "stopped: held");
+        s.control(&Control::Auto(true));
+        assert_eq!(choose(&ready, &s), ["a", "c"], "auto: all but the held one");
+        s.control(&Control::Start("b".into()));
+        assert_eq!(
+            choose(&ready, &s),
+            ["a", "b", "c"],
+            "started again, though tried"
+        );
+        s.control(&Control::Auto(false));
+        assert!(choose(&ready, &s).is_empty(), "back to manual");
     }
 }

@@ -173,8 +173,13 @@ impl Pipeline {
 
     async fn drive(&mut self, mut step: Step) -> Result<(Outcome, String)> {
         loop {
-            if self.cx.stopping() && !matches!(step, Step::End(..)) {
-                step = self.interrupted("the run stopped").await?;
+            if self.cx.stopping_bead(&self.bead.id) && !matches!(step, Step::End(..)) {
+                let why = if self.cx.stopping() {
+                    "the run stopped"
+                } else {
+                    "stopped by hand"
+                };
+                step = self.interrupted(why).await?;
             }
             step = match step {
                 Step::Implement(feedback) => self.implement(feedback).await?,
@@ -245,7 +250,7 @@ impl Pipeline {
             .stage_event(self.id(), "worktree", format!("setting up: `{cmd}`"));
         let out = tokio::select! {
             out = sandbox.run(&cmd, Some(self.cx.settings.test_timeout)) => Some(out),
-            () = self.cx.stopped() => None,
+            () = self.cx.stopped_bead(&self.bead.id) => None,
         };
         let failure = match &out {
             None => Some("the run stopped during the worktree setup".to_owned()),

@@ -70,7 +70,7 @@ impl Pipeline {
         let timeout = self.cx.settings.test_timeout;
         let out = tokio::select! {
             out = sandbox.run(cmd, Some(timeout)) => out,
-            () = self.cx.stopped() => return Ok(None),
+            () = self.cx.stopped_bead(&self.bead.id) => return Ok(None),
         };
         let text = format!("{}{}", out.stdout.text(), out.stderr.text());
         let status = if out.timed_out {

@@ -8,6 +8,7 @@
 
 mod admin;
 pub mod conversation;
+pub mod edit;
 pub mod fsio;
 pub mod jsonl;
 pub mod layout;
@@ -202,6 +203,12 @@ impl Store {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The same store with its own record of writes: a watcher on it reports every change,
+    /// including those written through `self` (a front end watching its own orchestrator).
+    pub fn detached(&self) -> Store {
+        Store::new(self.layout.clone(), self.lock_path.clone())
     }
 
     /// This store's record of its own writes (shared with its watcher).

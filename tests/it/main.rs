@@ -21,5 +21,6 @@ mod properties;
 mod ready_rules;
 mod roundtrip;
 mod support;
+mod tui;
 mod watch;
 mod worktree;

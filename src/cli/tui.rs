@@ -1,0 +1,63 @@
+//! `loom` with no command: the terminal UI on the current repository (and `loom demo --tui`).
+//! This file only gathers what the UI needs — the workspace, how agents run (or why they
+//! cannot), the theme and the keys — and hands over to `crate::tui`.
+
+use crate::config;
+use crate::error::Result;
+use crate::tui::keys::KeyMap;
+use crate::tui::runtime::{self, Options};
+use crate::tui::theme::{self, Theme};
+use crate::tui::worker::AgentSetup;
+use crate::workspace::Workspace;
+
+use super::output::ColorChoice;
+use super::{Ctx, llm, run};
+
+/// The theme from `--theme`, else `tui.theme`, else the default; plain with `NO_COLOR` or
+/// `--color never`.
+pub(super) fn theme(ctx: &Ctx, ws_config: &config::Config) -> Result<Theme> {
+    let no_color = ctx.global.color == ColorChoice::Never
+        || (ctx.global.color == ColorChoice::Auto
+            && std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()));
+    let name = ctx
+        .global
+        .theme
+        .as_deref()
+        .or(ws_config.tui.theme.as_deref());
+    theme::choose(name, config::user_config_dir().as_deref(), no_color)
+}
+
+/// The configured keys (`tui.keys`).
+pub(super) fn keys(ws_config: &config::Config) -> Result<KeyMap> {
+    KeyMap::with_overrides(&ws_config.tui.keys)
+}
+
+/// How agents run in this repository, or why they cannot (said when the user presses `s`).
+fn agents(ctx: &Ctx, ws: &Workspace) -> std::result::Result<AgentSetup, String> {
+    let describe = |e: crate::error::Error| match e.hint() {
+        Some(h) => format!("agents cannot run: {e} ({h})"),
+        None => format!("agents cannot run: {e}"),
+    };
+    let settings = run::settings(ctx, ws, &run::RunArgs::default()).map_err(describe)?;
+    let client = llm::client_for_agent(ctx, llm::provider(ws)).map_err(describe)?;
+    Ok(AgentSetup {
+        client,
+        settings,
+        personas: None,
+        helper: std::env::current_exe().ok(),
+    })
+}
+
+pub fn tui(ctx: &Ctx) -> Result<i32> {
+    let ws = ctx.workspace()?;
+    let theme = theme(ctx, &ws.config)?;
+    let keys = keys(&ws.config)?;
+    let agents = agents(ctx, &ws);
+    runtime::run(Options {
+        ws,
+        theme,
+        keys,
+        agents,
+        auto: false,
+    })
+}

@@ -1,0 +1,813 @@
+//! The application state and what keys and events do to it. [`App::key`] and [`App::event`]
+//! change the state and return [`Command`]s for the runtime to carry out in the background
+//! (writes, loads, git, the orchestrator); nothing here blocks or does I/O, so it is tested by
+//! feeding it keys and events.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::bead::Bead;
+use crate::decision::Verdict;
+use crate::event::Event;
+use crate::git::LogEntry;
+
+use super::forms::{BeadDraft, BeadForm, LineInput, Outcome, PickItem, Picker};
+use super::keys::{Action, KeyMap};
+use super::live::Live;
+use super::logs::Logs;
+use super::model::{Board, Column, Filter};
+use super::theme::Theme;
+
+/// The main view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Board,
+    Detail,
+    Logs,
+    Agents,
+    Decisions,
+    Usage,
+}
+
+impl View {
+    pub const TABS: [View; 5] = [
+        View::Board,
+        View::Logs,
+        View::Agents,
+        View::Decisions,
+        View::Usage,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Board => "Board",
+            View::Detail => "Bead",
+            View::Logs => "Logs",
+            View::Agents => "Agents",
+            View::Decisions => "Decisions",
+            View::Usage => "Usage",
+        }
+    }
+}
+
+/// Something shown over the view, taking the keys.
+#[derive(Debug)]
+pub enum Overlay {
+    Help,
+    Form(Box<BeadForm>),
+    Picker(Box<Picker>),
+    /// Waiting for a digit 0–4 for this bead.
+    Priority(String),
+    Filter(LineInput),
+    Search(LineInput),
+    /// The close reason for this bead.
+    Close {
+        id: String,
+        reason: LineInput,
+    },
+    /// The answer to this decision.
+    Answer {
+        decision: String,
+        text: LineInput,
+    },
+}
+
+/// A bead and its neighbourhood, for the detail view.
+#[derive(Clone, Debug)]
+pub struct Detail {
+    pub bead: Box<Bead>,
+    /// Beads that depend on it: (id, dependency type, status, title).
+    pub dependents: Vec<(String, String, String, String)>,
+    /// Status and title of what it depends on, by id.
+    pub depends_on: Vec<(String, String, String, String)>,
+}
+
+/// The detail view's state.
+#[derive(Debug, Default)]
+pub struct DetailView {
+    pub id: String,
+    pub detail: Option<Detail>,
+    pub history: Option<Result<Vec<LogEntry>, String>>,
+    /// Scroll position (lines).
+    pub scroll: u16,
+    /// Selected dependency line (for navigation), over depends_on then dependents.
+    pub link: usize,
+}
+
+/// A change to make to beads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mutation {
+    Create(BeadDraft),
+    Update {
+        id: String,
+        draft: BeadDraft,
+    },
+    Priority {
+        id: String,
+        priority: i64,
+    },
+    AddDependency {
+        id: String,
+        on: String,
+    },
+    Close {
+        id: String,
+        reason: String,
+    },
+    Reopen {
+        id: String,
+    },
+    /// The whole bead, as edited in `$EDITOR` (same id).
+    Replace(Box<Bead>),
+}
+
+/// What the runtime should do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    SetFilter(Filter),
+    LoadDetail(String),
+    LoadHistory(String),
+    Mutate(Mutation),
+    EditExternal(String),
+    Start(String),
+    Stop(String),
+    Auto(bool),
+    Decide {
+        id: String,
+        verdict: Verdict,
+    },
+    /// Redraw after this long (paced text, counters).
+    FrameAfter(Duration),
+    Quit,
+}
+
+/// What happens to the app.
+#[derive(Debug)]
+pub enum AppEvent {
+    Key(KeyEvent),
+    Paste(String),
+    Resize,
+    Board(Arc<Board>),
+    Detail(Box<Detail>),
+    History {
+        id: String,
+        entries: Result<Vec<LogEntry>, String>,
+    },
+    /// An orchestrator or watcher event.
+    Run(Box<Event>),
+    /// The outcome of a command: a message to show.
+    Done {
+        ok: bool,
+        message: String,
+    },
+    /// Time passed (paced text, elapsed counters).
+    Tick,
+    /// The orchestrator could not start (another one runs) or stopped.
+    Orchestrator {
+        running: bool,
+        message: String,
+    },
+}
+
+/// The header's facts about the repository.
+#[derive(Clone, Debug, Default)]
+pub struct RepoInfo {
+    pub name: String,
+    pub branch: String,
+}
+
+/// Everything on screen.
+pub struct App {
+    pub theme: Theme,
+    pub keys: KeyMap,
+    pub repo: RepoInfo,
+    pub board: Arc<Board>,
+    /// Whether the first board has arrived.
+    pub loaded: bool,
+    pub view: View,
+    /// The view `esc` goes back to from the detail view.
+    pub back: View,
+    pub overlay: Option<Overlay>,
+    /// Selected column, and the selected card of each column.
+    pub col: usize,
+    pub rows: [usize; 5],
+    /// The selected bead (kept across board updates).
+    pub selected_id: Option<String>,
+    /// First card shown of each column (updated while drawing).
+    pub scroll: Cell<[usize; 5]>,
+    pub done_folded: bool,
+    pub filter: Filter,
+    pub detail: DetailView,
+    /// Open the form for this bead when its detail arrives.
+    pending_edit: Option<String>,
+    pub logs: Logs,
+    pub live: Live,
+    /// Selected row in the agents and decisions views.
+    pub agents_row: usize,
+    pub decisions_row: usize,
+    pub auto: bool,
+    /// The last message (and whether it reports a failure), with when it came.
+    pub message: Option<(bool, String, Instant)>,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(theme: Theme, keys: KeyMap, repo: RepoInfo, now: Instant) -> App {
+        App {
+            theme,
+            keys,
+            repo,
+            board: Arc::new(Board::default()),
+            loaded: false,
+            view: View::Board,
+            back: View::Board,
+            overlay: None,
+            col: 0,
+            rows: [0; 5],
+            selected_id: None,
+            scroll: Cell::new([0; 5]),
+            done_folded: true,
+            filter: Filter::default(),
+            detail: DetailView::default(),
+            pending_edit: None,
+            logs: Logs::default(),
+            live: Live::new(now),
+            agents_row: 0,
+            decisions_row: 0,
+            auto: false,
+            message: None,
+            quit: false,
+        }
+    }
+
+    /// The column selected now.
+    pub fn column(&self) -> Column {
+        Column::ALL[self.col.min(4)]
+    }
+
+    /// The bead under the cursor on the board.
+    pub fn selected(&self) -> Option<&super::model::Card> {
+        if self.column() == Column::Done && self.done_folded {
+            return None;
+        }
+        self.board.column(self.column()).get(self.rows[self.col])
+    }
+
+    fn selected_bead(&self) -> Option<String> {
+        match self.view {
+            View::Detail => Some(self.detail.id.clone()),
+            View::Agents => self.live.agents.keys().nth(self.agents_row).cloned(),
+            View::Decisions => self
+                .board
+                .decisions
+                .get(self.decisions_row)
+                .map(|d| d.id.clone()),
+            _ => self.selected().map(|c| c.id.clone()),
+        }
+    }
+
+    fn say_if_not(&mut self, ok: bool, text: &str) {
+        if !ok {
+            self.say(false, text);
+        }
+    }
+
+    fn say(&mut self, ok: bool, text: impl Into<String>) {
+        self.message = Some((!ok, text.into(), Instant::now()));
+    }
+
+    /// Follows the selected bead to wherever the new board put it.
+    fn reselect(&mut self) {
+        if let Some(id) = &self.selected_id
+            && let Some((c, i)) = self.board.find(id)
+            && !(c == Column::Done && self.done_folded && self.column() != Column::Done)
+        {
+            self.col = c.index();
+            self.rows[self.col] = i;
+            return;
+        }
+        for c in Column::ALL {
+            let n = self.board.column(c).len();
+            let r = &mut self.rows[c.index()];
+            *r = (*r).min(n.saturating_sub(1));
+        }
+        self.remember();
+    }
+
+    fn remember(&mut self) {
+        self.selected_id = self.selected().map(|c| c.id.clone());
+    }
+
+    /// An event from the runtime.
+    pub fn event(&mut self, e: AppEvent, now: Instant) -> Vec<Command> {
+        match e {
+            AppEvent::Key(k) => self.key(k),
+            AppEvent::Paste(text) => {
+                match &mut self.overlay {
+                    Some(Overlay::Form(f)) => f.paste(&text),
+                    Some(Overlay::Filter(i) | Overlay::Search(i)) => i.paste(&text),
+                    Some(Overlay::Close { reason: i, .. } | Overlay::Answer { text: i, .. }) => {
+                        i.paste(&text)
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
+            AppEvent::Resize => Vec::new(),
+            AppEvent::Board(b) => {
+                self.board = b;
+                self.loaded = true;
+                self.reselect();
+                self.decisions_row = self
+                    .decisions_row
+                    .min(self.board.decisions.len().saturating_sub(1));
+                // A bead shown in detail that changed: load it again.
+                if self.view == View::Detail && !self.detail.id.is_empty() {
+                    return vec![Command::LoadDetail(self.detail.id.clone())];
+                }
+                Vec::new()
+            }
+            AppEvent::Detail(d) => {
+                let id = d.bead.id.clone();
+                if self.pending_edit.as_deref() == Some(id.as_str()) {
+                    self.pending_edit = None;
+                    let draft = BeadDraft {
+                        title: d.bead.title.clone(),
+                        issue_type: d.bead.issue_type.clone(),
+                        priority: d.bead.priority,
+                        description: d.bead.description.clone().unwrap_or_default(),
+                        depends_on: d
+                            .bead
+                            .dependencies
+                            .iter()
+                            .filter(|x| crate::bead::dep_type::blocks_directly(&x.dep_type))
+                            .map(|x| x.depends_on_id.clone())
+                            .collect(),
+                    };
+                    self.overlay = Some(Overlay::Form(Box::new(BeadForm::edit(&id, &draft))));
+                }
+                if self.detail.id == id {
+                    self.detail.detail = Some(*d);
+                }
+                Vec::new()
+            }
+            AppEvent::History { id, entries } => {
+                if self.detail.id == id {
+                    self.detail.history = Some(entries);
+                }
+                Vec::new()
+            }
+            AppEvent::Run(ev) => {
+                self.live.apply(&ev, now);
+                match self.logs.apply(&ev, now) {
+                    Some(d) => vec![Command::FrameAfter(d)],
+                    None => Vec::new(),
+                }
+            }
+            AppEvent::Tick => match self.logs.pump(now) {
+                Some(d) => vec![Command::FrameAfter(d)],
+                None => Vec::new(),
+            },
+            AppEvent::Done { ok, message } => {
+                self.say(ok, message);
+                Vec::new()
+            }
+            AppEvent::Orchestrator { running, message } => {
+                self.live.orchestrating = running;
+                self.say(running, message);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A key press.
+    pub fn key(&mut self, k: KeyEvent) -> Vec<Command> {
+        if self.overlay.is_some() {
+            return self.overlay_key(k);
+        }
+        let Some(action) = self.keys.action(&k) else {
+            return Vec::new();
+        };
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                return vec![Command::Quit];
+            }
+            Action::Help => {
+                self.overlay = Some(Overlay::Help);
+                return Vec::new();
+            }
+            Action::Board => return self.switch(View::Board),
+            Action::Logs => {
+                if self.view == View::Board || self.view == View::Detail {
+                    self.logs.only = self.selected_bead();
+                }
+                return self.switch(View::Logs);
+            }
+            Action::Agents => return self.switch(View::Agents),
+            Action::Decisions => return self.switch(View::Decisions),
+            Action::Usage => return self.switch(View::Usage),
+            Action::NextPane => {
+                let i = View::TABS.iter().position(|v| *v == self.view).unwrap_or(0);
+                return self.switch(View::TABS[(i + 1) % View::TABS.len()]);
+            }
+            Action::Auto => {
+                self.auto = !self.auto;
+                return vec![Command::Auto(self.auto)];
+            }
+            _ => {}
+        }
+        match self.view {
+            View::Board => self.board_action(action),
+            View::Detail => self.detail_action(action),
+            View::Logs => self.logs_action(action),
+            View::Agents => self.agents_action(action),
+            View::Decisions => self.decisions_action(action),
+            View::Usage => {
+                if action == Action::Back {
+                    self.view = View::Board;
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn switch(&mut self, v: View) -> Vec<Command> {
+        self.view = v;
+        Vec::new()
+    }
+
+    fn open_detail(&mut self, id: String) -> Vec<Command> {
+        if self.view != View::Detail {
+            self.back = self.view;
+        }
+        self.view = View::Detail;
+        self.detail = DetailView {
+            id: id.clone(),
+            ..DetailView::default()
+        };
+        vec![Command::LoadDetail(id.clone()), Command::LoadHistory(id)]
+    }
+
+    /// Actions on a bead, from any view that has one selected.
+    fn bead_action(&mut self, action: Action, id: String) -> Vec<Command> {
+        match action {
+            Action::Open => self.open_detail(id),
+            Action::Edit => {
+                self.pending_edit = Some(id.clone());
+                vec![Command::LoadDetail(id)]
+            }
+            Action::EditExternal => vec![Command::EditExternal(id)],
+            Action::Priority => {
+                self.overlay = Some(Overlay::Priority(id));
+                Vec::new()
+            }
+            Action::AddDependency => {
+                let items: Vec<PickItem> = self
+                    .board
+                    .columns
+                    .iter()
+                    .flatten()
+                    .filter(|c| c.id != id)
+                    .map(|c| PickItem {
+                        id: c.id.clone(),
+                        label: format!("{}  {}", c.id, c.title),
+                    })
+                    .collect();
+                self.overlay = Some(Overlay::Picker(Box::new(Picker::new(&id, items))));
+                Vec::new()
+            }
+            Action::Close => {
+                self.overlay = Some(Overlay::Close {
+                    id,
+                    reason: LineInput::default(),
+                });
+                Vec::new()
+            }
+            Action::Reopen => vec![Command::Mutate(Mutation::Reopen { id })],
+            Action::StartStop => {
+                let running = self
+                    .live
+                    .agents
+                    .get(&id)
+                    .is_some_and(|a| a.outcome.is_none());
+                if running {
+                    vec![Command::Stop(id)]
+                } else {
+                    vec![Command::Start(id)]
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn board_action(&mut self, action: Action) -> Vec<Command> {
+        let len = |app: &App, c: usize| app.board.column(Column::ALL[c]).len();
+        match action {
+            Action::Left | Action::Right => {
+                let step: isize = if action == Action::Left { -1 } else { 1 };
+                let next = self.col as isize + step;
+                if (0..5).contains(&next) {
+                    self.col = next as usize;
+                }
+            }
+            Action::Up => self.rows[self.col] = self.rows[self.col].saturating_sub(1),
+            Action::Down => {
+                if self.rows[self.col] + 1 < len(self, self.col) {
+                    self.rows[self.col] += 1;
+                }
+            }
+            Action::PageUp => self.rows[self.col] = self.rows[self.col].saturating_sub(5),
+            Action::PageDown => {
+                self.rows[self.col] =
+                    (self.rows[self.col] + 5).min(len(self, self.col).saturating_sub(1))
+            }
+            Action::Top => self.rows[self.col] = 0,
+            Action::Bottom => self.rows[self.col] = len(self, self.col).saturating_sub(1),
+            Action::ToggleDone => {
+                self.done_folded = !self.done_folded;
+            }
+            Action::New => {
+                self.overlay = Some(Overlay::Form(Box::new(BeadForm::new_bead())));
+            }
+            Action::Filter => {
+                self.overlay = Some(Overlay::Filter(LineInput::new(&self.filter.text)));
+            }
+            Action::Back => {
+                if !self.filter.is_empty() {
+                    self.filter = Filter::default();
+                    return vec![Command::SetFilter(Filter::default())];
+                }
+            }
+            Action::Open if self.column() == Column::Done && self.done_folded => {
+                self.done_folded = false;
+            }
+            other => {
+                if let Some(id) = self.selected().map(|c| c.id.clone()) {
+                    self.remember();
+                    return self.bead_action(other, id);
+                }
+            }
+        }
+        self.remember();
+        Vec::new()
+    }
+
+    fn detail_links(&self) -> Vec<String> {
+        self.detail
+            .detail
+            .as_ref()
+            .map(|d| {
+                d.depends_on
+                    .iter()
+                    .chain(&d.dependents)
+                    .map(|x| x.0.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn detail_action(&mut self, action: Action) -> Vec<Command> {
+        let links = self.detail_links();
+        match action {
+            Action::Back => {
+                self.view = self.back;
+                Vec::new()
+            }
+            Action::Down => {
+                if !links.is_empty() {
+                    self.detail.link = (self.detail.link + 1).min(links.len() - 1);
+                }
+                Vec::new()
+            }
+            Action::Up => {
+                self.detail.link = self.detail.link.saturating_sub(1);
+                Vec::new()
+            }
+            Action::PageDown => {
+                self.detail.scroll = self.detail.scroll.saturating_add(10);
+                Vec::new()
+            }
+            Action::PageUp => {
+                self.detail.scroll = self.detail.scroll.saturating_sub(10);
+                Vec::new()
+            }
+            Action::Top => {
+                self.detail.scroll = 0;
+                Vec::new()
+            }
+            // Enter follows the selected dependency.
+            Action::Open => match links.get(self.detail.link) {
+                Some(id) => {
+                    let id = id.clone();
+                    self.open_detail(id)
+                }
+                None => Vec::new(),
+            },
+            other => {
+                let id = self.detail.id.clone();
+                self.bead_action(other, id)
+            }
+        }
+    }
+
+    fn logs_action(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Up => self.logs.move_by(-1),
+            Action::Down => self.logs.move_by(1),
+            Action::PageUp => self.logs.move_by(-20),
+            Action::PageDown => self.logs.move_by(20),
+            Action::Top => self.logs.to_start(),
+            Action::Bottom => self.logs.to_end(),
+            Action::Open => self.logs.toggle(),
+            Action::Search => {
+                self.overlay = Some(Overlay::Search(LineInput::new(
+                    self.logs.search.as_deref().unwrap_or(""),
+                )));
+            }
+            Action::SearchNext => {
+                let found = self.logs.search_next();
+                self.say_if_not(found, "no match");
+            }
+            // `/` in the logs: all beads, or back to the selected one.
+            Action::Filter => {
+                self.logs.only = match self.logs.only {
+                    Some(_) => None,
+                    None => self.selected().map(|c| c.id.clone()),
+                };
+            }
+            Action::Back => self.view = View::Board,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn agents_action(&mut self, action: Action) -> Vec<Command> {
+        let n = self.live.agents.len();
+        match action {
+            Action::Up => self.agents_row = self.agents_row.saturating_sub(1),
+            Action::Down => self.agents_row = (self.agents_row + 1).min(n.saturating_sub(1)),
+            Action::Back => self.view = View::Board,
+            Action::StartStop | Action::Open => {
+                if let Some(id) = self.live.agents.keys().nth(self.agents_row).cloned() {
+                    return self.bead_action(action, id);
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn decisions_action(&mut self, action: Action) -> Vec<Command> {
+        let n = self.board.decisions.len();
+        let id = self
+            .board
+            .decisions
+            .get(self.decisions_row)
+            .map(|d| d.id.clone());
+        match (action, id) {
+            (Action::Up, _) => self.decisions_row = self.decisions_row.saturating_sub(1),
+            (Action::Down, _) => {
+                self.decisions_row = (self.decisions_row + 1).min(n.saturating_sub(1))
+            }
+            (Action::Back, _) => self.view = View::Board,
+            (Action::Approve, Some(id)) => {
+                return vec![Command::Decide {
+                    id,
+                    verdict: Verdict::Approve,
+                }];
+            }
+            (Action::Deny, Some(id)) => {
+                return vec![Command::Decide {
+                    id,
+                    verdict: Verdict::Deny,
+                }];
+            }
+            (Action::Answer, Some(decision)) => {
+                self.overlay = Some(Overlay::Answer {
+                    decision,
+                    text: LineInput::default(),
+                });
+            }
+            (Action::Open, Some(id)) => return self.open_detail(id),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn overlay_key(&mut self, k: KeyEvent) -> Vec<Command> {
+        let Some(overlay) = self.overlay.take() else {
+            return Vec::new();
+        };
+        let (keep, commands) = match overlay {
+            Overlay::Help => {
+                let close = matches!(
+                    k.code,
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?')
+                ) || self.keys.action(&k) == Some(Action::Help);
+                (if close { None } else { Some(Overlay::Help) }, Vec::new())
+            }
+            Overlay::Priority(id) => match k.code {
+                KeyCode::Char(c @ '0'..='4') => (
+                    None,
+                    vec![Command::Mutate(Mutation::Priority {
+                        id,
+                        priority: i64::from(c as u8 - b'0'),
+                    })],
+                ),
+                KeyCode::Esc => (None, Vec::new()),
+                _ => (Some(Overlay::Priority(id)), Vec::new()),
+            },
+            Overlay::Form(mut f) => match f.key(k) {
+                Outcome::Editing => (Some(Overlay::Form(f)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => {
+                    let draft = f.draft();
+                    let m = match f.editing.clone() {
+                        Some(id) => Mutation::Update { id, draft },
+                        None => Mutation::Create(draft),
+                    };
+                    (None, vec![Command::Mutate(m)])
+                }
+            },
+            Overlay::Picker(mut p) => match p.key(k) {
+                Outcome::Editing => (Some(Overlay::Picker(p)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => match p.chosen() {
+                    Some(item) => (
+                        None,
+                        vec![Command::Mutate(Mutation::AddDependency {
+                            id: p.for_bead.clone(),
+                            on: item.id.clone(),
+                        })],
+                    ),
+                    None => (Some(Overlay::Picker(p)), Vec::new()),
+                },
+            },
+            Overlay::Filter(mut input) => {
+                let outcome = input.key(k);
+                let text = input.text();
+                let commands = if text != self.filter.text {
+                    self.filter = Filter { text };
+                    vec![Command::SetFilter(self.filter.clone())]
+                } else {
+                    Vec::new()
+                };
+                match outcome {
+                    Outcome::Editing => (Some(Overlay::Filter(input)), commands),
+                    Outcome::Submit => (None, commands),
+                    Outcome::Cancel => {
+                        self.filter = Filter::default();
+                        (None, vec![Command::SetFilter(Filter::default())])
+                    }
+                }
+            }
+            Overlay::Search(mut input) => match input.key(k) {
+                Outcome::Editing => (Some(Overlay::Search(input)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => {
+                    self.logs.search = Some(input.text());
+                    if !self.logs.search_next() {
+                        self.say(false, format!("no match for {:?}", input.text()));
+                    }
+                    (None, Vec::new())
+                }
+            },
+            Overlay::Close { id, mut reason } => match reason.key(k) {
+                Outcome::Editing => (Some(Overlay::Close { id, reason }), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => {
+                    let text = reason.text().trim().to_owned();
+                    let reason = if text.is_empty() {
+                        "Closed".to_owned()
+                    } else {
+                        text
+                    };
+                    (None, vec![Command::Mutate(Mutation::Close { id, reason })])
+                }
+            },
+            Overlay::Answer { decision, mut text } => match text.key(k) {
+                Outcome::Editing => (Some(Overlay::Answer { decision, text }), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit if text.text().trim().is_empty() => {
+                    (Some(Overlay::Answer { decision, text }), Vec::new())
+                }
+                Outcome::Submit => (
+                    None,
+                    vec![Command::Decide {
+                        id: decision,
+                        verdict: Verdict::Answer(text.text().trim().to_owned()),
+                    }],
+                ),
+            },
+        };
+        self.overlay = keep;
+        commands
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! The one redraw path. Anything that changes what is on screen asks for a frame; requests
+//! are coalesced into at most one draw per 1/60 s, and nothing is drawn when nothing asked.
+//! [`FrameClock`] is the pure policy; [`FrameRequester`] is the cheap handle background tasks
+//! hold.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+/// At most this many frames per second.
+pub const MAX_FPS: u32 = 60;
+
+/// When the next frame is due.
+#[derive(Clone, Debug)]
+pub struct FrameClock {
+    min_interval: Duration,
+    last_draw: Option<Instant>,
+    due: Option<Instant>,
+}
+
+impl Default for FrameClock {
+    fn default() -> Self {
+        FrameClock::new(Duration::from_secs(1) / MAX_FPS)
+    }
+}
+
+impl FrameClock {
+    pub fn new(min_interval: Duration) -> FrameClock {
+        FrameClock {
+            min_interval,
+            last_draw: None,
+            due: None,
+        }
+    }
+
+    /// A frame is wanted at `at` (asked at `now`): the earliest of all wishes wins, but never
+    /// sooner than one interval after the last draw.
+    pub fn request(&mut self, now: Instant, at: Instant) {
+        let floor = self
+            .last_draw
+            .map_or(now, |d| d + self.min_interval)
+            .max(now);
+        let when = at.max(floor);
+        self.due = Some(self.due.map_or(when, |d| d.min(when)));
+    }
+
+    /// When to draw next (`None`: nothing asked for a frame).
+    pub fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// A frame was drawn at `now`.
+    pub fn drawn(&mut self, now: Instant) {
+        self.last_draw = Some(now);
+        self.due = None;
+    }
+}
+
+/// A handle to ask for frames from anywhere (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct FrameRequester {
+    tx: mpsc::UnboundedSender<Instant>,
+}
+
+impl FrameRequester {
+    /// A requester and the receiver the event loop reads.
+    pub fn new() -> (FrameRequester, mpsc::UnboundedReceiver<Instant>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (FrameRequester { tx }, rx)
+    }
+
+    /// Redraw as soon as allowed.
+    pub fn now(&self) {
+        let _ = self.tx.send(Instant::now());
+    }
+
+    /// Redraw after `delay` (animations, counters).
+    pub fn after(&self, delay: Duration) {
+        let _ = self.tx.send(Instant::now() + delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_coalesce_and_are_rate_limited() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut c = FrameClock::new(ms(16));
+        assert_eq!(c.due(), None, "nothing asked, nothing drawn");
+        c.request(t0, t0);
+        c.request(t0, t0 + ms(5));
+        assert_eq!(c.due(), Some(t0), "the earliest wish");
+        c.drawn(t0);
+        assert_eq!(c.due(), None);
+        // A burst right after a draw waits for the interval, as one frame.
+        for i in 0..100 {
+            c.request(t0 + ms(1), t0 + ms(1) + Duration::from_micros(i));
+        }
+        assert_eq!(c.due(), Some(t0 + ms(16)));
+        c.drawn(t0 + ms(16));
+        // A wish for later is kept for later.
+        c.request(t0 + ms(20), t0 + ms(500));
+        assert_eq!(c.due(), Some(t0 + ms(500)));
+        c.request(t0 + ms(21), t0 + ms(21));
+        assert_eq!(c.due(), Some(t0 + ms(32)), "sooner wins, within the rate");
+    }
+}

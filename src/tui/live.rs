@@ -1,0 +1,274 @@
+//! What the orchestrator is doing, folded from its events: the running agents (stage, round,
+//! iteration, tokens, elapsed), the session's usage (per agent, bead and model, and over
+//! time), the endpoint's health and the last error.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::event::{Event, Outcome};
+use crate::llm::{Health, Usage};
+
+/// One bead's agent, as far as the events tell.
+#[derive(Clone, Debug)]
+pub struct AgentLive {
+    pub bead: String,
+    pub persona: String,
+    pub model: String,
+    pub stage: String,
+    pub round: u32,
+    pub iteration: u32,
+    pub tokens: u64,
+    pub cost: f64,
+    pub since: Instant,
+    /// How it ended (kept until the bead runs again).
+    pub outcome: Option<Outcome>,
+}
+
+/// Tokens and cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spend {
+    pub tokens: u64,
+    pub cost: f64,
+}
+
+impl Spend {
+    fn add(&mut self, u: &Usage) {
+        self.tokens += u.total_tokens;
+        self.cost += u.cost_usd.unwrap_or(0.0);
+    }
+}
+
+/// Everything live.
+#[derive(Clone, Debug)]
+pub struct Live {
+    pub agents: BTreeMap<String, AgentLive>,
+    pub by_agent: BTreeMap<String, Spend>,
+    pub by_bead: BTreeMap<String, Spend>,
+    pub by_model: BTreeMap<String, Spend>,
+    /// Tokens per minute since the session started (index = minute).
+    pub per_minute: Vec<u64>,
+    pub total: Spend,
+    pub health: Health,
+    pub health_detail: Option<String>,
+    pub last_error: Option<String>,
+    pub watcher_ok: bool,
+    pub started: Instant,
+    /// Whether an orchestrator runs in this process (else another one holds the repository).
+    pub orchestrating: bool,
+    pub max_agents: usize,
+}
+
+impl Live {
+    pub fn new(now: Instant) -> Live {
+        Live {
+            agents: BTreeMap::new(),
+            by_agent: BTreeMap::new(),
+            by_bead: BTreeMap::new(),
+            by_model: BTreeMap::new(),
+            per_minute: Vec::new(),
+            total: Spend::default(),
+            health: Health::Unknown,
+            health_detail: None,
+            last_error: None,
+            watcher_ok: true,
+            started: now,
+            orchestrating: false,
+            max_agents: 0,
+        }
+    }
+
+    /// Agents working now.
+    pub fn busy(&self) -> usize {
+        self.agents.values().filter(|a| a.outcome.is_none()).count()
+    }
+
+    /// Folds one event in (at `now`).
+    pub fn apply(&mut self, e: &Event, now: Instant) {
+        match e {
+            Event::RunStarted { max_agents, .. } => {
+                self.max_agents = *max_agents;
+                self.orchestrating = true;
+            }
+            Event::StageChanged { bead, stage, .. } => {
+                let a = self
+                    .agents
+                    .entry(bead.clone())
+                    .or_insert_with(|| AgentLive {
+                        bead: bead.clone(),
+                        persona: String::new(),
+                        model: String::new(),
+                        stage: String::new(),
+                        round: 0,
+                        iteration: 0,
+                        tokens: 0,
+                        cost: 0.0,
+                        since: now,
+                        outcome: None,
+                    });
+                if stage == "claimed" {
+                    *a = AgentLive {
+                        since: now,
+                        outcome: None,
+                        iteration: 0,
+                        tokens: 0,
+                        cost: 0.0,
+                        round: 0,
+                        ..a.clone()
+                    };
+                }
+                if !matches!(stage.as_str(), "worktree" | "worktree kept" | "skipped") {
+                    a.stage = stage.clone();
+                }
+            }
+            Event::AgentStarted {
+                bead,
+                persona,
+                model,
+                round,
+                ..
+            } => {
+                if let Some(a) = self.agents.get_mut(bead) {
+                    a.persona = persona.clone();
+                    a.model = model.clone();
+                    a.round = *round;
+                }
+            }
+            Event::ToolCall {
+                bead, iteration, ..
+            } => {
+                if let Some(a) = self.agents.get_mut(bead) {
+                    a.iteration = a.iteration.max(*iteration);
+                }
+            }
+            Event::Usage {
+                bead, agent, usage, ..
+            } => {
+                self.total.add(usage);
+                self.by_agent.entry(agent.clone()).or_default().add(usage);
+                self.by_bead.entry(bead.clone()).or_default().add(usage);
+                let model = self
+                    .agents
+                    .get(bead)
+                    .map(|a| a.model.clone())
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "unknown".into());
+                self.by_model.entry(model).or_default().add(usage);
+                let minute = now.saturating_duration_since(self.started).as_secs() / 60;
+                let minute = usize::try_from(minute).unwrap_or(usize::MAX).min(24 * 60);
+                if self.per_minute.len() <= minute {
+                    self.per_minute.resize(minute + 1, 0);
+                }
+                self.per_minute[minute] += usage.total_tokens;
+                if let Some(a) = self.agents.get_mut(bead) {
+                    a.tokens += usage.total_tokens;
+                    a.cost += usage.cost_usd.unwrap_or(0.0);
+                }
+            }
+            Event::BeadFinished {
+                bead,
+                outcome,
+                stage,
+                ..
+            } => {
+                if let Some(a) = self.agents.get_mut(bead) {
+                    a.outcome = Some(*outcome);
+                    a.stage = stage.clone();
+                }
+            }
+            Event::ProviderHealth { health, .. } => {
+                self.health = health.health;
+                self.health_detail = health.last_error.clone();
+            }
+            Event::Error { bead, message, .. } => {
+                self.last_error = Some(match bead {
+                    Some(b) => format!("{b}: {message}"),
+                    None => message.clone(),
+                });
+            }
+            Event::WatchError { message, .. } => {
+                self.watcher_ok = false;
+                self.last_error = Some(format!("watcher: {message}"));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> String {
+        crate::event::now()
+    }
+
+    #[test]
+    fn agents_and_usage_follow_the_events() {
+        let t0 = Instant::now();
+        let mut l = Live::new(t0);
+        let stage = |s: &str| Event::StageChanged {
+            at: at(),
+            bead: "t-a".into(),
+            stage: s.into(),
+            detail: String::new(),
+        };
+        l.apply(&stage("claimed"), t0);
+        l.apply(
+            &Event::AgentStarted {
+                at: at(),
+                bead: "t-a".into(),
+                persona: "coder".into(),
+                model: "m1".into(),
+                round: 1,
+            },
+            t0,
+        );
+        l.apply(&stage("implementing"), t0);
+        l.apply(
+            &Event::ToolCall {
+                at: at(),
+                bead: "t-a".into(),
+                agent: "coder".into(),
+                iteration: 3,
+                tool: "read_file".into(),
+                arguments: serde_json::json!({}),
+            },
+            t0,
+        );
+        let usage = Usage {
+            prompt_tokens: 100,
+            completion_tokens: 20,
+            total_tokens: 120,
+            cost_usd: Some(0.01),
+        };
+        l.apply(
+            &Event::Usage {
+                at: at(),
+                bead: "t-a".into(),
+                agent: "coder".into(),
+                usage,
+            },
+            t0 + std::time::Duration::from_secs(125),
+        );
+        let a = &l.agents["t-a"];
+        assert_eq!(
+            (a.persona.as_str(), a.stage.as_str(), a.iteration, a.tokens),
+            ("coder", "implementing", 3, 120)
+        );
+        assert_eq!(l.busy(), 1);
+        assert_eq!(l.by_model["m1"].tokens, 120);
+        assert_eq!(l.per_minute, [0, 0, 120]);
+        assert!((l.total.cost - 0.01).abs() < 1e-9);
+        l.apply(
+            &Event::BeadFinished {
+                at: at(),
+                bead: "t-a".into(),
+                outcome: Outcome::Merged,
+                stage: "done".into(),
+                detail: String::new(),
+            },
+            t0,
+        );
+        assert_eq!(l.busy(), 0);
+    }
+}

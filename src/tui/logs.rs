@@ -1,0 +1,599 @@
+//! The log: what agents and the orchestrator do, one entry per line, bounded (the oldest go
+//! first). A tool call and its result share an entry (folded; `enter` shows the arguments);
+//! test runs keep their output behind `enter` too. Model text streams in whole lines, paced.
+//! The view follows new entries until you scroll up, and shows all beads or one.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::event::Event;
+
+use super::pacing::{LineStream, Pacing};
+
+/// Entries kept.
+pub const CAPACITY: usize = 100_000;
+
+/// What an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Stage,
+    Text,
+    Tool,
+    Test,
+    Review,
+    Merge,
+    Decision,
+    Notice,
+    Error,
+    Bead,
+}
+
+/// One line of the log.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// `HH:MM:SS`.
+    pub time: String,
+    pub bead: String,
+    /// The agent, or `loom`.
+    pub who: String,
+    pub kind: Kind,
+    pub text: String,
+    /// `Some(ok)` once a tool call or test has a result.
+    pub ok: Option<bool>,
+    /// Shown on `enter`: arguments, output.
+    pub detail: Option<String>,
+    pub expanded: bool,
+}
+
+/// The log and how it is viewed.
+#[derive(Debug)]
+pub struct Logs {
+    pub entries: VecDeque<Entry>,
+    /// Entries dropped from the front so far (keeps indices stable for the view).
+    pub dropped: usize,
+    /// Only this bead (`None`: all).
+    pub only: Option<String>,
+    /// Selected entry (absolute index: `dropped + position`), when not following.
+    pub cursor: usize,
+    pub follow: bool,
+    pub search: Option<String>,
+    streams: HashMap<(String, String), LineStream>,
+    /// The open tool call of each (bead, agent): its absolute index.
+    open_calls: HashMap<(String, String), usize>,
+    pacing: Pacing,
+}
+
+impl Default for Logs {
+    fn default() -> Self {
+        Logs {
+            entries: VecDeque::new(),
+            dropped: 0,
+            only: None,
+            cursor: 0,
+            follow: true,
+            search: None,
+            streams: HashMap::new(),
+            open_calls: HashMap::new(),
+            pacing: Pacing::default(),
+        }
+    }
+}
+
+fn clock(at: &str) -> String {
+    at.get(11..19).unwrap_or(at).to_owned()
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+impl Logs {
+    fn push(&mut self, e: Entry) {
+        self.entries.push_back(e);
+        if self.entries.len() > CAPACITY {
+            self.entries.pop_front();
+            self.dropped += 1;
+        }
+    }
+
+    /// The entry at absolute index `i`.
+    pub fn get(&self, i: usize) -> Option<&Entry> {
+        self.entries.get(i.checked_sub(self.dropped)?)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Entry> {
+        self.entries.get_mut(i.checked_sub(self.dropped)?)
+    }
+
+    /// The last absolute index (or `dropped` when empty).
+    pub fn end(&self) -> usize {
+        self.dropped + self.entries.len()
+    }
+
+    /// Whether entry `e` is in view (the bead filter).
+    pub fn visible(&self, e: &Entry) -> bool {
+        self.only.as_ref().is_none_or(|b| e.bead == *b)
+    }
+
+    /// Folds an event in; returns when to look again for paced text (`None`: nothing waits).
+    pub fn apply(&mut self, ev: &Event, now: Instant) -> Option<Duration> {
+        let entry = |at: &str, bead: &str, who: &str, kind: Kind, text: String| Entry {
+            time: clock(at),
+            bead: bead.to_owned(),
+            who: who.to_owned(),
+            kind,
+            text,
+            ok: None,
+            detail: None,
+            expanded: false,
+        };
+        match ev {
+            Event::ModelText {
+                bead, agent, text, ..
+            } => {
+                let key = (bead.clone(), agent.clone());
+                let pacing = self.pacing;
+                self.streams
+                    .entry(key)
+                    .or_insert_with(|| LineStream::new(pacing))
+                    .push(now, text);
+                return self.pump(now);
+            }
+            Event::ToolCall {
+                at,
+                bead,
+                agent,
+                tool,
+                arguments,
+                ..
+            } => {
+                self.flush_stream(bead, agent, at);
+                let mut e = entry(
+                    at,
+                    bead,
+                    agent,
+                    Kind::Tool,
+                    format!("{tool} {}", one_line(&arguments.to_string(), 90)),
+                );
+                e.detail = serde_json::to_string_pretty(arguments).ok();
+                self.push(e);
+                self.open_calls
+                    .insert((bead.clone(), agent.clone()), self.end() - 1);
+            }
+            Event::ToolResult {
+                at,
+                bead,
+                agent,
+                tool,
+                ok,
+                summary,
+                ..
+            } => {
+                let key = (bead.clone(), agent.clone());
+                match self
+                    .open_calls
+                    .remove(&key)
+                    .and_then(|i| self.get_mut(i).map(|_| i))
+                {
+                    Some(i) => {
+                        if let Some(e) = self.get_mut(i) {
+                            e.ok = Some(*ok);
+                            e.text = summary.clone();
+                        }
+                    }
+                    None => {
+                        let mut e =
+                            entry(at, bead, agent, Kind::Tool, format!("{tool}: {summary}"));
+                        e.ok = Some(*ok);
+                        self.push(e);
+                    }
+                }
+            }
+            Event::StageChanged {
+                at,
+                bead,
+                stage,
+                detail,
+            } => {
+                let text = if detail.is_empty() {
+                    stage.clone()
+                } else {
+                    format!("{stage} · {detail}")
+                };
+                self.push(entry(at, bead, "loom", Kind::Stage, text));
+            }
+            Event::AgentStarted {
+                at,
+                bead,
+                persona,
+                model,
+                round,
+            } => self.push(entry(
+                at,
+                bead,
+                persona,
+                Kind::Stage,
+                format!("{persona} started · {model} · round {round}"),
+            )),
+            Event::TestOutput {
+                at,
+                bead,
+                round,
+                command,
+                exit_code,
+                passed,
+                output,
+            } => {
+                let status = exit_code.map_or("killed".to_owned(), |c| format!("exit {c}"));
+                let mut e = entry(
+                    at,
+                    bead,
+                    "verify",
+                    Kind::Test,
+                    format!("{command}  {status}  (round {round})"),
+                );
+                e.ok = Some(*passed);
+                e.detail = Some(output.clone());
+                self.push(e);
+            }
+            Event::ReviewVerdict {
+                at,
+                bead,
+                approved,
+                comments,
+            } => {
+                let mut e = entry(
+                    at,
+                    bead,
+                    "review",
+                    Kind::Review,
+                    if *approved {
+                        format!("approved · {}", one_line(comments, 100))
+                    } else {
+                        format!("changes requested · {}", one_line(comments, 100))
+                    },
+                );
+                e.ok = Some(*approved);
+                e.detail = Some(comments.clone());
+                self.push(e);
+            }
+            Event::MergeResult {
+                at,
+                bead,
+                merged,
+                commit,
+                detail,
+            } => {
+                let text = match (merged, commit) {
+                    (true, Some(c)) => format!("merged as {}", c.get(..10).unwrap_or(c)),
+                    _ => one_line(detail, 140),
+                };
+                let mut e = entry(at, bead, "merge", Kind::Merge, text);
+                e.ok = Some(*merged);
+                e.detail = Some(detail.clone());
+                self.push(e);
+            }
+            Event::DecisionNeeded {
+                at,
+                bead,
+                decision,
+                question,
+            } => self.push(entry(
+                at,
+                bead,
+                "loom",
+                Kind::Decision,
+                format!("waits on {decision}: {}", one_line(question, 120)),
+            )),
+            Event::AgentNotice {
+                at,
+                bead,
+                agent,
+                kind,
+                message,
+            } => self.push(entry(
+                at,
+                bead,
+                agent,
+                Kind::Notice,
+                format!("{kind}: {}", one_line(message, 140)),
+            )),
+            Event::Error { at, bead, message } => {
+                let b = bead.clone().unwrap_or_default();
+                let mut e = entry(at, &b, "loom", Kind::Error, one_line(message, 160));
+                e.detail = Some(message.clone());
+                self.push(e);
+            }
+            Event::BeadFinished {
+                at,
+                bead,
+                outcome,
+                detail,
+                ..
+            } => self.push(entry(
+                at,
+                bead,
+                "loom",
+                Kind::Bead,
+                format!("{} · {}", outcome.as_str(), one_line(detail, 120)),
+            )),
+            _ => {}
+        }
+        None
+    }
+
+    /// Lets paced model text out; returns when to look again.
+    pub fn pump(&mut self, now: Instant) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        let mut out = Vec::new();
+        for ((bead, agent), s) in &mut self.streams {
+            let (lines, again) = s.take(now);
+            for l in lines.into_iter().filter(|l| !l.trim().is_empty()) {
+                out.push((bead.clone(), agent.clone(), l));
+            }
+            if let Some(a) = again {
+                next = Some(next.map_or(a, |n| n.min(a)));
+            }
+        }
+        let time = clock(&crate::event::now());
+        for (bead, who, text) in out {
+            self.push(Entry {
+                time: time.clone(),
+                bead,
+                who,
+                kind: Kind::Text,
+                text,
+                ok: None,
+                detail: None,
+                expanded: false,
+            });
+        }
+        next
+    }
+
+    fn flush_stream(&mut self, bead: &str, agent: &str, at: &str) {
+        let Some(s) = self.streams.get_mut(&(bead.to_owned(), agent.to_owned())) else {
+            return;
+        };
+        let lines = s.finish();
+        for l in lines.into_iter().filter(|l| !l.trim().is_empty()) {
+            self.push(Entry {
+                time: clock(at),
+                bead: bead.to_owned(),
+                who: agent.to_owned(),
+                kind: Kind::Text,
+                text: l,
+                ok: None,
+                detail: None,
+                expanded: false,
+            });
+        }
+    }
+
+    /// Visible entries' absolute indices, oldest first (bounded to the last `max`).
+    pub fn visible_indices(&self, max: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for (pos, e) in self.entries.iter().enumerate().rev() {
+            if self.visible(e) {
+                out.push(self.dropped + pos);
+                if out.len() >= max {
+                    break;
+                }
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// Up to `max` visible entries ending with absolute index `last` (inclusive), oldest first.
+    pub fn visible_until(&self, last: usize, max: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let end = (last + 1).min(self.end());
+        for i in (self.dropped..end).rev() {
+            if out.len() >= max {
+                break;
+            }
+            if self.get(i).is_some_and(|e| self.visible(e)) {
+                out.push(i);
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    fn step(&self, from: usize, forward: bool) -> Option<usize> {
+        if forward {
+            (from + 1..self.end()).find(|i| self.get(*i).is_some_and(|e| self.visible(e)))
+        } else {
+            (self.dropped..from)
+                .rev()
+                .find(|i| self.get(*i).is_some_and(|e| self.visible(e)))
+        }
+    }
+
+    /// The selected entry (the last visible one while following).
+    pub fn selected(&self) -> Option<usize> {
+        if self.follow {
+            self.visible_indices(1).first().copied()
+        } else {
+            Some(self.cursor)
+        }
+    }
+
+    /// Moves the selection by `n` (negative: up); moving up stops following, reaching the end
+    /// follows again.
+    pub fn move_by(&mut self, n: isize) {
+        let Some(mut at) = self.selected() else {
+            return;
+        };
+        for _ in 0..n.unsigned_abs() {
+            match self.step(at, n > 0) {
+                Some(i) => at = i,
+                None => break,
+            }
+        }
+        self.cursor = at;
+        self.follow = n > 0 && self.step(at, true).is_none();
+    }
+
+    pub fn to_end(&mut self) {
+        self.follow = true;
+    }
+
+    pub fn to_start(&mut self) {
+        if let Some(first) =
+            (self.dropped..self.end()).find(|i| self.get(*i).is_some_and(|e| self.visible(e)))
+        {
+            self.cursor = first;
+            self.follow = false;
+        }
+    }
+
+    /// Expands or folds the selected entry.
+    pub fn toggle(&mut self) {
+        if let Some(i) = self.selected()
+            && let Some(e) = self.get_mut(i)
+            && e.detail.is_some()
+        {
+            e.expanded = !e.expanded;
+        }
+    }
+
+    /// Selects the next entry (after the selection, wrapping) containing the search text.
+    pub fn search_next(&mut self) -> bool {
+        let Some(q) = self
+            .search
+            .as_ref()
+            .map(|s| s.to_lowercase())
+            .filter(|s| !s.is_empty())
+        else {
+            return false;
+        };
+        let start = self.selected().unwrap_or(self.dropped);
+        let matches = |e: &Entry| {
+            e.text.to_lowercase().contains(&q)
+                || e.detail
+                    .as_deref()
+                    .is_some_and(|d| d.to_lowercase().contains(&q))
+        };
+        let order = (start + 1..self.end()).chain(self.dropped..=start);
+        for i in order {
+            if let Some(e) = self.get(i)
+                && self.visible(e)
+                && matches(e)
+            {
+                self.cursor = i;
+                self.follow = false;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> String {
+        crate::event::now()
+    }
+
+    fn call(bead: &str, tool: &str) -> Event {
+        Event::ToolCall {
+            at: at(),
+            bead: bead.into(),
+            agent: "coder".into(),
+            iteration: 1,
+            tool: tool.into(),
+            arguments: serde_json::json!({"path": "a.rs"}),
+        }
+    }
+
+    fn result(bead: &str, ok: bool) -> Event {
+        Event::ToolResult {
+            at: at(),
+            bead: bead.into(),
+            agent: "coder".into(),
+            iteration: 1,
+            tool: "read_file".into(),
+            ok,
+            summary: "read_file a.rs (1-40)".into(),
+        }
+    }
+
+    #[test]
+    fn a_call_and_its_result_share_a_line_and_expand() {
+        let t = Instant::now();
+        let mut l = Logs::default();
+        l.apply(&call("t-a", "read_file"), t);
+        l.apply(&result("t-a", true), t);
+        assert_eq!(l.entries.len(), 1);
+        assert_eq!(l.entries[0].ok, Some(true));
+        assert_eq!(l.entries[0].text, "read_file a.rs (1-40)");
+        l.toggle();
+        assert!(l.entries[0].expanded);
+        assert!(l.entries[0].detail.as_deref().unwrap().contains("\"path\""));
+    }
+
+    #[test]
+    fn model_text_arrives_in_paced_lines() {
+        let t = Instant::now();
+        let mut l = Logs::default();
+        let text = |s: &str| Event::ModelText {
+            at: at(),
+            bead: "t-a".into(),
+            agent: "coder".into(),
+            text: s.into(),
+        };
+        assert!(l.apply(&text("Looking at the"), t).is_none());
+        assert!(l.entries.is_empty(), "no whole line yet");
+        let next = l.apply(&text(" code.\nSecond line\nthird"), t);
+        assert_eq!(l.entries.len(), 1);
+        assert!(next.is_some(), "another line waits");
+        l.pump(t + Duration::from_millis(50));
+        assert_eq!(l.entries.len(), 2);
+        // A tool call flushes what is left of the text first.
+        l.apply(&call("t-a", "read_file"), t);
+        let texts: Vec<&str> = l.entries.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts[..3], ["Looking at the code.", "Second line", "third"]);
+    }
+
+    #[test]
+    fn bounded_filtered_followed_and_searched() {
+        let t = Instant::now();
+        let mut l = Logs::default();
+        for i in 0..(CAPACITY + 10) {
+            let bead = if i % 2 == 0 { "t-a" } else { "t-b" };
+            l.apply(
+                &Event::StageChanged {
+                    at: at(),
+                    bead: bead.into(),
+                    stage: format!("s{i}."),
+                    detail: String::new(),
+                },
+                t,
+            );
+        }
+        assert_eq!(l.entries.len(), CAPACITY);
+        assert_eq!(l.dropped, 10);
+        l.only = Some("t-b".into());
+        let v = l.visible_indices(3);
+        assert!(v.iter().all(|i| l.get(*i).unwrap().bead == "t-b"));
+        assert!(l.follow);
+        l.move_by(-2);
+        assert!(!l.follow, "scrolling up stops following");
+        l.move_by(5);
+        assert!(l.follow, "back at the end follows again");
+        l.search = Some("s13.".into());
+        assert!(l.search_next());
+        assert_eq!(l.get(l.cursor).unwrap().text, "s13.");
+        l.search = Some("s12.".into());
+        assert!(!l.search_next(), "s12 is t-a's, filtered out");
+    }
+}

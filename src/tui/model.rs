@@ -1,0 +1,392 @@
+//! What the board shows, computed off the UI thread: beads sorted into the five columns (with
+//! the dependency graph's ready/blocked rules), the filter applied, decisions gathered. The UI
+//! only ever renders a finished [`Board`].
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::bead::graph::{Graph, ReadyFilter, SortPolicy};
+use crate::bead::{Bead, dep_type, issue_type, status};
+
+/// The board's columns, left to right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Column {
+    Ready,
+    Blocked,
+    InProgress,
+    Review,
+    Done,
+}
+
+impl Column {
+    pub const ALL: [Column; 5] = [
+        Column::Ready,
+        Column::Blocked,
+        Column::InProgress,
+        Column::Review,
+        Column::Done,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Ready => "Ready",
+            Column::Blocked => "Blocked",
+            Column::InProgress => "In progress",
+            Column::Review => "Review",
+            Column::Done => "Done",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Column::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+}
+
+/// One card: what the board shows of a bead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Card {
+    pub id: String,
+    pub title: String,
+    pub priority: i64,
+    pub issue_type: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    /// `metadata.loom.stage`.
+    pub stage: Option<String>,
+    /// The persona that last worked on it.
+    pub agent: Option<String>,
+    /// Why it sits where it does: what it waits on, the decision it needs, a note.
+    pub note: Option<String>,
+}
+
+/// A pending decision (an open decision bead).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// The beads it blocks.
+    pub blocks: Vec<String>,
+}
+
+/// What the board filter keeps: words match id or title; `label:`, `type:`, `assignee:`
+/// (also `l:`, `t:`, `a:`) must match exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub text: String,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty()
+    }
+
+    /// Whether `b` passes.
+    pub fn keeps(&self, b: &Bead) -> bool {
+        for word in self.text.split_whitespace() {
+            let (key, value) = match word.split_once(':') {
+                Some((k, v)) if !v.is_empty() => (k.to_ascii_lowercase(), v),
+                _ => (String::new(), word),
+            };
+            let v = value.to_lowercase();
+            let ok = match key.as_str() {
+                "label" | "l" => b.labels.iter().any(|l| l.to_lowercase() == v),
+                "type" | "t" => b.issue_type.to_lowercase() == v,
+                "assignee" | "a" => b.assignee.as_deref().is_some_and(|a| a.to_lowercase() == v),
+                "status" | "s" => b.status.to_lowercase() == v,
+                _ => {
+                    b.id.to_lowercase().contains(&v)
+                        || b.title.to_lowercase().contains(&v)
+                        || b.labels.iter().any(|l| l.to_lowercase() == v)
+                }
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The board, ready to render.
+#[derive(Clone, Debug, Default)]
+pub struct Board {
+    pub columns: [Vec<Card>; 5],
+    pub decisions: Vec<Decision>,
+    /// Beads in the store (before the filter).
+    pub total: usize,
+    /// Ready beads (before the filter), for the status bar.
+    pub ready: usize,
+    /// Records that could not be read.
+    pub problems: usize,
+}
+
+impl Board {
+    pub fn column(&self, c: Column) -> &[Card] {
+        &self.columns[c.index()]
+    }
+
+    /// Where bead `id` is.
+    pub fn find(&self, id: &str) -> Option<(Column, usize)> {
+        for c in Column::ALL {
+            if let Some(i) = self.column(c).iter().position(|x| x.id == id) {
+                return Some((c, i));
+            }
+        }
+        None
+    }
+}
+
+fn loom_str(b: &Bead, key: &str) -> Option<String> {
+    b.loom_get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Sorts `beads` into the board.
+pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
+    let g = Graph::new(beads);
+    let now = jiff::Timestamp::now();
+    let ready = g.ready(&ReadyFilter::default(), SortPolicy::Priority, now);
+    let ready_ids: HashMap<&str, usize> = ready
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.id.as_str(), i))
+        .collect();
+    let blockers: HashMap<&str, Vec<&str>> = g
+        .blocked()
+        .into_iter()
+        .map(|b| (b.bead.id.as_str(), b.blocked_by))
+        .collect();
+    let by_id: HashMap<&str, &Bead> = beads.iter().map(|b| (b.id.as_str(), b)).collect();
+    let mut board = Board {
+        total: beads.len(),
+        ready: ready
+            .iter()
+            .filter(|b| b.issue_type != issue_type::DECISION)
+            .count(),
+        problems,
+        ..Board::default()
+    };
+    let mut ready_order: Vec<(usize, Card)> = Vec::new();
+    for b in beads {
+        if b.status == status::TOMBSTONE {
+            continue;
+        }
+        if b.issue_type == issue_type::DECISION {
+            if !status::resolves_blockers(&b.status) {
+                board.decisions.push(Decision {
+                    id: b.id.clone(),
+                    title: b.title.clone(),
+                    description: b.description.clone().unwrap_or_default(),
+                    blocks: beads
+                        .iter()
+                        .filter(|x| {
+                            x.dependencies.iter().any(|d| {
+                                d.depends_on_id == b.id && dep_type::blocks_directly(&d.dep_type)
+                            })
+                        })
+                        .map(|x| x.id.clone())
+                        .collect(),
+                });
+            }
+            continue;
+        }
+        if !filter.keeps(b) {
+            continue;
+        }
+        let stage = loom_str(b, "stage");
+        let waiting = matches!(
+            stage.as_deref(),
+            Some("awaiting_approval" | "merge_waiting")
+        );
+        let mut note = None;
+        let column = if b.status == status::CLOSED {
+            Column::Done
+        } else if waiting && b.status != status::IN_PROGRESS {
+            note = match stage.as_deref() {
+                Some("merge_waiting") => Some("⧖ merge waits for you".to_owned()),
+                _ => loom_str(b, "decision").map(|d| format!("⚑ approve in {d}")),
+            };
+            Column::Review
+        } else if b.status == status::IN_PROGRESS || b.status == status::HOOKED {
+            Column::InProgress
+        } else if ready_ids.contains_key(b.id.as_str()) {
+            Column::Ready
+        } else {
+            note = Some(match blockers.get(b.id.as_str()) {
+                Some(ids) if !ids.is_empty() => {
+                    let decision = ids.iter().find(|id| {
+                        by_id
+                            .get(*id)
+                            .is_some_and(|x| x.issue_type == issue_type::DECISION)
+                    });
+                    match decision {
+                        Some(d) => format!("⚑ decision {d}"),
+                        None if ids.len() == 1 => format!("⧗ waits on {}", ids[0]),
+                        None => format!("⧗ waits on {} +{}", ids[0], ids.len() - 1),
+                    }
+                }
+                _ if b.status == status::DEFERRED => "deferred".to_owned(),
+                _ => b.status.clone(),
+            });
+            Column::Blocked
+        };
+        let card = Card {
+            id: b.id.clone(),
+            title: b.title.clone(),
+            priority: b.priority,
+            issue_type: b.issue_type.clone(),
+            status: b.status.clone(),
+            assignee: b.assignee.clone(),
+            agent: loom_str(b, "persona"),
+            stage,
+            note: note.or_else(|| {
+                (column == Column::Done)
+                    .then(|| b.close_reason.clone())
+                    .flatten()
+            }),
+        };
+        match column {
+            Column::Ready => ready_order.push((ready_ids[b.id.as_str()], card)),
+            c => board.columns[c.index()].push(card),
+        }
+    }
+    ready_order.sort_by_key(|(i, _)| *i);
+    board.columns[Column::Ready.index()] = ready_order.into_iter().map(|(_, c)| c).collect();
+    let order = |a: &Card, b: &Card| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id));
+    for c in [Column::Blocked, Column::InProgress, Column::Review] {
+        board.columns[c.index()].sort_by(order);
+    }
+    // Done: most recently closed first.
+    let closed_at: HashMap<&str, String> = beads
+        .iter()
+        .filter_map(|b| Some((b.id.as_str(), b.closed_at.as_ref()?.as_str().to_owned())))
+        .collect();
+    board.columns[Column::Done.index()].sort_by(|a, b| {
+        closed_at
+            .get(b.id.as_str())
+            .cmp(&closed_at.get(a.id.as_str()))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    board.decisions.sort_by(|a, b| a.id.cmp(&b.id));
+    board
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bead::{Dependency, Timestamp};
+
+    fn bead(id: &str, st: &str, p: i64) -> Bead {
+        let now = Timestamp::now();
+        let mut b = Bead {
+            id: id.into(),
+            title: format!("Title of {id}"),
+            status: st.into(),
+            priority: p,
+            issue_type: "task".into(),
+            created_at: Some(now.clone()),
+            updated_at: Some(now.clone()),
+            ..Bead::default()
+        };
+        if st == status::CLOSED {
+            b.closed_at = Some(now);
+        }
+        b
+    }
+
+    fn blocks(b: &mut Bead, on: &str) {
+        b.dependencies.push(Dependency {
+            issue_id: b.id.clone(),
+            depends_on_id: on.into(),
+            dep_type: "blocks".into(),
+            ..Dependency::default()
+        });
+    }
+
+    fn ids(board: &Board, c: Column) -> Vec<&str> {
+        board.column(c).iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn beads_land_in_their_columns() {
+        let mut waiting = bead("t-w", status::OPEN, 2);
+        blocks(&mut waiting, "t-a");
+        let mut asks = bead("t-q", status::BLOCKED, 1);
+        blocks(&mut asks, "t-d");
+        let mut decision = bead("t-d", status::OPEN, 1);
+        decision.issue_type = "decision".into();
+        let mut review = bead("t-r", status::BLOCKED, 2);
+        review
+            .loom_mut()
+            .insert("stage".into(), "awaiting_approval".into());
+        review.loom_mut().insert("decision".into(), "t-d2".into());
+        let mut running = bead("t-i", status::IN_PROGRESS, 0);
+        running
+            .loom_mut()
+            .insert("stage".into(), "verifying".into());
+        let beads = vec![
+            bead("t-a", status::OPEN, 2),
+            bead("t-b", status::OPEN, 0),
+            waiting,
+            asks,
+            decision,
+            review,
+            running,
+            bead("t-c", status::CLOSED, 2),
+            bead("t-z", status::TOMBSTONE, 2),
+        ];
+        let board = build(&beads, &Filter::default(), 0);
+        assert_eq!(
+            ids(&board, Column::Ready),
+            ["t-b", "t-a"],
+            "ready order: priority"
+        );
+        assert_eq!(ids(&board, Column::Blocked), ["t-q", "t-w"]);
+        assert_eq!(
+            board.column(Column::Blocked)[0].note.as_deref(),
+            Some("⚑ decision t-d")
+        );
+        assert_eq!(
+            board.column(Column::Blocked)[1].note.as_deref(),
+            Some("⧗ waits on t-a")
+        );
+        assert_eq!(ids(&board, Column::InProgress), ["t-i"]);
+        assert_eq!(
+            board.column(Column::InProgress)[0].stage.as_deref(),
+            Some("verifying")
+        );
+        assert_eq!(ids(&board, Column::Review), ["t-r"]);
+        assert_eq!(ids(&board, Column::Done), ["t-c"]);
+        assert_eq!(board.decisions.len(), 1);
+        assert_eq!(board.decisions[0].blocks, ["t-q"]);
+        assert_eq!(board.ready, 2);
+        assert_eq!(board.find("t-w"), Some((Column::Blocked, 1)));
+    }
+
+    #[test]
+    fn the_filter_matches_words_and_fields() {
+        let mut a = bead("t-a", status::OPEN, 1);
+        a.labels = vec!["money".into()];
+        a.issue_type = "bug".into();
+        a.assignee = Some("ann".into());
+        let beads = vec![a, bead("t-b", status::OPEN, 2)];
+        let f = |t: &str| {
+            let board = build(&beads, &Filter { text: t.into() }, 0);
+            ids(&board, Column::Ready)
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(f(""), ["t-a", "t-b"]);
+        assert_eq!(f("label:money"), ["t-a"]);
+        assert_eq!(f("t:bug a:ann"), ["t-a"]);
+        assert_eq!(f("of t-b"), ["t-b"]);
+        assert_eq!(f("type:feature"), Vec::<String>::new());
+        assert_eq!(
+            f("MONEY"),
+            ["t-a"],
+            "a bare word matches labels too, any case"
+        );
+    }
+}

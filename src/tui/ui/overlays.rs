@@ -1,0 +1,262 @@
+//! Boxes over the view: help (every key), the bead form, the dependency picker, and the
+//! one-line prompts (priority, filter, search, close reason, answer).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::fit;
+use crate::tui::app::{App, Overlay};
+use crate::tui::forms::{BeadForm, Field, LineInput, Picker, TYPES};
+use crate::tui::keys::ACTIONS;
+use crate::tui::theme::{Role, Theme};
+
+/// A centred box `w`×`h` (clamped to the screen).
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn boxed<'a>(t: &Theme, title: &str, hint: &str) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.style(Role::BorderFocus))
+        .title(Span::styled(format!(" {title} "), t.style(Role::Title)))
+        .title_bottom(Span::styled(format!(" {hint} "), t.style(Role::Muted)))
+}
+
+pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help) => help(f, area, app),
+        Some(Overlay::Form(form)) => bead_form(f, area, t, form),
+        Some(Overlay::Picker(p)) => picker(f, area, t, p),
+        Some(Overlay::Priority(id)) => {
+            let r = centered(area, 44, 3);
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::styled("0", t.style(Role::P0)),
+                    Span::raw(" "),
+                    Span::styled("1", t.style(Role::P1)),
+                    Span::raw(" "),
+                    Span::styled("2", t.style(Role::P2)),
+                    Span::raw(" "),
+                    Span::styled("3", t.style(Role::P3)),
+                    Span::raw(" "),
+                    Span::styled("4", t.style(Role::P4)),
+                    Span::styled("   (0 is the most urgent)", t.style(Role::Muted)),
+                ]))
+                .block(boxed(t, &format!("Priority of {id}"), "esc cancel")),
+                r,
+            );
+        }
+        Some(Overlay::Filter(input)) => prompt(
+            f,
+            area,
+            t,
+            "Filter",
+            "words · label: · type: · assignee:   enter keep · esc clear",
+            input,
+        ),
+        Some(Overlay::Search(input)) => prompt(
+            f,
+            area,
+            t,
+            "Search the log",
+            "enter find · esc cancel",
+            input,
+        ),
+        Some(Overlay::Close { id, reason }) => prompt(
+            f,
+            area,
+            t,
+            &format!("Close {id}: why?"),
+            "enter close · esc cancel",
+            reason,
+        ),
+        Some(Overlay::Answer { decision, text }) => prompt(
+            f,
+            area,
+            t,
+            &format!("Answer {decision}"),
+            "enter send · esc cancel",
+            text,
+        ),
+    }
+}
+
+fn prompt(f: &mut Frame<'_>, area: Rect, t: &Theme, title: &str, hint: &str, input: &LineInput) {
+    let r = Rect {
+        x: area.x + 2,
+        y: area.y + area.height.saturating_sub(5),
+        width: area.width.saturating_sub(4).min(100),
+        height: 3.min(area.height),
+    };
+    f.render_widget(Clear, r);
+    let block = boxed(t, title, hint);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    f.render_widget(&input.area, inner);
+}
+
+fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let r = centered(area, 96, area.height.saturating_sub(2));
+    f.render_widget(Clear, r);
+    let block = boxed(
+        t,
+        "Keys",
+        "esc close · keys can be changed in config: tui.keys",
+    );
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let entries: Vec<Line<'static>> = ACTIONS
+        .iter()
+        .map(|(action, _, what, _)| {
+            let keys = app.keys.keys_of(*action).join(" ");
+            Line::from(vec![
+                Span::styled(format!("{:>12} ", fit(&keys, 12)), t.style(Role::Key)),
+                Span::raw(fit(what, 34)),
+            ])
+        })
+        .collect();
+    let per_col = entries.len().div_ceil(2);
+    if inner.width >= 90 && inner.height as usize >= per_col {
+        let [l, r2] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
+        f.render_widget(Paragraph::new(entries[..per_col].to_vec()), l);
+        f.render_widget(Paragraph::new(entries[per_col..].to_vec()), r2);
+    } else {
+        f.render_widget(Paragraph::new(entries).wrap(Wrap { trim: false }), inner);
+    }
+}
+
+fn bead_form(f: &mut Frame<'_>, area: Rect, t: &Theme, form: &BeadForm) {
+    let r = centered(area, 80, 20);
+    f.render_widget(Clear, r);
+    let title = match &form.editing {
+        Some(id) => format!("Edit {id}"),
+        None => "New bead".to_owned(),
+    };
+    let block = boxed(t, &title, "tab next field · ctrl+s save · esc cancel");
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [title_r, type_r, prio_r, desc_r, deps_r, err_r] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let label = |field: Field| {
+        let style = if form.focus == field {
+            t.style(Role::Accent)
+        } else {
+            t.style(Role::Muted)
+        };
+        Span::styled(format!("{:<12}", field.label()), style)
+    };
+    let split =
+        |r: Rect| Layout::horizontal([Constraint::Length(12), Constraint::Min(1)]).areas::<2>(r);
+    let [l, v] = split(title_r);
+    f.render_widget(Paragraph::new(Line::from(label(Field::Title))), l);
+    f.render_widget(&form.title.area, v);
+    let choices = |items: Vec<(String, bool)>| -> Line<'static> {
+        let mut spans = Vec::new();
+        for (text, on) in items {
+            spans.push(Span::styled(
+                format!(" {text} "),
+                if on {
+                    t.style(Role::Selection)
+                } else {
+                    t.style(Role::Muted)
+                },
+            ));
+        }
+        Line::from(spans)
+    };
+    let [l, v] = split(type_r);
+    f.render_widget(Paragraph::new(Line::from(label(Field::Type))), l);
+    f.render_widget(
+        Paragraph::new(choices(
+            TYPES
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| ((*ty).to_owned(), i == form.type_index))
+                .collect(),
+        )),
+        v,
+    );
+    let [l, v] = split(prio_r);
+    f.render_widget(Paragraph::new(Line::from(label(Field::Priority))), l);
+    f.render_widget(
+        Paragraph::new(choices(
+            (0..=4)
+                .map(|p| (format!("P{p}"), p == form.priority))
+                .collect(),
+        )),
+        v,
+    );
+    let [l, v] = split(desc_r);
+    f.render_widget(Paragraph::new(Line::from(label(Field::Description))), l);
+    f.render_widget(&form.description, v);
+    let [l, v] = split(deps_r);
+    f.render_widget(Paragraph::new(Line::from(label(Field::Dependencies))), l);
+    f.render_widget(&form.deps.area, v);
+    if let Some(e) = &form.error {
+        f.render_widget(
+            Paragraph::new(Line::styled(e.clone(), t.style(Role::Error))),
+            err_r,
+        );
+    }
+}
+
+fn picker(f: &mut Frame<'_>, area: Rect, t: &Theme, p: &Picker) {
+    let r = centered(area, 72, area.height.saturating_sub(4).min(20));
+    f.render_widget(Clear, r);
+    let block = boxed(
+        t,
+        &format!("{} depends on…", p.for_bead),
+        "type to search · ↑↓ choose · enter add · esc cancel",
+    );
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [q, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    f.render_widget(&p.query.area, q);
+    let rows = list.height as usize;
+    let first = p.selected.saturating_sub(rows.saturating_sub(1));
+    let lines: Vec<Line<'static>> = (first..p.shown.len())
+        .take(rows)
+        .filter_map(|i| {
+            let item = p.item(i)?;
+            let chosen = i == p.selected;
+            let l = Line::from(vec![
+                Span::styled(if chosen { "▌" } else { " " }, t.style(Role::Accent)),
+                Span::raw(fit(&item.label, list.width.saturating_sub(1) as usize)),
+            ]);
+            Some(if chosen {
+                l.style(t.style(Role::Selection))
+            } else {
+                l
+            })
+        })
+        .collect();
+    if lines.is_empty() {
+        f.render_widget(
+            Paragraph::new(Line::styled("no bead matches", t.style(Role::Muted))),
+            list,
+        );
+    } else {
+        f.render_widget(Paragraph::new(lines), list);
+    }
+}

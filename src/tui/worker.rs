@@ -1,0 +1,566 @@
+//! The TUI's background work: it carries out the app's [`Command`]s off the UI task and answers
+//! with [`AppEvent`]s. The board is rebuilt by one task that coalesces requests (the watcher,
+//! filters, our own writes) and reads the disk only when something changed there; writes,
+//! loads and git run on the blocking pool; the orchestrator is started on the first `s` or `S`
+//! and steered through its control channel.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, mpsc};
+
+use crate::agent::persona::PersonaSet;
+use crate::bead::{Bead, Timestamp, dep_type, status};
+use crate::decision::{self, Verdict};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventBus};
+use crate::llm::Client;
+use crate::orchestrator::dispatch::{self, Control, Setup};
+use crate::orchestrator::report::StopReason;
+use crate::orchestrator::settings::RunSettings;
+use crate::store::watch::Watcher;
+use crate::store::{Snapshot, TxOptions, edit};
+use crate::workspace::Workspace;
+
+use super::app::{AppEvent, Detail, Mutation};
+use super::forms::BeadDraft;
+use super::model::{self, Filter};
+
+/// How the TUI runs agents: everything `loom run` needs but the bead scope.
+pub struct AgentSetup {
+    pub client: Client,
+    pub settings: RunSettings,
+    pub personas: Option<PersonaSet>,
+    /// `loom` itself, for Landlock.
+    pub helper: Option<PathBuf>,
+}
+
+/// The orchestrator of this window, once started.
+struct Running {
+    control: mpsc::UnboundedSender<Control>,
+    stop: Arc<Notify>,
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Carries out commands; cheap to call from the UI task (everything slow is spawned).
+pub struct Worker {
+    ws: Workspace,
+    events: mpsc::UnboundedSender<AppEvent>,
+    filter: Shared<Filter>,
+    latest: Shared<Option<Arc<Snapshot>>>,
+    disk_changed: Arc<AtomicBool>,
+    rebuild: Arc<Notify>,
+    agents: Option<AgentSetup>,
+    /// Why agents cannot run here (no endpoint configured, …), said on `s`.
+    agents_unavailable: Option<String>,
+    running: Shared<Option<Running>>,
+    orchestrating: Arc<AtomicBool>,
+    _watcher: Option<Watcher>,
+}
+
+impl Worker {
+    /// Starts the board task and the watcher (must run inside the runtime). `agents` is how to
+    /// run agents, or why they cannot run.
+    pub fn start(
+        ws: Workspace,
+        agents: std::result::Result<AgentSetup, String>,
+        events: mpsc::UnboundedSender<AppEvent>,
+    ) -> Worker {
+        let (agents, agents_unavailable) = match agents {
+            Ok(a) => (Some(a), None),
+            Err(why) => (None, Some(why)),
+        };
+        let mut w = Worker {
+            ws,
+            events,
+            filter: Arc::default(),
+            latest: Arc::default(),
+            disk_changed: Arc::new(AtomicBool::new(true)),
+            rebuild: Arc::new(Notify::new()),
+            agents,
+            agents_unavailable,
+            running: Arc::default(),
+            orchestrating: Arc::new(AtomicBool::new(false)),
+            _watcher: None,
+        };
+        w.spawn_board_task();
+        w._watcher = w.watch();
+        w.rebuild.notify_one();
+        w
+    }
+
+    /// The one task that builds boards: each wake-up reads the disk if it changed (else
+    /// reuses the last snapshot) and builds the board under the current filter.
+    fn spawn_board_task(&self) {
+        let (ws, filter, latest) = (
+            self.ws.clone(),
+            Arc::clone(&self.filter),
+            Arc::clone(&self.latest),
+        );
+        let (disk, rebuild, events) = (
+            Arc::clone(&self.disk_changed),
+            Arc::clone(&self.rebuild),
+            self.events.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                rebuild.notified().await;
+                let (ws, filter, latest, disk) = (
+                    ws.clone(),
+                    Arc::clone(&filter),
+                    Arc::clone(&latest),
+                    Arc::clone(&disk),
+                );
+                let built = tokio::task::spawn_blocking(move || -> Result<model::Board> {
+                    let reuse = lock(&latest).clone();
+                    let snap = match reuse {
+                        Some(s) if !disk.swap(false, Ordering::SeqCst) => s,
+                        _ => {
+                            disk.store(false, Ordering::SeqCst);
+                            let s = Arc::new(ws.store.load()?);
+                            *lock(&latest) = Some(Arc::clone(&s));
+                            s
+                        }
+                    };
+                    let f = lock(&filter).clone();
+                    Ok(model::build(&snap.beads, &f, snap.problems.len()))
+                })
+                .await;
+                let event = match built {
+                    Ok(Ok(board)) => AppEvent::Board(Arc::new(board)),
+                    Ok(Err(e)) => AppEvent::Done {
+                        ok: false,
+                        message: format!("cannot read the beads: {e}"),
+                    },
+                    Err(e) => AppEvent::Done {
+                        ok: false,
+                        message: format!("the board task failed: {e}"),
+                    },
+                };
+                if events.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Watches `.beads/` (every change, ours included) and rebuilds the board on changes.
+    fn watch(&self) -> Option<Watcher> {
+        let (disk, rebuild, events) = (
+            Arc::clone(&self.disk_changed),
+            Arc::clone(&self.rebuild),
+            self.events.clone(),
+        );
+        let orchestrating = Arc::clone(&self.orchestrating);
+        let store = self.ws.store.detached();
+        let started = crate::store::watch::watch(&store, move |e| {
+            let problem = matches!(e, Event::WatchError { .. } | Event::StoreProblem { .. });
+            if !problem {
+                disk.store(true, Ordering::SeqCst);
+                rebuild.notify_one();
+            }
+            // The orchestrator's own watcher reports bead changes while it runs.
+            if problem || !orchestrating.load(Ordering::SeqCst) {
+                let _ = events.send(AppEvent::Run(Box::new(e)));
+            }
+        });
+        match started {
+            Ok(w) => Some(w),
+            Err(e) => {
+                let _ = self.events.send(AppEvent::Run(Box::new(Event::WatchError {
+                    at: crate::event::now(),
+                    message: format!(
+                        "cannot watch .beads/ ({e}); changes by others show after your next edit"
+                    ),
+                })));
+                None
+            }
+        }
+    }
+
+    /// Rebuilds the board with a new filter (no disk read).
+    pub fn set_filter(&self, f: Filter) {
+        *lock(&self.filter) = f;
+        self.rebuild.notify_one();
+    }
+
+    /// Reads the disk again and rebuilds the board.
+    pub fn reload(&self) {
+        self.disk_changed.store(true, Ordering::SeqCst);
+        self.rebuild.notify_one();
+    }
+
+    /// Loads bead `id` with its dependencies both ways.
+    pub fn load_detail(&self, id: String) {
+        let (ws, latest, events) = (
+            self.ws.clone(),
+            Arc::clone(&self.latest),
+            self.events.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let snap = match lock(&latest).clone() {
+                Some(s) => s,
+                None => match ws.store.load() {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => {
+                        let _ = events.send(AppEvent::Done {
+                            ok: false,
+                            message: format!("cannot read the beads: {e}"),
+                        });
+                        return;
+                    }
+                },
+            };
+            let event = match detail(&snap, &id) {
+                Some(d) => AppEvent::Detail(Box::new(d)),
+                None => AppEvent::Done {
+                    ok: false,
+                    message: format!("{id} is gone"),
+                },
+            };
+            let _ = events.send(event);
+        });
+    }
+
+    /// Loads bead `id`'s history from git.
+    pub fn load_history(&self, id: String) {
+        let (repo, events) = (self.ws.repo.clone(), self.events.clone());
+        tokio::task::spawn_blocking(move || {
+            let entries = match repo {
+                Some(r) => r.log(Some(&id), 100).map_err(|e| e.to_string()),
+                None => Err("not a git repository: no history".to_owned()),
+            };
+            let _ = events.send(AppEvent::History { id, entries });
+        });
+    }
+
+    /// Writes and commits a change, then says what happened.
+    pub fn mutate(&self, m: Mutation) {
+        let (ws, events) = (self.ws.clone(), self.events.clone());
+        let (disk, rebuild) = (Arc::clone(&self.disk_changed), Arc::clone(&self.rebuild));
+        tokio::task::spawn_blocking(move || {
+            let (ok, message) = match apply(&ws, &m) {
+                Ok(text) => (true, text),
+                Err(e) => (false, error_text(&e)),
+            };
+            disk.store(true, Ordering::SeqCst);
+            rebuild.notify_one();
+            let _ = events.send(AppEvent::Done { ok, message });
+        });
+    }
+
+    /// Resolves a decision.
+    pub fn decide(&self, id: String, verdict: Verdict) {
+        let (ws, events) = (self.ws.clone(), self.events.clone());
+        let (disk, rebuild) = (Arc::clone(&self.disk_changed), Arc::clone(&self.rebuild));
+        tokio::task::spawn_blocking(move || {
+            let (ok, message) = match decision::decide(&ws, &id, &verdict) {
+                Ok(d) => {
+                    let beads: Vec<String> = d
+                        .beads
+                        .iter()
+                        .map(|b| format!("{} {}", b.id, b.result))
+                        .collect();
+                    (
+                        true,
+                        format!("{}: {} — {}", d.decision, d.verdict, beads.join(", ")),
+                    )
+                }
+                Err(e) => (false, error_text(&e)),
+            };
+            disk.store(true, Ordering::SeqCst);
+            rebuild.notify_one();
+            let _ = events.send(AppEvent::Done { ok, message });
+        });
+    }
+
+    /// Steers the orchestrator, starting it first if needed.
+    pub fn control(&mut self, c: Control) {
+        if let Control::Stop(_) = c
+            && lock(&self.running).is_none()
+        {
+            let _ = self.events.send(AppEvent::Done {
+                ok: false,
+                message: "no agent runs in this window".into(),
+            });
+            return;
+        }
+        let started = lock(&self.running)
+            .as_ref()
+            .map(|r| r.control.send(c.clone()).is_ok());
+        if started == Some(true) {
+            return;
+        }
+        if let Err(why) = self.start_orchestrator(c) {
+            let _ = self.events.send(AppEvent::Done {
+                ok: false,
+                message: why,
+            });
+        }
+    }
+
+    /// Starts the orchestrator with `first` as its first instruction.
+    fn start_orchestrator(&mut self, first: Control) -> std::result::Result<(), String> {
+        let Some(a) = &self.agents else {
+            return Err(self
+                .agents_unavailable
+                .clone()
+                .unwrap_or_else(|| "agents cannot run here".into()));
+        };
+        let bus = EventBus::new(16 * 1024);
+        let (control, rx) = mpsc::unbounded_channel();
+        let _ = control.send(first);
+        let stop = Arc::new(Notify::new());
+        let setup = Setup {
+            ws: self.ws.clone(),
+            client: a.client.clone(),
+            settings: RunSettings {
+                idle_exit: false,
+                ..a.settings.clone()
+            },
+            bus: Arc::clone(&bus),
+            helper: a.helper.clone(),
+            command: "loom (TUI)".into(),
+            personas: a.personas.clone(),
+            stop: Some(Arc::clone(&stop)),
+            control: Some(rx),
+        };
+        *lock(&self.running) = Some(Running { control, stop });
+        self.orchestrating.store(true, Ordering::SeqCst);
+        // Forward the run's events to the app.
+        let mut sub = bus.subscribe();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            loop {
+                match sub.recv().await {
+                    Ok(e) => {
+                        let last = matches!(e, Event::RunFinished { .. });
+                        if events.send(AppEvent::Run(Box::new(e))).is_err() || last {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        let (running, orchestrating, events) = (
+            Arc::clone(&self.running),
+            Arc::clone(&self.orchestrating),
+            self.events.clone(),
+        );
+        let (disk, rebuild) = (Arc::clone(&self.disk_changed), Arc::clone(&self.rebuild));
+        tokio::spawn(async move {
+            let result = dispatch::run(setup).await;
+            *lock(&running) = None;
+            orchestrating.store(false, Ordering::SeqCst);
+            disk.store(true, Ordering::SeqCst);
+            rebuild.notify_one();
+            let message = match result {
+                Ok(s) => format!("agents stopped: {}", stop_text(s.stopped)),
+                Err(e) => format!("agents cannot run: {}", error_text(&e)),
+            };
+            let _ = events.send(AppEvent::Orchestrator {
+                running: false,
+                message,
+            });
+        });
+        Ok(())
+    }
+
+    /// Stops the orchestrator (running beads are given back) and waits for it, bounded.
+    pub async fn shutdown(&self) {
+        let stop = lock(&self.running).as_ref().map(|r| Arc::clone(&r.stop));
+        let Some(stop) = stop else { return };
+        stop.notify_one();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while lock(&self.running).is_some() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    /// Bead `id` complete, from the last snapshot or the disk.
+    pub fn full_bead(&self, id: &str) -> Result<Bead> {
+        let snap = match lock(&self.latest).clone() {
+            Some(s) => s,
+            None => Arc::new(self.ws.store.load()?),
+        };
+        snap.beads
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| snap.full(b).into_owned())
+            .ok_or_else(|| Error::NotFound(id.to_owned()))
+    }
+}
+
+fn stop_text(s: StopReason) -> &'static str {
+    match s {
+        StopReason::Finished => "nothing left to do",
+        StopReason::MaxBeads | StopReason::MaxTokens => "a limit was reached",
+        StopReason::Timeout => "the time limit passed",
+        StopReason::EndpointDown => "the model endpoint is unusable (see the logs)",
+        StopReason::Interrupted => "stopped",
+    }
+}
+
+fn error_text(e: &Error) -> String {
+    match e.hint() {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    }
+}
+
+/// Bead `id` from `snap`, complete, with what it depends on and what depends on it.
+pub fn detail(snap: &Snapshot, id: &str) -> Option<Detail> {
+    let bead = snap.beads.iter().find(|b| b.id == id)?;
+    let bead = snap.full(bead).into_owned();
+    let describe = |id: &str| {
+        snap.beads
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| (b.status.clone(), b.title.clone()))
+            .unwrap_or_else(|| ("missing".into(), String::new()))
+    };
+    let depends_on = bead
+        .dependencies
+        .iter()
+        .map(|d| {
+            let (st, title) = describe(&d.depends_on_id);
+            (d.depends_on_id.clone(), d.dep_type.clone(), st, title)
+        })
+        .collect();
+    let dependents = snap
+        .beads
+        .iter()
+        .flat_map(|b| {
+            b.dependencies
+                .iter()
+                .filter(|d| d.depends_on_id == id)
+                .map(move |d| {
+                    (
+                        b.id.clone(),
+                        d.dep_type.clone(),
+                        b.status.clone(),
+                        b.title.clone(),
+                    )
+                })
+        })
+        .collect();
+    Some(Detail {
+        bead: Box::new(bead),
+        dependents,
+        depends_on,
+    })
+}
+
+/// Sets `b`'s blocking dependencies to exactly `want` (others kept).
+fn set_blockers(
+    tx: &mut crate::store::Tx,
+    id: &str,
+    want: &[String],
+    actor: &str,
+    now: &Timestamp,
+) -> Result<()> {
+    let b = tx.get_mut(id)?;
+    b.dependencies
+        .retain(|d| !dep_type::blocks_directly(&d.dep_type) || want.contains(&d.depends_on_id));
+    for on in want {
+        let on = tx.resolve(on)?;
+        edit::add_dependency(tx, id, &on, dep_type::BLOCKS, actor, now)?;
+    }
+    Ok(())
+}
+
+/// Carries out a mutation; returns what to tell the user.
+pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
+    let now = Timestamp::now();
+    let actor = ws.actor.clone();
+    let opts = TxOptions::default;
+    match m {
+        Mutation::Create(d) => {
+            let done = ws.mutate("created", opts(), |tx| {
+                let id = tx.new_id(&d.title, &d.description, &actor, &now)?;
+                tx.insert(new_bead(&id, d, &actor, &now))?;
+                set_blockers(tx, &id, &d.depends_on, &actor, &now)?;
+                Ok(id)
+            })?;
+            Ok(format!("created {}: {}", done.value, d.title))
+        }
+        Mutation::Update { id, draft: d } => {
+            ws.mutate("updated", opts(), |tx| {
+                let b = tx.get_mut(id)?;
+                b.title = d.title.clone();
+                b.issue_type = d.issue_type.clone();
+                b.priority = d.priority;
+                b.description = (!d.description.is_empty()).then(|| d.description.clone());
+                set_blockers(tx, id, &d.depends_on, &actor, &now)
+            })?;
+            Ok(format!("updated {id}"))
+        }
+        Mutation::Priority { id, priority } => {
+            ws.mutate("updated", opts(), |tx| {
+                tx.get_mut(id)?.priority = *priority;
+                Ok(())
+            })?;
+            Ok(format!("{id} is P{priority} now"))
+        }
+        Mutation::AddDependency { id, on } => {
+            let existed = ws.mutate("dep_added", opts(), |tx| {
+                edit::add_dependency(tx, id, on, dep_type::BLOCKS, &actor, &now)
+            })?;
+            Ok(if existed.value {
+                format!("{id} already depends on {on}")
+            } else {
+                format!("{id} depends on {on} now")
+            })
+        }
+        Mutation::Close { id, reason } => {
+            ws.mutate("closed", opts(), |tx| {
+                edit::close(tx, id, reason, false, &now)
+            })?;
+            Ok(format!("closed {id}"))
+        }
+        Mutation::Replace(b) => {
+            ws.mutate("updated", opts(), |tx| {
+                let cur = tx.get_mut(&b.id)?;
+                let mut next = (**b).clone();
+                // What changed meanwhile stays theirs: the timestamp is the store's to set.
+                next.updated_at = cur.updated_at.clone();
+                *cur = next;
+                Ok(())
+            })?;
+            Ok(format!("updated {} from the editor", b.id))
+        }
+        Mutation::Reopen { id } => {
+            ws.mutate("reopened", opts(), |tx| {
+                edit::reopen(tx, id, None, &actor, &now)
+            })?;
+            Ok(format!("reopened {id}"))
+        }
+    }
+}
+
+fn new_bead(id: &str, d: &BeadDraft, actor: &str, now: &Timestamp) -> Bead {
+    Bead {
+        id: id.to_owned(),
+        title: d.title.clone(),
+        description: (!d.description.is_empty()).then(|| d.description.clone()),
+        status: status::OPEN.to_owned(),
+        priority: d.priority,
+        issue_type: d.issue_type.clone(),
+        created_at: Some(now.clone()),
+        created_by: Some(actor.to_owned()),
+        updated_at: Some(now.clone()),
+        ..Bead::default()
+    }
+}

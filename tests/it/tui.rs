@@ -1,0 +1,351 @@
+//! The TUI driven in-process with key events on a real repository (real store, real git, the
+//! real watcher), asserting on the app's state, the drawn buffer and what lands on disk.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use loom::tui::app::{AppEvent, View};
+use loom::tui::keys::KeyMap;
+use loom::tui::model::Column;
+use loom::tui::runtime::{Options, Session};
+use loom::tui::theme::Theme;
+use loom::workspace::{OpenOptions, Workspace};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::support::TestRepo;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn open(repo: &TestRepo) -> Session {
+    let ws = Workspace::open(&OpenOptions {
+        dir: Some(repo.path().to_path_buf()),
+        actor: Some("tester".into()),
+        no_commit: false,
+    })
+    .unwrap();
+    Session::new(Options {
+        ws,
+        theme: Theme::default_theme(),
+        keys: KeyMap::default(),
+        agents: Err("no agents in this test".into()),
+        auto: false,
+    })
+}
+
+fn key(s: &mut Session, code: KeyCode) {
+    s.handle(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn typed(s: &mut Session, text: &str) {
+    for c in text.chars() {
+        key(s, KeyCode::Char(c));
+    }
+}
+
+fn screen(s: &mut Session, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    s.draw(&mut t).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn column_of(s: &Session, id: &str) -> Option<Column> {
+    s.app.board.find(id).map(|(c, _)| c)
+}
+
+fn select(s: &mut Session, id: &str) {
+    let (c, _) = s.app.board.find(id).unwrap();
+    // Walk there with keys, as a person would.
+    while s.app.col > c.index() {
+        key(s, KeyCode::Left);
+    }
+    while s.app.col < c.index() {
+        key(s, KeyCode::Right);
+    }
+    if c == Column::Done && s.app.done_folded {
+        key(s, KeyCode::Char('z'));
+    }
+    key(s, KeyCode::Char('g'));
+    for _ in 0..50 {
+        if s.app.selected().map(|c| c.id.as_str()) == Some(id) {
+            return;
+        }
+        key(s, KeyCode::Down);
+    }
+    panic!(
+        "cannot select {id}: col {} rows {:?} selected {:?} board {:?}",
+        s.app.col,
+        s.app.rows,
+        s.app.selected().map(|c| c.id.clone()),
+        s.app
+            .board
+            .columns
+            .iter()
+            .map(|c| c.iter().map(|x| x.id.clone()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_bead_through_the_form_writes_a_file_and_a_commit() {
+    let repo = TestRepo::with_loom("yaml");
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |a| a.loaded).await, "the first board");
+    let commits = repo.commit_count();
+    key(&mut s, KeyCode::Char('n'));
+    typed(&mut s, "Make the login faster");
+    key(&mut s, KeyCode::Tab); // type
+    key(&mut s, KeyCode::Right); // → bug
+    key(&mut s, KeyCode::Tab); // priority
+    key(&mut s, KeyCode::Char('1'));
+    key(&mut s, KeyCode::Tab); // description
+    typed(&mut s, "It takes *four* seconds.");
+    s.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(s.app.overlay.is_none(), "the form closed");
+    assert!(
+        s.settle(WAIT, |a| a
+            .board
+            .column(Column::Ready)
+            .iter()
+            .any(|c| c.title == "Make the login faster"))
+            .await,
+        "the new bead shows in Ready"
+    );
+    let card = s
+        .app
+        .board
+        .column(Column::Ready)
+        .iter()
+        .find(|c| c.title == "Make the login faster")
+        .unwrap()
+        .clone();
+    assert_eq!((card.priority, card.issue_type.as_str()), (1, "bug"));
+    let file = repo.read_string(&format!(".beads/beads/{}.yaml", card.id));
+    assert!(file.contains("title: Make the login faster"), "{file}");
+    assert!(file.contains("It takes *four* seconds."), "{file}");
+    assert_eq!(repo.commit_count(), commits + 1, "one commit");
+    let log = repo.git(&["log", "-1", "--format=%s%n%b"]);
+    assert!(log.contains(&format!("Loom-Bead: {}", card.id)), "{log}");
+    assert!(log.contains("Loom-Actor: tester"), "{log}");
+    let text = screen(&mut s, 120, 30);
+    assert!(text.contains("Make the login faster"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependency_moves_a_card_to_blocked_and_closing_moves_it_to_done() {
+    let repo = TestRepo::with_loom("yaml");
+    let a = repo.create("First thing", &["-p", "1"]);
+    let b = repo.create("Second thing", &["-p", "2"]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |app| app.board.total == 2).await);
+    assert_eq!(column_of(&s, &b), Some(Column::Ready));
+    // b depends on a: pick a in the fuzzy picker.
+    select(&mut s, &b);
+    key(&mut s, KeyCode::Char('d'));
+    typed(&mut s, "first");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |app| app.board.find(&b).map(|x| x.0)
+            == Some(Column::Blocked))
+            .await,
+        "b is blocked by a"
+    );
+    let text = screen(&mut s, 160, 48);
+    assert!(text.contains(&format!("waits on {a}")), "{text}");
+    // Close a: b becomes ready, a goes to Done.
+    select(&mut s, &a);
+    key(&mut s, KeyCode::Char('x'));
+    typed(&mut s, "shipped");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |app| app.board.find(&a).map(|x| x.0)
+            == Some(Column::Done)
+            && app.board.find(&b).map(|x| x.0) == Some(Column::Ready))
+            .await,
+        "a is done, b is ready"
+    );
+    let shown = repo.json(&["show", &a]);
+    let shown = if shown.is_array() {
+        shown[0].clone()
+    } else {
+        shown
+    };
+    assert_eq!(shown["status"], "closed");
+    assert_eq!(shown["close_reason"], "shipped");
+    // Reopen from the board: it comes back.
+    select(&mut s, &a);
+    key(&mut s, KeyCode::Char('r'));
+    assert!(
+        s.settle(WAIT, |app| app.board.find(&a).map(|x| x.0)
+            == Some(Column::Ready))
+            .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filter_narrows_the_board_and_esc_clears_it() {
+    let repo = TestRepo::with_loom("yaml");
+    repo.create("Payment page", &["-t", "feature", "-l", "web"]);
+    repo.create("Payment webhook", &["-t", "bug"]);
+    repo.create("Docs typo", &["-t", "chore", "-l", "web"]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |app| app.board.total == 3).await);
+    key(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "payment");
+    assert!(
+        s.settle(WAIT, |app| app.board.column(Column::Ready).len() == 2)
+            .await
+    );
+    // More words narrow further: a type and a label.
+    typed(&mut s, " type:bug");
+    assert!(
+        s.settle(WAIT, |app| app.board.column(Column::Ready).len() == 1)
+            .await
+    );
+    assert_eq!(
+        s.app.board.column(Column::Ready)[0].title,
+        "Payment webhook"
+    );
+    key(&mut s, KeyCode::Enter);
+    let text = screen(&mut s, 120, 30);
+    assert!(
+        text.contains("Payment webhook") && !text.contains("Payment page"),
+        "{text}"
+    );
+    key(&mut s, KeyCode::Char('/'));
+    for _ in 0.."payment type:bug".len() {
+        key(&mut s, KeyCode::Backspace);
+    }
+    typed(&mut s, "label:web");
+    assert!(
+        s.settle(WAIT, |app| app.board.column(Column::Ready).len() == 2)
+            .await
+    );
+    key(&mut s, KeyCode::Enter);
+    key(&mut s, KeyCode::Esc);
+    assert!(
+        s.settle(WAIT, |app| app.board.column(Column::Ready).len() == 3)
+            .await,
+        "esc clears"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_disk_shows_without_a_key_press() {
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create("Old title", &[]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |app| app.board.total == 1).await);
+    // Someone else edits the file (an editor, git pull, another tool).
+    let path = format!(".beads/beads/{id}.yaml");
+    let text = repo
+        .read_string(&path)
+        .replace("title: Old title", "title: New title from disk");
+    repo.write(&path, text);
+    assert!(
+        s.settle(WAIT, |app| app
+            .board
+            .column(Column::Ready)
+            .first()
+            .map(|c| c.title.as_str())
+            == Some("New title from disk"))
+            .await,
+        "the watcher brought the change in"
+    );
+    // A new bead by another process too.
+    repo.create("Made elsewhere", &[]);
+    assert!(s.settle(WAIT, |app| app.board.total == 2).await);
+    let shown = screen(&mut s, 120, 30);
+    assert!(
+        shown.contains("New title from disk") && shown.contains("Made elsewhere"),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_view_loads_fields_dependencies_and_history() {
+    let repo = TestRepo::with_loom("yaml");
+    let a = repo.create("Base work", &[]);
+    let b = repo.create("Built on it", &["-d", "Needs **the base**."]);
+    repo.ok(&["dep", "add", &b, &a]);
+    repo.ok(&["comment", &b, "Looks doable"]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |app| app.board.total == 2).await);
+    select(&mut s, &b);
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(s.app.view, View::Detail);
+    assert!(
+        s.settle(WAIT, |app| app.detail.detail.is_some()
+            && app.detail.history.is_some())
+            .await,
+        "detail and history arrive"
+    );
+    let text = screen(&mut s, 160, 48);
+    for want in [
+        "Built on it",
+        "the base",
+        &a,
+        "Base work",
+        "Looks doable",
+        "dep_added",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // Follow the dependency link to a; its dependents show b.
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |app| app.detail.id == a
+            && app.detail.detail.is_some())
+            .await
+    );
+    let text = screen(&mut s, 160, 48);
+    assert!(text.contains(&b), "{text}");
+    key(&mut s, KeyCode::Esc);
+    assert_eq!(s.app.view, View::Board);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_edits_are_refused_with_a_message_and_lose_nothing() {
+    let repo = TestRepo::with_loom("yaml");
+    let a = repo.create("Base", &[]);
+    let b = repo.create("Top", &[]);
+    repo.ok(&["dep", "add", &b, &a]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |app| app.board.total == 2).await);
+    // a depending on b would be a cycle.
+    select(&mut s, &a);
+    key(&mut s, KeyCode::Char('d'));
+    typed(&mut s, "top");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |app| app.message.as_ref().is_some_and(|m| m.0))
+            .await,
+        "an error message"
+    );
+    let msg = s.app.message.clone().unwrap().1;
+    assert!(msg.contains("cycle"), "{msg}");
+    // Closing b's blocker... closing b while a is open is fine; closing a blocked bead is not.
+    select(&mut s, &b);
+    key(&mut s, KeyCode::Char('x'));
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |app| app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.1.contains("blocked by")))
+            .await,
+        "closing a blocked bead is refused"
+    );
+    assert_eq!(column_of(&s, &b), Some(Column::Blocked));
+}
