@@ -82,6 +82,24 @@ impl Live {
         self.agents.values().filter(|a| a.outcome.is_none()).count()
     }
 
+    /// The live record of bead `id`'s pipeline (new from `now` if there is none).
+    fn agent(&mut self, id: &str, now: Instant) -> &mut AgentLive {
+        self.agents
+            .entry(id.to_owned())
+            .or_insert_with(|| AgentLive {
+                bead: id.to_owned(),
+                persona: String::new(),
+                model: String::new(),
+                stage: String::new(),
+                round: 0,
+                iteration: 0,
+                tokens: 0,
+                cost: 0.0,
+                since: now,
+                outcome: None,
+            })
+    }
+
     /// Folds one event in (at `now`).
     pub fn apply(&mut self, e: &Event, now: Instant) {
         match e {
@@ -90,21 +108,7 @@ impl Live {
                 self.orchestrating = true;
             }
             Event::StageChanged { bead, stage, .. } => {
-                let a = self
-                    .agents
-                    .entry(bead.clone())
-                    .or_insert_with(|| AgentLive {
-                        bead: bead.clone(),
-                        persona: String::new(),
-                        model: String::new(),
-                        stage: String::new(),
-                        round: 0,
-                        iteration: 0,
-                        tokens: 0,
-                        cost: 0.0,
-                        since: now,
-                        outcome: None,
-                    });
+                let a = self.agent(bead, now);
                 if stage == "claimed" {
                     *a = AgentLive {
                         since: now,
@@ -127,11 +131,11 @@ impl Live {
                 round,
                 ..
             } => {
-                if let Some(a) = self.agents.get_mut(bead) {
-                    a.persona = persona.clone();
-                    a.model = model.clone();
-                    a.round = *round;
-                }
+                let a = self.agent(bead, now);
+                a.persona = persona.clone();
+                a.model = model.clone();
+                a.round = *round;
+                a.outcome = None;
             }
             Event::ToolCall {
                 bead, iteration, ..

@@ -58,6 +58,8 @@ pub struct Logs {
     pub follow: bool,
     pub search: Option<String>,
     streams: HashMap<(String, String), LineStream>,
+    /// When each stream last received text (the event's clock time).
+    stream_at: HashMap<(String, String), String>,
     /// The open tool call of each (bead, agent): its absolute index.
     open_calls: HashMap<(String, String), usize>,
     pacing: Pacing,
@@ -73,6 +75,7 @@ impl Default for Logs {
             follow: true,
             search: None,
             streams: HashMap::new(),
+            stream_at: HashMap::new(),
             open_calls: HashMap::new(),
             pacing: Pacing::default(),
         }
@@ -134,9 +137,13 @@ impl Logs {
         };
         match ev {
             Event::ModelText {
-                bead, agent, text, ..
+                at,
+                bead,
+                agent,
+                text,
             } => {
                 let key = (bead.clone(), agent.clone());
+                self.stream_at.insert(key.clone(), clock(at));
                 let pacing = self.pacing;
                 self.streams
                     .entry(key)
@@ -333,17 +340,21 @@ impl Logs {
         let mut out = Vec::new();
         for ((bead, agent), s) in &mut self.streams {
             let (lines, again) = s.take(now);
+            let time = self
+                .stream_at
+                .get(&(bead.clone(), agent.clone()))
+                .cloned()
+                .unwrap_or_default();
             for l in lines.into_iter().filter(|l| !l.trim().is_empty()) {
-                out.push((bead.clone(), agent.clone(), l));
+                out.push((bead.clone(), agent.clone(), time.clone(), l));
             }
             if let Some(a) = again {
                 next = Some(next.map_or(a, |n| n.min(a)));
             }
         }
-        let time = clock(&crate::event::now());
-        for (bead, who, text) in out {
+        for (bead, who, time, text) in out {
             self.push(Entry {
-                time: time.clone(),
+                time,
                 bead,
                 who,
                 kind: Kind::Text,

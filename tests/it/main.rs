@@ -22,5 +22,6 @@ mod ready_rules;
 mod roundtrip;
 mod support;
 mod tui;
+mod tui_snapshots;
 mod watch;
 mod worktree;

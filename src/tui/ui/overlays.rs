@@ -119,18 +119,24 @@ fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
     );
     let inner = block.inner(r);
     f.render_widget(block, r);
+    let per_col = ACTIONS.len().div_ceil(2);
+    let two = inner.width >= 60 && inner.height as usize >= per_col;
+    let col_width = if two { inner.width / 2 } else { inner.width } as usize;
+    let key_width = 13.min(col_width / 3);
     let entries: Vec<Line<'static>> = ACTIONS
         .iter()
         .map(|(action, _, what, _)| {
-            let keys = app.keys.keys_of(*action).join(" ");
+            let keys = app.keys.keys_of(*action).join("/");
             Line::from(vec![
-                Span::styled(format!("{:>12} ", fit(&keys, 12)), t.style(Role::Key)),
-                Span::raw(fit(what, 34)),
+                Span::styled(
+                    format!("{:<key_width$} ", fit(&keys, key_width)),
+                    t.style(Role::Key),
+                ),
+                Span::raw(fit(what, col_width.saturating_sub(key_width + 2))),
             ])
         })
         .collect();
-    let per_col = entries.len().div_ceil(2);
-    if inner.width >= 90 && inner.height as usize >= per_col {
+    if two {
         let [l, r2] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
         f.render_widget(Paragraph::new(entries[..per_col].to_vec()), l);
         f.render_widget(Paragraph::new(entries[per_col..].to_vec()), r2);
@@ -174,8 +180,14 @@ fn bead_form(f: &mut Frame<'_>, area: Rect, t: &Theme, form: &BeadForm) {
     let choices = |items: Vec<(String, bool)>| -> Line<'static> {
         let mut spans = Vec::new();
         for (text, on) in items {
+            // Brackets mark the choice without colour too.
+            let shown = if on {
+                format!("[{text}]")
+            } else {
+                format!(" {text} ")
+            };
             spans.push(Span::styled(
-                format!(" {text} "),
+                shown,
                 if on {
                     t.style(Role::Selection)
                 } else {

@@ -1,0 +1,461 @@
+//! Snapshots of every view and overlay at 80×24 and 160×48 in the dark and light themes. Each
+//! snapshot is the screen's text, then a map of the colour role of every cell (a letter per
+//! role, legend at the end), so a change of layout or of meaning-carrying colour shows up in
+//! review. The app is built from fixed beads and fixed events; time is a fixed offset.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use loom::bead::{Bead, Comment, Dependency, Timestamp};
+use loom::event::Event;
+use loom::git::LogEntry;
+use loom::llm::{Health, HealthSnapshot, Usage};
+use loom::tui::app::{App, AppEvent, Detail, RepoInfo};
+use loom::tui::keys::KeyMap;
+use loom::tui::model::{self, Filter};
+use loom::tui::theme::{Role, Theme};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::{Color, Modifier};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+const THEMES: [&str; 2] = ["dark", "light"];
+
+fn ts(s: &str) -> Option<Timestamp> {
+    Timestamp::parse_user(s)
+}
+
+fn bead(id: &str, title: &str, p: i64, kind: &str, status: &str) -> Bead {
+    Bead {
+        id: id.into(),
+        title: title.into(),
+        priority: p,
+        issue_type: kind.into(),
+        status: status.into(),
+        created_at: ts("2026-11-20T09:00:00Z"),
+        updated_at: ts("2026-11-20T09:30:00Z"),
+        closed_at: (status == "closed")
+            .then(|| ts("2026-11-20T10:00:00Z"))
+            .flatten(),
+        ..Bead::default()
+    }
+}
+
+fn blocks(from: &str, on: &str) -> Dependency {
+    Dependency {
+        issue_id: from.into(),
+        depends_on_id: on.into(),
+        dep_type: "blocks".into(),
+        ..Dependency::default()
+    }
+}
+
+/// A small shop: ready, blocked (by work and by a decision), in progress, awaiting approval,
+/// done.
+fn beads() -> Vec<Bead> {
+    let mut v = vec![
+        bead(
+            "shop-a3f",
+            "Checkout total rounds wrong for 3-decimal currencies",
+            1,
+            "bug",
+            "open",
+        ),
+        bead("shop-b01", "Add CSV export", 2, "task", "open"),
+        bead("shop-e55", "Search box ignores accents", 3, "bug", "open"),
+        bead("shop-k2p", "Refund flow", 2, "task", "open"),
+        bead("shop-m3r", "Bump dependencies", 3, "chore", "open"),
+        bead("shop-9xq", "Apple Pay button", 1, "feature", "in_progress"),
+        bead("shop-77d", "Rename cart module", 2, "task", "open"),
+        bead(
+            "shop-d91",
+            "Which payment provider for refunds?",
+            1,
+            "decision",
+            "open",
+        ),
+    ];
+    for i in 0..14 {
+        v.push(bead(
+            &format!("shop-z{i:02}"),
+            &format!("Finished work {i}"),
+            2,
+            "task",
+            "closed",
+        ));
+    }
+    v[0].description =
+        Some("Totals use `round(2)`.\n\n## Steps\n- put **JPY** in the cart\n- check out".into());
+    v[0].labels = vec!["money".into(), "web".into()];
+    v[0].assignee = Some("ann".into());
+    v[0].comments = vec![Comment {
+        author: "ann".into(),
+        text: "Seen in production twice.".into(),
+        created_at: ts("2026-11-20T09:10:00Z"),
+        ..Comment::default()
+    }];
+    v[3].dependencies = vec![blocks("shop-k2p", "shop-9xq")];
+    v[4].dependencies = vec![blocks("shop-m3r", "shop-d91")];
+    v[5].assignee = Some("coder".into());
+    let loom = serde_json::json!({"loom": {"stage": "verifying", "persona": "coder", "dispatches": 1,
+        "branch": "loom/shop-9xq", "tokens": 31000, "cost_usd": 0.12}});
+    v[5].metadata = Some(loom.as_object().unwrap().clone().into_iter().collect());
+    let waiting = serde_json::json!({"loom": {"stage": "merge_waiting", "persona": "reviewer"}});
+    v[6].metadata = Some(waiting.as_object().unwrap().clone().into_iter().collect());
+    v[6].status = "blocked".into();
+    v[7].description = Some("Stripe or Adyen? The refund API differs.\n\nOptions: approve = Stripe, deny = drop refunds".into());
+    v
+}
+
+const AT: &str = "2026-11-21T10:41:07Z";
+
+fn events() -> Vec<Event> {
+    let at = || AT.to_owned();
+    let usage = |t: u64| Usage {
+        prompt_tokens: t * 3 / 4,
+        completion_tokens: t / 4,
+        total_tokens: t,
+        cost_usd: Some(t as f64 * 0.000_004),
+    };
+    vec![
+        Event::RunStarted {
+            at: at(),
+            target: "main".into(),
+            max_agents: 4,
+            beads_ready: 3,
+        },
+        Event::ProviderHealth {
+            at: at(),
+            health: HealthSnapshot {
+                health: Health::Healthy,
+                consecutive_failures: 0,
+                last_error: None,
+            },
+        },
+        Event::AgentStarted {
+            at: at(),
+            bead: "shop-9xq".into(),
+            persona: "coder".into(),
+            model: "qwen3-coder".into(),
+            round: 1,
+        },
+        Event::StageChanged {
+            at: at(),
+            bead: "shop-9xq".into(),
+            stage: "implementing".into(),
+            detail: "round 1".into(),
+        },
+        Event::ToolCall {
+            at: at(),
+            bead: "shop-9xq".into(),
+            agent: "coder".into(),
+            iteration: 1,
+            tool: "read_file".into(),
+            arguments: serde_json::json!({"path": "src/pay/button.tsx"}),
+        },
+        Event::ToolResult {
+            at: at(),
+            bead: "shop-9xq".into(),
+            agent: "coder".into(),
+            iteration: 1,
+            tool: "read_file".into(),
+            ok: true,
+            summary: "120 lines".into(),
+        },
+        Event::ModelText {
+            at: at(),
+            bead: "shop-9xq".into(),
+            agent: "coder".into(),
+            text: "The test expects the label \"Pay\"; updating the component.\n".into(),
+        },
+        Event::TestOutput {
+            at: at(),
+            bead: "shop-9xq".into(),
+            round: 1,
+            command: "npm test -- button".into(),
+            exit_code: Some(1),
+            passed: false,
+            output: "FAIL button.test.tsx\n  expected \"Pay\", got \"Buy\"\n2 failed, 41 passed\n"
+                .into(),
+        },
+        Event::StageChanged {
+            at: at(),
+            bead: "shop-9xq".into(),
+            stage: "verifying".into(),
+            detail: "`npm test`, round 2".into(),
+        },
+        Event::Usage {
+            at: at(),
+            bead: "shop-9xq".into(),
+            agent: "coder".into(),
+            usage: usage(31_000),
+        },
+        Event::AgentStarted {
+            at: at(),
+            bead: "shop-77d".into(),
+            persona: "reviewer".into(),
+            model: "qwen3-coder".into(),
+            round: 1,
+        },
+        Event::ReviewVerdict {
+            at: at(),
+            bead: "shop-77d".into(),
+            approved: true,
+            comments: "Clean rename.".into(),
+        },
+        Event::Usage {
+            at: at(),
+            bead: "shop-77d".into(),
+            agent: "reviewer".into(),
+            usage: usage(9_000),
+        },
+        Event::DecisionNeeded {
+            at: at(),
+            bead: "shop-m3r".into(),
+            decision: "shop-d91".into(),
+            question: "Which payment provider for refunds?".into(),
+        },
+        Event::Error {
+            at: at(),
+            bead: Some("shop-e55".into()),
+            message: "shop-e55 is not ready: it is blocked".into(),
+        },
+    ]
+}
+
+/// The app as a person sees it after a few minutes of work.
+fn app(theme: &str, t0: Instant) -> App {
+    let theme = Theme::builtin(theme).unwrap();
+    let repo = RepoInfo {
+        name: "shop".into(),
+        branch: "main".into(),
+    };
+    let mut app = App::new(theme, KeyMap::default(), repo, t0);
+    let board = model::build(&beads(), &Filter::default(), 0);
+    app.event(AppEvent::Board(Arc::new(board)), t0);
+    for (i, e) in events().into_iter().enumerate() {
+        // Usage spread over minutes, for the chart.
+        let at = t0 + Duration::from_secs(40 * i as u64);
+        app.event(AppEvent::Run(Box::new(e)), at);
+    }
+    app.event(AppEvent::Tick, t0 + Duration::from_secs(600));
+    app.auto = true;
+    app
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn detail() -> Detail {
+    let all = beads();
+    Detail {
+        bead: Box::new(all[0].clone()),
+        depends_on: vec![],
+        dependents: vec![(
+            "shop-k2p".into(),
+            "blocks".into(),
+            "open".into(),
+            "Refund flow".into(),
+        )],
+    }
+}
+
+fn history() -> Vec<LogEntry> {
+    let e = |c: &str, t: &str, ev: &str, s: &str| LogEntry {
+        commit: c.into(),
+        time: t.into(),
+        actor: "ann".into(),
+        event: ev.into(),
+        beads: vec!["shop-a3f".into()],
+        subject: s.into(),
+        agent: None,
+        model: None,
+    };
+    vec![
+        e(
+            "4d2c9e1",
+            "2026-11-20T09:10:00+01:00",
+            "commented",
+            "loom: shop-a3f commented",
+        ),
+        e(
+            "9ab0f33",
+            "2026-11-20T09:00:00+01:00",
+            "created",
+            "loom: shop-a3f created \"Checkout total rounds wrong\"",
+        ),
+    ]
+}
+
+/// Every screen worth pinning: (name, how to get there from the board).
+type Setup = fn(&mut App, Instant);
+
+fn screens() -> Vec<(&'static str, Setup)> {
+    vec![
+        ("board", |_, _| {}),
+        ("board_done_open", |a, _| {
+            for _ in 0..4 {
+                key(a, KeyCode::Char('l'));
+            }
+            key(a, KeyCode::Char('z'));
+        }),
+        ("detail", |a, t| {
+            key(a, KeyCode::Enter);
+            a.event(AppEvent::Detail(Box::new(detail())), t);
+            a.event(
+                AppEvent::History {
+                    id: "shop-a3f".into(),
+                    entries: Ok(history()),
+                },
+                t,
+            );
+        }),
+        ("logs", |a, _| {
+            key(a, KeyCode::Char('L'));
+            key(a, KeyCode::Char('/'));
+            // Expand the failing test's output.
+            for _ in 0..3 {
+                key(a, KeyCode::Up);
+            }
+            key(a, KeyCode::Enter);
+        }),
+        ("agents", |a, _| key(a, KeyCode::Char('A'))),
+        ("decisions", |a, _| key(a, KeyCode::Char('D'))),
+        ("usage", |a, _| key(a, KeyCode::Char('U'))),
+        ("overlay_help", |a, _| key(a, KeyCode::Char('?'))),
+        ("overlay_new_bead", |a, _| {
+            key(a, KeyCode::Char('n'));
+            typed(a, "Make the login faster");
+            key(a, KeyCode::Tab);
+            key(a, KeyCode::Right);
+        }),
+        ("overlay_edit_bead", |a, t| {
+            key(a, KeyCode::Char('e'));
+            a.event(AppEvent::Detail(Box::new(detail())), t);
+        }),
+        ("overlay_dependency_picker", |a, _| {
+            key(a, KeyCode::Char('d'));
+            typed(a, "ref");
+        }),
+        ("overlay_priority", |a, _| key(a, KeyCode::Char('p'))),
+        ("overlay_filter", |a, _| {
+            key(a, KeyCode::Char('/'));
+            typed(a, "label:money");
+        }),
+        ("overlay_close", |a, _| {
+            key(a, KeyCode::Char('x'));
+            typed(a, "fixed in 4d2c9e1");
+        }),
+        ("overlay_search_logs", |a, _| {
+            key(a, KeyCode::Char('L'));
+            a.key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL));
+            typed(a, "FAIL");
+        }),
+        ("overlay_answer_decision", |a, _| {
+            key(a, KeyCode::Char('D'));
+            key(a, KeyCode::Char('a'));
+            typed(a, "Stripe, and only full refunds");
+        }),
+    ]
+}
+
+/// The style of a cell as the role that gives it (first match), for the colour map.
+fn role_of(theme: &Theme, fg: Color, bg: Color, m: Modifier) -> Option<Role> {
+    Role::ALL.into_iter().find(|r| {
+        let s = theme.style(*r);
+        s.fg.unwrap_or(Color::Reset) == fg
+            && s.bg.unwrap_or(Color::Reset) == bg
+            && s.add_modifier == m
+    })
+}
+
+fn render(app: &App, w: u16, h: u16, now: Instant) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| loom::tui::ui::draw(f, app, now)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let letters: Vec<char> = ('a'..='z').chain('A'..='Z').collect();
+    let mut legend: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut map = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            let c = &buf[(x, y)];
+            text.push_str(c.symbol());
+            let plain = c.fg == Color::Reset && c.bg == Color::Reset && c.modifier.is_empty();
+            if plain {
+                map.push('.');
+                continue;
+            }
+            let name = match role_of(&app.theme, c.fg, c.bg, c.modifier) {
+                Some(r) => r.key().to_owned(),
+                None => format!("unthemed {:?}/{:?}/{:?}", c.fg, c.bg, c.modifier),
+            };
+            let i = legend.iter().position(|l| *l == name).unwrap_or_else(|| {
+                legend.push(name.clone());
+                legend.len() - 1
+            });
+            map.push(letters.get(i).copied().unwrap_or('?'));
+        }
+        text.push('\n');
+        map.push('\n');
+    }
+    let legend: Vec<String> = legend
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{} {n}", letters.get(i).copied().unwrap_or('?')))
+        .collect();
+    format!(
+        "{text}\ncolour roles ('.' = terminal default):\n{map}\n{}\n",
+        legend.join("\n")
+    )
+}
+
+#[test]
+fn every_view_and_overlay_at_two_sizes_in_two_themes() {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        for theme in THEMES {
+            for (name, setup) in screens() {
+                for (w, h) in SIZES {
+                    let t0 = Instant::now();
+                    let mut a = app(theme, t0);
+                    let now = t0 + Duration::from_secs(600);
+                    setup(&mut a, now);
+                    let screen = render(&a, w, h, now);
+                    insta::assert_snapshot!(format!("tui_{name}_{w}x{h}_{theme}"), screen);
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn without_colours_no_cell_has_a_colour() {
+    let t0 = Instant::now();
+    let now = t0 + Duration::from_secs(600);
+    for (name, setup) in screens() {
+        let mut a = app("dark", t0);
+        a.theme = Theme::builtin("dark").unwrap().without_colors();
+        setup(&mut a, now);
+        let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        term.draw(|f| loom::tui::ui::draw(f, &a, now)).unwrap();
+        let buf = term.backend().buffer().clone();
+        for c in &buf.content {
+            assert!(
+                c.fg == Color::Reset && c.bg == Color::Reset,
+                "{name}: a coloured cell {:?} with NO_COLOR",
+                c
+            );
+        }
+    }
+}
