@@ -37,6 +37,18 @@ struct Baseline {
     files: HashMap<PathBuf, String>,
 }
 
+/// Whether an event can mean changed content. Reads (open, access, close after reading) do
+/// not — and must be skipped: re-reading a file on its own open event would wake the watcher
+/// again, for ever.
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Starts watching `store`'s `.beads/`; `sink` receives each event (on the watcher's thread).
 pub fn watch(store: &Store, sink: impl FnMut(Event) + Send + 'static) -> Result<Watcher> {
     watch_with(store, DEBOUNCE, sink)
@@ -64,7 +76,7 @@ pub fn watch_with(
                 Ok(events) => {
                     let mut paths: Vec<PathBuf> = Vec::new();
                     let mut rescan = false;
-                    for e in &events {
+                    for e in events.iter().filter(|e| changes_content(&e.kind)) {
                         rescan |= e.need_rescan();
                         paths.extend(e.paths.iter().cloned());
                     }

@@ -23,5 +23,6 @@ mod roundtrip;
 mod support;
 mod tui;
 mod tui_snapshots;
+mod tui_tmux;
 mod watch;
 mod worktree;
