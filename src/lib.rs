@@ -17,6 +17,7 @@ pub mod llm;
 pub mod orchestrator;
 pub mod store;
 pub mod synth;
+pub mod text;
 pub mod tui;
 pub mod workspace;
 

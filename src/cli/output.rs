@@ -165,23 +165,17 @@ impl Table {
     }
 }
 
-/// Cuts `s` to `max` display columns, with `…` when cut.
+/// Cuts `s` to `max` display columns, with `…` when cut; only the first line is kept (marked
+/// as cut when there are more).
 pub fn truncate(s: &str, max: usize) -> String {
     let first = s.lines().next().unwrap_or("");
-    if UnicodeWidthStr::width(first) <= max && !s.contains('\n') {
-        return first.to_owned();
+    if !s.contains('\n') {
+        return crate::text::fit(first, max);
     }
-    let mut out = String::new();
-    let mut w = 0;
-    for c in first.chars() {
-        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if w + cw + 1 > max {
-            break;
-        }
-        out.push(c);
-        w += cw;
+    let mut out = crate::text::fit(first, max.saturating_sub(1));
+    if !out.ends_with('…') {
+        out.push('…');
     }
-    out.push('…');
     out
 }
 

@@ -57,27 +57,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
     overlays::draw(f, f.area(), app);
 }
 
-/// `s` cut to `width` columns, with `…` when cut.
-pub fn fit(s: &str, width: usize) -> String {
-    if s.width() <= width {
-        return s.to_owned();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let mut out = String::new();
-    let mut w = 0;
-    for c in s.chars() {
-        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if w + cw + 1 > width {
-            break;
-        }
-        out.push(c);
-        w += cw;
-    }
-    out.push('…');
-    out
-}
+pub use crate::text::fit;
 
 /// Tokens as people read them: 950, 12.3k, 1.2M.
 pub fn tokens(n: u64) -> String {
