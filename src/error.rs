@@ -85,6 +85,14 @@ impl Error {
         }
     }
 
+    /// The message with its hint in parentheses (one line, for events and status bars).
+    pub fn with_hint(&self) -> String {
+        match self.hint() {
+            Some(h) => format!("{self} ({h})"),
+            None => self.to_string(),
+        }
+    }
+
     /// What the user can do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::bead::{Bead, Dependency, Timestamp, dep_type, issue_type, status};
-use crate::error::Error;
 use crate::store::TxOptions;
 use crate::workspace::Workspace;
 
@@ -519,7 +518,7 @@ impl ToolContext {
                 ),
                 format!("{label} → {}", m.value),
             ),
-            Err(e) => fail(bead_error(&e), label),
+            Err(e) => fail(e.with_hint(), label),
         }
     }
 
@@ -543,7 +542,7 @@ impl ToolContext {
                 format!("comment added to {}", self.bead_id),
                 format!("comment: {}", first_line(text)),
             ),
-            Err(e) => fail(bead_error(&e), label),
+            Err(e) => fail(e.with_hint(), label),
         }
     }
 
@@ -565,15 +564,8 @@ impl ToolContext {
                 "a decision bead cannot escalate to another decision; answer with a comment",
                 "escalate".into(),
             ),
-            Err(e) => fail(bead_error(&e), "escalate".into()),
+            Err(e) => fail(e.with_hint(), "escalate".into()),
         }
-    }
-}
-
-fn bead_error(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{e} ({h})"),
-        None => e.to_string(),
     }
 }
 

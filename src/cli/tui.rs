@@ -10,15 +10,13 @@ use crate::tui::theme::{self, Theme};
 use crate::tui::worker::AgentSetup;
 use crate::workspace::Workspace;
 
-use super::output::ColorChoice;
 use super::{Ctx, llm, run};
 
 /// The theme from `--theme`, else `tui.theme`, else the default; plain with `NO_COLOR` or
 /// `--color never`.
 pub(super) fn theme(ctx: &Ctx, ws_config: &config::Config) -> Result<Theme> {
-    let no_color = ctx.global.color == ColorChoice::Never
-        || (ctx.global.color == ColorChoice::Auto
-            && std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()));
+    // The same decision as every command's output (NO_COLOR, --color, TERM=dumb).
+    let no_color = !ctx.paint.color;
     let name = ctx
         .global
         .theme
@@ -34,10 +32,7 @@ pub(super) fn keys(ws_config: &config::Config) -> Result<KeyMap> {
 
 /// How agents run in this repository, or why they cannot (said when the user presses `s`).
 fn agents(ctx: &Ctx, ws: &Workspace) -> std::result::Result<AgentSetup, String> {
-    let describe = |e: crate::error::Error| match e.hint() {
-        Some(h) => format!("agents cannot run: {e} ({h})"),
-        None => format!("agents cannot run: {e}"),
-    };
+    let describe = |e: crate::error::Error| format!("agents cannot run: {}", e.with_hint());
     let settings = run::settings(ctx, ws, &run::RunArgs::default()).map_err(describe)?;
     let client = llm::client_for_agent(ctx, llm::provider(ws)).map_err(describe)?;
     Ok(AgentSetup {

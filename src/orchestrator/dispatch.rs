@@ -436,10 +436,7 @@ impl Dispatcher {
                     Control::Start(id) => Some(id.clone()),
                     _ => None,
                 },
-                message: match e.hint() {
-                    Some(h) => format!("{e} ({h})"),
-                    None => e.to_string(),
-                },
+                message: e.with_hint(),
             });
             return;
         }
@@ -633,10 +630,7 @@ impl Dispatcher {
     async fn summary(&mut self, started: Instant, result: Result<()>) -> RunSummary {
         let mut error = None;
         if let Err(e) = result {
-            let msg = match e.hint() {
-                Some(h) => format!("{e} ({h})"),
-                None => e.to_string(),
-            };
+            let msg = e.with_hint();
             self.cx.publish(Event::Error {
                 at: event::now(),
                 bead: None,

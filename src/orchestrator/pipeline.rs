@@ -651,10 +651,7 @@ impl Pipeline {
     /// Something failed that no agent round can fix (git, the disk, the configuration): the
     /// bead goes back to `open` with the reason, for a person to look at.
     async fn failed(&mut self, e: Error) -> (Outcome, String) {
-        let msg = match e.hint() {
-            Some(h) => format!("{e} ({h})"),
-            None => e.to_string(),
-        };
+        let msg = e.with_hint();
         self.cx.publish(Event::Error {
             at: event::now(),
             bead: Some(self.id().to_owned()),

@@ -1,11 +1,9 @@
 //! The one redraw path. Anything that changes what is on screen asks for a frame; requests
 //! are coalesced into at most one draw per 1/60 s, and nothing is drawn when nothing asked.
-//! [`FrameClock`] is the pure policy; [`FrameRequester`] is the cheap handle background tasks
-//! hold.
+//! [`FrameClock`] is the pure policy; the event loop asks it after every event (background
+//! work reaches the loop as app events, so nothing else needs a handle).
 
 use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc;
 
 /// At most this many frames per second.
 pub const MAX_FPS: u32 = 60;
@@ -53,30 +51,6 @@ impl FrameClock {
     pub fn drawn(&mut self, now: Instant) {
         self.last_draw = Some(now);
         self.due = None;
-    }
-}
-
-/// A handle to ask for frames from anywhere (cheap to clone).
-#[derive(Clone, Debug)]
-pub struct FrameRequester {
-    tx: mpsc::UnboundedSender<Instant>,
-}
-
-impl FrameRequester {
-    /// A requester and the receiver the event loop reads.
-    pub fn new() -> (FrameRequester, mpsc::UnboundedReceiver<Instant>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (FrameRequester { tx }, rx)
-    }
-
-    /// Redraw as soon as allowed.
-    pub fn now(&self) {
-        let _ = self.tx.send(Instant::now());
-    }
-
-    /// Redraw after `delay` (animations, counters).
-    pub fn after(&self, delay: Duration) {
-        let _ = self.tx.send(Instant::now() + delay);
     }
 }
 

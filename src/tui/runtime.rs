@@ -99,11 +99,6 @@ impl Session {
         after
     }
 
-    /// The next event from the background (`None` if the worker is gone).
-    pub async fn next_event(&mut self) -> Option<AppEvent> {
-        self.events.recv().await
-    }
-
     /// Handles background events until `done(app)` holds or `timeout` passes; whether it held.
     pub async fn settle(&mut self, timeout: Duration, done: impl Fn(&App) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

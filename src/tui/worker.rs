@@ -40,6 +40,27 @@ pub struct AgentSetup {
 struct Running {
     control: mpsc::UnboundedSender<Control>,
     stop: Arc<Notify>,
+    /// Set to `true` when the run has ended.
+    ended: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Wakes the board task: after a change on disk (read it again), or to re-filter the last
+/// snapshot. Wake-ups coalesce.
+#[derive(Clone, Default)]
+struct Rebuild {
+    disk_changed: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+impl Rebuild {
+    fn disk_changed(&self) {
+        self.disk_changed.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn refilter(&self) {
+        self.wake.notify_one();
+    }
 }
 
 type Shared<T> = Arc<Mutex<T>>;
@@ -54,13 +75,11 @@ pub struct Worker {
     events: mpsc::UnboundedSender<AppEvent>,
     filter: Shared<Filter>,
     latest: Shared<Option<Arc<Snapshot>>>,
-    disk_changed: Arc<AtomicBool>,
-    rebuild: Arc<Notify>,
+    rebuild: Rebuild,
     agents: Option<AgentSetup>,
     /// Why agents cannot run here (no endpoint configured, …), said on `s`.
     agents_unavailable: Option<String>,
     running: Shared<Option<Running>>,
-    orchestrating: Arc<AtomicBool>,
     _watcher: Option<Watcher>,
 }
 
@@ -81,17 +100,15 @@ impl Worker {
             events,
             filter: Arc::default(),
             latest: Arc::default(),
-            disk_changed: Arc::new(AtomicBool::new(true)),
-            rebuild: Arc::new(Notify::new()),
+            rebuild: Rebuild::default(),
             agents,
             agents_unavailable,
             running: Arc::default(),
-            orchestrating: Arc::new(AtomicBool::new(false)),
             _watcher: None,
         };
         w.spawn_board_task();
         w._watcher = w.watch();
-        w.rebuild.notify_one();
+        w.rebuild.disk_changed();
         w
     }
 
@@ -103,26 +120,17 @@ impl Worker {
             Arc::clone(&self.filter),
             Arc::clone(&self.latest),
         );
-        let (disk, rebuild, events) = (
-            Arc::clone(&self.disk_changed),
-            Arc::clone(&self.rebuild),
-            self.events.clone(),
-        );
+        let (rebuild, events) = (self.rebuild.clone(), self.events.clone());
         tokio::spawn(async move {
             loop {
-                rebuild.notified().await;
-                let (ws, filter, latest, disk) = (
-                    ws.clone(),
-                    Arc::clone(&filter),
-                    Arc::clone(&latest),
-                    Arc::clone(&disk),
-                );
+                rebuild.wake.notified().await;
+                let (ws, filter, latest) = (ws.clone(), Arc::clone(&filter), Arc::clone(&latest));
+                let changed = rebuild.disk_changed.swap(false, Ordering::SeqCst);
                 let built = tokio::task::spawn_blocking(move || -> Result<model::Board> {
                     let reuse = lock(&latest).clone();
                     let snap = match reuse {
-                        Some(s) if !disk.swap(false, Ordering::SeqCst) => s,
+                        Some(s) if !changed => s,
                         _ => {
-                            disk.store(false, Ordering::SeqCst);
                             let s = Arc::new(ws.store.load()?);
                             *lock(&latest) = Some(Arc::clone(&s));
                             s
@@ -152,21 +160,16 @@ impl Worker {
 
     /// Watches `.beads/` (every change, ours included) and rebuilds the board on changes.
     fn watch(&self) -> Option<Watcher> {
-        let (disk, rebuild, events) = (
-            Arc::clone(&self.disk_changed),
-            Arc::clone(&self.rebuild),
-            self.events.clone(),
-        );
-        let orchestrating = Arc::clone(&self.orchestrating);
+        let (rebuild, events) = (self.rebuild.clone(), self.events.clone());
+        let running = Arc::clone(&self.running);
         let store = self.ws.store.detached();
         let started = crate::store::watch::watch(&store, move |e| {
             let problem = matches!(e, Event::WatchError { .. } | Event::StoreProblem { .. });
             if !problem {
-                disk.store(true, Ordering::SeqCst);
-                rebuild.notify_one();
+                rebuild.disk_changed();
             }
             // The orchestrator's own watcher reports bead changes while it runs.
-            if problem || !orchestrating.load(Ordering::SeqCst) {
+            if problem || lock(&running).is_none() {
                 let _ = events.send(AppEvent::Run(Box::new(e)));
             }
         });
@@ -187,13 +190,7 @@ impl Worker {
     /// Rebuilds the board with a new filter (no disk read).
     pub fn set_filter(&self, f: Filter) {
         *lock(&self.filter) = f;
-        self.rebuild.notify_one();
-    }
-
-    /// Reads the disk again and rebuilds the board.
-    pub fn reload(&self) {
-        self.disk_changed.store(true, Ordering::SeqCst);
-        self.rebuild.notify_one();
+        self.rebuild.refilter();
     }
 
     /// Loads bead `id` with its dependencies both ways.
@@ -204,18 +201,15 @@ impl Worker {
             self.events.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            let snap = match lock(&latest).clone() {
-                Some(s) => s,
-                None => match ws.store.load() {
-                    Ok(s) => Arc::new(s),
-                    Err(e) => {
-                        let _ = events.send(AppEvent::Done {
-                            ok: false,
-                            message: format!("cannot read the beads: {e}"),
-                        });
-                        return;
-                    }
-                },
+            let snap = match snapshot(&ws, &latest) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = events.send(AppEvent::Done {
+                        ok: false,
+                        message: format!("cannot read the beads: {e}"),
+                    });
+                    return;
+                }
             };
             let event = match detail(&snap, &id) {
                 Some(d) => AppEvent::Detail(Box::new(d)),
@@ -242,23 +236,20 @@ impl Worker {
 
     /// Writes and commits a change, then says what happened.
     pub fn mutate(&self, m: Mutation) {
-        let (ws, events) = (self.ws.clone(), self.events.clone());
-        let (disk, rebuild) = (Arc::clone(&self.disk_changed), Arc::clone(&self.rebuild));
+        let (ws, events, rebuild) = (self.ws.clone(), self.events.clone(), self.rebuild.clone());
         tokio::task::spawn_blocking(move || {
             let (ok, message) = match apply(&ws, &m) {
                 Ok(text) => (true, text),
-                Err(e) => (false, error_text(&e)),
+                Err(e) => (false, e.with_hint()),
             };
-            disk.store(true, Ordering::SeqCst);
-            rebuild.notify_one();
+            rebuild.disk_changed();
             let _ = events.send(AppEvent::Done { ok, message });
         });
     }
 
     /// Resolves a decision.
     pub fn decide(&self, id: String, verdict: Verdict) {
-        let (ws, events) = (self.ws.clone(), self.events.clone());
-        let (disk, rebuild) = (Arc::clone(&self.disk_changed), Arc::clone(&self.rebuild));
+        let (ws, events, rebuild) = (self.ws.clone(), self.events.clone(), self.rebuild.clone());
         tokio::task::spawn_blocking(move || {
             let (ok, message) = match decision::decide(&ws, &id, &verdict) {
                 Ok(d) => {
@@ -272,10 +263,9 @@ impl Worker {
                         format!("{}: {} — {}", d.decision, d.verdict, beads.join(", ")),
                     )
                 }
-                Err(e) => (false, error_text(&e)),
+                Err(e) => (false, e.with_hint()),
             };
-            disk.store(true, Ordering::SeqCst);
-            rebuild.notify_one();
+            rebuild.disk_changed();
             let _ = events.send(AppEvent::Done { ok, message });
         });
     }
@@ -331,8 +321,12 @@ impl Worker {
             stop: Some(Arc::clone(&stop)),
             control: Some(rx),
         };
-        *lock(&self.running) = Some(Running { control, stop });
-        self.orchestrating.store(true, Ordering::SeqCst);
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
+        *lock(&self.running) = Some(Running {
+            control,
+            stop,
+            ended,
+        });
         // Forward the run's events to the app.
         let mut sub = bus.subscribe();
         let events = self.events.clone();
@@ -350,21 +344,19 @@ impl Worker {
                 }
             }
         });
-        let (running, orchestrating, events) = (
+        let (running, events, rebuild) = (
             Arc::clone(&self.running),
-            Arc::clone(&self.orchestrating),
             self.events.clone(),
+            self.rebuild.clone(),
         );
-        let (disk, rebuild) = (Arc::clone(&self.disk_changed), Arc::clone(&self.rebuild));
         tokio::spawn(async move {
             let result = dispatch::run(setup).await;
             *lock(&running) = None;
-            orchestrating.store(false, Ordering::SeqCst);
-            disk.store(true, Ordering::SeqCst);
-            rebuild.notify_one();
+            ended_tx.send_replace(true);
+            rebuild.disk_changed();
             let message = match result {
                 Ok(s) => format!("agents stopped: {}", stop_text(s.stopped)),
-                Err(e) => format!("agents cannot run: {}", error_text(&e)),
+                Err(e) => format!("agents cannot run: {}", e.with_hint()),
             };
             let _ = events.send(AppEvent::Orchestrator {
                 running: false,
@@ -376,30 +368,31 @@ impl Worker {
 
     /// Stops the orchestrator (running beads are given back) and waits for it, bounded.
     pub async fn shutdown(&self) {
-        let stop = lock(&self.running).as_ref().map(|r| Arc::clone(&r.stop));
-        let Some(stop) = stop else { return };
+        let run = lock(&self.running)
+            .as_ref()
+            .map(|r| (Arc::clone(&r.stop), r.ended.clone()));
+        let Some((stop, mut ended)) = run else { return };
         stop.notify_one();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        while lock(&self.running).is_some() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    pub fn workspace(&self) -> &Workspace {
-        &self.ws
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(30), ended.wait_for(|e| *e)).await;
     }
 
     /// Bead `id` complete, from the last snapshot or the disk.
     pub fn full_bead(&self, id: &str) -> Result<Bead> {
-        let snap = match lock(&self.latest).clone() {
-            Some(s) => s,
-            None => Arc::new(self.ws.store.load()?),
-        };
+        let snap = snapshot(&self.ws, &self.latest)?;
         snap.beads
             .iter()
             .find(|b| b.id == id)
             .map(|b| snap.full(b).into_owned())
             .ok_or_else(|| Error::NotFound(id.to_owned()))
+    }
+}
+
+/// The last snapshot the board task read, else the disk's.
+fn snapshot(ws: &Workspace, latest: &Mutex<Option<Arc<Snapshot>>>) -> Result<Arc<Snapshot>> {
+    match lock(latest).clone() {
+        Some(s) => Ok(s),
+        None => Ok(Arc::new(ws.store.load()?)),
     }
 }
 
@@ -410,13 +403,6 @@ fn stop_text(s: StopReason) -> &'static str {
         StopReason::Timeout => "the time limit passed",
         StopReason::EndpointDown => "the model endpoint is unusable (see the logs)",
         StopReason::Interrupted => "stopped",
-    }
-}
-
-fn error_text(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{e} ({h})"),
-        None => e.to_string(),
     }
 }
 
