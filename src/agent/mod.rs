@@ -6,6 +6,7 @@
 
 pub mod exec;
 pub mod lessons;
+pub mod pair;
 pub mod persona;
 pub mod prompt;
 pub mod run;

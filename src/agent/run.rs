@@ -219,10 +219,16 @@ pub enum Confirm {
     Always,
 }
 
+/// The answer to a confirmation, once the person gives it.
+pub type ConfirmFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Confirm> + Send>>;
+
+/// Asks whether the agent may carry out an action (a write or a command).
+pub type ConfirmFn<'a> = dyn FnMut(&Action) -> ConfirmFuture + Send + 'a;
+
 /// How a loop behaves beyond the limits.
 pub struct LoopMode<'a> {
     /// Asked before every mutating tool; `None`: allowed.
-    pub confirm: Option<&'a mut (dyn FnMut(&Action) -> Confirm + Send)>,
+    pub confirm: Option<&'a mut ConfirmFn<'a>>,
     /// A reply without a tool call is the answer (pair mode) rather than a failure.
     pub answer_ends: bool,
     /// When the endpoint is down, wait up to this long for it to come back (probing) and then
@@ -490,7 +496,7 @@ pub async fn action_loop(
                 Ok(action) => {
                     let needs_ok = tools::spec(action.name()).is_some_and(|s| s.mutates);
                     let allowed = match (&mut mode.confirm, needs_ok && !always) {
-                        (Some(ask), true) => match ask(&action) {
+                        (Some(ask), true) => match ask(&action).await {
                             Confirm::Yes => true,
                             Confirm::Always => {
                                 always = true;

@@ -1,14 +1,9 @@
 //! What the model-facing commands share: the client built from configuration and the
-//! `--record`/`--replay` flags, a runtime to drive it, and the call log in the data dir.
-
-use std::io::Write;
-use std::time::Instant;
-
-use serde_json::json;
+//! `--record`/`--replay` flags, and a runtime to drive it.
 
 use crate::error::{Error, Result};
 use crate::llm::record::{Recorder, Replayer};
-use crate::llm::{Client, Completion, LlmError, ProviderConfig, Tape};
+use crate::llm::{Client, LlmError, ProviderConfig, Tape};
 use crate::workspace::Workspace;
 
 use super::Ctx;
@@ -52,46 +47,4 @@ pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
     Ok(rt.block_on(future))
-}
-
-/// Appends one line about a model call to `<data dir>/llm-calls.jsonl` (no prompts, no
-/// replies, no secrets: what, when, how long, how many tokens). Best effort.
-pub fn log_call(
-    ws: &Workspace,
-    provider: &ProviderConfig,
-    command: &str,
-    bead: Option<&str>,
-    started: Instant,
-    result: &std::result::Result<Completion, LlmError>,
-) {
-    let Some(dir) = ws.data_dir() else { return };
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    let mut line = json!({
-        "time": crate::event::now(),
-        "command": command,
-        "bead": bead,
-        "duration_ms": started.elapsed().as_millis() as u64,
-    });
-    match result {
-        Ok(done) => {
-            line["model"] = json!(done.model);
-            line["attempts"] = json!(done.attempts);
-            line["usage"] = json!(done.usage);
-        }
-        Err(e) => {
-            line["error"] = json!(e.kind());
-            line["message"] = json!(e.to_string());
-        }
-    }
-    let text = provider.redact(&line.to_string());
-    let path = dir.join("llm-calls.jsonl");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    {
-        let _ = writeln!(f, "{text}");
-    }
 }

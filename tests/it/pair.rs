@@ -309,7 +309,7 @@ fn pair_uses_tools_and_asks_before_writing() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stderr.contains("declined: write notes.txt"),
+        out.stderr.contains("declined: write_file notes.txt"),
         "{}",
         out.stderr
     );
