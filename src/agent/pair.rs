@@ -75,6 +75,21 @@ pub fn describe(action: &Action) -> String {
     }
 }
 
+/// One line naming a tool call as the model made it: the tool and its main argument.
+pub fn call_title(tool: &str, args: &serde_json::Value) -> String {
+    let main = ["path", "pattern", "command", "title", "text"]
+        .iter()
+        .find_map(|k| args.get(*k).and_then(serde_json::Value::as_str));
+    match main {
+        Some(m) => format!(
+            "{tool} {}",
+            crate::text::fit(m.lines().next().unwrap_or(""), 100)
+        ),
+        None if args.as_object().is_some_and(|o| o.is_empty()) || args.is_null() => tool.to_owned(),
+        None => format!("{tool} {}", crate::text::fit(&args.to_string(), 100)),
+    }
+}
+
 /// What an action would change, as diff-like lines (`- `, `+ `, `$ `), bounded.
 pub fn preview(action: &Action) -> Vec<String> {
     fn bounded(out: &mut Vec<String>, prefix: &str, text: &str) {
@@ -427,5 +442,11 @@ mod tests {
         assert_eq!(preview(&cmd), ["$ cargo test"]);
         assert_eq!(describe(&cmd), "run_command cargo test");
         assert!(preview(&Action::GitDiff).is_empty());
+        assert_eq!(
+            call_title("read_file", &json!({"path": "src/a.rs", "start_line": 3})),
+            "read_file src/a.rs"
+        );
+        assert_eq!(call_title("git_diff", &json!({})), "git_diff");
+        assert_eq!(call_title("x", &json!({"n": 1})), r#"x {"n":1}"#);
     }
 }

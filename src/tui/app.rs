@@ -7,18 +7,20 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
+use crate::agent::run::Confirm;
 use crate::bead::Bead;
 use crate::decision::Verdict;
 use crate::event::Event;
 use crate::git::LogEntry;
 
-use super::forms::{BeadDraft, BeadForm, LineInput, Outcome, PickItem, Picker};
+use super::forms::{BeadDraft, BeadForm, LineInput, PickItem, Picker};
 use super::keys::{Action, KeyMap};
 use super::live::Live;
 use super::logs::Logs;
 use super::model::{Board, Column, Filter};
+use super::pair::{PairEvent, PairKey, PairView};
 use super::theme::Theme;
 
 /// The main view.
@@ -30,6 +32,8 @@ pub enum View {
     Agents,
     Decisions,
     Usage,
+    /// Pair programming on one bead.
+    Pair,
 }
 
 impl View {
@@ -49,6 +53,7 @@ impl View {
             View::Agents => "Agents",
             View::Decisions => "Decisions",
             View::Usage => "Usage",
+            View::Pair => "Pair",
         }
     }
 }
@@ -59,6 +64,8 @@ pub enum Overlay {
     Help,
     Form(Box<BeadForm>),
     Picker(Box<Picker>),
+    /// Which persona to pair with.
+    Persona(Box<Picker>),
     /// Waiting for a digit 0–4 for this bead.
     Priority(String),
     Filter(LineInput),
@@ -139,7 +146,18 @@ pub enum Command {
         id: String,
         verdict: Verdict,
     },
-    /// Redraw after this long (paced text, counters).
+    /// Open the pair session on a bead (with this persona, or the one it matches).
+    PairOpen {
+        bead: String,
+        persona: Option<String>,
+    },
+    PairSend(String),
+    PairAnswer(Confirm),
+    /// Stop the reply under way.
+    PairStop,
+    /// End the session (a reply under way is stopped and recorded).
+    PairClose,
+    /// Look again after this long (paced text, counters): a tick, then a frame.
     FrameAfter(Duration),
     Quit,
 }
@@ -165,6 +183,11 @@ pub enum AppEvent {
     },
     /// Time passed (paced text, elapsed counters).
     Tick,
+    /// From the pair session on `bead`.
+    Pair {
+        bead: String,
+        event: PairEvent,
+    },
     /// The orchestrator could not start (another one runs) or stopped.
     Orchestrator {
         running: bool,
@@ -208,6 +231,8 @@ pub struct App {
     /// Selected row in the agents and decisions views.
     pub agents_row: usize,
     pub decisions_row: usize,
+    /// The pair session, once opened (kept while other views are shown).
+    pub pair: Option<PairView>,
     pub auto: bool,
     /// The last message (and whether it reports a failure), with when it came.
     pub message: Option<(bool, String, Instant)>,
@@ -237,6 +262,7 @@ impl App {
             live: Live::new(now),
             agents_row: 0,
             decisions_row: 0,
+            pair: None,
             auto: false,
             message: None,
             quit: false,
@@ -312,6 +338,11 @@ impl App {
                     Some(Overlay::Close { reason: i, .. } | Overlay::Answer { text: i, .. }) => {
                         i.paste(&text)
                     }
+                    None if self.view == View::Pair => {
+                        if let Some(p) = &mut self.pair {
+                            p.paste(&text);
+                        }
+                    }
                     _ => {}
                 }
                 Vec::new()
@@ -367,9 +398,23 @@ impl App {
                     None => Vec::new(),
                 }
             }
-            AppEvent::Tick => match self.logs.pump(now) {
-                Some(d) => vec![Command::FrameAfter(d)],
-                None => Vec::new(),
+            AppEvent::Tick => {
+                let pair = self.pair.as_mut().and_then(|p| p.pump(now));
+                [self.logs.pump(now), pair]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(Command::FrameAfter)
+                    .into_iter()
+                    .collect()
+            }
+            AppEvent::Pair { bead, event } => match &mut self.pair {
+                Some(p) if p.bead == bead => p
+                    .event(event, now)
+                    .map(Command::FrameAfter)
+                    .into_iter()
+                    .collect(),
+                _ => Vec::new(),
             },
             AppEvent::Done { ok, message } => {
                 self.say(ok, message);
@@ -387,6 +432,9 @@ impl App {
     pub fn key(&mut self, k: KeyEvent) -> Vec<Command> {
         if self.overlay.is_some() {
             return self.overlay_key(k);
+        }
+        if self.view == View::Pair {
+            return self.pair_key(k);
         }
         let Some(action) = self.keys.action(&k) else {
             return Vec::new();
@@ -430,6 +478,84 @@ impl App {
                 if action == Action::Back {
                     self.view = View::Board;
                 }
+                Vec::new()
+            }
+            View::Pair => Vec::new(),
+        }
+    }
+
+    /// Opens the pair pane on bead `id` (the session kept if it is the same bead).
+    fn open_pair(&mut self, id: String) -> Vec<Command> {
+        if self.view != View::Pair && self.view != View::Detail {
+            self.back = self.view;
+        }
+        self.view = View::Pair;
+        if self.pair.as_ref().is_some_and(|p| p.bead == id) {
+            return Vec::new();
+        }
+        let title = self
+            .board
+            .find(&id)
+            .and_then(|(c, i)| self.board.column(c).get(i))
+            .map(|c| c.title.clone())
+            .unwrap_or_default();
+        let mut commands = Vec::new();
+        if self.pair.is_some() {
+            commands.push(Command::PairClose);
+        }
+        self.pair = Some(PairView::new(&id, &title));
+        commands.push(Command::PairOpen {
+            bead: id,
+            persona: None,
+        });
+        commands
+    }
+
+    fn pair_key(&mut self, k: KeyEvent) -> Vec<Command> {
+        let Some(p) = &mut self.pair else {
+            self.view = View::Board;
+            return Vec::new();
+        };
+        match p.key(k) {
+            PairKey::Nothing => Vec::new(),
+            PairKey::Send(text) => vec![Command::PairSend(text)],
+            PairKey::Answer(c) => {
+                p.answered();
+                vec![Command::PairAnswer(c)]
+            }
+            PairKey::Stop => vec![Command::PairStop],
+            PairKey::Back => {
+                self.view = match self.back {
+                    View::Pair | View::Detail => View::Board,
+                    v => v,
+                };
+                Vec::new()
+            }
+            PairKey::ChoosePersona => {
+                let items = p
+                    .personas
+                    .iter()
+                    .map(|name| PickItem {
+                        id: name.clone(),
+                        label: name.clone(),
+                    })
+                    .collect();
+                let title = format!("Pair on {} with…", p.bead);
+                self.overlay = Some(Overlay::Persona(Box::new(
+                    Picker::new(&p.bead, items).asking(title, "talk"),
+                )));
+                Vec::new()
+            }
+            PairKey::Help => {
+                self.overlay = Some(Overlay::Help);
+                Vec::new()
+            }
+            PairKey::Quit => {
+                self.quit = true;
+                vec![Command::Quit]
+            }
+            PairKey::Say(text) => {
+                self.say(false, text);
                 Vec::new()
             }
         }
@@ -488,6 +614,7 @@ impl App {
                 Vec::new()
             }
             Action::Reopen => vec![Command::Mutate(Mutation::Reopen { id })],
+            Action::Pair => self.open_pair(id),
             Action::StartStop => {
                 let running = self
                     .live
@@ -697,117 +824,9 @@ impl App {
         }
         Vec::new()
     }
-
-    fn overlay_key(&mut self, k: KeyEvent) -> Vec<Command> {
-        let Some(overlay) = self.overlay.take() else {
-            return Vec::new();
-        };
-        let (keep, commands) = match overlay {
-            Overlay::Help => {
-                let close = matches!(
-                    k.code,
-                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?')
-                ) || self.keys.action(&k) == Some(Action::Help);
-                (if close { None } else { Some(Overlay::Help) }, Vec::new())
-            }
-            Overlay::Priority(id) => match k.code {
-                KeyCode::Char(c @ '0'..='4') => (
-                    None,
-                    vec![Command::Mutate(Mutation::Priority {
-                        id,
-                        priority: i64::from(c as u8 - b'0'),
-                    })],
-                ),
-                KeyCode::Esc => (None, Vec::new()),
-                _ => (Some(Overlay::Priority(id)), Vec::new()),
-            },
-            Overlay::Form(mut f) => match f.key(k) {
-                Outcome::Editing => (Some(Overlay::Form(f)), Vec::new()),
-                Outcome::Cancel => (None, Vec::new()),
-                Outcome::Submit => {
-                    let draft = f.draft();
-                    let m = match f.editing.clone() {
-                        Some(id) => Mutation::Update { id, draft },
-                        None => Mutation::Create(draft),
-                    };
-                    (None, vec![Command::Mutate(m)])
-                }
-            },
-            Overlay::Picker(mut p) => match p.key(k) {
-                Outcome::Editing => (Some(Overlay::Picker(p)), Vec::new()),
-                Outcome::Cancel => (None, Vec::new()),
-                Outcome::Submit => match p.chosen() {
-                    Some(item) => (
-                        None,
-                        vec![Command::Mutate(Mutation::AddDependency {
-                            id: p.for_bead.clone(),
-                            on: item.id.clone(),
-                        })],
-                    ),
-                    None => (Some(Overlay::Picker(p)), Vec::new()),
-                },
-            },
-            Overlay::Filter(mut input) => {
-                let outcome = input.key(k);
-                let text = input.text();
-                let commands = if text != self.filter.text {
-                    self.filter = Filter { text };
-                    vec![Command::SetFilter(self.filter.clone())]
-                } else {
-                    Vec::new()
-                };
-                match outcome {
-                    Outcome::Editing => (Some(Overlay::Filter(input)), commands),
-                    Outcome::Submit => (None, commands),
-                    Outcome::Cancel => {
-                        self.filter = Filter::default();
-                        (None, vec![Command::SetFilter(Filter::default())])
-                    }
-                }
-            }
-            Overlay::Search(mut input) => match input.key(k) {
-                Outcome::Editing => (Some(Overlay::Search(input)), Vec::new()),
-                Outcome::Cancel => (None, Vec::new()),
-                Outcome::Submit => {
-                    self.logs.search = Some(input.text());
-                    if !self.logs.search_next() {
-                        self.say(false, format!("no match for {:?}", input.text()));
-                    }
-                    (None, Vec::new())
-                }
-            },
-            Overlay::Close { id, mut reason } => match reason.key(k) {
-                Outcome::Editing => (Some(Overlay::Close { id, reason }), Vec::new()),
-                Outcome::Cancel => (None, Vec::new()),
-                Outcome::Submit => {
-                    let text = reason.text().trim().to_owned();
-                    let reason = if text.is_empty() {
-                        "Closed".to_owned()
-                    } else {
-                        text
-                    };
-                    (None, vec![Command::Mutate(Mutation::Close { id, reason })])
-                }
-            },
-            Overlay::Answer { decision, mut text } => match text.key(k) {
-                Outcome::Editing => (Some(Overlay::Answer { decision, text }), Vec::new()),
-                Outcome::Cancel => (None, Vec::new()),
-                Outcome::Submit if text.text().trim().is_empty() => {
-                    (Some(Overlay::Answer { decision, text }), Vec::new())
-                }
-                Outcome::Submit => (
-                    None,
-                    vec![Command::Decide {
-                        id: decision,
-                        verdict: Verdict::Answer(text.text().trim().to_owned()),
-                    }],
-                ),
-            },
-        };
-        self.overlay = keep;
-        commands
-    }
 }
+
+mod overlay;
 
 #[cfg(test)]
 mod tests;

@@ -273,8 +273,11 @@ pub struct PickItem {
 /// A fuzzy picker over beads (for `d`: the bead the selected one will depend on).
 #[derive(Debug)]
 pub struct Picker {
-    /// The bead that gets the dependency.
+    /// The bead the choice is for.
     pub for_bead: String,
+    /// What the picker asks, and the verb of `enter`.
+    pub title: String,
+    pub verb: &'static str,
     pub query: LineInput,
     items: Vec<PickItem>,
     /// Indices into `items`, best match first.
@@ -286,6 +289,8 @@ impl Picker {
     pub fn new(for_bead: &str, items: Vec<PickItem>) -> Picker {
         let mut p = Picker {
             for_bead: for_bead.to_owned(),
+            title: format!("{for_bead} depends on…"),
+            verb: "add",
             query: LineInput::default(),
             shown: (0..items.len()).collect(),
             items,
@@ -293,6 +298,13 @@ impl Picker {
         };
         p.refilter();
         p
+    }
+
+    /// The same picker asking something else.
+    pub fn asking(mut self, title: String, verb: &'static str) -> Picker {
+        self.title = title;
+        self.verb = verb;
+        self
     }
 
     fn refilter(&mut self) {

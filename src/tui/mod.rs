@@ -12,6 +12,7 @@ pub mod live;
 pub mod logs;
 pub mod model;
 pub mod pacing;
+pub mod pair;
 pub mod runtime;
 pub mod theme;
 pub mod ui;

@@ -42,6 +42,8 @@ pub struct Session {
     worker: Worker,
     events: mpsc::UnboundedReceiver<AppEvent>,
     frames: FrameClock,
+    /// When paced text wants to be looked at again (a tick, then a frame).
+    wake: Option<Instant>,
 }
 
 /// What the terminal side must do after an event.
@@ -69,6 +71,7 @@ impl Session {
             worker,
             events,
             frames,
+            wake: None,
         }
     }
 
@@ -92,7 +95,15 @@ impl Session {
                 Command::Stop(id) => self.worker.control(Control::Stop(id)),
                 Command::Auto(on) => self.worker.control(Control::Auto(on)),
                 Command::Decide { id, verdict } => self.worker.decide(id, verdict),
-                Command::FrameAfter(d) => self.frames.request(now, now + d),
+                Command::PairOpen { bead, persona } => self.worker.pair_open(bead, persona),
+                Command::PairSend(text) => self.worker.pair_send(text),
+                Command::PairAnswer(c) => self.worker.pair_answer(c),
+                Command::PairStop => self.worker.pair_stop(),
+                Command::PairClose => self.worker.pair_close(),
+                Command::FrameAfter(d) => {
+                    let at = now + d;
+                    self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+                }
                 Command::Quit => after.quit = true,
             }
         }
@@ -103,7 +114,15 @@ impl Session {
     pub async fn settle(&mut self, timeout: Duration, done: impl Fn(&App) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         while !done(&self.app) {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+            let wake = self.wake;
+            let next = tokio::select! {
+                e = tokio::time::timeout_at(deadline, self.events.recv()) => e,
+                () = sleep_until(wake), if wake.is_some() => {
+                    self.wake = None;
+                    Ok(Some(AppEvent::Tick))
+                }
+            };
+            match next {
                 Ok(Some(e)) => {
                     self.handle(e);
                 }
@@ -246,6 +265,10 @@ async fn event_loop(session: &mut Session, terminal: &mut Term) -> Result<()> {
             () = sleep_until(due), if due.is_some() => {
                 session.draw(terminal)?;
                 continue;
+            }
+            () = sleep_until(session.wake), if session.wake.is_some() => {
+                session.wake = None;
+                session.handle(AppEvent::Tick)
             }
             _ = tick.tick(), if ticking => session.handle(AppEvent::Tick),
         };

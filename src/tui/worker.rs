@@ -27,6 +27,8 @@ use super::app::{AppEvent, Detail, Mutation};
 use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
+mod pair;
+
 /// How the TUI runs agents: everything `loom run` needs but the bead scope.
 pub struct AgentSetup {
     pub client: Client,
@@ -80,6 +82,10 @@ pub struct Worker {
     /// Why agents cannot run here (no endpoint configured, …), said on `s`.
     agents_unavailable: Option<String>,
     running: Shared<Option<Running>>,
+    /// The pair session (`worker/pair.rs`), how many were opened, and replies still recording.
+    pair: Shared<Option<pair::PairSlot>>,
+    pair_generation: std::sync::atomic::AtomicU64,
+    pair_replies: Shared<Vec<tokio::task::JoinHandle<()>>>,
     _watcher: Option<Watcher>,
 }
 
@@ -104,6 +110,9 @@ impl Worker {
             agents,
             agents_unavailable,
             running: Arc::default(),
+            pair: Arc::default(),
+            pair_generation: Default::default(),
+            pair_replies: Arc::default(),
             _watcher: None,
         };
         w.spawn_board_task();
@@ -368,6 +377,7 @@ impl Worker {
 
     /// Stops the orchestrator (running beads are given back) and waits for it, bounded.
     pub async fn shutdown(&self) {
+        self.pair_shutdown().await;
         let run = lock(&self.running)
             .as_ref()
             .map(|r| (Arc::clone(&r.stop), r.ended.clone()));

@@ -22,6 +22,7 @@ mod ready_rules;
 mod roundtrip;
 mod support;
 mod tui;
+mod tui_pair;
 mod tui_snapshots;
 mod tui_tmux;
 mod watch;

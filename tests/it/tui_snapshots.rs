@@ -11,9 +11,11 @@ use loom::bead::{Bead, Comment, Dependency, Timestamp};
 use loom::event::Event;
 use loom::git::LogEntry;
 use loom::llm::{Health, HealthSnapshot, Usage};
+use loom::store::ConversationEntry;
 use loom::tui::app::{App, AppEvent, Detail, RepoInfo};
 use loom::tui::keys::KeyMap;
 use loom::tui::model::{self, Filter};
+use loom::tui::pair::PairEvent;
 use loom::tui::theme::{Role, Theme};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -295,6 +297,81 @@ fn history() -> Vec<LogEntry> {
     ]
 }
 
+fn pair(event: PairEvent) -> AppEvent {
+    AppEvent::Pair {
+        bead: "shop-a3f".into(),
+        event,
+    }
+}
+
+fn said(role: &str, who: &str, text: &str) -> ConversationEntry {
+    ConversationEntry {
+        role: role.into(),
+        content: text.into(),
+        time: AT.into(),
+        author: Some(who.into()),
+        model: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+    }
+}
+
+/// The pair pane on shop-a3f: the log so far, a question, a reply asking to edit a file.
+fn pair_session(a: &mut App, t: Instant) {
+    key(a, KeyCode::Char('c'));
+    a.event(
+        pair(PairEvent::Opened {
+            persona: "coder".into(),
+            personas: vec!["coder".into(), "reviewer".into(), "planner".into()],
+            branch: "loom/shop-a3f".into(),
+            history: vec![
+                said("user", "ann", "The rounding happens in two places, right?"),
+                said(
+                    "assistant",
+                    "coder",
+                    "Yes — `money.rs:round_to_minor` and the template filter. I'd fix the first and make the filter call it.",
+                ),
+            ],
+            unreadable: 0,
+        }),
+        t,
+    );
+    typed(a, "Do it, and keep the filter thin");
+    key(a, KeyCode::Enter);
+    a.event(
+        pair(PairEvent::ToolCall("read_file src/money.rs".into())),
+        t,
+    );
+    a.event(
+        pair(PairEvent::ToolResult {
+            ok: true,
+            summary: "read_file src/money.rs (1-80)".into(),
+        }),
+        t,
+    );
+    a.event(
+        pair(PairEvent::Text(
+            "The cents are rounded before the currency is known.\n".into(),
+        )),
+        t,
+    );
+    a.event(
+        pair(PairEvent::ToolCall("edit_file src/money.rs".into())),
+        t,
+    );
+    a.event(
+        pair(PairEvent::Ask {
+            title: "edit_file src/money.rs  +1 −1".into(),
+            preview: vec![
+                "- (amount * 100.0).round() / 100.0".into(),
+                "+ amount.round_dp(currency.minor_units())".into(),
+            ],
+        }),
+        t,
+    );
+}
+
 /// Every screen worth pinning: (name, how to get there from the board).
 type Setup = fn(&mut App, Instant);
 
@@ -358,6 +435,19 @@ fn screens() -> Vec<(&'static str, Setup)> {
             key(a, KeyCode::Char('L'));
             a.key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL));
             typed(a, "FAIL");
+        }),
+        ("pair", |a, t| pair_session(a, t)),
+        ("overlay_pair_persona", |a, t| {
+            pair_session(a, t);
+            a.event(
+                pair(PairEvent::Finished {
+                    ok: true,
+                    summary: "qwen3-coder · 2.1k tokens in, 180 out".into(),
+                    stopped: true,
+                }),
+                t,
+            );
+            key(a, KeyCode::Tab);
         }),
         ("overlay_answer_decision", |a, _| {
             key(a, KeyCode::Char('D'));

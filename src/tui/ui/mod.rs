@@ -6,6 +6,7 @@ mod board;
 mod detail;
 pub mod markdown;
 mod overlays;
+mod pair;
 mod panes;
 
 use std::time::{Duration, Instant};
@@ -52,6 +53,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
         View::Agents => panes::agents(f, main, app, now),
         View::Decisions => panes::decisions(f, main, app),
         View::Usage => panes::usage(f, main, app),
+        View::Pair => pair::draw(f, main, app),
     }
     draw_footer(f, footer, app, now);
     overlays::draw(f, f.area(), app);
@@ -176,6 +178,8 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Open, "open"),
         ],
         View::Usage => vec![(Action::Back, "board")],
+        // The pane says its own keys (text input takes the rest).
+        View::Pair => Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr;
 
 use super::fit;
 use crate::tui::app::{App, Overlay};
@@ -38,7 +39,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
         None => {}
         Some(Overlay::Help) => help(f, area, app),
         Some(Overlay::Form(form)) => bead_form(f, area, t, form),
-        Some(Overlay::Picker(p)) => picker(f, area, t, p),
+        Some(Overlay::Picker(p) | Overlay::Persona(p)) => picker(f, area, t, p),
         Some(Overlay::Priority(id)) => {
             let r = centered(area, 44, 3);
             f.render_widget(Clear, r);
@@ -108,6 +109,32 @@ fn prompt(f: &mut Frame<'_>, area: Rect, t: &Theme, title: &str, hint: &str, inp
     f.render_widget(&input.area, inner);
 }
 
+/// Rows `text` takes when word-wrapped to `width`.
+fn wrapped_rows(text: &str, width: usize) -> u16 {
+    let mut rows = 1u16;
+    let mut used = 0usize;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = word.width();
+        if used > 0 && used + 1 + w > width {
+            rows += 1;
+            used = w;
+        } else {
+            used += w + usize::from(used > 0);
+        }
+    }
+    rows
+}
+
+/// The pair pane's own keys (its input takes all others).
+const PAIR_KEYS: [(&str, &str); 6] = [
+    ("enter", "send"),
+    ("shift+enter/ctrl+j", "new line"),
+    ("y/n/a", "apply, skip, always"),
+    ("ctrl+c", "stop the reply"),
+    ("tab", "persona"),
+    ("esc", "back"),
+];
+
 fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     let r = centered(area, 96, area.height.saturating_sub(2));
@@ -119,17 +146,38 @@ fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
     );
     let inner = block.inner(r);
     f.render_widget(block, r);
-    let per_col = ACTIONS.len().div_ceil(2);
+    let pair: Vec<Span<'static>> =
+        std::iter::once(Span::styled("In the pair pane: ", t.style(Role::Title)))
+            .chain(PAIR_KEYS.iter().enumerate().flat_map(|(i, (k, what))| {
+                [
+                    Span::styled(*k, t.style(Role::Key)),
+                    Span::raw(format!(
+                        " {what}{}",
+                        if i + 1 < PAIR_KEYS.len() { " · " } else { "" }
+                    )),
+                ]
+            }))
+            .collect();
+    let text: String = pair.iter().map(|s| s.content.as_ref()).collect();
+    let pair_rows = wrapped_rows(&text, inner.width as usize).min(inner.height / 3);
+    let pair = Paragraph::new(Line::from(pair)).wrap(Wrap { trim: true });
+    let [inner, pair_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(pair_rows)]).areas(inner);
+    f.render_widget(pair, pair_area);
+    let rows: Vec<(String, &str)> = ACTIONS
+        .iter()
+        .map(|(action, _, what, _)| (app.keys.keys_of(*action).join("/"), *what))
+        .collect();
+    let per_col = rows.len().div_ceil(2);
     let two = inner.width >= 60 && inner.height as usize >= per_col;
     let col_width = if two { inner.width / 2 } else { inner.width } as usize;
     let key_width = 13.min(col_width / 3);
-    let entries: Vec<Line<'static>> = ACTIONS
+    let entries: Vec<Line<'static>> = rows
         .iter()
-        .map(|(action, _, what, _)| {
-            let keys = app.keys.keys_of(*action).join("/");
+        .map(|(keys, what)| {
             Line::from(vec![
                 Span::styled(
-                    format!("{:<key_width$} ", fit(&keys, key_width)),
+                    format!("{:<key_width$} ", fit(keys, key_width)),
                     t.style(Role::Key),
                 ),
                 Span::raw(fit(what, col_width.saturating_sub(key_width + 2))),
@@ -236,11 +284,8 @@ fn bead_form(f: &mut Frame<'_>, area: Rect, t: &Theme, form: &BeadForm) {
 fn picker(f: &mut Frame<'_>, area: Rect, t: &Theme, p: &Picker) {
     let r = centered(area, 72, area.height.saturating_sub(4).min(20));
     f.render_widget(Clear, r);
-    let block = boxed(
-        t,
-        &format!("{} depends on…", p.for_bead),
-        "type to search · ↑↓ choose · enter add · esc cancel",
-    );
+    let keys = format!("type to search · ↑↓ choose · enter {} · esc cancel", p.verb);
+    let block = boxed(t, &p.title, &keys);
     let inner = block.inner(r);
     f.render_widget(block, r);
     let [q, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
@@ -265,7 +310,7 @@ fn picker(f: &mut Frame<'_>, area: Rect, t: &Theme, p: &Picker) {
         .collect();
     if lines.is_empty() {
         f.render_widget(
-            Paragraph::new(Line::styled("no bead matches", t.style(Role::Muted))),
+            Paragraph::new(Line::styled("nothing matches", t.style(Role::Muted))),
             list,
         );
     } else {

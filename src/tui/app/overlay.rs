@@ -1,0 +1,144 @@
+//! Keys while an overlay is open: help, the bead form, pickers (dependency, persona),
+//! priority, filter, log search, close reason, decision answer.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::decision::Verdict;
+
+use super::super::forms::Outcome;
+use super::super::keys::Action;
+use super::super::model::Filter;
+use super::{App, Command, Mutation, Overlay};
+
+impl App {
+    /// A key while an overlay is open: it goes to the overlay.
+    pub(super) fn overlay_key(&mut self, k: KeyEvent) -> Vec<Command> {
+        let Some(overlay) = self.overlay.take() else {
+            return Vec::new();
+        };
+        let (keep, commands) = match overlay {
+            Overlay::Help => {
+                let close = matches!(
+                    k.code,
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?')
+                ) || self.keys.action(&k) == Some(Action::Help);
+                (if close { None } else { Some(Overlay::Help) }, Vec::new())
+            }
+            Overlay::Priority(id) => match k.code {
+                KeyCode::Char(c @ '0'..='4') => (
+                    None,
+                    vec![Command::Mutate(Mutation::Priority {
+                        id,
+                        priority: i64::from(c as u8 - b'0'),
+                    })],
+                ),
+                KeyCode::Esc => (None, Vec::new()),
+                _ => (Some(Overlay::Priority(id)), Vec::new()),
+            },
+            Overlay::Form(mut f) => match f.key(k) {
+                Outcome::Editing => (Some(Overlay::Form(f)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => {
+                    let draft = f.draft();
+                    let m = match f.editing.clone() {
+                        Some(id) => Mutation::Update { id, draft },
+                        None => Mutation::Create(draft),
+                    };
+                    (None, vec![Command::Mutate(m)])
+                }
+            },
+            Overlay::Picker(mut p) => match p.key(k) {
+                Outcome::Editing => (Some(Overlay::Picker(p)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => match p.chosen() {
+                    Some(item) => (
+                        None,
+                        vec![Command::Mutate(Mutation::AddDependency {
+                            id: p.for_bead.clone(),
+                            on: item.id.clone(),
+                        })],
+                    ),
+                    None => (Some(Overlay::Picker(p)), Vec::new()),
+                },
+            },
+            Overlay::Persona(mut p) => match p.key(k) {
+                Outcome::Editing => (Some(Overlay::Persona(p)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => match (p.chosen().map(|i| i.id.clone()), &mut self.pair) {
+                    (Some(name), Some(view)) => {
+                        view.reopen(&name);
+                        (
+                            None,
+                            vec![
+                                Command::PairClose,
+                                Command::PairOpen {
+                                    bead: view.bead.clone(),
+                                    persona: Some(name),
+                                },
+                            ],
+                        )
+                    }
+                    _ => (None, Vec::new()),
+                },
+            },
+            Overlay::Filter(mut input) => {
+                let outcome = input.key(k);
+                let text = input.text();
+                let commands = if text != self.filter.text {
+                    self.filter = Filter { text };
+                    vec![Command::SetFilter(self.filter.clone())]
+                } else {
+                    Vec::new()
+                };
+                match outcome {
+                    Outcome::Editing => (Some(Overlay::Filter(input)), commands),
+                    Outcome::Submit => (None, commands),
+                    Outcome::Cancel => {
+                        self.filter = Filter::default();
+                        (None, vec![Command::SetFilter(Filter::default())])
+                    }
+                }
+            }
+            Overlay::Search(mut input) => match input.key(k) {
+                Outcome::Editing => (Some(Overlay::Search(input)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => {
+                    self.logs.search = Some(input.text());
+                    if !self.logs.search_next() {
+                        self.say(false, format!("no match for {:?}", input.text()));
+                    }
+                    (None, Vec::new())
+                }
+            },
+            Overlay::Close { id, mut reason } => match reason.key(k) {
+                Outcome::Editing => (Some(Overlay::Close { id, reason }), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => {
+                    let text = reason.text().trim().to_owned();
+                    let reason = if text.is_empty() {
+                        "Closed".to_owned()
+                    } else {
+                        text
+                    };
+                    (None, vec![Command::Mutate(Mutation::Close { id, reason })])
+                }
+            },
+            Overlay::Answer { decision, mut text } => match text.key(k) {
+                Outcome::Editing => (Some(Overlay::Answer { decision, text }), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit if text.text().trim().is_empty() => {
+                    (Some(Overlay::Answer { decision, text }), Vec::new())
+                }
+                Outcome::Submit => (
+                    None,
+                    vec![Command::Decide {
+                        id: decision,
+                        verdict: Verdict::Answer(text.text().trim().to_owned()),
+                    }],
+                ),
+            },
+        };
+        self.overlay = keep;
+        commands
+    }
+}

@@ -1,0 +1,369 @@
+//! The TUI's pair pane driven with keys against the scripted model server on loopback: a real
+//! repository, the bead's real worktree, real commits. The reply streams, a write waits for
+//! `y`, a command is declined with `n`, a stalled reply is stopped with ctrl+c, and the
+//! conversation is there again when the pane is opened in a new session.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use loom::llm::{Client, ProviderConfig, ProviderFile, Tape};
+use loom::orchestrator::settings::{Overrides, RunSettings};
+use loom::tui::app::{AppEvent, View};
+use loom::tui::keys::KeyMap;
+use loom::tui::pair::{Entry, Phase, ToolState};
+use loom::tui::runtime::{Options, Session};
+use loom::tui::theme::Theme;
+use loom::tui::worker::AgentSetup;
+use loom::workspace::{OpenOptions, Workspace};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::llm_server::{Fault, LlmServer, Reply};
+use crate::support::TestRepo;
+
+const WAIT: Duration = Duration::from_secs(20);
+const KEY: &str = "tokenhub_tui_pair_3f9e_do_not_leak";
+
+fn open(repo: &TestRepo, server: &LlmServer) -> Session {
+    let mut ws = Workspace::open(&OpenOptions {
+        dir: Some(repo.path().to_path_buf()),
+        actor: Some("tester".into()),
+        no_commit: false,
+    })
+    .unwrap();
+    ws.config.repo_data_dir = Some(repo.config_dir().join("data"));
+    let file = ProviderFile {
+        url: Some(server.url()),
+        model: Some("test-model".into()),
+        ..ProviderFile::default()
+    };
+    let provider =
+        ProviderConfig::resolve(&file, |k| (k == "TOKENHUB_API_KEY").then(|| KEY.to_owned()));
+    let client = Client::new(provider, Tape::Live).unwrap();
+    let settings =
+        RunSettings::resolve(&ws.config, Some("main"), WAIT, Overrides::default()).unwrap();
+    Session::new(Options {
+        ws,
+        theme: Theme::default_theme(),
+        keys: KeyMap::default(),
+        agents: Ok(AgentSetup {
+            client,
+            settings,
+            personas: None,
+            helper: None,
+        }),
+        auto: false,
+    })
+}
+
+fn key(s: &mut Session, code: KeyCode) {
+    s.handle(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn typed(s: &mut Session, text: &str) {
+    for c in text.chars() {
+        key(s, KeyCode::Char(c));
+    }
+}
+
+fn screen(s: &mut Session) -> String {
+    let (w, h) = (120, 40);
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    s.draw(&mut t).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn phase(s: &Session) -> Option<Phase> {
+    s.app.pair.as_ref().map(|p| p.phase)
+}
+
+/// Opens the pair pane on `id` from the board, as a person would, and waits until it is ready.
+async fn pair_on(s: &mut Session, id: &str) {
+    assert!(s.settle(WAIT, |a| a.board.find(id).is_some()).await);
+    let (c, i) = s.app.board.find(id).unwrap();
+    s.app.col = c.index();
+    s.app.rows[c.index()] = i;
+    key(s, KeyCode::Char('c'));
+    assert_eq!(s.app.view, View::Pair);
+    assert!(
+        s.settle(WAIT, |a| a
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase != Phase::Opening))
+            .await,
+        "the session opens"
+    );
+    assert_eq!(
+        phase(s),
+        Some(Phase::Ready),
+        "{:?}",
+        s.app.pair.as_ref().map(|p| &p.entries)
+    );
+}
+
+fn tool(name: &str, args: serde_json::Value) -> Reply {
+    Reply::stream(crate::llm_server::tool_call_events(
+        &[("p1", name, &args.to_string())],
+        5,
+    ))
+}
+
+fn tools(s: &Session) -> Vec<(String, ToolState)> {
+    s.app
+        .pair
+        .as_ref()
+        .map(|p| {
+            p.entries
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Tool { title, state, .. } => Some((title.clone(), state.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
+    let server = LlmServer::start();
+    let repo = TestRepo::with_loom("yaml");
+    repo.write("notes.txt", "draft\n");
+    repo.git(&["add", "notes.txt"]);
+    repo.git(&["commit", "-qm", "notes"]);
+    let id = repo.create("Polish the notes", &[]);
+
+    // 1. A read (no question), a write (asks; `y`), then the answer streams.
+    server.push(tool("read_file", serde_json::json!({"path": "notes.txt"})));
+    server.push(tool(
+        "write_file",
+        serde_json::json!({"path": "notes.txt", "content": "final\n"}),
+    ));
+    server.push(Reply::text(&[
+        "Done: ",
+        "notes.txt says ",
+        "final now.\n",
+        "Anything else?",
+    ]));
+    let mut s = open(&repo, &server);
+    assert!(s.settle(WAIT, |a| a.loaded).await);
+    pair_on(&mut s, &id).await;
+    let first = screen(&mut s);
+    assert!(
+        first.contains(&format!(
+            "Pair · {id} Polish the notes · coder · worktree loom/{id}"
+        )),
+        "{first}"
+    );
+    typed(&mut s, "Finish the");
+    s.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::SHIFT,
+    )));
+    typed(&mut s, "notes");
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(phase(&s), Some(Phase::Replying));
+    assert!(
+        s.settle(WAIT, |a| a
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase == Phase::Asking))
+            .await
+    );
+    let asking = screen(&mut s);
+    assert!(asking.contains("write_file notes.txt"), "{asking}");
+    assert!(asking.contains("+ final"), "{asking}");
+    assert!(
+        asking.contains("apply? [y]es  [n]o  [a]lways this session"),
+        "{asking}"
+    );
+    assert!(
+        asking.contains("▸ read_file notes.txt"),
+        "the read ran without asking: {asking}"
+    );
+    assert_eq!(
+        repo.git(&["show", &format!("loom/{id}:notes.txt")]),
+        "draft\n",
+        "nothing written before the answer"
+    );
+    key(&mut s, KeyCode::Char('y'));
+    assert!(
+        s.settle(WAIT, |a| a
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase == Phase::Ready))
+            .await
+    );
+    let done = screen(&mut s);
+    assert!(done.contains("Done: notes.txt says final now."), "{done}");
+    assert!(done.contains("Anything else?"), "{done}");
+    assert!(
+        done.contains(&format!("changes committed on loom/{id}")),
+        "{done}"
+    );
+    assert_eq!(
+        repo.git(&["show", &format!("loom/{id}:notes.txt")]),
+        "final\n"
+    );
+    assert_eq!(
+        repo.read_string("notes.txt"),
+        "draft\n",
+        "the user's checkout is untouched"
+    );
+    let sent = server.chats()[0].json();
+    let user = sent["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+    assert_eq!(user, "Finish the\nnotes", "the message keeps its newline");
+
+    // 2. A command is declined with `n`; the model is told and answers.
+    server.push(tool(
+        "run_command",
+        serde_json::json!({"command": "rm notes.txt"}),
+    ));
+    server.push(Reply::text(&["Fine, I left it alone."]));
+    typed(&mut s, "Clean up");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |a| a
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase == Phase::Asking))
+            .await
+    );
+    assert!(screen(&mut s).contains("$ rm notes.txt"));
+    key(&mut s, KeyCode::Char('n'));
+    assert!(
+        s.settle(WAIT, |a| a
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase == Phase::Ready))
+            .await
+    );
+    let declined = tools(&s);
+    assert!(
+        matches!(declined.last(), Some((t, ToolState::Done { ok: false, summary })) if t.contains("rm notes.txt") && summary.contains("declined")),
+        "{declined:?}"
+    );
+    assert_eq!(
+        repo.git(&["show", &format!("loom/{id}:notes.txt")]),
+        "final\n"
+    );
+
+    // 3. A reply that stalls is stopped with ctrl+c; what came is kept.
+    server.push(Reply::text(&["Let me think ", "about that", "…"]).with(Fault::StallAfter(1)));
+    typed(&mut s, "Why?");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |a| a.pair.as_ref().is_some_and(|p| p.writing()))
+            .await,
+        "the first words arrive"
+    );
+    s.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(
+        s.settle(WAIT, |a| a
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase == Phase::Ready))
+            .await,
+        "ctrl+c ends the reply"
+    );
+    assert!(!s.app.quit, "ctrl+c stopped the reply, not the app");
+    let stopped = screen(&mut s);
+    assert!(stopped.contains("Let me think"), "{stopped}");
+    assert!(stopped.contains("— stopped"), "{stopped}");
+
+    // The log on disk holds all three exchanges, committed; the key is nowhere.
+    let log = repo.read_string(&format!(".beads/conversations/{id}.jsonl"));
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 6, "{log}");
+    assert_eq!(entries[0]["content"], "Finish the\nnotes");
+    assert_eq!(entries[5]["content"], "Let me think\n\n(stopped)");
+    assert!(
+        repo.git(&["log", "--format=%s"])
+            .contains(&format!("loom: {id} pair: Finish the"))
+    );
+    assert!(!log.contains(KEY));
+    s.shutdown().await;
+    drop(s);
+
+    // 4. A new window: the pane shows the conversation again.
+    let mut again = open(&repo, &server);
+    assert!(again.settle(WAIT, |a| a.loaded).await);
+    pair_on(&mut again, &id).await;
+    let reopened = screen(&mut again);
+    assert!(reopened.contains("Finish the"), "{reopened}");
+    assert!(reopened.contains("Fine, I left it alone."), "{reopened}");
+    key(&mut again, KeyCode::Esc);
+    assert_eq!(again.app.view, View::Board, "esc goes back");
+    key(&mut again, KeyCode::Char('c'));
+    assert_eq!(again.app.view, View::Pair, "the same session again");
+    assert!(
+        again
+            .app
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase == Phase::Ready)
+    );
+    again.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_endpoint_the_pane_says_why_and_shows_the_history() {
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create("Talk it through", &[]);
+    std::fs::create_dir_all(repo.path().join(".beads/conversations")).unwrap();
+    repo.write(
+        &format!(".beads/conversations/{id}.jsonl"),
+        "{\"role\":\"user\",\"content\":\"Earlier question\",\"time\":\"2026-11-20T10:00:00Z\"}\n",
+    );
+    let ws = Workspace::open(&OpenOptions {
+        dir: Some(repo.path().to_path_buf()),
+        actor: Some("tester".into()),
+        no_commit: false,
+    })
+    .unwrap();
+    let mut s = Session::new(Options {
+        ws,
+        theme: Theme::default_theme(),
+        keys: KeyMap::default(),
+        agents: Err("no model endpoint is configured: set TOKENHUB_URL".into()),
+        auto: false,
+    });
+    assert!(s.settle(WAIT, |a| a.loaded).await);
+    let (c, i) = s.app.board.find(&id).unwrap();
+    s.app.col = c.index();
+    s.app.rows[c.index()] = i;
+    key(&mut s, KeyCode::Char('c'));
+    assert!(
+        s.settle(WAIT, |a| a
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.phase == Phase::Unavailable))
+            .await
+    );
+    let text = screen(&mut s);
+    assert!(text.contains("Earlier question"), "{text}");
+    assert!(
+        text.contains("cannot pair: no model endpoint is configured"),
+        "{text}"
+    );
+    typed(&mut s, "hello");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.app.message.as_ref().is_some_and(|m| m.0),
+        "refused with a message"
+    );
+}
