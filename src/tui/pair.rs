@@ -45,11 +45,11 @@ pub enum PairEvent {
     },
     /// A note from the session (retries, pauses).
     Note(String),
-    /// The reply ended: a summary line (model, tokens, commit) or what went wrong.
+    /// The reply ended (or was stopped): a summary line (model, tokens, commit) or what went
+    /// wrong.
     Finished {
         ok: bool,
         summary: String,
-        stopped: bool,
     },
 }
 
@@ -283,11 +283,7 @@ impl PairView {
                 self.flush();
                 self.note(false, text);
             }
-            PairEvent::Finished {
-                ok,
-                summary,
-                stopped,
-            } => {
+            PairEvent::Finished { ok, summary } => {
                 self.flush();
                 // A question left open by a stop is no longer asked.
                 for e in &mut self.entries {
@@ -299,9 +295,6 @@ impl PairView {
                             summary: "stopped".into(),
                         };
                     }
-                }
-                if stopped {
-                    self.note(false, "stopped");
                 }
                 self.note(!ok, summary);
                 self.phase = Phase::Ready;
@@ -538,7 +531,6 @@ mod tests {
             PairEvent::Finished {
                 ok: true,
                 summary: "m · 10 tokens".into(),
-                stopped: false,
             },
             t,
         );
@@ -578,7 +570,6 @@ mod tests {
             PairEvent::Finished {
                 ok: true,
                 summary: "stopped by hand".into(),
-                stopped: true,
             },
             t,
         );

@@ -182,12 +182,30 @@ fn enter() -> Result<Term> {
         crossterm::cursor::Hide
     )
     .map_err(io)?;
+    // Where the terminal can tell shift+enter from enter (the kitty protocol), ask it to.
+    if crossterm::terminal::supports_keyboard_enhancement().unwrap_or(false)
+        && crossterm::execute!(
+            out,
+            crossterm::event::PushKeyboardEnhancementFlags(
+                crossterm::event::KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES
+            )
+        )
+        .is_ok()
+    {
+        ENHANCED_KEYS.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(io)
 }
+
+/// Whether keyboard enhancement was turned on (and must be turned off on leaving).
+static ENHANCED_KEYS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Puts the terminal back as it was (safe to call twice).
 pub fn leave() {
     let mut out = std::io::stdout();
+    if ENHANCED_KEYS.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let _ = crossterm::execute!(out, crossterm::event::PopKeyboardEnhancementFlags);
+    }
     let _ = crossterm::execute!(
         out,
         crossterm::event::DisableBracketedPaste,

@@ -280,7 +280,7 @@ async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
     assert!(!s.app.quit, "ctrl+c stopped the reply, not the app");
     let stopped = screen(&mut s);
     assert!(stopped.contains("Let me think"), "{stopped}");
-    assert!(stopped.contains("— stopped"), "{stopped}");
+    assert!(stopped.contains("— stopped by you"), "{stopped}");
 
     // The log on disk holds all three exchanges, committed; the key is nowhere.
     let log = repo.read_string(&format!(".beads/conversations/{id}.jsonl"));

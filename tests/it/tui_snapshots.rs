@@ -443,7 +443,6 @@ fn screens() -> Vec<(&'static str, Setup)> {
                 pair(PairEvent::Finished {
                     ok: true,
                     summary: "qwen3-coder · 2.1k tokens in, 180 out".into(),
-                    stopped: true,
                 }),
                 t,
             );

@@ -97,7 +97,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
         )),
         joint,
     );
-    let [prompt, text] = Layout::horizontal([Constraint::Length(3), Constraint::Fill(1)])
+    let [prompt, text] = Layout::horizontal([Constraint::Length(2), Constraint::Fill(1)])
         .areas(input.inner(ratatui::layout::Margin::new(1, 0)));
     let ready = p.phase == Phase::Ready;
     f.render_widget(

@@ -145,7 +145,6 @@ impl Worker {
                 PairEvent::Finished {
                     ok: false,
                     summary: "the session is not ready (still opening or replying)".into(),
-                    stopped: false,
                 },
             );
         };
@@ -218,7 +217,6 @@ impl Worker {
                 send(PairEvent::Finished {
                     ok: false,
                     summary: "the pair session failed while recording".into(),
-                    stopped: false,
                 });
                 return;
             };
@@ -251,11 +249,7 @@ impl Worker {
                     sl.reply = None;
                 }
             }
-            send(PairEvent::Finished {
-                ok,
-                summary,
-                stopped: ex.stopped,
-            });
+            send(PairEvent::Finished { ok, summary });
         });
         slot.reply = Some(task);
     }
@@ -304,10 +298,16 @@ impl Worker {
 /// The line under a reply: model, tokens, cost, and the commit of any changes.
 fn finished_line(ex: &pair::Exchange, branch: &str, work: Option<&str>) -> String {
     let u = ex.end.usage;
-    let mut s = format!(
-        "{} · {} tokens in, {} out",
-        ex.end.model, u.prompt_tokens, u.completion_tokens
-    );
+    let mut s = if ex.stopped {
+        "stopped by you; what came is kept".to_owned()
+    } else if u.total_tokens == 0 {
+        format!("{} · usage not reported", ex.end.model)
+    } else {
+        format!(
+            "{} · {} tokens in, {} out",
+            ex.end.model, u.prompt_tokens, u.completion_tokens
+        )
+    };
     if let Some(c) = u.cost_usd {
         s.push_str(&format!(" · ${c:.4}"));
     }
