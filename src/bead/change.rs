@@ -48,6 +48,8 @@ pub fn diff(before: &Bead, after: &Bead) -> Vec<FieldChange> {
         Some(short(&after.title)),
     );
     // Long text fields: report that they changed, not their whole text.
+    // (Compared whole: two texts may differ only past what `short` keeps.)
+    let mut long = Vec::new();
     for (name, b, a) in [
         ("description", &before.description, &after.description),
         ("design", &before.design, &after.design),
@@ -59,7 +61,11 @@ pub fn diff(before: &Bead, after: &Bead) -> Vec<FieldChange> {
         ("notes", &before.notes, &after.notes),
     ] {
         if b != a {
-            push(name, opt(b), opt(a));
+            long.push(FieldChange {
+                field: name.to_owned(),
+                before: opt(b),
+                after: opt(a),
+            });
         }
     }
     push(
@@ -148,6 +154,9 @@ pub fn diff(before: &Bead, after: &Bead) -> Vec<FieldChange> {
     {
         push(k, Some("set".into()), None);
     }
+    // The long fields come right after the title, in bd's key order.
+    let at = usize::from(out.first().is_some_and(|c| c.field == "title"));
+    out.splice(at..at, long);
     out
 }
 
@@ -212,5 +221,14 @@ mod tests {
             "open → in_progress, priority 2 → 1, +label ui, +dep x-2 (blocks)"
         );
         assert_eq!(summarize(&diff(&a, &a)), "no change");
+        let mut long = a.clone();
+        long.notes = Some(format!("{}\n\nmore", "x".repeat(200)));
+        let mut longer = long.clone();
+        longer.notes = Some(format!("{}\n\nmore and more", "x".repeat(200)));
+        assert_eq!(
+            summarize(&diff(&long, &longer)),
+            "notes edited",
+            "texts that differ past their first line"
+        );
     }
 }
