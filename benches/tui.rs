@@ -1,6 +1,6 @@
 //! TUI rendering: one full frame of the kanban with 10,000 beads at 200×60, and the logs and
 //! detail views with 100,000 buffered log lines (following, scrolled back, filtered to one
-//! bead). Frames are drawn into ratatui's `TestBackend` (the terminal's own write is the same
+//! bead), and the pair pane over 1,000 exchanges. Frames are drawn into ratatui's `TestBackend` (the terminal's own write is the same
 //! diff either way). Also building the board model from 10,000 beads (done in the background).
 //! Run: `cargo bench --bench tui`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -147,6 +147,63 @@ fn frames(c: &mut Criterion) {
         now,
     );
     g.bench_function("detail frame, 100k log lines buffered", |b| {
+        b.iter(|| {
+            term.draw(|f| loom::tui::ui::draw(f, &a, now)).unwrap();
+        })
+    });
+
+    // The pair pane over a long conversation: 1,000 exchanges with Markdown replies.
+    let mut a = app(&beads[..200], t0);
+    key(&mut a, KeyCode::Char('g'));
+    key(&mut a, KeyCode::Char('c'));
+    let said = |role: &str, content: String| loom::store::ConversationEntry {
+        role: role.into(),
+        content,
+        time: "2026-11-21T10:41:07Z".into(),
+        author: Some(if role == "user" { "ann" } else { "coder" }.into()),
+        model: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+    };
+    let history = (0..1000)
+        .flat_map(|i| {
+            [
+                said("user", format!("Question {i}: where does the rounding happen, and why twice?")),
+                said(
+                    "assistant",
+                    format!(
+                        "In **two** places ({i}): `money.rs` and the template filter. The filter rounds \
+                         again after formatting, which loses the third decimal for BHD.\n\n\
+                         ```rust\nfn round(x: f64) -> f64 {{ (x * 1000.0).round() / 1000.0 }}\n```\n\n\
+                         - make the filter call `round_to_minor`\n- add a BHD case to the tests\n"
+                    ),
+                ),
+            ]
+        })
+        .collect();
+    a.event(
+        AppEvent::Pair {
+            session: 1,
+            event: loom::tui::pair::PairEvent::Opened {
+                persona: "coder".into(),
+                personas: vec!["coder".into()],
+                branch: "loom/b-1".into(),
+                history,
+                unreadable: 0,
+            },
+        },
+        now,
+    );
+    g.bench_function("pair frame, 1,000 exchanges, 200x60, at the end", |b| {
+        b.iter(|| {
+            term.draw(|f| loom::tui::ui::draw(f, &a, now)).unwrap();
+        })
+    });
+    for _ in 0..30 {
+        key(&mut a, KeyCode::PageUp);
+    }
+    g.bench_function("pair frame, 1,000 exchanges, 200x60, 300 lines back", |b| {
         b.iter(|| {
             term.draw(|f| loom::tui::ui::draw(f, &a, now)).unwrap();
         })

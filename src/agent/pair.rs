@@ -233,7 +233,8 @@ impl PairSession {
     }
 
     /// Asks `question`. Mutating tools go through `confirm`; the reply streams through
-    /// `on_event`; when `stop` completes first the reply ends there (what streamed is kept).
+    /// `on_event`; when `stop` completes first the reply ends there (what streamed is kept,
+    /// and what the finished model calls used is counted).
     pub async fn ask(
         &mut self,
         question: &str,
@@ -244,32 +245,37 @@ impl PairSession {
         let asked = Timestamp::now();
         let started = Instant::now();
         let mut reply = String::new();
-        let model = match &self.model {
-            Some(m) => Ok(m.clone()),
-            None => self.client.resolve_model(None).await,
-        };
-        let (end, stopped) = match model {
-            Err(e) => {
-                let mut end = LoopEnd::new(Terminal::LlmError, e.to_string(), "");
-                end.error = Some(e);
-                (end, false)
-            }
-            Ok(model) => {
+        let mut spent = Usage::default();
+        let outcome = {
+            let mut collect = |e: AgentEvent| {
+                match &e {
+                    AgentEvent::Text { text } => reply.push_str(text),
+                    AgentEvent::Usage { usage } => spent += *usage,
+                    _ => {}
+                }
+                on_event(e);
+            };
+            let work = async {
+                let model = match &self.model {
+                    Some(m) => m.clone(),
+                    None => match self.client.resolve_model(None).await {
+                        Ok(m) => m,
+                        Err(e) => {
+                            let mut end = LoopEnd::new(Terminal::LlmError, e.to_string(), "");
+                            end.error = Some(e);
+                            return end;
+                        }
+                    },
+                };
                 self.model = Some(model.clone());
                 let mut messages = self.messages.clone();
                 messages.push(Message::user(question));
-                let mut collect = |e: AgentEvent| {
-                    if let AgentEvent::Text { text } = &e {
-                        reply.push_str(text);
-                    }
-                    on_event(e);
-                };
                 let mode = LoopMode {
                     confirm: Some(confirm),
                     answer_ends: true,
                     outage_limit: None,
                 };
-                let looped = run::action_loop(
+                run::action_loop(
                     &self.client,
                     &self.persona,
                     &self.limits,
@@ -278,12 +284,22 @@ impl PairSession {
                     &mut self.tools,
                     mode,
                     &mut collect,
-                );
-                tokio::pin!(looped);
-                tokio::select! {
-                    end = &mut looped => (end, false),
-                    () = stop => (LoopEnd::new(Terminal::Interrupted, "stopped by hand", model.clone()), true),
-                }
+                )
+                .await
+            };
+            tokio::pin!(work);
+            tokio::select! {
+                end = &mut work => Some(end),
+                () = stop => None,
+            }
+        };
+        let (end, stopped) = match outcome {
+            Some(end) => (end, false),
+            None => {
+                let model = self.model.clone().unwrap_or_default();
+                let mut end = LoopEnd::new(Terminal::Interrupted, "stopped by hand", model);
+                end.usage = spent;
+                (end, true)
             }
         };
         Exchange {
@@ -296,9 +312,11 @@ impl PairSession {
         }
     }
 
-    /// Records `ex`: commits the worktree's changes on the bead's branch, appends both
-    /// messages to the conversation log (committed), logs the call, and remembers the turn for
-    /// the next question. Blocking (git). A failed reply is logged but not kept.
+    /// Records `ex`: appends both messages to the conversation log (committed), commits the
+    /// worktree's changes on the bead's branch, logs the call, and remembers the turn for the
+    /// next question. Blocking (git). A reply that failed is kept as far as it came (with a
+    /// note); one that failed before saying anything is not logged. Secrets are removed from
+    /// what is logged and committed.
     pub fn record(&mut self, ex: &Exchange) -> Result<Recorded> {
         let provider = self.client.config().clone();
         let result: std::result::Result<Completion, LlmError> = match &ex.end.error {
@@ -319,26 +337,52 @@ impl PairSession {
             ex.started,
             &result,
         );
+        let mut reply = ex.reply.trim().to_owned();
+        let ending = match (&ex.end.error, ex.stopped) {
+            (Some(e), _) => Some(format!("(the model failed: {})", e.kind())),
+            (None, true) => Some("(stopped)".to_owned()),
+            (None, false) => None,
+        };
+        let log = if ex.end.error.is_some() && reply.is_empty() {
+            Ok(None)
+        } else {
+            if let Some(end) = ending {
+                if !reply.is_empty() {
+                    reply.push_str("\n\n");
+                }
+                reply.push_str(&end);
+            }
+            self.append(ex, &provider, &reply)
+        };
+        let mut end = ex.end.clone();
+        end.detail = provider.redact(&end.detail);
         let work = session::commit_work(
             &self.ws,
             &self.trees,
             &self.wt,
             &self.bead,
             &self.persona,
-            &ex.end,
-        )?;
-        if ex.end.error.is_some() && ex.reply.trim().is_empty() {
-            return Ok(Recorded { work, log: None });
+            &end,
+        );
+        let log = log?;
+        if log.is_some() {
+            self.messages.push(Message::user(&ex.question));
+            self.messages.push(Message::assistant(&reply));
         }
-        let mut reply = ex.reply.trim().to_owned();
-        if ex.stopped {
-            reply.push_str(if reply.is_empty() {
-                "(stopped)"
-            } else {
-                "\n\n(stopped)"
-            });
-        }
-        let usage: Usage = ex.end.usage;
+        Ok(Recorded {
+            work: work?,
+            log: log.flatten(),
+        })
+    }
+
+    /// Appends the question and `reply` to the bead's conversation log and commits it.
+    fn append(
+        &self,
+        ex: &Exchange,
+        provider: &ProviderConfig,
+        reply: &str,
+    ) -> Result<Option<Option<Committed>>> {
+        let usage = ex.end.usage;
         let entries = [
             ConversationEntry {
                 role: "user".into(),
@@ -352,7 +396,7 @@ impl PairSession {
             },
             ConversationEntry {
                 role: "assistant".into(),
-                content: provider.redact(&reply),
+                content: provider.redact(reply),
                 time: Timestamp::now().as_str().to_owned(),
                 author: Some(self.persona.name.clone()),
                 model: Some(ex.end.model.clone()),
@@ -361,14 +405,40 @@ impl PairSession {
                 cost_usd: usage.cost_usd,
             },
         ];
-        let topic = crate::text::fit(ex.question.trim(), 50);
-        let id = self.bead.id.clone();
-        let log =
+        let topic = provider.redact(&crate::text::fit(ex.question.trim(), 50));
+        let id = &self.bead.id;
+        let committed =
             self.ws
-                .append_conversation(&id, &entries, &format!("loom: {id} pair: {topic}"))?;
-        self.messages.push(Message::user(&ex.question));
-        self.messages.push(Message::assistant(&reply));
-        Ok(Recorded { work, log })
+                .append_conversation(id, &entries, &format!("loom: {id} pair: {topic}"))?;
+        Ok(Some(committed))
+    }
+}
+
+impl Exchange {
+    /// One line on how it went: the model and tokens (or that it was stopped), the cost, and
+    /// the commit of any changes on `branch`.
+    pub fn summary(&self, branch: &str, work: Option<&str>) -> String {
+        let u = self.end.usage;
+        let mut s = if self.stopped {
+            "stopped by you; what came is kept".to_owned()
+        } else if u.total_tokens == 0 {
+            format!("{} · usage not reported", self.end.model)
+        } else {
+            format!(
+                "{} · {} tokens in, {} out",
+                self.end.model, u.prompt_tokens, u.completion_tokens
+            )
+        };
+        if let Some(c) = u.cost_usd {
+            s.push_str(&format!(" · ${c:.4}"));
+        }
+        if let Some(c) = work {
+            s.push_str(&format!(
+                " · changes committed on {branch} ({})",
+                &c[..c.len().min(10)]
+            ));
+        }
+        s
     }
 }
 

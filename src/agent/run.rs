@@ -185,6 +185,10 @@ pub enum AgentEvent {
     RunnerOutput {
         line: String,
     },
+    /// What one model call used (also summed in the end's usage).
+    Usage {
+        usage: Usage,
+    },
     Finished {
         report: RunReport,
     },
@@ -400,6 +404,9 @@ pub async fn action_loop(
             }
         };
         end.usage += completion.usage;
+        on_event(AgentEvent::Usage {
+            usage: completion.usage,
+        });
         if !completion.model.is_empty() {
             end.model = completion.model.clone();
         }
@@ -496,14 +503,20 @@ pub async fn action_loop(
                 Ok(action) => {
                     let needs_ok = tools::spec(action.name()).is_some_and(|s| s.mutates);
                     let allowed = match (&mut mode.confirm, needs_ok && !always) {
-                        (Some(ask), true) => match ask(&action).await {
-                            Confirm::Yes => true,
-                            Confirm::Always => {
-                                always = true;
-                                true
+                        (Some(ask), true) => {
+                            // A person thinking does not count against the time budget.
+                            let asked = Instant::now();
+                            let answer = ask(&action).await;
+                            paused += asked.elapsed();
+                            match answer {
+                                Confirm::Yes => true,
+                                Confirm::Always => {
+                                    always = true;
+                                    true
+                                }
+                                Confirm::No => false,
                             }
-                            Confirm::No => false,
-                        },
+                        }
                         _ => true,
                     };
                     if allowed {

@@ -198,6 +198,9 @@ pub async fn run_bead(
             .await
         }
     };
+    // The model's last words go into a commit and the bead: never a secret.
+    let mut end = end;
+    end.detail = client.config().redact(&end.detail);
     let commit = commit_work(ws, &trees, &wt, &bead, &persona, &end)?;
     let report = end.report(id, &persona.name, &wt.branch, started, commit);
     record(ws, &report, &wt)?;

@@ -107,6 +107,8 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                 p.dim(&format!("(elided {outputs} old tool outputs)"))
             ),
             AgentEvent::RunnerOutput { line } => println!("  │ {line}"),
+            // The total is in the final line.
+            AgentEvent::Usage { .. } => {}
             AgentEvent::Finished { report } => {
                 flush_text(&mut text);
                 let mark = if report.terminal.is_success() {

@@ -134,23 +134,9 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         );
     }
     if !quiet {
-        let cost = usage
-            .cost_usd
-            .map(|c| format!(" · ${c:.4}"))
-            .unwrap_or_default();
-        let work = recorded
-            .work
-            .map(|c| {
-                format!(
-                    " · changes committed on {} ({})",
-                    session.branch(),
-                    &c[..c.len().min(10)]
-                )
-            })
-            .unwrap_or_default();
         eprintln!(
-            "— {model} · {} tokens in, {} out{cost}{work}",
-            usage.prompt_tokens, usage.completion_tokens
+            "— {}",
+            ex.summary(session.branch(), recorded.work.as_deref())
         );
     }
     std::io::stdout().flush().map_err(stdout_err)

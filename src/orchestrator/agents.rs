@@ -94,7 +94,10 @@ fn forward(cx: &Arc<Context>, bead: &str, agent: &str) -> impl FnMut(AgentEvent)
                 format!("elided {outputs} old tool outputs"),
             ),
             AgentEvent::RunnerOutput { line } => notice("runner_output", line),
-            AgentEvent::Started { .. } | AgentEvent::Finished { .. } => return,
+            // Usage is reported once, from the session's report.
+            AgentEvent::Started { .. } | AgentEvent::Finished { .. } | AgentEvent::Usage { .. } => {
+                return;
+            }
         };
         cx.publish(ev);
     }

@@ -20,7 +20,7 @@ use super::keys::{Action, KeyMap};
 use super::live::Live;
 use super::logs::Logs;
 use super::model::{Board, Column, Filter};
-use super::pair::{PairEvent, PairKey, PairView};
+use super::pair::{PairEvent, PairKey, PairView, Phase};
 use super::theme::Theme;
 
 /// The main view.
@@ -148,6 +148,8 @@ pub enum Command {
     },
     /// Open the pair session on a bead (with this persona, or the one it matches).
     PairOpen {
+        /// The app's number for the session (its events carry it).
+        session: u64,
         bead: String,
         persona: Option<String>,
     },
@@ -183,9 +185,9 @@ pub enum AppEvent {
     },
     /// Time passed (paced text, elapsed counters).
     Tick,
-    /// From the pair session on `bead`.
+    /// From pair session number `session`.
     Pair {
-        bead: String,
+        session: u64,
         event: PairEvent,
     },
     /// The orchestrator could not start (another one runs) or stopped.
@@ -231,8 +233,9 @@ pub struct App {
     /// Selected row in the agents and decisions views.
     pub agents_row: usize,
     pub decisions_row: usize,
-    /// The pair session, once opened (kept while other views are shown).
+    /// The pair session, once opened (kept while other views are shown), and how many were.
     pub pair: Option<PairView>,
+    pair_sessions: u64,
     pub auto: bool,
     /// The last message (and whether it reports a failure), with when it came.
     pub message: Option<(bool, String, Instant)>,
@@ -263,6 +266,7 @@ impl App {
             agents_row: 0,
             decisions_row: 0,
             pair: None,
+            pair_sessions: 0,
             auto: false,
             message: None,
             quit: false,
@@ -408,14 +412,25 @@ impl App {
                     .into_iter()
                     .collect()
             }
-            AppEvent::Pair { bead, event } => match &mut self.pair {
-                Some(p) if p.bead == bead => p
-                    .event(event, now)
-                    .map(Command::FrameAfter)
-                    .into_iter()
-                    .collect(),
-                _ => Vec::new(),
-            },
+            AppEvent::Pair { session, event } => {
+                let pair_view = self.view == View::Pair;
+                let hint = self.keys.hint(Action::Pair);
+                let Some(p) = self.pair.as_mut().filter(|p| p.session == session) else {
+                    return Vec::new(); // a superseded session
+                };
+                let ask = match (&event, pair_view) {
+                    (PairEvent::Ask { title, .. }, false) => Some(format!(
+                        "{}: the agent asks to {title} — {hint} to answer",
+                        p.bead
+                    )),
+                    _ => None,
+                };
+                let next = p.event(event, now);
+                if let Some(text) = ask {
+                    self.say(true, text);
+                }
+                next.map(Command::FrameAfter).into_iter().collect()
+            }
             AppEvent::Done { ok, message } => {
                 self.say(ok, message);
                 Vec::new()
@@ -484,13 +499,31 @@ impl App {
         }
     }
 
-    /// Opens the pair pane on bead `id` (the session kept if it is the same bead).
+    /// Opens the pair pane on bead `id`: the session is kept if it is the same bead (and it
+    /// could open); another bead's session is closed (a reply under way is stopped and
+    /// recorded).
     fn open_pair(&mut self, id: String) -> Vec<Command> {
         if self.view != View::Pair && self.view != View::Detail {
             self.back = self.view;
         }
+        let running = self
+            .live
+            .agents
+            .get(&id)
+            .is_some_and(|a| a.outcome.is_none());
+        if running {
+            self.say(
+                false,
+                format!("an agent works on {id} in its worktree now; stop it first (s) or wait"),
+            );
+            return Vec::new();
+        }
         self.view = View::Pair;
-        if self.pair.as_ref().is_some_and(|p| p.bead == id) {
+        if self
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.bead == id && p.phase != Phase::Unavailable)
+        {
             return Vec::new();
         }
         let title = self
@@ -500,11 +533,17 @@ impl App {
             .map(|c| c.title.clone())
             .unwrap_or_default();
         let mut commands = Vec::new();
-        if self.pair.is_some() {
+        if let Some(old) = &self.pair {
+            if old.busy() {
+                let text = format!("the reply on {} was stopped (what came is kept)", old.bead);
+                self.say(true, text);
+            }
             commands.push(Command::PairClose);
         }
-        self.pair = Some(PairView::new(&id, &title));
+        self.pair_sessions += 1;
+        self.pair = Some(PairView::new(self.pair_sessions, &id, &title));
         commands.push(Command::PairOpen {
+            session: self.pair_sessions,
             bead: id,
             persona: None,
         });

@@ -45,6 +45,8 @@ pub enum PairEvent {
     },
     /// A note from the session (retries, pauses).
     Note(String),
+    /// The session broke (it is closed); why.
+    Lost(String),
     /// The reply ended (or was stopped): a summary line (model, tokens, commit) or what went
     /// wrong.
     Finished {
@@ -115,6 +117,8 @@ pub enum PairKey {
 /// The pane.
 #[derive(Debug)]
 pub struct PairView {
+    /// The app's number for this session (events of other sessions are not for it).
+    pub session: u64,
     pub bead: String,
     pub title: String,
     pub persona: Option<String>,
@@ -125,14 +129,17 @@ pub struct PairView {
     /// Edits and commands allowed without asking, for the rest of this session.
     pub always: bool,
     pub input: TextArea<'static>,
-    /// Lines scrolled up from the end (0: follow the end).
+    /// Lines scrolled up from the end (0: follow the end), and the most that makes sense
+    /// (known once the whole conversation was laid out; set while drawing).
     pub scroll: usize,
+    pub max_scroll: std::cell::Cell<usize>,
     stream: LineStream,
 }
 
 impl PairView {
-    pub fn new(bead: &str, title: &str) -> PairView {
+    pub fn new(session: u64, bead: &str, title: &str) -> PairView {
         PairView {
+            session,
             bead: bead.to_owned(),
             title: title.to_owned(),
             persona: None,
@@ -143,6 +150,7 @@ impl PairView {
             always: false,
             input: TextArea::default(),
             scroll: 0,
+            max_scroll: std::cell::Cell::new(usize::MAX),
             stream: LineStream::new(Pacing::default()),
         }
     }
@@ -218,6 +226,20 @@ impl PairView {
         })
     }
 
+    /// A question or tool left open by a stop is no longer asked or running.
+    fn close_questions(&mut self) {
+        for e in &mut self.entries {
+            if let Entry::Tool { state, .. } = e
+                && matches!(state, ToolState::Running | ToolState::Asking)
+            {
+                *state = ToolState::Done {
+                    ok: false,
+                    summary: "stopped".into(),
+                };
+            }
+        }
+    }
+
     /// An event of the session; returns when to look again (paced text).
     pub fn event(&mut self, e: PairEvent, now: Instant) -> Option<Duration> {
         match e {
@@ -283,19 +305,15 @@ impl PairView {
                 self.flush();
                 self.note(false, text);
             }
+            PairEvent::Lost(why) => {
+                self.flush();
+                self.close_questions();
+                self.note(true, why);
+                self.phase = Phase::Unavailable;
+            }
             PairEvent::Finished { ok, summary } => {
                 self.flush();
-                // A question left open by a stop is no longer asked.
-                for e in &mut self.entries {
-                    if let Entry::Tool { state, .. } = e
-                        && matches!(state, ToolState::Running | ToolState::Asking)
-                    {
-                        *state = ToolState::Done {
-                            ok: false,
-                            summary: "stopped".into(),
-                        };
-                    }
-                }
+                self.close_questions();
                 self.note(!ok, summary);
                 self.phase = Phase::Ready;
             }
@@ -332,7 +350,7 @@ impl PairView {
             KeyCode::Esc => return PairKey::Back,
             KeyCode::F(1) => return PairKey::Help,
             KeyCode::PageUp => {
-                self.scroll = self.scroll.saturating_add(10);
+                self.scroll = self.scroll.saturating_add(10).min(self.max_scroll.get());
                 return PairKey::Nothing;
             }
             KeyCode::PageDown => {
@@ -401,10 +419,12 @@ impl PairView {
         }
     }
 
-    /// Talking to another persona: the pane opens again.
-    pub fn reopen(&mut self, persona: &str) {
+    /// Talking to another persona: the pane opens again as session `session`.
+    pub fn reopen(&mut self, session: u64, persona: &str) {
+        self.session = session;
         self.persona = Some(persona.to_owned());
         self.phase = Phase::Opening;
+        self.always = false;
     }
 }
 
@@ -454,7 +474,7 @@ mod tests {
     #[test]
     fn history_loads_and_a_message_is_sent_with_newlines() {
         let t = Instant::now();
-        let mut v = PairView::new("t-1", "Rounding");
+        let mut v = PairView::new(1, "t-1", "Rounding");
         typed(&mut v, "hi");
         assert_eq!(
             v.key(key(KeyCode::Enter)),
@@ -482,7 +502,7 @@ mod tests {
     #[test]
     fn a_reply_streams_and_tools_ask_inline() {
         let t = Instant::now();
-        let mut v = PairView::new("t-1", "Rounding");
+        let mut v = PairView::new(1, "t-1", "Rounding");
         opened(&mut v, t);
         typed(&mut v, "fix it");
         v.key(key(KeyCode::Enter));
@@ -554,7 +574,7 @@ mod tests {
     fn ctrl_c_stops_a_reply_then_clears_then_quits() {
         let t = Instant::now();
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        let mut v = PairView::new("t-1", "Rounding");
+        let mut v = PairView::new(1, "t-1", "Rounding");
         opened(&mut v, t);
         typed(&mut v, "go");
         v.key(key(KeyCode::Enter));
@@ -593,7 +613,7 @@ mod tests {
 
     #[test]
     fn failure_keeps_the_history_readable() {
-        let mut v = PairView::new("t-1", "Rounding");
+        let mut v = PairView::new(1, "t-1", "Rounding");
         v.event(
             PairEvent::Failed {
                 message: "no model endpoint is configured".into(),

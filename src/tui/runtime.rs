@@ -95,7 +95,11 @@ impl Session {
                 Command::Stop(id) => self.worker.control(Control::Stop(id)),
                 Command::Auto(on) => self.worker.control(Control::Auto(on)),
                 Command::Decide { id, verdict } => self.worker.decide(id, verdict),
-                Command::PairOpen { bead, persona } => self.worker.pair_open(bead, persona),
+                Command::PairOpen {
+                    session,
+                    bead,
+                    persona,
+                } => self.worker.pair_open(session, bead, persona),
                 Command::PairSend(text) => self.worker.pair_send(text),
                 Command::PairAnswer(c) => self.worker.pair_answer(c),
                 Command::PairStop => self.worker.pair_stop(),

@@ -82,9 +82,8 @@ pub struct Worker {
     /// Why agents cannot run here (no endpoint configured, …), said on `s`.
     agents_unavailable: Option<String>,
     running: Shared<Option<Running>>,
-    /// The pair session (`worker/pair.rs`), how many were opened, and replies still recording.
+    /// The pair session (`worker/pair.rs`), and stopped replies still being recorded.
     pair: Shared<Option<pair::PairSlot>>,
-    pair_generation: std::sync::atomic::AtomicU64,
     pair_replies: Shared<Vec<tokio::task::JoinHandle<()>>>,
     _watcher: Option<Watcher>,
 }
@@ -111,7 +110,6 @@ impl Worker {
             agents_unavailable,
             running: Arc::default(),
             pair: Arc::default(),
-            pair_generation: Default::default(),
             pair_replies: Arc::default(),
             _watcher: None,
         };

@@ -298,10 +298,7 @@ fn history() -> Vec<LogEntry> {
 }
 
 fn pair(event: PairEvent) -> AppEvent {
-    AppEvent::Pair {
-        bead: "shop-a3f".into(),
-        event,
-    }
+    AppEvent::Pair { session: 1, event }
 }
 
 fn said(role: &str, who: &str, text: &str) -> ConversationEntry {

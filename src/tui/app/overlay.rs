@@ -66,12 +66,14 @@ impl App {
                 Outcome::Cancel => (None, Vec::new()),
                 Outcome::Submit => match (p.chosen().map(|i| i.id.clone()), &mut self.pair) {
                     (Some(name), Some(view)) => {
-                        view.reopen(&name);
+                        self.pair_sessions += 1;
+                        view.reopen(self.pair_sessions, &name);
                         (
                             None,
                             vec![
                                 Command::PairClose,
                                 Command::PairOpen {
+                                    session: self.pair_sessions,
                                     bead: view.bead.clone(),
                                     persona: Some(name),
                                 },

@@ -179,3 +179,139 @@ fn help_opens_and_closes() {
     code(&mut app, KeyCode::Esc);
     assert!(app.overlay.is_none());
 }
+
+fn pair_event(app: &mut App, session: u64, event: PairEvent) {
+    app.event(AppEvent::Pair { session, event }, Instant::now());
+}
+
+fn opened(app: &mut App, session: u64) {
+    pair_event(
+        app,
+        session,
+        PairEvent::Opened {
+            persona: "coder".into(),
+            personas: vec!["coder".into(), "reviewer".into()],
+            branch: "loom/t-a".into(),
+            history: Vec::new(),
+            unreadable: 0,
+        },
+    );
+}
+
+#[test]
+fn pair_sessions_are_numbered_and_late_events_of_old_ones_dropped() {
+    let mut app = app_with([vec!["t-a", "t-b"], vec![], vec![], vec![], vec![]]);
+    let open_a = press(&mut app, 'c');
+    assert_eq!(
+        open_a,
+        [Command::PairOpen {
+            session: 1,
+            bead: "t-a".into(),
+            persona: None
+        }]
+    );
+    opened(&mut app, 1);
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Board);
+    assert!(press(&mut app, 'c').is_empty(), "the same session again");
+    code(&mut app, KeyCode::Esc);
+    press(&mut app, 'j');
+    assert_eq!(
+        press(&mut app, 'c'),
+        [
+            Command::PairClose,
+            Command::PairOpen {
+                session: 2,
+                bead: "t-b".into(),
+                persona: None
+            }
+        ]
+    );
+    // The first session's last words arrive late: not for this pane.
+    pair_event(
+        &mut app,
+        1,
+        PairEvent::Finished {
+            ok: true,
+            summary: "old".into(),
+        },
+    );
+    let p = app.pair.as_ref().unwrap();
+    assert_eq!((p.bead.as_str(), p.phase), ("t-b", Phase::Opening));
+    assert!(p.entries.is_empty());
+}
+
+#[test]
+fn a_question_while_the_pane_is_hidden_is_said_and_a_failed_pane_reopens() {
+    let mut app = app_with([vec!["t-a"], vec![], vec![], vec![], vec![]]);
+    press(&mut app, 'c');
+    opened(&mut app, 1);
+    for c in "go".chars() {
+        press(&mut app, c);
+    }
+    assert_eq!(
+        code(&mut app, KeyCode::Enter),
+        [Command::PairSend("go".into())]
+    );
+    code(&mut app, KeyCode::Esc);
+    pair_event(
+        &mut app,
+        1,
+        PairEvent::Ask {
+            title: "run_command make".into(),
+            preview: vec![],
+        },
+    );
+    let said = app
+        .message
+        .as_ref()
+        .map(|m| m.1.clone())
+        .unwrap_or_default();
+    assert!(
+        said.contains("asks to run_command make — c to answer"),
+        "{said}"
+    );
+    press(&mut app, 'c');
+    assert_eq!(
+        press(&mut app, 'y'),
+        [Command::PairAnswer(crate::agent::run::Confirm::Yes)]
+    );
+    pair_event(&mut app, 1, PairEvent::Lost("broke".into()));
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(
+        press(&mut app, 'c'),
+        [
+            Command::PairClose,
+            Command::PairOpen {
+                session: 2,
+                bead: "t-a".into(),
+                persona: None
+            }
+        ],
+        "a session that cannot talk opens again"
+    );
+}
+
+#[test]
+fn no_pairing_on_a_bead_an_agent_works_on() {
+    let mut app = app_with([vec![], vec![], vec!["t-a"], vec![], vec![]]);
+    app.event(
+        AppEvent::Run(Box::new(crate::event::Event::AgentStarted {
+            at: "2026-11-21T10:00:00Z".into(),
+            bead: "t-a".into(),
+            persona: "coder".into(),
+            model: "m".into(),
+            round: 1,
+        })),
+        Instant::now(),
+    );
+    press(&mut app, 'l');
+    press(&mut app, 'l');
+    assert!(press(&mut app, 'c').is_empty());
+    assert_eq!(app.view, View::Board);
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|m| m.0 && m.1.contains("an agent works on t-a"))
+    );
+}

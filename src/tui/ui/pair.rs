@@ -72,17 +72,29 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     ])
     .areas(inner);
     let talk = talk.inner(ratatui::layout::Margin::new(1, 0));
-    let lines = transcript(p, t, talk.width as usize);
     let height = talk.height as usize;
-    let end = lines
-        .len()
-        .saturating_sub(p.scroll.min(lines.len().saturating_sub(height)));
+    // Only what can be seen is laid out: entries from the end until the screen (and the
+    // scroll) is filled.
+    let (lines, all) = transcript(p, t, talk.width as usize, height + p.scroll);
+    let len = lines.len();
+    let scroll = p.scroll.min(len.saturating_sub(height));
+    p.max_scroll.set(if all {
+        len.saturating_sub(height)
+    } else {
+        usize::MAX
+    });
+    let end = len - scroll;
     let start = end.saturating_sub(height);
-    let shown: Vec<Line<'static>> = lines[start..end].to_vec();
-    f.render_widget(Paragraph::new(shown), talk);
-    if start > 0 || end < lines.len() {
-        let more = format!(" {} more ↑↓ ", start + lines.len() - end);
-        let w = more.chars().count() as u16;
+    f.render_widget(Paragraph::new(lines[start..end].to_vec()), talk);
+    let above = start > 0 || !all;
+    let more = match (above, len - end) {
+        (false, 0) => None,
+        (true, 0) => Some(" ↑ more (pgup) ".to_owned()),
+        (false, n) => Some(format!(" ↓ {n} more (pgdn) ")),
+        (true, n) => Some(format!(" ↑ more · ↓ {n} more ")),
+    };
+    if let Some(more) = more {
+        let w = more.width() as u16;
         if talk.width > w {
             let r = Rect::new(talk.x + talk.width - w, talk.y, w, 1);
             f.render_widget(Paragraph::new(Span::styled(more, t.style(Role::Muted))), r);
@@ -129,73 +141,96 @@ fn fitted(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
     out
 }
 
-/// The conversation as lines `width` wide.
-fn transcript(p: &PairView, t: &Theme, width: usize) -> Vec<Line<'static>> {
+/// The end of the conversation as lines `width` wide: at least `rows` of them when there are
+/// that many; and whether that is all of it.
+fn transcript(p: &PairView, t: &Theme, width: usize, rows: usize) -> (Vec<Line<'static>>, bool) {
     let body = width.saturating_sub(GUTTER).max(10);
-    let mut out: Vec<Line<'static>> = Vec::new();
-    let mut last_speaker: Option<&str> = None;
-    for e in &p.entries {
-        match e {
-            Entry::You(text) => {
-                if !out.is_empty() {
-                    out.push(Line::default());
-                }
-                let lines: Vec<Line<'static>> =
-                    text.lines().map(|l| Line::raw(l.to_owned())).collect();
-                speak(&mut out, "you", t.style(Role::You), &lines, body);
-                last_speaker = Some("you");
+    let tail = status(p, t);
+    let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut count = tail.len();
+    let mut first = p.entries.len();
+    while first > 0 && count < rows {
+        first -= 1;
+        let block = entry_lines(p, first, t, body);
+        count += block.len();
+        blocks.push(block);
+    }
+    let mut out = Vec::with_capacity(count);
+    for b in blocks.into_iter().rev() {
+        out.extend(b);
+    }
+    out.extend(tail);
+    (out, first == 0)
+}
+
+/// Who spoke last before entry `i` (you or a persona), if anyone.
+fn speaker_before(p: &PairView, i: usize) -> Option<&str> {
+    p.entries[..i].iter().rev().find_map(|e| match e {
+        Entry::You(_) => Some("you"),
+        Entry::Agent { who, .. } => Some(who.as_str()),
+        _ => None,
+    })
+}
+
+/// Entry `i` as lines (with the blank line that separates speakers).
+fn entry_lines(p: &PairView, i: usize, t: &Theme, body: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let Some(e) = p.entries.get(i) else {
+        return out;
+    };
+    match e {
+        Entry::You(text) => {
+            if i > 0 {
+                out.push(Line::default());
             }
-            Entry::Agent { who, text } => {
-                let same = last_speaker == Some(who.as_str());
-                if !out.is_empty() && !same {
-                    out.push(Line::default());
-                }
-                let name = if same { "" } else { who.as_str() };
-                speak(
-                    &mut out,
-                    name,
-                    t.style(Role::Agent),
-                    &markdown::render(text, t),
-                    body,
-                );
-                last_speaker = Some(who.as_str());
+            let lines: Vec<Line<'static>> = text.lines().map(|l| Line::raw(l.to_owned())).collect();
+            speak(&mut out, "you", t.style(Role::You), &lines, body);
+        }
+        Entry::Agent { who, text } => {
+            let same = speaker_before(p, i) == Some(who.as_str());
+            if i > 0 && !same {
+                out.push(Line::default());
             }
-            Entry::Tool {
-                title,
-                preview,
-                state,
-            } => tool(&mut out, t, title, preview, state, body),
-            Entry::Note { error, text } => {
-                let (mark, role) = if *error {
-                    ("✗ ", Role::Error)
-                } else {
-                    ("— ", Role::Muted)
-                };
-                let line = Line::from(Span::styled(format!("{mark}{text}"), t.style(role)));
-                speak(&mut out, "", Style::new(), &[line], body);
-            }
+            let name = if same { "" } else { who.as_str() };
+            speak(
+                &mut out,
+                name,
+                t.style(Role::Agent),
+                &markdown::render(text, t),
+                body,
+            );
+        }
+        Entry::Tool {
+            title,
+            preview,
+            state,
+        } => tool(&mut out, t, title, preview, state, body),
+        Entry::Note { error, text } => {
+            let (mark, role) = if *error {
+                ("✗ ", Role::Error)
+            } else {
+                ("— ", Role::Muted)
+            };
+            let line = Line::from(Span::styled(format!("{mark}{text}"), t.style(role)));
+            speak(&mut out, "", Style::new(), &[line], body);
         }
     }
-    match p.phase {
-        Phase::Opening => out.push(Line::styled(
-            "opening the bead's worktree…",
-            t.style(Role::Muted),
-        )),
+    out
+}
+
+/// What the pane is doing, under the conversation.
+fn status(p: &PairView, t: &Theme) -> Vec<Line<'static>> {
+    let line = match p.phase {
+        Phase::Opening => "opening the bead's worktree…".to_owned(),
         Phase::Replying => {
             let who = p.persona.as_deref().unwrap_or("agent");
             let doing = if p.writing() { "writing" } else { "working" };
-            out.push(Line::styled(
-                format!("{}{who} is {doing}…", " ".repeat(GUTTER)),
-                t.style(Role::Muted),
-            ));
+            format!("{}{who} is {doing}…", " ".repeat(GUTTER))
         }
-        Phase::Ready if p.entries.is_empty() => out.push(Line::styled(
-            "Ask about this bead: the agent reads its worktree, and asks before it edits or runs anything.",
-            t.style(Role::Muted),
-        )),
-        _ => {}
-    }
-    out
+        Phase::Ready if p.entries.is_empty() => "Ask about this bead: the agent reads its worktree, and asks before it edits or runs anything.".to_owned(),
+        _ => return Vec::new(),
+    };
+    vec![Line::styled(line, t.style(Role::Muted))]
 }
 
 /// `lines` wrapped to `body` columns after a gutter naming the speaker on the first line.

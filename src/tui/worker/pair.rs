@@ -1,13 +1,14 @@
 //! The pair pane's background side: one [`PairSession`] at a time. Opening (worktree, log) and
 //! recording (commits) run on the blocking pool; a reply runs as a task that owns the session
 //! and gives it back when done. Confirmations go to the app as questions and come back through
-//! a oneshot channel; "always" holds for the rest of the session.
+//! a oneshot channel; "always" holds for the rest of the session. Every event carries the
+//! session number the app gave when opening, so a superseded session's late events are dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::agent::pair::{self, OpenOptions, PairSession};
 use crate::agent::run::{AgentEvent, Confirm, ConfirmFuture};
@@ -17,15 +18,17 @@ use crate::event::Event;
 
 use super::super::app::AppEvent;
 use super::super::pair::PairEvent;
-use super::{Worker, lock};
+use super::{Shared, Worker, lock};
+
+/// How long quitting or reopening waits for a stopped reply to be recorded.
+const RECORD_WAIT: Duration = Duration::from_secs(20);
 
 /// The open session.
 pub(super) struct PairSlot {
-    bead: String,
-    /// Which opening this is (a later `c` or persona change supersedes it).
-    generation: u64,
+    /// The app's number for this session.
+    session: u64,
     /// `None` while it opens or a reply runs.
-    session: Option<PairSession>,
+    pair: Option<PairSession>,
     /// The answer to the question on screen.
     answer: Option<oneshot::Sender<Confirm>>,
     stop: Arc<Notify>,
@@ -34,98 +37,112 @@ pub(super) struct PairSlot {
     reply: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl Worker {
-    fn pair_event(&self, bead: &str, event: PairEvent) {
+/// Sends one session's events to the app.
+#[derive(Clone)]
+struct To {
+    events: mpsc::UnboundedSender<AppEvent>,
+    session: u64,
+}
+
+impl To {
+    fn send(&self, event: PairEvent) {
         let _ = self.events.send(AppEvent::Pair {
-            bead: bead.to_owned(),
+            session: self.session,
             event,
         });
     }
+}
 
-    /// Opens a session on `bead` (ending any other).
-    pub fn pair_open(&self, bead: String, persona: Option<String>) {
+impl Worker {
+    /// Opens session number `session` on `bead` (ending any other, once its reply is recorded).
+    pub fn pair_open(&self, session: u64, bead: String, persona: Option<String>) {
         self.pair_close();
-        let generation = self.pair_generation.fetch_add(1, Ordering::SeqCst) + 1;
         *lock(&self.pair) = Some(PairSlot {
-            bead: bead.clone(),
-            generation,
-            session: None,
+            session,
+            pair: None,
             answer: None,
             stop: Arc::new(Notify::new()),
             always: Arc::new(AtomicBool::new(false)),
             reply: None,
         });
-        let (ws, latest, events, slot) = (
+        let to = To {
+            events: self.events.clone(),
+            session,
+        };
+        let (ws, latest, slot) = (
             self.ws.clone(),
             Arc::clone(&self.latest),
-            self.events.clone(),
             Arc::clone(&self.pair),
         );
-        let client = self
+        let agents = self
             .agents
             .as_ref()
             .map(|a| (a.client.clone(), a.helper.clone()));
         let unavailable = self.agents_unavailable.clone();
-        tokio::task::spawn_blocking(move || {
-            let send = |event| {
-                let _ = events.send(AppEvent::Pair {
-                    bead: bead.clone(),
-                    event,
-                });
-            };
-            let history = || {
-                ws.store
-                    .read_conversation(&bead)
-                    .map(|(h, _)| h)
-                    .unwrap_or_default()
-            };
-            let Some((client, helper)) = client else {
-                let why = unavailable.unwrap_or_else(|| "agents cannot run here".into());
-                send(PairEvent::Failed {
-                    message: format!("cannot pair: {why}"),
-                    history: history(),
-                });
-                return;
-            };
-            let opened = super::snapshot(&ws, &latest).and_then(|snap| {
-                let b = snap
-                    .beads
-                    .iter()
-                    .find(|b| b.id == bead)
-                    .map(|b| snap.full(b).into_owned())
-                    .ok_or_else(|| crate::error::Error::NotFound(bead.clone()))?;
-                let opts = OpenOptions {
-                    persona,
-                    model: None,
-                    helper,
+        let earlier = Arc::clone(&self.pair_replies);
+        tokio::spawn(async move {
+            // A stopped reply is still being recorded: its exchange belongs in the log we read.
+            settle(&earlier).await;
+            let opened = tokio::task::spawn_blocking(move || {
+                let history = || {
+                    ws.store
+                        .read_conversation(&bead)
+                        .map(|(h, _)| h)
+                        .unwrap_or_default()
                 };
-                PairSession::open(&ws, &client, b, &opts)
-            });
-            match opened {
-                Ok((s, history, problems)) => {
-                    let event = PairEvent::Opened {
-                        persona: s.persona().to_owned(),
-                        personas: session::personas(&ws)
+                let Some((client, helper)) = agents else {
+                    let why = unavailable.unwrap_or_else(|| "agents cannot run here".into());
+                    return Err((format!("cannot pair: {why}"), history()));
+                };
+                let opened = super::snapshot(&ws, &latest).and_then(|snap| {
+                    let b = snap
+                        .beads
+                        .iter()
+                        .find(|b| b.id == bead)
+                        .map(|b| snap.full(b).into_owned())
+                        .ok_or_else(|| crate::error::Error::NotFound(bead.clone()))?;
+                    let opts = OpenOptions {
+                        persona,
+                        model: None,
+                        helper,
+                    };
+                    PairSession::open(&ws, &client, b, &opts)
+                });
+                match opened {
+                    Ok((s, history, problems)) => {
+                        let personas = session::personas(&ws)
                             .iter()
                             .map(|p| p.name.clone())
-                            .collect(),
+                            .collect();
+                        Ok((s, personas, history, problems.len()))
+                    }
+                    Err(e) => Err((
+                        format!("cannot pair on {bead}: {}", e.with_hint()),
+                        history(),
+                    )),
+                }
+            })
+            .await;
+            match opened {
+                Ok(Ok((s, personas, history, unreadable))) => {
+                    let event = PairEvent::Opened {
+                        persona: s.persona().to_owned(),
+                        personas,
                         branch: s.branch().to_owned(),
                         history,
-                        unreadable: problems.len(),
+                        unreadable,
                     };
-                    let mut g = lock(&slot);
-                    match g.as_mut() {
-                        Some(sl) if sl.generation == generation => {
-                            sl.session = Some(s);
-                            drop(g);
-                            send(event);
-                        }
-                        _ => {}
+                    if let Some(sl) = lock(&slot).as_mut()
+                        && sl.session == session
+                    {
+                        sl.pair = Some(s);
                     }
+                    to.send(event);
                 }
-                Err(e) => send(PairEvent::Failed {
-                    message: format!("cannot pair on {bead}: {}", e.with_hint()),
-                    history: history(),
+                Ok(Err((message, history))) => to.send(PairEvent::Failed { message, history }),
+                Err(e) => to.send(PairEvent::Failed {
+                    message: format!("opening the pair session failed: {e}"),
+                    history: Vec::new(),
                 }),
             }
         });
@@ -135,95 +152,59 @@ impl Worker {
     pub fn pair_send(&self, text: String) {
         let mut g = lock(&self.pair);
         let Some(slot) = g.as_mut() else {
-            return self.say_error("the pair pane is not open");
-        };
-        let bead = slot.bead.clone();
-        let Some(mut session) = slot.session.take() else {
             drop(g);
-            return self.pair_event(
-                &bead,
-                PairEvent::Finished {
-                    ok: false,
-                    summary: "the session is not ready (still opening or replying)".into(),
-                },
-            );
+            let _ = self.events.send(AppEvent::Done {
+                ok: false,
+                message: "the pair pane is not open".into(),
+            });
+            return;
+        };
+        let to = To {
+            events: self.events.clone(),
+            session: slot.session,
+        };
+        let Some(mut pair) = slot.pair.take() else {
+            drop(g);
+            return to.send(PairEvent::Finished {
+                ok: false,
+                summary: "the session is not ready (still opening, or a reply is under way)".into(),
+            });
         };
         let stop = Arc::new(Notify::new());
         slot.stop = Arc::clone(&stop);
-        let (always, generation) = (Arc::clone(&slot.always), slot.generation);
-        let (events, shared) = (self.events.clone(), Arc::clone(&self.pair));
+        let mut confirm = confirmer(to.clone(), Arc::clone(&self.pair), Arc::clone(&slot.always));
+        let shared = Arc::clone(&self.pair);
         let task = tokio::spawn(async move {
-            let send = |event| {
-                let _ = events.send(AppEvent::Pair {
-                    bead: bead.clone(),
-                    event,
-                });
-            };
-            let asks = Arc::clone(&shared);
-            let (ask_events, ask_bead) = (events.clone(), bead.clone());
-            let mut confirm = move |action: &Action| -> ConfirmFuture {
-                if always.load(Ordering::SeqCst) {
-                    return Box::pin(async { Confirm::Always });
-                }
-                let (tx, rx) = oneshot::channel();
-                if let Some(sl) = lock(&asks).as_mut() {
-                    sl.answer = Some(tx);
-                }
-                let _ = ask_events.send(AppEvent::Pair {
-                    bead: ask_bead.clone(),
-                    event: PairEvent::Ask {
-                        title: pair::describe(action),
-                        preview: pair::preview(action),
-                    },
-                });
-                let always = Arc::clone(&always);
-                Box::pin(async move {
-                    let answer = rx.await.unwrap_or(Confirm::No);
-                    if answer == Confirm::Always {
-                        always.store(true, Ordering::SeqCst);
+            // The reply runs in a task of its own, so that even a panic ends in a message.
+            let streaming = to.clone();
+            let asked = tokio::spawn(async move {
+                let mut on_event = |e: AgentEvent| {
+                    if let Some(event) = pair_event(e) {
+                        streaming.send(event);
                     }
-                    answer
-                })
-            };
-            let mut on_event = |e: AgentEvent| {
-                let event = match e {
-                    AgentEvent::Text { text } => PairEvent::Text(text),
-                    AgentEvent::ToolCall {
-                        tool, arguments, ..
-                    } => PairEvent::ToolCall(pair::call_title(&tool, &arguments)),
-                    AgentEvent::ToolResult { ok, summary, .. } => {
-                        PairEvent::ToolResult { ok, summary }
-                    }
-                    AgentEvent::Retrying { reason } => {
-                        PairEvent::Note(format!("retrying: {reason}"))
-                    }
-                    AgentEvent::HistoryElided { outputs } => PairEvent::Note(format!(
-                        "{outputs} old tool outputs left out to fit the context"
-                    )),
-                    _ => return,
                 };
-                send(event);
-            };
-            let ex = session
-                .ask(&text, &mut confirm, &mut on_event, stop.notified())
-                .await;
-            let persona = session.persona().to_owned();
-            let recorded = tokio::task::spawn_blocking(move || {
-                let r = session.record(&ex);
-                (session, ex, r)
+                let ex = pair
+                    .ask(&text, &mut confirm, &mut on_event, stop.notified())
+                    .await;
+                (pair, ex)
             })
             .await;
-            let Ok((session, ex, recorded)) = recorded else {
-                send(PairEvent::Finished {
-                    ok: false,
-                    summary: "the pair session failed while recording".into(),
-                });
-                return;
+            let Ok((mut pair, ex)) = asked else {
+                return lost(&shared, &to, "the reply failed unexpectedly");
+            };
+            let persona = pair.persona().to_owned();
+            let recorded = tokio::task::spawn_blocking(move || {
+                let r = pair.record(&ex);
+                (pair, ex, r)
+            })
+            .await;
+            let Ok((pair, ex, recorded)) = recorded else {
+                return lost(&shared, &to, "recording the exchange failed unexpectedly");
             };
             if ex.end.usage.total_tokens > 0 {
-                let _ = events.send(AppEvent::Run(Box::new(Event::Usage {
+                let _ = to.events.send(AppEvent::Run(Box::new(Event::Usage {
                     at: crate::event::now(),
-                    bead: bead.clone(),
+                    bead: pair.bead().id.clone(),
                     agent: persona,
                     usage: ex.end.usage,
                 })));
@@ -234,22 +215,21 @@ impl Worker {
                     false,
                     format!("cannot record the exchange: {}", e.with_hint()),
                 ),
-                (None, Ok(r)) => (
-                    true,
-                    finished_line(&ex, session.branch(), r.work.as_deref()),
-                ),
-            };
-            {
-                let mut g = lock(&shared);
-                if let Some(sl) = g.as_mut()
-                    && sl.generation == generation
-                {
-                    sl.session = Some(session);
-                    sl.answer = None;
-                    sl.reply = None;
+                (None, Ok(r)) => {
+                    for w in r.log.iter().flat_map(|c| &c.warnings) {
+                        to.send(PairEvent::Note(format!("warning: {w}")));
+                    }
+                    (true, ex.summary(pair.branch(), r.work.as_deref()))
                 }
+            };
+            if let Some(sl) = lock(&shared).as_mut()
+                && sl.session == to.session
+            {
+                sl.pair = Some(pair);
+                sl.answer = None;
+                sl.reply = None;
             }
-            send(PairEvent::Finished { ok, summary });
+            to.send(PairEvent::Finished { ok, summary });
         });
         slot.reply = Some(task);
     }
@@ -281,41 +261,79 @@ impl Worker {
     /// Waits (bounded) for stopped replies to be recorded.
     pub(super) async fn pair_shutdown(&self) {
         self.pair_close();
-        let replies: Vec<_> = lock(&self.pair_replies).drain(..).collect();
-        for r in replies {
-            let _ = tokio::time::timeout(Duration::from_secs(10), r).await;
-        }
-    }
-
-    fn say_error(&self, message: &str) {
-        let _ = self.events.send(AppEvent::Done {
-            ok: false,
-            message: message.to_owned(),
-        });
+        settle(&self.pair_replies).await;
     }
 }
 
-/// The line under a reply: model, tokens, cost, and the commit of any changes.
-fn finished_line(ex: &pair::Exchange, branch: &str, work: Option<&str>) -> String {
-    let u = ex.end.usage;
-    let mut s = if ex.stopped {
-        "stopped by you; what came is kept".to_owned()
-    } else if u.total_tokens == 0 {
-        format!("{} · usage not reported", ex.end.model)
-    } else {
-        format!(
-            "{} · {} tokens in, {} out",
-            ex.end.model, u.prompt_tokens, u.completion_tokens
-        )
-    };
-    if let Some(c) = u.cost_usd {
-        s.push_str(&format!(" · ${c:.4}"));
+/// Waits (bounded) for the replies in `replies` to be recorded.
+async fn settle(replies: &Shared<Vec<tokio::task::JoinHandle<()>>>) {
+    let pending: Vec<_> = lock(replies).drain(..).collect();
+    for r in pending {
+        let _ = tokio::time::timeout(RECORD_WAIT, r).await;
     }
-    if let Some(c) = work {
-        s.push_str(&format!(
-            " · changes committed on {branch} ({})",
-            &c[..c.len().min(10)]
-        ));
+}
+
+/// The session broke (a panic): say so; `c` opens it again.
+fn lost(slot: &Shared<Option<PairSlot>>, to: &To, why: &str) {
+    if let Some(sl) = lock(slot).as_mut()
+        && sl.session == to.session
+    {
+        sl.answer = None;
+        sl.reply = None;
     }
-    s
+    to.send(PairEvent::Lost(format!(
+        "{why}; the session is closed — esc, then c to open it again"
+    )));
+}
+
+/// Asks the app whether an action may run, and waits for the answer. A question from a
+/// session that is no longer the open one is answered "no" at once.
+fn confirmer(
+    to: To,
+    slot: Shared<Option<PairSlot>>,
+    always: Arc<AtomicBool>,
+) -> impl FnMut(&Action) -> ConfirmFuture + Send {
+    move |action: &Action| -> ConfirmFuture {
+        if always.load(Ordering::SeqCst) {
+            return Box::pin(async { Confirm::Always });
+        }
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        if let Some(sl) = lock(&slot).as_mut()
+            && sl.session == to.session
+        {
+            sl.answer = tx.take();
+        }
+        if tx.is_none() {
+            to.send(PairEvent::Ask {
+                title: pair::describe(action),
+                preview: pair::preview(action),
+            });
+        }
+        drop(tx);
+        let always = Arc::clone(&always);
+        Box::pin(async move {
+            let answer = rx.await.unwrap_or(Confirm::No);
+            if answer == Confirm::Always {
+                always.store(true, Ordering::SeqCst);
+            }
+            answer
+        })
+    }
+}
+
+/// What the pane shows of an agent event.
+fn pair_event(e: AgentEvent) -> Option<PairEvent> {
+    Some(match e {
+        AgentEvent::Text { text } => PairEvent::Text(text),
+        AgentEvent::ToolCall {
+            tool, arguments, ..
+        } => PairEvent::ToolCall(pair::call_title(&tool, &arguments)),
+        AgentEvent::ToolResult { ok, summary, .. } => PairEvent::ToolResult { ok, summary },
+        AgentEvent::Retrying { reason } => PairEvent::Note(format!("retrying: {reason}")),
+        AgentEvent::HistoryElided { outputs } => PairEvent::Note(format!(
+            "{outputs} old tool outputs left out to fit the context"
+        )),
+        _ => return None,
+    })
 }
