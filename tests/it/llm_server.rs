@@ -120,6 +120,10 @@ impl Reply {
     pub fn text(pieces: &[&str]) -> Reply {
         Reply::stream(text_events(pieces))
     }
+    /// A streamed reply calling one tool.
+    pub fn tool(name: &str, args: Value) -> Reply {
+        Reply::stream(tool_call_events(&[("p1", name, &args.to_string())], 5))
+    }
     pub fn with(mut self, fault: Fault) -> Reply {
         if let Reply::Stream { faults, .. } = &mut self {
             faults.push(fault);

@@ -277,14 +277,6 @@ fn doctor_checks_the_endpoint_and_says_how_to_fix_it() {
     assert!(!out.stdout.contains(KEY));
 }
 
-/// A streamed reply calling one tool.
-fn tool(name: &str, args: serde_json::Value) -> Reply {
-    Reply::stream(crate::llm_server::tool_call_events(
-        &[("p1", name, &args.to_string())],
-        5,
-    ))
-}
-
 #[test]
 fn pair_uses_tools_and_asks_before_writing() {
     let server = LlmServer::start();
@@ -295,8 +287,11 @@ fn pair_uses_tools_and_asks_before_writing() {
     let id = repo.create("Polish the notes", &[]);
 
     // Reads need no permission; a write without --yes (and no terminal) is declined.
-    server.push(tool("read_file", serde_json::json!({"path": "notes.txt"})));
-    server.push(tool(
+    server.push(Reply::tool(
+        "read_file",
+        serde_json::json!({"path": "notes.txt"}),
+    ));
+    server.push(Reply::tool(
         "write_file",
         serde_json::json!({"path": "notes.txt", "content": "final\n"}),
     ));
@@ -340,7 +335,7 @@ fn pair_uses_tools_and_asks_before_writing() {
     );
 
     // With --yes the write happens in the bead's worktree and is committed on its branch.
-    server.push(tool(
+    server.push(Reply::tool(
         "write_file",
         serde_json::json!({"path": "notes.txt", "content": "final\n"}),
     ));

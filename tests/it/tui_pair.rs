@@ -109,13 +109,6 @@ async fn pair_on(s: &mut Session, id: &str) {
     );
 }
 
-fn tool(name: &str, args: serde_json::Value) -> Reply {
-    Reply::stream(crate::llm_server::tool_call_events(
-        &[("p1", name, &args.to_string())],
-        5,
-    ))
-}
-
 fn tools(s: &Session) -> Vec<(String, ToolState)> {
     s.app
         .pair
@@ -142,8 +135,11 @@ async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
     let id = repo.create("Polish the notes", &[]);
 
     // 1. A read (no question), a write (asks; `y`), then the answer streams.
-    server.push(tool("read_file", serde_json::json!({"path": "notes.txt"})));
-    server.push(tool(
+    server.push(Reply::tool(
+        "read_file",
+        serde_json::json!({"path": "notes.txt"}),
+    ));
+    server.push(Reply::tool(
         "write_file",
         serde_json::json!({"path": "notes.txt", "content": "final\n"}),
     ));
@@ -223,7 +219,7 @@ async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
     assert_eq!(user, "Finish the\nnotes", "the message keeps its newline");
 
     // 2. A command is declined with `n`; the model is told and answers.
-    server.push(tool(
+    server.push(Reply::tool(
         "run_command",
         serde_json::json!({"command": "rm notes.txt"}),
     ));

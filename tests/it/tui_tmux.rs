@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::llm_server::{LlmServer, Reply};
 use crate::support::{TestRepo, isolate, loom_bin};
 
 /// A tmux server of one pane, killed on drop.
@@ -18,15 +19,18 @@ impl Tmux {
     /// Starts `cmd` in a 120×40 pane in `dir`; after it exits the pane shows `LOOM-EXIT=<code>`
     /// and stays open.
     fn start(dir: &Path, config: &Path, args: &[&str]) -> Option<Tmux> {
+        Tmux::start_with(dir, config, args, &[])
+    }
+
+    /// [`Tmux::start`] with extra environment for `loom`.
+    fn start_with(dir: &Path, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             eprintln!("notice: tmux is not installed; skipping this journey (.ci/run installs it)");
             return None;
         }
-        let socket = format!(
-            "loomtest-{}-{}",
-            std::process::id(),
-            args.join("-").replace(['-', ' '], "")
-        );
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let socket = format!("loomtest-{}-{n}", std::process::id());
         let line = format!(
             "{} {}; echo LOOM-EXIT=$?; sleep 600",
             loom_bin(),
@@ -35,6 +39,7 @@ impl Tmux {
         let mut cmd = Command::new("tmux");
         isolate(&mut cmd, config);
         cmd.env_remove("NO_COLOR").env("TERM", "xterm-256color");
+        cmd.envs(env.iter().copied());
         let out = cmd
             .args([
                 "-L",
@@ -196,4 +201,65 @@ fn without_a_terminal_loom_says_what_to_use_instead() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn pair_on_a_bead_in_a_real_terminal() {
+    let server = LlmServer::start();
+    let repo = TestRepo::with_loom("yaml");
+    repo.write("notes.txt", "draft\n");
+    repo.git(&["add", "notes.txt"]);
+    repo.git(&["commit", "-qm", "notes"]);
+    let id = repo.create("Polish the notes", &[]);
+    server.push(Reply::tool(
+        "write_file",
+        serde_json::json!({"path": "notes.txt", "content": "final\n"}),
+    ));
+    server.push(Reply::text(&["Done: ", "the notes say final now."]));
+    let url = server.url();
+    let env = [
+        ("TOKENHUB_URL", url.as_str()),
+        ("TOKENHUB_API_KEY", "tokenhub_tmux_pair_do_not_leak"),
+    ];
+    let Some(t) = Tmux::start_with(repo.path(), repo.config_dir(), &[], &env) else {
+        return;
+    };
+    t.wait("the board", WAIT, |s| s.contains("Polish the notes"));
+    t.keys(&["c"]);
+    t.wait("the pair pane", WAIT, |s| {
+        s.contains(&format!("Pair · {id}")) && s.contains("Ask about this bead")
+    });
+    t.text("Finish the");
+    t.keys(&["M-Enter"]);
+    t.text("notes");
+    t.wait("two lines typed", WAIT, |s| {
+        s.contains("> Finish the")
+            && s.lines()
+                .any(|l| l.trim_matches(|c| c == '│' || c == ' ') == "notes")
+    });
+    t.keys(&["Enter"]);
+    let s = t.wait("the question", WAIT, |s| s.contains("apply? [y]es"));
+    assert!(
+        s.contains("write_file notes.txt") && s.contains("+ final"),
+        "{s}"
+    );
+    t.keys(&["y"]);
+    let s = t.wait("the answer", WAIT, |s| {
+        s.contains("Done: the notes say final now.") && s.contains("changes committed on")
+    });
+    assert!(s.contains("▸ write_file"), "the write ran:\n{s}");
+    let asked = server.chats()[0].json();
+    let last = asked["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+    assert_eq!(last, "Finish the\nnotes", "alt+enter made a new line");
+    assert_eq!(
+        repo.git(&["show", &format!("loom/{id}:notes.txt")]),
+        "final\n"
+    );
+    t.keys(&["Escape"]);
+    t.wait("the board again", WAIT, |s| {
+        s.contains("Ready 1") && !s.contains("Pair ·")
+    });
+    t.keys(&["q"]);
+    let s = t.wait("the exit", WAIT, |s| s.contains("LOOM-EXIT="));
+    assert!(s.contains("LOOM-EXIT=0"), "{s}");
 }
