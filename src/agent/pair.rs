@@ -41,24 +41,6 @@ const PAIR_MAX_ITERATIONS: u32 = 15;
 /// Lines of a change shown when asking to apply it.
 const PREVIEW_LINES: usize = 12;
 
-/// The bead as the model is told about it.
-pub fn bead_context(b: &Bead) -> String {
-    let mut s = format!(
-        "The bead under discussion:\nid: {}\ntitle: {}\ntype: {}  priority: P{}  status: {}\n",
-        b.id, b.title, b.issue_type, b.priority, b.status
-    );
-    for (name, text) in [
-        ("Description", &b.description),
-        ("Acceptance criteria", &b.acceptance_criteria),
-        ("Design", &b.design),
-    ] {
-        if let Some(t) = text.as_deref().filter(|t| !t.trim().is_empty()) {
-            s.push_str(&format!("\n{name}:\n{}\n", t.trim_end()));
-        }
-    }
-    s
-}
-
 /// One line saying what an action would do.
 pub fn describe(action: &Action) -> String {
     match action {
@@ -190,8 +172,8 @@ impl PairSession {
         let mut limits = Limits::new(&ws.config.agent, &persona);
         limits.max_iterations = limits.max_iterations.min(PAIR_MAX_ITERATIONS);
         let mut messages = vec![Message::system(format!(
-            "{PAIR_PROMPT}\n\n{}",
-            bead_context(&bead)
+            "{PAIR_PROMPT}\n\nThe bead under discussion:\n{}",
+            super::prompt::bead_facts(&bead, None)
         ))];
         for e in &history {
             match e.role.as_str() {

@@ -125,6 +125,13 @@ pub fn system_prompt(
 
 /// The bead as the first user message: its fields, latest comments and dependencies.
 pub fn bead_message(bead: &Bead, graph: Option<&Graph<'_>>) -> String {
+    let mut s = bead_facts(bead, graph);
+    s.push_str("\nWork on this bead now.");
+    s
+}
+
+/// The bead's fields, latest comments and (with a graph) dependencies both ways, as text.
+pub fn bead_facts(bead: &Bead, graph: Option<&Graph<'_>>) -> String {
     let mut s = format!(
         "Bead {}: {}\nType: {} · Priority: P{} · Status: {}\n",
         bead.id, bead.title, bead.issue_type, bead.priority, bead.status
@@ -172,7 +179,6 @@ pub fn bead_message(bead: &Bead, graph: Option<&Graph<'_>>) -> String {
             }
         }
     }
-    s.push_str("\nWork on this bead now.");
     s
 }
 

@@ -506,12 +506,7 @@ impl App {
         if self.view != View::Pair && self.view != View::Detail {
             self.back = self.view;
         }
-        let running = self
-            .live
-            .agents
-            .get(&id)
-            .is_some_and(|a| a.outcome.is_none());
-        if running {
+        if self.live.running(&id) {
             self.say(
                 false,
                 format!("an agent works on {id} in its worktree now; stop it first (s) or wait"),
@@ -655,12 +650,7 @@ impl App {
             Action::Reopen => vec![Command::Mutate(Mutation::Reopen { id })],
             Action::Pair => self.open_pair(id),
             Action::StartStop => {
-                let running = self
-                    .live
-                    .agents
-                    .get(&id)
-                    .is_some_and(|a| a.outcome.is_none());
-                if running {
+                if self.live.running(&id) {
                     vec![Command::Stop(id)]
                 } else {
                     vec![Command::Start(id)]

@@ -78,6 +78,11 @@ impl Live {
     }
 
     /// Agents working now.
+    /// Whether an agent works on bead `id` now.
+    pub fn running(&self, id: &str) -> bool {
+        self.agents.get(id).is_some_and(|a| a.outcome.is_none())
+    }
+
     pub fn busy(&self) -> usize {
         self.agents.values().filter(|a| a.outcome.is_none()).count()
     }

@@ -81,32 +81,36 @@ fn screen(s: &mut Session) -> String {
     out
 }
 
+/// Handles events until the pane is in `phase` (bounded).
+async fn until(s: &mut Session, phase: Phase) {
+    let reached = s
+        .settle(WAIT, |a| a.pair.as_ref().is_some_and(|p| p.phase == phase))
+        .await;
+    assert!(
+        reached,
+        "the pane never got to {phase:?}: {:?}",
+        s.app.pair.as_ref().map(|p| (p.phase, &p.entries))
+    );
+}
+
 fn phase(s: &Session) -> Option<Phase> {
     s.app.pair.as_ref().map(|p| p.phase)
 }
 
-/// Opens the pair pane on `id` from the board, as a person would, and waits until it is ready.
-async fn pair_on(s: &mut Session, id: &str) {
+/// Presses `c` on bead `id` on the board (once it shows).
+async fn press_pair(s: &mut Session, id: &str) {
     assert!(s.settle(WAIT, |a| a.board.find(id).is_some()).await);
     let (c, i) = s.app.board.find(id).unwrap();
     s.app.col = c.index();
     s.app.rows[c.index()] = i;
     key(s, KeyCode::Char('c'));
     assert_eq!(s.app.view, View::Pair);
-    assert!(
-        s.settle(WAIT, |a| a
-            .pair
-            .as_ref()
-            .is_some_and(|p| p.phase != Phase::Opening))
-            .await,
-        "the session opens"
-    );
-    assert_eq!(
-        phase(s),
-        Some(Phase::Ready),
-        "{:?}",
-        s.app.pair.as_ref().map(|p| &p.entries)
-    );
+}
+
+/// Opens the pair pane on `id` from the board, as a person would, and waits until it is ready.
+async fn pair_on(s: &mut Session, id: &str) {
+    press_pair(s, id).await;
+    until(s, Phase::Ready).await;
 }
 
 fn tools(s: &Session) -> Vec<(String, ToolState)> {
@@ -167,13 +171,7 @@ async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
     typed(&mut s, "notes");
     key(&mut s, KeyCode::Enter);
     assert_eq!(phase(&s), Some(Phase::Replying));
-    assert!(
-        s.settle(WAIT, |a| a
-            .pair
-            .as_ref()
-            .is_some_and(|p| p.phase == Phase::Asking))
-            .await
-    );
+    until(&mut s, Phase::Asking).await;
     let asking = screen(&mut s);
     assert!(asking.contains("write_file notes.txt"), "{asking}");
     assert!(asking.contains("+ final"), "{asking}");
@@ -191,13 +189,7 @@ async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
         "nothing written before the answer"
     );
     key(&mut s, KeyCode::Char('y'));
-    assert!(
-        s.settle(WAIT, |a| a
-            .pair
-            .as_ref()
-            .is_some_and(|p| p.phase == Phase::Ready))
-            .await
-    );
+    until(&mut s, Phase::Ready).await;
     let done = screen(&mut s);
     assert!(done.contains("Done: notes.txt says final now."), "{done}");
     assert!(done.contains("Anything else?"), "{done}");
@@ -226,22 +218,10 @@ async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
     server.push(Reply::text(&["Fine, I left it alone."]));
     typed(&mut s, "Clean up");
     key(&mut s, KeyCode::Enter);
-    assert!(
-        s.settle(WAIT, |a| a
-            .pair
-            .as_ref()
-            .is_some_and(|p| p.phase == Phase::Asking))
-            .await
-    );
+    until(&mut s, Phase::Asking).await;
     assert!(screen(&mut s).contains("$ rm notes.txt"));
     key(&mut s, KeyCode::Char('n'));
-    assert!(
-        s.settle(WAIT, |a| a
-            .pair
-            .as_ref()
-            .is_some_and(|p| p.phase == Phase::Ready))
-            .await
-    );
+    until(&mut s, Phase::Ready).await;
     let declined = tools(&s);
     assert!(
         matches!(declined.last(), Some((t, ToolState::Done { ok: false, summary })) if t.contains("rm notes.txt") && summary.contains("declined")),
@@ -265,14 +245,7 @@ async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
         KeyCode::Char('c'),
         KeyModifiers::CONTROL,
     )));
-    assert!(
-        s.settle(WAIT, |a| a
-            .pair
-            .as_ref()
-            .is_some_and(|p| p.phase == Phase::Ready))
-            .await,
-        "ctrl+c ends the reply"
-    );
+    until(&mut s, Phase::Ready).await;
     assert!(!s.app.quit, "ctrl+c stopped the reply, not the app");
     let stopped = screen(&mut s);
     assert!(stopped.contains("Let me think"), "{stopped}");
@@ -338,18 +311,8 @@ async fn without_an_endpoint_the_pane_says_why_and_shows_the_history() {
         agents: Err("no model endpoint is configured: set TOKENHUB_URL".into()),
         auto: false,
     });
-    assert!(s.settle(WAIT, |a| a.loaded).await);
-    let (c, i) = s.app.board.find(&id).unwrap();
-    s.app.col = c.index();
-    s.app.rows[c.index()] = i;
-    key(&mut s, KeyCode::Char('c'));
-    assert!(
-        s.settle(WAIT, |a| a
-            .pair
-            .as_ref()
-            .is_some_and(|p| p.phase == Phase::Unavailable))
-            .await
-    );
+    press_pair(&mut s, &id).await;
+    until(&mut s, Phase::Unavailable).await;
     let text = screen(&mut s);
     assert!(text.contains("Earlier question"), "{text}");
     assert!(
