@@ -397,8 +397,12 @@ impl PairView {
                     }
                 };
             }
-            KeyCode::Tab if !self.busy() && !self.personas.is_empty() => {
-                return PairKey::ChoosePersona;
+            KeyCode::Tab => {
+                return if self.busy() || self.personas.is_empty() {
+                    PairKey::Nothing
+                } else {
+                    PairKey::ChoosePersona
+                };
             }
             _ => {
                 self.input.input(k);
