@@ -257,6 +257,16 @@ pub fn run(opts: Options) -> Result<i32> {
     rt.block_on(async move {
         let mut session = Session::new(opts);
         let result = event_loop(&mut session, &mut terminal).await;
+        let pairing = session.app.pair.as_ref().is_some_and(|p| p.busy());
+        if pairing || session.app.live.busy() > 0 {
+            // Stopping can take a moment: say what happens rather than freeze.
+            session.handle(AppEvent::Done {
+                ok: true,
+                message: "stopping: giving running beads back and recording the conversation…"
+                    .into(),
+            });
+            let _ = session.draw(&mut terminal);
+        }
         session.shutdown().await;
         result
     })?;
