@@ -1,12 +1,16 @@
 //! The one redraw path. Anything that changes what is on screen asks for a frame; requests
-//! are coalesced into at most one draw per 1/60 s, and nothing is drawn when nothing asked.
+//! are coalesced into at most one draw per 1/60 s (input draws at once: a person waits for
+//! it), and nothing is drawn when nothing asked.
 //! [`FrameClock`] is the pure policy; the event loop asks it after every event (background
 //! work reaches the loop as app events, so nothing else needs a handle).
 
 use std::time::{Duration, Instant};
 
-/// At most this many frames per second.
+/// At most this many frames per second (for everything but input).
 pub const MAX_FPS: u32 = 60;
+
+/// The least time between frames drawn for input.
+const INPUT_FLOOR: Duration = Duration::from_millis(2);
 
 /// When the next frame is due.
 #[derive(Clone, Debug)]
@@ -40,6 +44,13 @@ impl FrameClock {
             .max(now);
         let when = at.max(floor);
         self.due = Some(self.due.map_or(when, |d| d.min(when)));
+    }
+
+    /// Input (a key, a paste, a resize) wants its frame now: a person waits for it. Only a
+    /// short floor after the last draw holds it back, so key repeat cannot flood the terminal.
+    pub fn request_input(&mut self, now: Instant) {
+        let floor = self.last_draw.map_or(now, |d| d + INPUT_FLOOR).max(now);
+        self.due = Some(self.due.map_or(floor, |d| d.min(floor)));
     }
 
     /// When to draw next (`None`: nothing asked for a frame).
@@ -80,5 +91,13 @@ mod tests {
         assert_eq!(c.due(), Some(t0 + ms(500)));
         c.request(t0 + ms(21), t0 + ms(21));
         assert_eq!(c.due(), Some(t0 + ms(32)), "sooner wins, within the rate");
+        c.drawn(t0 + ms(32));
+        // A key right after a draw does not wait for the next slot.
+        c.request(t0 + ms(33), t0 + ms(33));
+        c.request_input(t0 + ms(33));
+        assert_eq!(c.due(), Some(t0 + ms(34)), "only the short input floor");
+        c.drawn(t0 + ms(34));
+        c.request_input(t0 + ms(40));
+        assert_eq!(c.due(), Some(t0 + ms(40)));
     }
 }

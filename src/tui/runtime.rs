@@ -78,8 +78,13 @@ impl Session {
     /// Feeds one event to the app and carries out what it asks.
     pub fn handle(&mut self, e: AppEvent) -> After {
         let now = Instant::now();
+        let input = matches!(e, AppEvent::Key(_) | AppEvent::Paste(_) | AppEvent::Resize);
         let commands = self.app.event(e, now);
-        self.frames.request(now, now);
+        if input {
+            self.frames.request_input(now);
+        } else {
+            self.frames.request(now, now);
+        }
         if let Some((_, _, at)) = &self.app.message {
             self.frames.request(now, *at + super::ui::MESSAGE_TTL);
         }
