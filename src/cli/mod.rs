@@ -129,6 +129,27 @@ pub enum Command {
     Decide(run::DecideArgs),
     /// Watch the whole pipeline on a scratch repository, offline (no network, no key).
     Demo(demo::DemoArgs),
+    /// Print a completion script for your shell (e.g. `loom completions bash > ~/.local/share/bash-completion/completions/loom`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
+}
+
+/// Writes the completion script for `shell` to stdout.
+fn completions(a: &CompletionsArgs) -> Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "loom", &mut out);
+    let mut stdout = std::io::stdout();
+    stdout
+        .write_all(&out)
+        .and_then(|()| stdout.flush())
+        .map_err(output::stdout_err)
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,6 +283,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Run(a) => return run::run(&ctx, a),
         Command::Decide(a) => run::decide(&ctx, a),
         Command::Demo(a) => return demo::demo(&ctx, a),
+        Command::Completions(a) => completions(&a),
     }?;
     Ok(0)
 }

@@ -310,3 +310,30 @@ fn json_everywhere() {
         assert!(v.is_object(), "{args:?} gives an object");
     }
 }
+
+#[test]
+fn completions_for_each_shell_name_the_commands() {
+    let repo = TestRepo::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = repo.ok(&["completions", shell]);
+        for cmd in ["create", "ready", "pair", "demo"] {
+            assert!(out.contains(cmd), "{shell} completions lack {cmd}");
+        }
+    }
+    // The bash script parses.
+    let script = repo.path().join("loom.bash");
+    std::fs::write(&script, repo.ok(&["completions", "bash"])).unwrap();
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let bad = repo.loom(&["completions", "tcsh"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("possible values"), "{}", bad.stderr);
+}
