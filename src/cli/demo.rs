@@ -29,9 +29,12 @@ pub struct DemoArgs {
     tui: bool,
 }
 
+/// One replayed chunk per this in `loom demo --tui`.
+const TUI_PACE: Duration = Duration::from_millis(25);
+
 /// The demo's client: the shipped recording, another recording (`--replay`), or the live
 /// endpoint while recording (`--record`). Never the user's key for a replay.
-fn client(ctx: &Ctx, ws: &crate::workspace::Workspace) -> Result<Client> {
+fn client(ctx: &Ctx, ws: &crate::workspace::Workspace, watched: bool) -> Result<Client> {
     let offline = || ProviderConfig::resolve(&ProviderFile::default(), |_| None);
     if ctx.global.record.is_some() {
         return llm::client(ctx, llm::provider(ws));
@@ -44,6 +47,8 @@ fn client(ctx: &Ctx, ws: &crate::workspace::Workspace) -> Result<Client> {
             ReplayMatch::Off,
         )?,
     };
+    // In the terminal UI people watch the text stream in, so it streams at a readable pace.
+    let tape = if watched { tape.paced(TUI_PACE) } else { tape };
     Ok(Client::new(offline(), Tape::Replay(tape))?)
 }
 
@@ -81,7 +86,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
         provider_down_limit: Duration::from_secs(30),
         idle_exit: true,
     };
-    let client = client(ctx, &ws)?;
+    let client = client(ctx, &ws, a.tui)?;
     let personas = PersonaSet::load(None, Some(&root));
     let repo = ws.require_repo()?.clone();
     if a.tui {

@@ -332,7 +332,9 @@ impl Client {
             serde_json::from_str(&config.redact(&body.to_string())).unwrap_or(Value::Null)
         };
         if let Tape::Replay(r) = &self.inner.tape {
-            return self.replay(r, req.session.as_deref(), &taped(), &model, on_event);
+            return self
+                .replay(r, req.session.as_deref(), &taped(), &model, on_event)
+                .await;
         }
         let url = endpoint(self.base()?, "/chat/completions");
         let large = self
@@ -603,7 +605,7 @@ impl Client {
         }
     }
 
-    fn replay(
+    async fn replay(
         &self,
         tape: &Replayer,
         session: Option<&str>,
@@ -627,6 +629,9 @@ impl Client {
         let mut asm = Assembler::new();
         let mut out = Vec::new();
         for chunk in &resp.chunks {
+            if let Some(pace) = tape.pace() {
+                tokio::time::sleep(pace).await;
+            }
             asm.push(chunk, &mut out)
                 .map_err(|detail| LlmError::Protocol {
                     url: "the recording".into(),

@@ -128,9 +128,22 @@ pub struct Replayer {
     /// Whether exchanges carry sessions (then requests are matched within their session).
     keyed: bool,
     mode: ReplayMatch,
+    /// Wait this long before each replayed chunk (to watch it stream); none by default.
+    pace: Option<std::time::Duration>,
 }
 
 impl Replayer {
+    /// The same recording, streamed at one chunk per `pace` (for people watching).
+    pub fn paced(mut self, pace: std::time::Duration) -> Replayer {
+        self.pace = Some(pace);
+        self
+    }
+
+    /// How long to wait before each chunk.
+    pub fn pace(&self) -> Option<std::time::Duration> {
+        self.pace
+    }
+
     pub fn open(path: &Path, mode: ReplayMatch) -> Result<Replayer, LlmError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             LlmError::Replay(format!("cannot open the recording {}: {e}", path.display()))
@@ -168,6 +181,7 @@ impl Replayer {
             keyed: exchanges.iter().any(|e| e.session.is_some()),
             exchanges,
             mode,
+            pace: None,
         })
     }
 

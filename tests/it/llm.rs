@@ -603,3 +603,37 @@ async fn record_then_replay_gives_identical_events() {
     assert_eq!(err.kind(), "replay_mismatch");
     assert!(err.to_string().contains("messages[0].content"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_paced_replay_streams_one_chunk_per_interval() {
+    let offline = ProviderConfig::resolve(&ProviderFile::default(), |_| None);
+    let tape = || {
+        Replayer::parse(
+            std::path::Path::new("the demo recording"),
+            loom::demo::TAPE,
+            ReplayMatch::Off,
+        )
+        .unwrap()
+    };
+    let mut req = ChatRequest::new(vec![Message::user("anything")]);
+    req.session = Some("demo-1/coder".into());
+    let fast = Client::new(offline.clone(), Tape::Replay(tape())).unwrap();
+    let t0 = Instant::now();
+    let (done, events) = chat(&fast, &req).await;
+    assert!(done.is_ok() && !events.is_empty(), "{done:?}");
+    assert_eq!(t0.elapsed(), Duration::ZERO, "unpaced: at once");
+    let paced = Client::new(
+        offline,
+        Tape::Replay(tape().paced(Duration::from_millis(100))),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let (again, paced_events) = chat(&paced, &req).await;
+    assert_eq!(again.unwrap().text, done.unwrap().text, "the same reply");
+    assert_eq!(paced_events, events);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(100) && waited.as_millis().is_multiple_of(100),
+        "one interval per chunk: {waited:?}"
+    );
+}
