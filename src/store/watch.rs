@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use crate::bead::Bead;
 use crate::bead::change;
@@ -23,9 +23,12 @@ use super::{Format, OwnWrites, Store, content_hash, fsio, yaml};
 /// How long the file system must be quiet before a batch of events is processed.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// A running watcher; dropping it stops watching.
+/// A batch is handed over after this long at the latest, even while writes go on.
+const MAX_BATCH_WAIT: Duration = Duration::from_secs(1);
+
+/// A running watcher; dropping it stops watching (and ends its thread).
 pub struct Watcher {
-    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    _watcher: RecommendedWatcher,
 }
 
 struct Baseline {
@@ -68,36 +71,12 @@ pub fn watch_with(
     };
     base.reset()?;
     let beads_dir = store.layout().beads_dir.clone();
-    let mut debouncer =
-        new_debouncer(
-            debounce,
-            None,
-            move |result: DebounceEventResult| match result {
-                Ok(events) => {
-                    let mut paths: Vec<PathBuf> = Vec::new();
-                    let mut rescan = false;
-                    for e in events.iter().filter(|e| changes_content(&e.kind)) {
-                        rescan |= e.need_rescan();
-                        paths.extend(e.paths.iter().cloned());
-                    }
-                    paths.sort();
-                    paths.dedup();
-                    for ev in base.update(&paths, rescan) {
-                        sink(ev);
-                    }
-                }
-                Err(errors) => {
-                    for e in errors {
-                        sink(Event::WatchError {
-                            at: event::now(),
-                            message: e.to_string(),
-                        });
-                    }
-                }
-            },
-        )
-        .map_err(|e| Error::Other(format!("cannot start the file watcher: {e}")))?;
-    debouncer
+    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(move |e| {
+        let _ = tx.send(e);
+    })
+    .map_err(|e| Error::Other(format!("cannot start the file watcher: {e}")))?;
+    watcher
         .watch(&beads_dir, RecursiveMode::Recursive)
         .map_err(|e| {
             Error::Other(format!(
@@ -105,9 +84,55 @@ pub fn watch_with(
                 beads_dir.display()
             ))
         })?;
-    Ok(Watcher {
-        _debouncer: debouncer,
-    })
+    // One thread: it sleeps until the first event of a batch (no wake-ups while nothing
+    // happens), then collects until the file system is quiet for `debounce`.
+    std::thread::Builder::new()
+        .name("loom-watch".into())
+        .spawn(move || {
+            while let Some(batch) = next_batch(&rx, debounce) {
+                let mut paths: Vec<PathBuf> = Vec::new();
+                let mut rescan = false;
+                for e in batch {
+                    match e {
+                        Ok(e) if changes_content(&e.kind) => {
+                            rescan |= e.need_rescan();
+                            paths.extend(e.paths);
+                        }
+                        Ok(_) => {}
+                        Err(e) => sink(Event::WatchError {
+                            at: event::now(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+                paths.sort();
+                paths.dedup();
+                for ev in base.update(&paths, rescan) {
+                    sink(ev);
+                }
+            }
+        })
+        .map_err(|e| Error::Other(format!("cannot start the file watcher thread: {e}")))?;
+    Ok(Watcher { _watcher: watcher })
+}
+
+/// The next batch of events: waits for one, then takes more until none came for `quiet` (or
+/// [`MAX_BATCH_WAIT`] passed). `None` when the watcher is gone.
+fn next_batch<T>(rx: &mpsc::Receiver<T>, quiet: Duration) -> Option<Vec<T>> {
+    let mut batch = vec![rx.recv().ok()?];
+    let until = Instant::now() + MAX_BATCH_WAIT;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Some(batch);
+        }
+        match rx.recv_timeout(quiet.min(left)) {
+            Ok(e) => batch.push(e),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                return Some(batch);
+            }
+        }
+    }
 }
 
 impl Baseline {
@@ -268,5 +293,28 @@ impl Baseline {
             origin: Origin::External,
             id: id.to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_what_came_together_and_ends_with_the_watcher() {
+        let (tx, rx) = mpsc::channel();
+        for i in 0..3 {
+            tx.send(i).unwrap();
+        }
+        let batch = next_batch(&rx, Duration::from_millis(50));
+        assert_eq!(batch, Some(vec![0, 1, 2]));
+        tx.send(3).unwrap();
+        drop(tx);
+        assert_eq!(
+            next_batch(&rx, Duration::from_secs(60)),
+            Some(vec![3]),
+            "no wait once the sender is gone"
+        );
+        assert_eq!(next_batch(&rx, Duration::from_secs(60)), None);
     }
 }
