@@ -144,6 +144,11 @@ pub fn data_dir() -> Option<PathBuf> {
 
 /// The data directory of one repository: `<data dir>/repos/<name>-<hash of its path>`.
 pub fn repo_data_dir(repo_root: &Path) -> Option<PathBuf> {
+    Some(repo_data_dir_in(&data_dir()?, repo_root))
+}
+
+/// [`repo_data_dir`] under the data dir `base`.
+pub fn repo_data_dir_in(base: &Path, repo_root: &Path) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     repo_root.hash(&mut h);
@@ -151,11 +156,8 @@ pub fn repo_data_dir(repo_root: &Path) -> Option<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "repo".into());
-    Some(
-        data_dir()?
-            .join("repos")
-            .join(format!("{name}-{:08x}", h.finish() as u32)),
-    )
+    base.join("repos")
+        .join(format!("{name}-{:08x}", h.finish() as u32))
 }
 
 /// The user's config directory: `$LOOM_CONFIG_DIR`, else the platform's (e.g. `~/.config/loom`).

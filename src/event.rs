@@ -16,7 +16,7 @@ use crate::llm::{HealthSnapshot, Usage};
 use crate::store::Problem;
 
 /// Who caused a bead change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Another program: an editor, `git pull`, bd, another Loom process.
@@ -54,7 +54,7 @@ impl Outcome {
 }
 
 /// Something that happened.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     BeadCreated {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Bead;
 
 /// One field that differs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FieldChange {
     pub field: String,
     /// Short rendering of the old value (`None`: absent).

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::retry::Class;
 
 /// How the endpoint is doing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Nothing known yet.
@@ -23,7 +23,7 @@ pub enum Health {
 pub const DOWN_AFTER: u32 = 3;
 
 /// The health and why.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HealthSnapshot {
     pub health: Health,
     pub consecutive_failures: u32,

@@ -200,6 +200,8 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     let started = Instant::now();
     let repo = setup.ws.require_repo()?.clone();
     let _lock = lock::acquire(&repo, &setup.command)?;
+    // Other windows follow the run through its event log.
+    let log = super::eventlog::spawn(&setup.ws, &setup.bus);
     let owner = Owner::current();
     let trees = crate::agent::session::worktrees(&setup.ws)?;
     let personas = setup
@@ -249,6 +251,9 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
         exit_code: summary.exit_code,
         summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
     });
+    if let Some(log) = log {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), log).await;
+    }
     Ok(summary)
 }
 

@@ -83,6 +83,13 @@ pub fn path(repo: &Repo) -> PathBuf {
     repo.common_dir.join("loom").join("orchestrator.lock")
 }
 
+/// Who last took the lock, as its file says (without touching the lock itself; the holder
+/// may be gone: see [`Owner::is_alive`]).
+pub fn last_holder(repo: &Repo) -> Option<Holder> {
+    let text = std::fs::read_to_string(path(repo)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// Takes the lock, or says who holds it (a configuration-level error: exit 2).
 pub fn acquire(repo: &Repo, command: &str) -> Result<RunLock> {
     let path = path(repo);

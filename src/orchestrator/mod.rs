@@ -6,6 +6,7 @@ mod agents;
 pub mod beads;
 pub mod context;
 pub mod dispatch;
+pub mod eventlog;
 mod land;
 pub mod lock;
 pub mod pipeline;

@@ -36,7 +36,7 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_ATTEMPTS: usize = 50;
 
 /// How serious a [`Problem`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// The record could not be loaded; it is kept on disk untouched.
@@ -46,7 +46,7 @@ pub enum Severity {
 }
 
 /// Something wrong with what is on disk, located precisely.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// Relative to the repository root.
     pub path: PathBuf,

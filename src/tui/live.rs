@@ -53,7 +53,7 @@ pub struct Live {
     pub last_error: Option<String>,
     pub watcher_ok: bool,
     pub started: Instant,
-    /// Whether an orchestrator runs in this process (else another one holds the repository).
+    /// Whether a run is going: this window's, or another process's that it follows.
     pub orchestrating: bool,
     pub max_agents: usize,
 }
@@ -112,6 +112,8 @@ impl Live {
                 self.max_agents = *max_agents;
                 self.orchestrating = true;
             }
+            // Here or in another process (followed through its event log).
+            Event::RunFinished { .. } => self.orchestrating = false,
             Event::StageChanged { bead, stage, .. } => {
                 let a = self.agent(bead, now);
                 if stage == "claimed" {

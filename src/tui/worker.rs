@@ -27,6 +27,7 @@ use super::app::{AppEvent, Detail, Mutation};
 use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
+mod follow;
 mod pair;
 
 /// How the TUI runs agents: everything `loom run` needs but the bead scope.
@@ -86,6 +87,7 @@ pub struct Worker {
     pair: Shared<Option<pair::PairSlot>>,
     pair_replies: Shared<Vec<tokio::task::JoinHandle<()>>>,
     _watcher: Option<Watcher>,
+    _follower: Option<follow::Follower>,
 }
 
 impl Worker {
@@ -112,9 +114,11 @@ impl Worker {
             pair: Arc::default(),
             pair_replies: Arc::default(),
             _watcher: None,
+            _follower: None,
         };
         w.spawn_board_task();
         w._watcher = w.watch();
+        w._follower = w.follow();
         w.rebuild.disk_changed();
         w
     }

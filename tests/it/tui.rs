@@ -349,3 +349,80 @@ async fn bad_edits_are_refused_with_a_message_and_lose_nothing() {
     );
     assert_eq!(column_of(&s, &b), Some(Column::Blocked));
 }
+
+/// A run in another process (`loom run`) shows live in an open window: its agents, its
+/// model text and its end arrive through the run's event log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_s_run_shows_live() {
+    use crate::llm_server::{LlmServer, Reply};
+    let server = LlmServer::start();
+    let repo = TestRepo::with_loom("yaml");
+    repo.write(".loom/config.yaml", "review: false\n");
+    repo.git(&["add", "."]);
+    repo.git(&["commit", "-qm", "config"]);
+    let id = repo.create("Write the notes", &[]);
+    server.push(Reply::tool(
+        "write_file",
+        serde_json::json!({"path": "notes.txt", "content": "ok\n"}),
+    ));
+    server.push(Reply::tool(
+        "done",
+        serde_json::json!({"summary": "Wrote notes.txt."}),
+    ));
+    let mut ws = Workspace::open(&OpenOptions {
+        dir: Some(repo.path().to_path_buf()),
+        actor: Some("tester".into()),
+        no_commit: false,
+    })
+    .unwrap();
+    // Where the `loom run` below keeps its data (LOOM_DATA_DIR of the test environment).
+    ws.config.repo_data_dir = Some(loom::config::repo_data_dir_in(
+        &repo.config_dir().join("data"),
+        &ws.layout().root,
+    ));
+    let mut s = Session::new(Options {
+        ws,
+        theme: Theme::default_theme(),
+        keys: KeyMap::default(),
+        agents: Err("no agents in this window".into()),
+        auto: false,
+    });
+    assert!(s.settle(WAIT, |a| a.loaded).await);
+    let mut run = repo.command(&["run", "--max-beads", "1"]);
+    run.env("TOKENHUB_URL", server.url())
+        .env("TOKENHUB_API_KEY", "tokenhub_follow_do_not_leak")
+        .env("LOOM_MODEL", "test-model")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = run.spawn().unwrap();
+    let seen = s
+        .settle(WAIT, |a| {
+            a.live
+                .agents
+                .get(&id)
+                .is_some_and(|agent| agent.outcome.is_some())
+                && !a.live.orchestrating
+        })
+        .await;
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(
+        loom::config::repo_data_dir_in(&repo.config_dir().join("data"), repo.path())
+            .join("events.jsonl"),
+    )
+    .unwrap_or_default();
+    assert!(
+        seen,
+        "the other run's agent and end did not show: agents {:?}, orchestrating {}; the log:\n{log}",
+        s.app.live.agents.keys().collect::<Vec<_>>(),
+        s.app.live.orchestrating
+    );
+    assert!(status.success(), "loom run: {status:?}");
+    let text = screen(&mut s, 160, 48);
+    assert!(text.contains(&id), "{text}");
+    key(&mut s, KeyCode::Char('L'));
+    let logs = screen(&mut s, 160, 48);
+    assert!(
+        logs.contains("write_file"),
+        "the other run's tool calls:\n{logs}"
+    );
+}

@@ -1,0 +1,197 @@
+//! Following a run in another process (`loom run`, another TUI): its orchestrator writes its
+//! events to `<data dir>/events.jsonl` (`orchestrator::eventlog`); this watches that file and
+//! hands new events to the app, so agents, logs and usage show live here too. While this
+//! window's own orchestrator runs, its events come from its bus and the file is only skipped
+//! over. On opening, a run that is still going is read back (its start and its last
+//! [`REPLAY_BYTES`]); a finished one is not.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use notify::{RecursiveMode, Watcher as _};
+
+use crate::event::Event;
+use crate::orchestrator::{eventlog, lock};
+
+use super::super::app::AppEvent;
+use super::{Worker, lock as locked};
+
+/// How much of a running run's log is read back on opening.
+const REPLAY_BYTES: u64 = 4 << 20;
+
+/// The running follower; dropping it stops it (and its thread).
+pub(super) struct Follower {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Reads what was appended to a file since the last read, in whole lines.
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    /// An unfinished last line, kept for the next read.
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    /// At the end of the file, or (`replay`) at the run's first line and its last bytes.
+    fn open(path: PathBuf, replay: bool) -> (Tail, Vec<u8>) {
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let mut tail = Tail {
+            path,
+            offset: len,
+            partial: Vec::new(),
+        };
+        if !replay {
+            return (tail, Vec::new());
+        }
+        let mut first = Vec::new();
+        if len > REPLAY_BYTES {
+            // The `run_started` line, then the end (from a line boundary).
+            if let Ok(f) = std::fs::File::open(&tail.path) {
+                let mut head = Vec::new();
+                let _ = f.take(64 << 10).read_to_end(&mut head);
+                if let Some(i) = head.iter().position(|&b| b == b'\n') {
+                    first.extend_from_slice(&head[..=i]);
+                }
+            }
+            tail.offset = len - REPLAY_BYTES;
+            let mut skipped = tail.read();
+            if let Some(i) = skipped.iter().position(|&b| b == b'\n') {
+                skipped.drain(..=i);
+            }
+            first.extend(skipped);
+        } else {
+            tail.offset = 0;
+            first = tail.read();
+        }
+        (tail, first)
+    }
+
+    /// The whole lines appended since the last read (from the start if the file started over).
+    fn read(&mut self) -> Vec<u8> {
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < self.offset {
+            self.offset = 0;
+            self.partial.clear();
+        }
+        let mut fresh = Vec::new();
+        if f.seek(SeekFrom::Start(self.offset)).is_err()
+            || f.take(len - self.offset).read_to_end(&mut fresh).is_err()
+        {
+            return Vec::new();
+        }
+        self.offset += fresh.len() as u64;
+        let mut bytes = std::mem::take(&mut self.partial);
+        bytes.extend(fresh);
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(i) => {
+                self.partial = bytes.split_off(i + 1);
+                bytes
+            }
+            None => {
+                self.partial = bytes;
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The events in `bytes` worth showing: bead changes are left out (this window's own watcher
+/// reports them).
+fn events(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice::<Event>(l).ok())
+        .filter(|e| {
+            !matches!(
+                e,
+                Event::BeadCreated { .. } | Event::BeadChanged { .. } | Event::BeadDeleted { .. }
+            )
+        })
+}
+
+impl Worker {
+    /// Follows the event log of runs in other processes.
+    pub(super) fn follow(&self) -> Option<Follower> {
+        let path = eventlog::path(&self.ws)?;
+        let dir = path.parent()?.to_path_buf();
+        std::fs::create_dir_all(&dir).ok()?;
+        let (tx, rx) = mpsc::channel::<()>();
+        let name = path.file_name()?.to_owned();
+        let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+            if let Ok(e) = e
+                && !matches!(e.kind, notify::EventKind::Access(_))
+                && e.paths
+                    .iter()
+                    .any(|p| p.file_name() == Some(name.as_os_str()))
+            {
+                let _ = tx.send(());
+            }
+        })
+        .ok()?;
+        watcher.watch(&dir, RecursiveMode::NonRecursive).ok()?;
+        let other = self
+            .ws
+            .repo
+            .as_ref()
+            .and_then(lock::last_holder)
+            .is_some_and(|h| h.owner.is_alive() && h.owner.pid != std::process::id());
+        let (events_tx, running) = (self.events.clone(), std::sync::Arc::clone(&self.running));
+        let send = move |bytes: &[u8]| {
+            // This window's own run reaches the app through its bus.
+            if locked(&running).is_some() {
+                return true;
+            }
+            events(bytes).all(|e| events_tx.send(AppEvent::Run(Box::new(e))).is_ok())
+        };
+        std::thread::Builder::new()
+            .name("loom-follow".into())
+            .spawn(move || {
+                let (mut tail, first) = Tail::open(path, other);
+                if !send(&first) {
+                    return;
+                }
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    if !send(&tail.read()) {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Follower { _watcher: watcher })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_tail_reads_whole_new_lines_and_starts_over_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, "old 1\nold 2\n").unwrap();
+        let (mut tail, first) = Tail::open(path.clone(), false);
+        assert!(first.is_empty(), "a finished run is not read back");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        write!(f, "new 1\nnew").unwrap();
+        assert_eq!(tail.read(), b"new 1\n");
+        f.write_all(b" 2\n").unwrap();
+        assert_eq!(tail.read(), b"new 2\n");
+        assert!(tail.read().is_empty());
+        std::fs::write(&path, "run 2\n").unwrap();
+        assert_eq!(tail.read(), b"run 2\n", "a new run: from the start");
+        let (_, replayed) = Tail::open(path, true);
+        assert_eq!(replayed, b"run 2\n");
+    }
+}
