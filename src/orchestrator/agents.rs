@@ -94,10 +94,12 @@ fn forward(cx: &Arc<Context>, bead: &str, agent: &str) -> impl FnMut(AgentEvent)
                 format!("elided {outputs} old tool outputs"),
             ),
             AgentEvent::RunnerOutput { line } => notice("runner_output", line),
-            // Usage is reported once, from the session's report.
-            AgentEvent::Started { .. } | AgentEvent::Finished { .. } | AgentEvent::Usage { .. } => {
+            // Counted at once against the run's budget; reported once, from the session's end.
+            AgentEvent::Usage { usage } => {
+                cx.spend(usage.total_tokens);
                 return;
             }
+            AgentEvent::Started { .. } | AgentEvent::Finished { .. } => return,
         };
         cx.publish(ev);
     }

@@ -37,6 +37,8 @@ pub struct Context {
     /// Stops asked for one bead (by a front end).
     bead_stops: Mutex<std::collections::HashMap<String, Arc<watch::Sender<bool>>>>,
     endpoint_failed: AtomicBool,
+    /// Tokens the run's model calls used so far (running sessions included).
+    spent: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Context {
@@ -73,6 +75,7 @@ impl Context {
             stop: watch::channel(false).0,
             bead_stops: Mutex::default(),
             endpoint_failed: AtomicBool::new(false),
+            spent: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -176,5 +179,18 @@ impl Context {
             name: c.name.clone(),
             email: c.email.clone(),
         })
+    }
+}
+
+impl Context {
+    /// A model call of the run used `tokens`.
+    pub fn spend(&self, tokens: u64) {
+        self.spent
+            .fetch_add(tokens, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Tokens the run's model calls used so far, running sessions included.
+    pub fn spent(&self) -> u64 {
+        self.spent.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -335,8 +335,11 @@ impl Dispatcher {
         }
     }
 
+    /// Tokens used: as the model calls report them (running beads included), or as the
+    /// finished beads' reports sum them up, whichever is more.
     fn tokens_used(&self) -> u64 {
-        self.reports.iter().map(|r| r.usage.total_tokens).sum()
+        let reported: u64 = self.reports.iter().map(|r| r.usage.total_tokens).sum();
+        reported.max(self.cx.spent())
     }
 
     async fn run(&mut self) -> Result<()> {

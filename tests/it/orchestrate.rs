@@ -848,3 +848,46 @@ fn a_bead_over_its_dispatch_budget_goes_to_a_person_not_an_agent() {
     assert_eq!(bead(&repo, &id)["metadata"]["loom"]["dispatches"], 0);
     assert_eq!(bead(&repo, &id)["status"], "open");
 }
+
+/// The run's token budget counts model calls as they happen, running beads included: a bead
+/// that still works but has used the budget stops the next dispatch.
+#[test]
+fn the_token_budget_counts_running_beads() {
+    let server = LlmServer::start();
+    let repo = project("review: false\nmax_agents: 2\n");
+    let a = repo.create("Bead A", &["-p", "0"]);
+    let b = repo.create("Bead B", &["-p", "1"]);
+    let c = repo.create("Bead C", &["-p", "2"]);
+    // A finishes first and uses nothing that counts; B has used 150 tokens by then (its first
+    // call is at once, A's answer takes 2.5 s) and still works.
+    server.route(
+        &[&a, CODER],
+        Reply::tool("done", json!({"summary": "Nothing to do."}))
+            .with(Fault::SlowFirstByte(Duration::from_millis(2500))),
+    );
+    server.route(
+        &[&b, CODER],
+        call("write_file", json!({"path": "b.txt", "content": "ok\n"})),
+    );
+    server.route(
+        &[&b, CODER],
+        Reply::tool("done", json!({"summary": "Wrote b.txt."}))
+            .with(Fault::SlowFirstByte(Duration::from_millis(4000))),
+    );
+    codes(&server, &c, "c.txt", "ok\n");
+    let (out, events) = run(&repo, &server, &["--max-tokens", "100"]);
+    let started: Vec<&str> = of_type(&events, "agent_started")
+        .iter()
+        .filter_map(|e| e["bead"].as_str())
+        .collect();
+    assert!(
+        started.contains(&a.as_str()) && started.contains(&b.as_str()),
+        "{started:?}"
+    );
+    assert!(
+        !started.contains(&c.as_str()),
+        "C must not start once B used the budget: {started:?}\n{}",
+        out.stderr
+    );
+    assert_eq!(summary(&events)["stopped"], "max_tokens");
+}
