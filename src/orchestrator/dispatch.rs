@@ -201,7 +201,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     let repo = setup.ws.require_repo()?.clone();
     let _lock = lock::acquire(&repo, &setup.command)?;
     // Other windows follow the run through its event log.
-    let log = super::eventlog::spawn(&setup.ws, &setup.bus);
+    let log = super::eventlog::spawn(&setup.ws, &setup.bus, setup.client.config());
     let owner = Owner::current();
     let trees = crate::agent::session::worktrees(&setup.ws)?;
     let personas = setup
@@ -251,8 +251,14 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
         exit_code: summary.exit_code,
         summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
     });
-    if let Some(log) = log {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), log).await;
+    if let Some(mut log) = log {
+        // Bounded; a writer still busy then must not outlive the lock (two writers).
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut log)
+            .await
+            .is_err()
+        {
+            log.abort();
+        }
     }
     Ok(summary)
 }

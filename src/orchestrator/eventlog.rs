@@ -1,15 +1,18 @@
 //! The running orchestrator's events, as NDJSON in `<data dir>/events.jsonl`, so other
-//! processes (a TUI opened while `loom run` works, a second TUI) can show the run live. The
-//! file starts afresh with each run; one orchestrator per repository (the lock) means one
-//! writer. It is bounded: past [`CAP`] bytes it starts over with the run's `run_started` line,
-//! and a reader that finds it shorter than it read reads from the start again.
+//! processes (a TUI opened while `loom run` works, a second TUI) can show the run live. Each
+//! run writes a new file (a new inode: readers notice and start from its beginning); one
+//! orchestrator per repository (the lock) means one writer. It is bounded: past [`CAP`] bytes
+//! a new file starts with the run's `run_started` line. Lines are redacted (no secret reaches
+//! the disk) and the file is readable by its owner only.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::event::{Event, EventBus};
+use crate::llm::ProviderConfig;
 use crate::workspace::Workspace;
 
 /// The file's name in the data dir.
@@ -25,16 +28,27 @@ pub fn path(ws: &Workspace) -> Option<PathBuf> {
 
 /// Starts writing `bus`'s events to the log (best effort: a log that cannot be written is
 /// skipped, the run goes on). The task ends after `run_finished` or when the bus closes.
-pub fn spawn(ws: &Workspace, bus: &EventBus) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn(
+    ws: &Workspace,
+    bus: &EventBus,
+    provider: &ProviderConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
     let path = path(ws)?;
     let dir = path.parent()?.to_path_buf();
     std::fs::create_dir_all(&dir).ok()?;
     let open = move || {
-        std::fs::File::create(&path)
+        // A new file, not the old one truncated: a reader can tell a new run by its inode.
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
             .ok()
             .map(std::io::BufWriter::new)
     };
     let mut file = open()?;
+    let provider = provider.clone();
     let mut sub = bus.subscribe();
     Some(tokio::spawn(async move {
         let mut written = 0u64;
@@ -50,6 +64,7 @@ pub fn spawn(ws: &Workspace, bus: &EventBus) -> Option<tokio::task::JoinHandle<(
             let Ok(line) = serde_json::to_string(&event) else {
                 continue;
             };
+            let line = provider.redact(&line);
             if matches!(event, Event::RunStarted { .. }) {
                 started = Some(line.clone());
             }

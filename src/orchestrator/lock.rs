@@ -54,6 +54,13 @@ impl Owner {
         }
     }
 
+    /// Whether this owner is this very process.
+    pub fn is_current(&self) -> bool {
+        self.pid == std::process::id()
+            && self.host == hostname()
+            && start_ticks(self.pid).is_some_and(|t| self.pid_start == 0 || t == self.pid_start)
+    }
+
     /// Whether this owner's process is still running (on another host: assumed so).
     pub fn is_alive(&self) -> bool {
         if self.host != hostname() {

@@ -112,8 +112,14 @@ impl Live {
                 self.max_agents = *max_agents;
                 self.orchestrating = true;
             }
-            // Here or in another process (followed through its event log).
-            Event::RunFinished { .. } => self.orchestrating = false,
+            // Here or in another process (followed through its event log). An agent the run
+            // did not report finished (its process died) is not working any more.
+            Event::RunFinished { .. } => {
+                self.orchestrating = false;
+                for a in self.agents.values_mut().filter(|a| a.outcome.is_none()) {
+                    a.outcome = Some(Outcome::Interrupted);
+                }
+            }
             Event::StageChanged { bead, stage, .. } => {
                 let a = self.agent(bead, now);
                 if stage == "claimed" {

@@ -365,14 +365,19 @@ impl Worker {
             *lock(&running) = None;
             ended_tx.send_replace(true);
             rebuild.disk_changed();
-            let message = match result {
-                Ok(s) => format!("agents stopped: {}", stop_text(s.stopped)),
-                Err(e) => format!("agents cannot run: {}", e.with_hint()),
+            let event = match result {
+                Ok(s) => AppEvent::Orchestrator {
+                    running: false,
+                    message: format!("agents stopped: {}", stop_text(s.stopped)),
+                },
+                // It never ran (e.g. another process holds the repository, whose run this
+                // window may be following): nothing to mark stopped.
+                Err(e) => AppEvent::Done {
+                    ok: false,
+                    message: format!("agents cannot run: {}", e.with_hint()),
+                },
             };
-            let _ = events.send(AppEvent::Orchestrator {
-                running: false,
-                message,
-            });
+            let _ = events.send(event);
         });
         Ok(())
     }

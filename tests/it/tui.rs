@@ -350,16 +350,55 @@ async fn bad_edits_are_refused_with_a_message_and_lose_nothing() {
     assert_eq!(column_of(&s, &b), Some(Column::Blocked));
 }
 
+/// A window on `repo` with no agents of its own, using the data dir that `loom` processes of
+/// the test environment use.
+fn viewer(repo: &TestRepo) -> Session {
+    let mut ws = Workspace::open(&OpenOptions {
+        dir: Some(repo.path().to_path_buf()),
+        actor: Some("tester".into()),
+        no_commit: false,
+    })
+    .unwrap();
+    ws.config.repo_data_dir = Some(loom::config::repo_data_dir_in(
+        &repo.config_dir().join("data"),
+        &ws.layout().root,
+    ));
+    Session::new(Options {
+        ws,
+        theme: Theme::default_theme(),
+        keys: KeyMap::default(),
+        agents: Err("no agents in this window".into()),
+        auto: false,
+    })
+}
+
+/// `loom run` in another process, against `server`.
+fn other_run(repo: &TestRepo, server: &crate::llm_server::LlmServer) -> std::process::Child {
+    let mut run = repo.command(&["run", "--max-beads", "1"]);
+    run.env("TOKENHUB_URL", server.url())
+        .env("TOKENHUB_API_KEY", "tokenhub_follow_do_not_leak")
+        .env("LOOM_MODEL", "test-model")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    run.spawn().unwrap()
+}
+
+/// A repository where agents need no review.
+fn unreviewed() -> TestRepo {
+    let repo = TestRepo::with_loom("yaml");
+    repo.write(".loom/config.yaml", "review: false\n");
+    repo.git(&["add", "."]);
+    repo.git(&["commit", "-qm", "config"]);
+    repo
+}
+
 /// A run in another process (`loom run`) shows live in an open window: its agents, its
 /// model text and its end arrive through the run's event log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_s_run_shows_live() {
     use crate::llm_server::{LlmServer, Reply};
     let server = LlmServer::start();
-    let repo = TestRepo::with_loom("yaml");
-    repo.write(".loom/config.yaml", "review: false\n");
-    repo.git(&["add", "."]);
-    repo.git(&["commit", "-qm", "config"]);
+    let repo = unreviewed();
     let id = repo.create("Write the notes", &[]);
     server.push(Reply::tool(
         "write_file",
@@ -369,50 +408,22 @@ async fn another_process_s_run_shows_live() {
         "done",
         serde_json::json!({"summary": "Wrote notes.txt."}),
     ));
-    let mut ws = Workspace::open(&OpenOptions {
-        dir: Some(repo.path().to_path_buf()),
-        actor: Some("tester".into()),
-        no_commit: false,
-    })
-    .unwrap();
-    // Where the `loom run` below keeps its data (LOOM_DATA_DIR of the test environment).
-    ws.config.repo_data_dir = Some(loom::config::repo_data_dir_in(
-        &repo.config_dir().join("data"),
-        &ws.layout().root,
-    ));
-    let mut s = Session::new(Options {
-        ws,
-        theme: Theme::default_theme(),
-        keys: KeyMap::default(),
-        agents: Err("no agents in this window".into()),
-        auto: false,
-    });
+    let mut s = viewer(&repo);
     assert!(s.settle(WAIT, |a| a.loaded).await);
-    let mut run = repo.command(&["run", "--max-beads", "1"]);
-    run.env("TOKENHUB_URL", server.url())
-        .env("TOKENHUB_API_KEY", "tokenhub_follow_do_not_leak")
-        .env("LOOM_MODEL", "test-model")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = run.spawn().unwrap();
+    let mut child = other_run(&repo, &server);
     let seen = s
         .settle(WAIT, |a| {
             a.live
                 .agents
                 .get(&id)
-                .is_some_and(|agent| agent.outcome.is_some())
+                .is_some_and(|agent| agent.outcome == Some(loom::event::Outcome::Merged))
                 && !a.live.orchestrating
         })
         .await;
     let status = child.wait().unwrap();
-    let log = std::fs::read_to_string(
-        loom::config::repo_data_dir_in(&repo.config_dir().join("data"), repo.path())
-            .join("events.jsonl"),
-    )
-    .unwrap_or_default();
     assert!(
         seen,
-        "the other run's agent and end did not show: agents {:?}, orchestrating {}; the log:\n{log}",
+        "the other run's agent and end did not show: agents {:?}, orchestrating {}",
         s.app.live.agents.keys().collect::<Vec<_>>(),
         s.app.live.orchestrating
     );
@@ -424,5 +435,38 @@ async fn another_process_s_run_shows_live() {
     assert!(
         logs.contains("write_file"),
         "the other run's tool calls:\n{logs}"
+    );
+    let log = std::fs::read_to_string(
+        loom::config::repo_data_dir_in(&repo.config_dir().join("data"), repo.path())
+            .join("events.jsonl"),
+    )
+    .unwrap();
+    assert!(!log.contains("tokenhub_follow_do_not_leak"));
+}
+
+/// A followed run whose process is killed ends in the window too, its agent interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_run_that_dies_ends_here_too() {
+    use crate::llm_server::{Fault, LlmServer, Reply};
+    let server = LlmServer::start();
+    let repo = unreviewed();
+    let id = repo.create("Think for ever", &[]);
+    server.push(Reply::text(&["Let me think", " about it"]).with(Fault::StallAfter(1)));
+    let mut s = viewer(&repo);
+    assert!(s.settle(WAIT, |a| a.loaded).await);
+    let mut child = other_run(&repo, &server);
+    assert!(
+        s.settle(WAIT, |a| a.live.running(&id)).await,
+        "the agent shows as working"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        s.settle(WAIT, |a| !a.live.orchestrating).await,
+        "the dead run ends"
+    );
+    assert_eq!(
+        s.app.live.agents.get(&id).and_then(|a| a.outcome),
+        Some(loom::event::Outcome::Interrupted)
     );
 }

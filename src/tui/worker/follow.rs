@@ -1,13 +1,16 @@
 //! Following a run in another process (`loom run`, another TUI): its orchestrator writes its
 //! events to `<data dir>/events.jsonl` (`orchestrator::eventlog`); this watches that file and
-//! hands new events to the app, so agents, logs and usage show live here too. While this
-//! window's own orchestrator runs, its events come from its bus and the file is only skipped
-//! over. On opening, a run that is still going is read back (its start and its last
-//! [`REPLAY_BYTES`]); a finished one is not.
+//! hands new events to the app, so agents, logs and usage show live here too. A file written
+//! by this process (the lock names the writer) is only skipped over: those events come from
+//! the bus. On opening, a run that is still going is read back (its start and its last
+//! [`REPLAY_BYTES`]); a finished one is not. A followed run whose process died without
+//! finishing is ended here (checked every [`ALIVE_CHECK`] while it runs).
 
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher as _};
 
@@ -15,10 +18,13 @@ use crate::event::Event;
 use crate::orchestrator::{eventlog, lock};
 
 use super::super::app::AppEvent;
-use super::{Worker, lock as locked};
+use super::Worker;
 
 /// How much of a running run's log is read back on opening.
 const REPLAY_BYTES: u64 = 4 << 20;
+
+/// How often a followed run's process is checked while the run goes.
+const ALIVE_CHECK: Duration = Duration::from_secs(2);
 
 /// The running follower; dropping it stops it (and its thread).
 pub(super) struct Follower {
@@ -28,6 +34,8 @@ pub(super) struct Follower {
 /// Reads what was appended to a file since the last read, in whole lines.
 struct Tail {
     path: PathBuf,
+    /// The file read so far (a new run writes a new file).
+    inode: u64,
     offset: u64,
     /// An unfinished last line, kept for the next read.
     partial: Vec<u8>,
@@ -36,9 +44,12 @@ struct Tail {
 impl Tail {
     /// At the end of the file, or (`replay`) at the run's first line and its last bytes.
     fn open(path: PathBuf, replay: bool) -> (Tail, Vec<u8>) {
-        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let (len, inode) = std::fs::metadata(&path)
+            .map(|m| (m.len(), m.ino()))
+            .unwrap_or((0, 0));
         let mut tail = Tail {
             path,
+            inode,
             offset: len,
             partial: Vec::new(),
         };
@@ -73,8 +84,10 @@ impl Tail {
         let Ok(mut f) = std::fs::File::open(&self.path) else {
             return Vec::new();
         };
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        if len < self.offset {
+        let (len, inode) = f.metadata().map(|m| (m.len(), m.ino())).unwrap_or((0, 0));
+        if inode != self.inode || len < self.offset {
+            // Another run's file: from its beginning.
+            self.inode = inode;
             self.offset = 0;
             self.partial.clear();
         }
@@ -110,7 +123,24 @@ fn events(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
         .filter(|e| {
             !matches!(
                 e,
-                Event::BeadCreated { .. } | Event::BeadChanged { .. } | Event::BeadDeleted { .. }
+                Event::BeadCreated { .. }
+                    | Event::BeadChanged { .. }
+                    | Event::BeadDeleted { .. }
+                    | Event::StoreProblem { .. }
+                    | Event::WatchError { .. }
+            )
+        })
+}
+
+/// Whether `bytes` (whole lines) end with the end of a run.
+fn ends_run(bytes: &[u8]) -> bool {
+    bytes
+        .split(|&b| b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .is_some_and(|l| {
+            matches!(
+                serde_json::from_slice::<Event>(l),
+                Ok(Event::RunFinished { .. })
             )
         })
 }
@@ -135,31 +165,70 @@ impl Worker {
         })
         .ok()?;
         watcher.watch(&dir, RecursiveMode::NonRecursive).ok()?;
-        let other = self
-            .ws
-            .repo
-            .as_ref()
-            .and_then(lock::last_holder)
-            .is_some_and(|h| h.owner.is_alive() && h.owner.pid != std::process::id());
-        let (events_tx, running) = (self.events.clone(), std::sync::Arc::clone(&self.running));
-        let send = move |bytes: &[u8]| {
-            // This window's own run reaches the app through its bus.
-            if locked(&running).is_some() {
-                return true;
-            }
-            events(bytes).all(|e| events_tx.send(AppEvent::Run(Box::new(e))).is_ok())
-        };
+        let repo = self.ws.repo.clone();
+        let holder = move || repo.as_ref().and_then(lock::last_holder);
+        let other = holder().is_some_and(|h| h.owner.is_alive() && !h.owner.is_current());
+        let events_tx = self.events.clone();
         std::thread::Builder::new()
             .name("loom-follow".into())
             .spawn(move || {
-                let (mut tail, first) = Tail::open(path, other);
-                if !send(&first) {
+                let (mut tail, mut first) = Tail::open(path, other);
+                if ends_run(&first) {
+                    first.clear(); // that run is over: nothing to show live
+                }
+                // Whether a followed run goes (started, not yet finished).
+                let mut active = false;
+                let deliver = |bytes: &[u8], active: &mut bool| -> bool {
+                    // This process's own run reaches the app through its bus.
+                    if bytes.is_empty() || holder().is_some_and(|h| h.owner.is_current()) {
+                        return true;
+                    }
+                    events(bytes).all(|e| {
+                        match e {
+                            Event::RunStarted { .. } => *active = true,
+                            Event::RunFinished { .. } => *active = false,
+                            _ => {}
+                        }
+                        events_tx.send(AppEvent::Run(Box::new(e))).is_ok()
+                    })
+                };
+                if !deliver(&first, &mut active) {
                     return;
                 }
-                while rx.recv().is_ok() {
-                    while rx.try_recv().is_ok() {}
-                    if !send(&tail.read()) {
-                        return;
+                loop {
+                    let woke = if active {
+                        rx.recv_timeout(ALIVE_CHECK)
+                    } else {
+                        rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                    };
+                    match woke {
+                        Ok(()) => {
+                            while rx.try_recv().is_ok() {}
+                            if !deliver(&tail.read(), &mut active) {
+                                return;
+                            }
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                        Err(RecvTimeoutError::Timeout) => {
+                            let alive = holder().is_some_and(|h| h.owner.is_alive());
+                            if !alive && !deliver(&tail.read(), &mut active) {
+                                return;
+                            }
+                            if !alive && active {
+                                // The run's process died without finishing it.
+                                active = false;
+                                let ended = Event::RunFinished {
+                                    at: crate::event::now(),
+                                    exit_code: 1,
+                                    summary: serde_json::json!({
+                                        "error": "the process running it ended without finishing"
+                                    }),
+                                };
+                                if events_tx.send(AppEvent::Run(Box::new(ended))).is_err() {
+                                    return;
+                                }
+                            }
+                        }
                     }
                 }
             })
@@ -172,6 +241,17 @@ impl Worker {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_finished_run_is_recognised_by_its_last_line() {
+        let finished =
+            br#"{"type":"run_started","at":"x","target":"main","max_agents":1,"beads_ready":0}
+{"type":"run_finished","at":"x","exit_code":0,"summary":null}
+"#;
+        assert!(ends_run(finished));
+        assert!(!ends_run(&finished[..finished.len() / 2]));
+        assert!(!ends_run(b""));
+    }
 
     #[test]
     fn a_tail_reads_whole_new_lines_and_starts_over_with_the_file() {
@@ -190,8 +270,12 @@ mod tests {
         assert_eq!(tail.read(), b"new 2\n");
         assert!(tail.read().is_empty());
         std::fs::write(&path, "run 2\n").unwrap();
-        assert_eq!(tail.read(), b"run 2\n", "a new run: from the start");
+        assert_eq!(tail.read(), b"run 2\n", "shorter: from the start");
+        // A new run's file, longer than what was read: told apart by its inode.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "run 3 started\nrun 3 goes on\n").unwrap();
+        assert_eq!(tail.read(), b"run 3 started\nrun 3 goes on\n");
         let (_, replayed) = Tail::open(path, true);
-        assert_eq!(replayed, b"run 2\n");
+        assert_eq!(replayed, b"run 3 started\nrun 3 goes on\n");
     }
 }
