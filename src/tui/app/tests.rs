@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::tui::model::{Card, Decision};
+use crate::tui::pair::Phase;
 
 fn card(id: &str) -> Card {
     Card {
