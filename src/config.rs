@@ -56,6 +56,8 @@ pub struct TuiFile {
     pub theme: Option<String>,
     /// Action name → key(s), e.g. `new: ctrl+n` or `quit: [q, ctrl+q]`.
     pub keys: std::collections::BTreeMap<String, KeySpec>,
+    /// Take the mouse (wheel, clicks); default on. Off keeps the terminal's own selection.
+    pub mouse: Option<bool>,
 }
 
 /// One key or several for an action.
@@ -79,6 +81,9 @@ impl TuiFile {
     fn merge(&mut self, other: TuiFile) {
         if other.theme.is_some() {
             self.theme = other.theme;
+        }
+        if other.mouse.is_some() {
+            self.mouse = other.mouse;
         }
         self.keys.extend(other.keys);
     }

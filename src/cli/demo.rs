@@ -91,7 +91,8 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
     let repo = ws.require_repo()?.clone();
     if a.tui {
         let theme = super::tui::theme(ctx, &ws.config)?;
-        let keys = super::tui::keys(&Config::load(None)?)?;
+        let user = Config::load(None)?;
+        let keys = super::tui::keys(&user)?;
         let code = crate::tui::runtime::run(crate::tui::runtime::Options {
             ws,
             theme,
@@ -103,6 +104,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
                 helper: std::env::current_exe().ok(),
             }),
             auto: true,
+            mouse: user.tui.mouse.unwrap_or(true),
         })?;
         if a.keep {
             let kept = tmp.keep();

@@ -48,11 +48,13 @@ pub fn tui(ctx: &Ctx) -> Result<i32> {
     let theme = theme(ctx, &ws.config)?;
     let keys = keys(&ws.config)?;
     let agents = agents(ctx, &ws);
+    let mouse = ws.config.tui.mouse.unwrap_or(true);
     runtime::run(Options {
         ws,
         theme,
         keys,
         agents,
         auto: false,
+        mouse,
     })
 }

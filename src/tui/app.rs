@@ -168,6 +168,8 @@ pub enum Command {
 #[derive(Debug)]
 pub enum AppEvent {
     Key(KeyEvent),
+    /// A click or the wheel (moves are not passed on).
+    Mouse(crossterm::event::MouseEvent),
     Paste(String),
     Resize,
     Board(Arc<Board>),
@@ -221,8 +223,10 @@ pub struct App {
     pub rows: [usize; 5],
     /// The selected bead (kept across board updates).
     pub selected_id: Option<String>,
-    /// First card shown of each column (updated while drawing).
+    /// First card shown of each column, and where each column's cards are on screen (both
+    /// updated while drawing; the mouse finds cards by them).
     pub scroll: Cell<[usize; 5]>,
+    pub column_areas: Cell<[ratatui::layout::Rect; 5]>,
     pub done_folded: bool,
     pub filter: Filter,
     pub detail: DetailView,
@@ -257,6 +261,7 @@ impl App {
             rows: [0; 5],
             selected_id: None,
             scroll: Cell::new([0; 5]),
+            column_areas: Cell::new([ratatui::layout::Rect::default(); 5]),
             done_folded: true,
             filter: Filter::default(),
             detail: DetailView::default(),
@@ -335,6 +340,7 @@ impl App {
     pub fn event(&mut self, e: AppEvent, now: Instant) -> Vec<Command> {
         match e {
             AppEvent::Key(k) => self.key(k),
+            AppEvent::Mouse(m) => self.mouse(m),
             AppEvent::Paste(text) => {
                 match &mut self.overlay {
                     Some(Overlay::Form(f)) => f.paste(&text),
@@ -759,6 +765,7 @@ impl App {
     }
 }
 
+mod mouse;
 mod overlay;
 mod pair;
 

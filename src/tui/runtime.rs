@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind, MouseEventKind};
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
@@ -34,6 +34,8 @@ pub struct Options {
     pub agents: std::result::Result<AgentSetup, String>,
     /// Dispatch every ready bead from the start (`loom demo --tui`).
     pub auto: bool,
+    /// Take the mouse (wheel and clicks; the terminal's own selection then needs shift).
+    pub mouse: bool,
 }
 
 /// The app and its worker.
@@ -78,7 +80,10 @@ impl Session {
     /// Feeds one event to the app and carries out what it asks.
     pub fn handle(&mut self, e: AppEvent) -> After {
         let now = Instant::now();
-        let input = matches!(e, AppEvent::Key(_) | AppEvent::Paste(_) | AppEvent::Resize);
+        let input = matches!(
+            e,
+            AppEvent::Key(_) | AppEvent::Mouse(_) | AppEvent::Paste(_) | AppEvent::Resize
+        );
         let commands = self.app.event(e, now);
         if input {
             self.frames.request_input(now);
@@ -191,6 +196,9 @@ fn enter() -> Result<Term> {
         crossterm::cursor::Hide
     )
     .map_err(io)?;
+    if MOUSE.load(std::sync::atomic::Ordering::SeqCst) {
+        crossterm::execute!(out, crossterm::event::EnableMouseCapture).map_err(io)?;
+    }
     // Where the terminal can tell shift+enter from enter (the kitty protocol), ask it to.
     if crossterm::terminal::supports_keyboard_enhancement().unwrap_or(false)
         && crossterm::execute!(
@@ -206,6 +214,9 @@ fn enter() -> Result<Term> {
     Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(io)
 }
 
+/// Whether the TUI takes the mouse (set once from the options).
+static MOUSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Whether keyboard enhancement was turned on (and must be turned off on leaving).
 static ENHANCED_KEYS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -214,6 +225,9 @@ pub fn leave() {
     let mut out = std::io::stdout();
     if ENHANCED_KEYS.swap(false, std::sync::atomic::Ordering::SeqCst) {
         let _ = crossterm::execute!(out, crossterm::event::PopKeyboardEnhancementFlags);
+    }
+    if MOUSE.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = crossterm::execute!(out, crossterm::event::DisableMouseCapture);
     }
     let _ = crossterm::execute!(
         out,
@@ -257,6 +271,7 @@ pub fn run(opts: Options) -> Result<i32> {
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
     install_panic_hook();
+    MOUSE.store(opts.mouse, std::sync::atomic::Ordering::SeqCst);
     let mut terminal = enter()?;
     let _restore = Restore;
     rt.block_on(async move {
@@ -324,6 +339,15 @@ async fn event_loop(session: &mut Session, terminal: &mut Term) -> Result<()> {
 fn terminal_event(e: TermEvent) -> Option<AppEvent> {
     match e {
         TermEvent::Key(k) if k.kind != KeyEventKind::Release => Some(AppEvent::Key(k)),
+        // Moves and drags would only wake the loop for nothing.
+        TermEvent::Mouse(m)
+            if matches!(
+                m.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown | MouseEventKind::Down(_)
+            ) =>
+        {
+            Some(AppEvent::Mouse(m))
+        }
         TermEvent::Paste(text) => Some(AppEvent::Paste(text)),
         TermEvent::Resize(..) => Some(AppEvent::Resize),
         _ => None,

@@ -30,6 +30,7 @@ fn open(repo: &TestRepo) -> Session {
         keys: KeyMap::default(),
         agents: Err("no agents in this test".into()),
         auto: false,
+        mouse: false,
     })
 }
 
@@ -369,6 +370,7 @@ fn viewer(repo: &TestRepo) -> Session {
         keys: KeyMap::default(),
         agents: Err("no agents in this window".into()),
         auto: false,
+        mouse: false,
     })
 }
 

@@ -53,6 +53,7 @@ fn open(repo: &TestRepo, server: &LlmServer) -> Session {
             helper: None,
         }),
         auto: false,
+        mouse: false,
     })
 }
 
@@ -310,6 +311,7 @@ async fn without_an_endpoint_the_pane_says_why_and_shows_the_history() {
         keys: KeyMap::default(),
         agents: Err("no model endpoint is configured: set TOKENHUB_URL".into()),
         auto: false,
+        mouse: false,
     });
     press_pair(&mut s, &id).await;
     until(&mut s, Phase::Unavailable).await;

@@ -137,6 +137,7 @@ fn create_a_bead_open_help_and_quit_in_a_real_terminal() {
         "1",
         "the TUI uses the alternate screen"
     );
+    assert_eq!(t.flag("mouse_any_flag"), "1", "the TUI takes the mouse");
     t.keys(&["n"]);
     t.wait("the form", WAIT, |s| s.contains("New bead"));
     t.text("Typed in tmux");
@@ -165,6 +166,11 @@ fn create_a_bead_open_help_and_quit_in_a_real_terminal() {
     );
     assert_eq!(t.flag("alternate_on"), "0", "the alternate screen was left");
     assert_eq!(t.flag("cursor_flag"), "1", "the cursor is visible again");
+    assert_eq!(
+        t.flag("mouse_any_flag"),
+        "0",
+        "the mouse is the terminal's again"
+    );
 }
 
 #[test]

@@ -316,3 +316,63 @@ fn no_pairing_on_a_bead_an_agent_works_on() {
             .is_some_and(|m| m.0 && m.1.contains("an agent works on t-a"))
     );
 }
+
+fn draw(app: &App) {
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| crate::tui::ui::draw(f, app, Instant::now()))
+        .unwrap();
+}
+
+fn mouse(app: &mut App, kind: crossterm::event::MouseEventKind, x: u16, y: u16) -> Vec<Command> {
+    app.mouse(crossterm::event::MouseEvent {
+        kind,
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn the_mouse_selects_opens_and_scrolls() {
+    use crossterm::event::{MouseButton, MouseEventKind as M};
+    let mut app = app_with([vec!["t-a", "t-b"], vec!["t-c"], vec![], vec![], vec!["t-z"]]);
+    draw(&app);
+    let ready = app.column_areas.get()[0];
+    let second = ready.y + crate::tui::ui::board::CARD + 1;
+    assert!(mouse(&mut app, M::Down(MouseButton::Left), ready.x + 2, second).is_empty());
+    assert_eq!(app.selected().unwrap().id, "t-b", "a click selects");
+    assert_eq!(
+        mouse(&mut app, M::Down(MouseButton::Left), ready.x + 2, second),
+        [
+            Command::LoadDetail("t-b".into()),
+            Command::LoadHistory("t-b".into())
+        ],
+        "a click on the selected card opens it"
+    );
+    code(&mut app, KeyCode::Esc);
+    draw(&app);
+    mouse(&mut app, M::ScrollUp, ready.x + 2, ready.y);
+    assert_eq!(
+        app.selected().unwrap().id,
+        "t-a",
+        "the wheel moves the selection"
+    );
+    let blocked = app.column_areas.get()[1];
+    mouse(&mut app, M::ScrollDown, blocked.x + 1, blocked.y + 1);
+    assert_eq!(
+        app.column(),
+        Column::Blocked,
+        "in the column under the pointer"
+    );
+    let done = app.column_areas.get()[4];
+    mouse(&mut app, M::Down(MouseButton::Left), done.x + 1, done.y);
+    assert!(!app.done_folded, "a click opens Done");
+    press(&mut app, 'D');
+    assert_eq!(app.view, View::Decisions);
+    assert!(mouse(&mut app, M::Moved, 1, 1).is_empty());
+    app.overlay = Some(Overlay::Help);
+    assert!(
+        mouse(&mut app, M::ScrollDown, 1, 1).is_empty(),
+        "overlays keep the focus"
+    );
+}

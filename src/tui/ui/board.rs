@@ -18,7 +18,7 @@ use crate::tui::model::{Card, Column};
 use crate::tui::theme::{Role, Theme};
 
 /// Lines per card, the blank line after it included.
-const CARD: u16 = 4;
+pub const CARD: u16 = 4;
 
 fn column_role(c: Column) -> Role {
     match c {
@@ -67,6 +67,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
     // Neighbours share a border line, joined where they meet.
     let areas = Layout::horizontal(constraints).spacing(-1).split(area);
     let mut scroll = app.scroll.get();
+    let mut inners = [Rect::default(); 5];
     for (i, c) in Column::ALL.iter().enumerate() {
         let cards = app.board.column(*c);
         let focused = app.col == i;
@@ -85,6 +86,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
             .border_style(border)
             .title(title);
         let inner = block.inner(areas[i]);
+        inners[i] = inner;
         f.render_widget(block, areas[i]);
         if *c == Column::Done && folded {
             let hint = format!(
@@ -130,6 +132,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
         f.render_widget(Paragraph::new(lines), inner);
     }
     app.scroll.set(scroll);
+    app.column_areas.set(inners);
 }
 
 fn card_lines(

@@ -2,7 +2,7 @@
 //! the footer (the keys that matter here, or the last message), and any overlay. Pure
 //! functions of the [`App`]; they never block.
 
-mod board;
+pub mod board;
 mod detail;
 pub mod markdown;
 mod overlays;
