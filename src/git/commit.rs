@@ -135,25 +135,19 @@ impl Repo {
 
     fn try_commit(&self, req: &CommitRequest) -> Result<Attempt> {
         let head = self.head()?;
-        let dir = self.git_dir.join("loom");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let index = TempIndex(dir.join(format!("index.{}", std::process::id())));
-        let _ = std::fs::remove_file(&index.0);
-        let env_index: [(&str, &OsStr); 1] = [("GIT_INDEX_FILE", index.0.as_os_str())];
-        if let Some((head_id, _)) = &head {
-            self.git_ok(&["read-tree", head_id], &env_index, None)?;
-        }
         let mut list = String::new();
         for p in &req.paths {
             list.push_str(&p.to_string_lossy());
             list.push('\0');
         }
-        self.git_ok(
-            &["update-index", "--add", "--remove", "-z", "--stdin"],
-            &env_index,
-            Some(&list),
-        )?;
-        let tree = self.git_ok(&["write-tree"], &env_index, None)?;
+        let edited = match &head {
+            Some((_, head_tree)) => self.edited_tree(head_tree, &req.paths)?,
+            None => None,
+        };
+        let tree = match edited {
+            Some(t) => t,
+            None => self.index_tree(head.as_ref().map(|(h, _)| h.as_str()), &list)?,
+        };
         if head.as_ref().is_some_and(|(_, t)| *t == tree) {
             return Ok(Attempt::Nothing);
         }
@@ -203,6 +197,67 @@ impl Repo {
             id: commit,
             warnings,
         }))
+    }
+
+    /// HEAD's tree with `paths` as they are on disk now (or removed), built in process: only
+    /// the trees on the way to each path are read and written, so the cost does not grow with
+    /// the repository. `None` where git itself must hash a file (not a plain file, not UTF-8,
+    /// CRLF text that attributes might normalise): then [`Repo::index_tree`] does it.
+    fn edited_tree(&self, head_tree: &str, paths: &[PathBuf]) -> Result<Option<String>> {
+        use std::os::unix::fs::PermissionsExt;
+        let failed = |e: &dyn std::fmt::Display| Error::Git {
+            command: "write-tree (in process)".into(),
+            message: e.to_string(),
+        };
+        let repo = self.gix()?;
+        let id = gix::ObjectId::from_hex(head_tree.as_bytes()).map_err(|e| failed(&e))?;
+        let mut tree = repo.edit_tree(id).map_err(|e| failed(&e))?;
+        for p in paths {
+            let Some(rel) = p.to_str() else {
+                return Ok(None);
+            };
+            let abs = self.workdir.join(p);
+            match std::fs::symlink_metadata(&abs) {
+                Ok(m) if m.is_file() => {
+                    let bytes = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
+                    if bytes.contains(&b'\r') {
+                        return Ok(None);
+                    }
+                    let blob = repo.write_blob(&bytes).map_err(|e| failed(&e))?;
+                    let kind = if m.permissions().mode() & 0o111 != 0 {
+                        gix::object::tree::EntryKind::BlobExecutable
+                    } else {
+                        gix::object::tree::EntryKind::Blob
+                    };
+                    tree.upsert(rel, kind, blob).map_err(|e| failed(&e))?;
+                }
+                Ok(_) => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tree.remove(rel).map_err(|e| failed(&e))?;
+                }
+                Err(e) => return Err(Error::io(&abs, e)),
+            }
+        }
+        Ok(Some(tree.write().map_err(|e| failed(&e))?.to_string()))
+    }
+
+    /// HEAD's tree (if any) with the NUL-separated `paths` from disk, through a private index
+    /// and git's own plumbing (filters and all).
+    fn index_tree(&self, head: Option<&str>, nul_paths: &str) -> Result<String> {
+        let dir = self.git_dir.join("loom");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let index = TempIndex(dir.join(format!("index.{}", std::process::id())));
+        let _ = std::fs::remove_file(&index.0);
+        let env_index: [(&str, &OsStr); 1] = [("GIT_INDEX_FILE", index.0.as_os_str())];
+        if let Some(head_id) = head {
+            self.git_ok(&["read-tree", head_id], &env_index, None)?;
+        }
+        self.git_ok(
+            &["update-index", "--add", "--remove", "-z", "--stdin"],
+            &env_index,
+            Some(nul_paths),
+        )?;
+        self.git_ok(&["write-tree"], &env_index, None)
     }
 
     /// Brings the user's index up to date for our paths only; retried briefly while another git

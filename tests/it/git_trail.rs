@@ -176,3 +176,50 @@ fn auto_commit_can_be_turned_off() {
     assert_eq!(repo.commit_count(), base + 1);
     assert_eq!(last_paths(&repo).len(), 1);
 }
+
+/// Bead commits build the new tree from HEAD's (only the trees on the way to the changed files
+/// are touched): everything else stays as it was, the objects are sound, and a file git must
+/// hash itself (CRLF text) takes the plumbing path with the same result.
+#[test]
+fn bead_commits_change_only_their_files_in_deep_trees() {
+    for format in ["yaml", "jsonl"] {
+        let repo = TestRepo::with_loom(format);
+        for d in 0..5 {
+            repo.write(&format!("src/m{d}/deep/file.rs"), format!("// {d}\n"));
+        }
+        repo.write_executable("tools/run.sh", "#!/bin/sh\necho run\n");
+        repo.git(&["add", "."]);
+        repo.git(&["commit", "-qm", "project"]);
+        let before = repo.git(&["ls-tree", "-r", "HEAD", "--", "src", "tools"]);
+        let id = repo.create("Deep", &[]);
+        repo.ok(&["update", &id, "-p", "0"]);
+        repo.ok(&["label", "add", &id, "x"]);
+        assert_eq!(
+            repo.git(&["ls-tree", "-r", "HEAD", "--", "src", "tools"]),
+            before,
+            "{format}: the rest of the tree is untouched"
+        );
+        assert!(before.contains("100755"), "modes kept: {before}");
+        assert_eq!(repo.git(&["status", "--porcelain"]), "", "{format}");
+        let fsck = repo.git(&["fsck", "--strict"]);
+        assert!(!fsck.contains("error"), "{fsck}");
+        assert!(
+            repo.git(&["log", "-1", "--format=%s"]).contains("+label x"),
+            "{format}"
+        );
+    }
+    // A foreign JSONL line with CRLF: git hashes the file (attributes and all).
+    let repo = TestRepo::with_loom("jsonl");
+    let id = repo.create("Crlf", &[]);
+    let path = ".beads/issues.jsonl";
+    let mut text = repo.read_string(path);
+    text.push_str("{\"id\":\"f-1\",\"title\":\"foreign\",\"status\":\"open\",\"priority\":2,\"issue_type\":\"task\",\"created_at\":\"2025-01-01T00:00:00Z\",\"updated_at\":\"2025-01-01T00:00:00Z\"}\r\n");
+    repo.write(path, text);
+    repo.ok(&["update", &id, "-p", "1"]);
+    assert_eq!(
+        repo.git(&["show", &format!("HEAD:{path}")]),
+        repo.read_string(path),
+        "committed as on disk"
+    );
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}
