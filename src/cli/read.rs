@@ -592,19 +592,7 @@ pub fn stats(ctx: &Ctx) -> Result<()> {
     } else {
         lead.iter().sum::<f64>() / lead.len() as f64
     };
-    let epics_done = snap
-        .beads
-        .iter()
-        .filter(|b| b.issue_type == bead::issue_type::EPIC && b.status != status::CLOSED)
-        .filter(|e| {
-            let kids: Vec<_> = g
-                .dependents(&e.id)
-                .into_iter()
-                .filter(|(_, d)| d.dep_type == bead::dep_type::PARENT_CHILD)
-                .collect();
-            !kids.is_empty() && kids.iter().all(|(k, _)| k.status == status::CLOSED)
-        })
-        .count();
+    let epics_done = crate::store::edit::finished_epics(&snap.beads).len();
     let summary = json!({
         "total_issues": live,
         "open_issues": count(status::OPEN),

@@ -390,7 +390,9 @@ impl Dispatcher {
                 .and_then(|s| s.checked_add(self.cx.settings.provider_down_limit));
             tokio::select! {
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
-                    self.joined(joined);
+                    if self.joined(joined) {
+                        self.close_finished_epics().await;
+                    }
                     if self.cx.endpoint_failed() {
                         self.stop(StopReason::EndpointDown);
                     }
@@ -570,10 +572,39 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Closes epics whose child beads are all closed now (one commit), and says so.
+    async fn close_finished_epics(&self) {
+        let closed = self
+            .cx
+            .blocking(|cx| {
+                let now = crate::bead::Timestamp::now();
+                cx.ws
+                    .mutate("closed", crate::store::TxOptions::default(), |tx| {
+                        crate::store::edit::close_finished_epics(tx, &now)
+                    })
+                    .map(|done| done.value)
+            })
+            .await;
+        match closed {
+            Ok(ids) => {
+                for id in ids {
+                    self.cx
+                        .stage_event(&id, "closed", crate::store::edit::EPIC_DONE);
+                }
+            }
+            Err(e) => self.cx.publish(Event::Error {
+                at: event::now(),
+                bead: None,
+                message: format!("cannot close finished epics: {e}"),
+            }),
+        }
+    }
+
+    /// Takes a finished pipeline's report; whether the bead was closed (merged).
     fn joined(
         &mut self,
         joined: std::result::Result<(tokio::task::Id, Option<BeadReport>), tokio::task::JoinError>,
-    ) {
+    ) -> bool {
         let (task, report) = match joined {
             Ok((task, report)) => (task, report),
             Err(e) => {
@@ -591,19 +622,24 @@ impl Dispatcher {
                     detail: format!("internal error: {e}"),
                     ..BeadReport::default()
                 });
-                return;
+                return false;
             }
         };
         let id = self.task_beads.remove(&task).unwrap_or_default();
         self.state.running.remove(&id);
         match report {
-            Some(r) => self.reports.push(r),
+            Some(r) => {
+                let closed = r.outcome == Some(crate::event::Outcome::Merged);
+                self.reports.push(r);
+                closed
+            }
             // Not claimed after all: let it count as not dispatched.
             None => {
                 self.state.tried.remove(&id);
                 if let Some(n) = self.state.beads_left.as_mut() {
                     *n += 1;
                 }
+                false
             }
         }
     }
@@ -659,7 +695,9 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 j = self.tasks.join_next_with_id() => match j {
-                    Some(j) => self.joined(j),
+                    Some(j) => {
+                        self.joined(j);
+                    }
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,

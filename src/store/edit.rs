@@ -113,3 +113,39 @@ pub fn add_dependency(
     }
     Ok(exists)
 }
+
+/// The reason an epic is closed with once its child beads are.
+pub const EPIC_DONE: &str = "all its child beads are closed";
+
+/// Epics not yet closed that have child beads (`parent-child` dependents), all of them closed
+/// (bd's "eligible for closure").
+pub fn finished_epics(beads: &[bead::Bead]) -> Vec<String> {
+    let g = Graph::new(beads);
+    beads
+        .iter()
+        .filter(|b| b.issue_type == bead::issue_type::EPIC && b.status != status::CLOSED)
+        .filter(|e| {
+            let kids: Vec<_> = g
+                .dependents(&e.id)
+                .into_iter()
+                .filter(|(_, d)| d.dep_type == dep_type::PARENT_CHILD)
+                .collect();
+            !kids.is_empty() && kids.iter().all(|(k, _)| k.status == status::CLOSED)
+        })
+        .map(|e| e.id.clone())
+        .collect()
+}
+
+/// Closes the finished epics (see [`finished_epics`]) that nothing else holds open (an epic
+/// with open blockers of its own stays); their ids.
+pub fn close_finished_epics(tx: &mut Tx, now: &Timestamp) -> Result<Vec<String>> {
+    let done = finished_epics(tx.all()?);
+    let mut closed = Vec::new();
+    for id in done {
+        if open_blockers(tx, &id)?.is_empty() {
+            close(tx, &id, EPIC_DONE, false, now)?;
+            closed.push(id);
+        }
+    }
+    Ok(closed)
+}

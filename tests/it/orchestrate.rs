@@ -891,3 +891,31 @@ fn the_token_budget_counts_running_beads() {
     );
     assert_eq!(summary(&events)["stopped"], "max_tokens");
 }
+
+/// An epic closes by itself once the run has closed its last child bead.
+#[test]
+fn an_epic_closes_when_its_children_are_done() {
+    let server = LlmServer::start();
+    let repo = project("review: false\n");
+    let epic = repo.create("Notes, all of them", &["-t", "epic"]);
+    let one = repo.create("First note", &["--parent", &epic]);
+    let two = repo.create("Second note", &["--parent", &epic]);
+    codes(&server, &one, "one.txt", "ok\n");
+    codes(&server, &two, "two.txt", "ok\n");
+    let (out, events) = run(&repo, &server, &["--bead", &one, "--bead", &two]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let e = bead(&repo, &epic);
+    assert_eq!(e["status"], "closed", "{e}");
+    assert_eq!(e["close_reason"], "all its child beads are closed");
+    assert!(
+        events
+            .iter()
+            .any(|ev| ev["type"] == "stage_changed" && ev["bead"] == epic.as_str()),
+        "the closing is announced"
+    );
+    let subjects = repo.git(&["log", "--format=%s"]);
+    assert!(
+        subjects.contains(&format!("loom: {epic} open → closed")),
+        "{subjects}"
+    );
+}
