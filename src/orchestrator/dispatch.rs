@@ -352,11 +352,23 @@ impl Dispatcher {
         // The watcher wakes the loop when anyone else changes a bead; it publishes what changed.
         let wake = Arc::clone(&self.wake);
         let bus = Arc::clone(&self.cx.bus);
-        let _watcher =
-            crate::store::watch::watch_with(&self.cx.ws.store, WATCH_DEBOUNCE, move |e| {
+        // A change of this run that a program without the lock undoes is applied again.
+        let ws = self.cx.ws.clone();
+        let restore: crate::store::watch::Restore = Box::new(move |lost| {
+            ws.mutate("restored", crate::store::TxOptions::default(), |tx| {
+                crate::store::edit::restore(tx, lost)
+            })
+            .map(|done| done.value)
+        });
+        let _watcher = crate::store::watch::watch_restoring(
+            &self.cx.ws.store,
+            WATCH_DEBOUNCE,
+            move |e| {
                 bus.publish(e);
                 wake.notify_one();
-            })?;
+            },
+            Some(restore),
+        )?;
         let snap = self.load().await?;
         let ready = candidates(&snap);
         let ready_now = ready.iter().filter(|c| eligible(c, &self.state)).count();

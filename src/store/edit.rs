@@ -149,3 +149,18 @@ pub fn close_finished_epics(tx: &mut Tx, now: &Timestamp) -> Result<Vec<String>>
     }
     Ok(closed)
 }
+
+/// Puts back a change of this process that another program undid (see
+/// [`super::OwnWrites::undone`]), if the bead is still as that program left it; whether it did.
+pub fn restore(tx: &mut Tx, lost: &super::Lost) -> Result<bool> {
+    let id = lost.after.id.clone();
+    let now = tx.get(&id)?.map(super::content_hash);
+    if now != lost.before {
+        return Ok(false);
+    }
+    match now {
+        Some(_) => *tx.get_mut(&id)? = lost.after.clone(),
+        None => tx.insert(lost.after.clone())?,
+    }
+    Ok(true)
+}

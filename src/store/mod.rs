@@ -155,6 +155,30 @@ impl Applied {
 #[derive(Debug, Default)]
 pub struct OwnWrites {
     written: Mutex<HashMap<String, (u64, Bead)>>,
+    /// Changes acknowledged in the last [`RESTORE_WINDOW`]: what the bead was before (its
+    /// content hash; `None`: Loom created it) and what Loom wrote.
+    recent: Mutex<HashMap<String, Recent>>,
+}
+
+#[derive(Debug)]
+struct Recent {
+    before: Option<u64>,
+    after: Bead,
+    at: std::time::Instant,
+}
+
+/// How long after a write Loom watches for another program undoing it (a writer that takes
+/// no lock and renames a file it read before Loom's write). A bead put back exactly as it was
+/// before Loom's change, within this window, is taken as that — not as a person's decision.
+pub const RESTORE_WINDOW: Duration = Duration::from_secs(60);
+
+/// A change of this process that another program undid.
+#[derive(Clone, Debug)]
+pub struct Lost {
+    /// The bead's content hash before Loom's change (`None`: Loom created it).
+    pub before: Option<u64>,
+    /// What Loom had written.
+    pub after: Bead,
 }
 
 impl OwnWrites {
@@ -164,6 +188,40 @@ impl OwnWrites {
                 w.insert(c.id.clone(), (content_hash(&c.after), c.after.clone()));
             }
         }
+        if let Ok(mut r) = self.recent.lock() {
+            let now = std::time::Instant::now();
+            r.retain(|_, e| now.duration_since(e.at) < RESTORE_WINDOW);
+            for c in &applied.changes {
+                // Several changes in a row: undoing them all goes back to the first `before`.
+                let before = match r.get(&c.id) {
+                    Some(e) => e.before,
+                    None => c.before.as_ref().map(content_hash),
+                };
+                r.insert(
+                    c.id.clone(),
+                    Recent {
+                        before,
+                        after: c.after.clone(),
+                        at: now,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether bead `id`, now with content hash `now` (`None`: gone), is back to what it was
+    /// before a recent change of this process: that change was undone by another program.
+    pub fn undone(&self, id: &str, now: Option<u64>) -> Option<Lost> {
+        let mut r = self.recent.lock().ok()?;
+        let e = r.get(id)?;
+        if e.at.elapsed() >= RESTORE_WINDOW || e.before != now {
+            return None;
+        }
+        let e = r.remove(id)?;
+        Some(Lost {
+            before: e.before,
+            after: e.after,
+        })
     }
 
     /// The version Loom itself last wrote for `id`, if the watcher has not seen it yet (and
@@ -438,5 +496,55 @@ pub fn absolutize(base: &Path, path: &Path) -> PathBuf {
         path.to_path_buf()
     } else {
         base.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bead(id: &str, priority: i64) -> Bead {
+        Bead {
+            id: id.into(),
+            title: "t".into(),
+            priority,
+            ..Bead::default()
+        }
+    }
+
+    fn change(before: Option<Bead>, after: Bead) -> Applied {
+        Applied {
+            changes: vec![Change {
+                id: after.id.clone(),
+                before,
+                after,
+            }],
+            paths: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_undone_change_is_told_from_other_edits() {
+        let own = OwnWrites::default();
+        let (p2, p1, p0) = (bead("t-1", 2), bead("t-1", 1), bead("t-1", 0));
+        own.record(&change(Some(p2.clone()), p1.clone()));
+        own.record(&change(Some(p1.clone()), p0.clone()));
+        assert!(
+            own.undone("t-1", Some(content_hash(&bead("t-1", 3))))
+                .is_none(),
+            "someone's own edit"
+        );
+        assert!(
+            own.undone("t-1", Some(content_hash(&p1))).is_none(),
+            "an intermediate version is not the one before the changes"
+        );
+        let lost = own.undone("t-1", Some(content_hash(&p2))).unwrap();
+        assert_eq!(lost.after, p0, "the last version Loom wrote");
+        assert!(own.undone("t-1", Some(content_hash(&p2))).is_none(), "once");
+        own.record(&change(None, bead("t-2", 1)));
+        assert!(
+            own.undone("t-2", None).is_some(),
+            "a bead Loom created that vanished"
+        );
     }
 }

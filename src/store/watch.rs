@@ -18,7 +18,7 @@ use crate::bead::change;
 use crate::error::{Error, Result};
 use crate::event::{self, Event, Origin};
 
-use super::{Format, OwnWrites, Store, content_hash, fsio, yaml};
+use super::{Format, Lost, OwnWrites, Store, content_hash, fsio, yaml};
 
 /// How long the file system must be quiet before a batch of events is processed.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -38,6 +38,8 @@ struct Baseline {
     beads: HashMap<String, (u64, Bead)>,
     /// YAML: file → id it held.
     files: HashMap<PathBuf, String>,
+    /// Changes of this process that another program undid (since the last batch).
+    lost: Vec<Lost>,
 }
 
 /// Whether an event can mean changed content. Reads (open, access, close after reading) do
@@ -61,13 +63,30 @@ pub fn watch(store: &Store, sink: impl FnMut(Event) + Send + 'static) -> Result<
 pub fn watch_with(
     store: &Store,
     debounce: Duration,
+    sink: impl FnMut(Event) + Send + 'static,
+) -> Result<Watcher> {
+    watch_restoring(store, debounce, sink, None)
+}
+
+/// Puts back a change of this process that another program undid; whether it did (`false`:
+/// the bead changed again meanwhile, so it was left alone).
+pub type Restore = Box<dyn FnMut(&Lost) -> Result<bool> + Send>;
+
+/// [`watch_with`] that also notices when another program undoes a recent change of this
+/// process (a writer that takes no lock renaming a file it read before Loom's write): it
+/// reports that loudly (an `error` event) and, given `restore`, applies the change again.
+pub fn watch_restoring(
+    store: &Store,
+    debounce: Duration,
     mut sink: impl FnMut(Event) + Send + 'static,
+    mut restore: Option<Restore>,
 ) -> Result<Watcher> {
     let mut base = Baseline {
         store: store.clone(),
         own: store.own_writes(),
         beads: HashMap::new(),
         files: HashMap::new(),
+        lost: Vec::new(),
     };
     base.reset()?;
     let beads_dir = store.layout().beads_dir.clone();
@@ -109,6 +128,25 @@ pub fn watch_with(
                 paths.dedup();
                 for ev in base.update(&paths, rescan) {
                     sink(ev);
+                }
+                for lost in std::mem::take(&mut base.lost) {
+                    let id = lost.after.id.clone();
+                    let what = format!(
+                        "{id}: another program put back an older version over a change Loom had just made"
+                    );
+                    let message = match restore.as_mut().map(|r| r(&lost)) {
+                        Some(Ok(true)) => format!("{what}; Loom applied its change again"),
+                        Some(Ok(false)) => {
+                            format!("{what}; it has changed again since, so it was left as it is")
+                        }
+                        Some(Err(e)) => format!("{what}; applying it again failed: {e}"),
+                        None => format!("{what}; that change is lost — make it again"),
+                    };
+                    sink(Event::Error {
+                        at: event::now(),
+                        bead: Some(id),
+                        message,
+                    });
                 }
             }
         })
@@ -263,6 +301,9 @@ impl Baseline {
 
     fn observe(&mut self, bead: Bead) -> Option<Event> {
         let hash = content_hash(&bead);
+        if let Some(lost) = self.own.undone(&bead.id, Some(hash)) {
+            self.lost.push(lost);
+        }
         let mut previous = self.beads.insert(bead.id.clone(), (hash, bead.clone()));
         if let Some((own_hash, own)) = self.own.take(&bead.id) {
             if own_hash == hash {
@@ -288,6 +329,9 @@ impl Baseline {
     }
 
     fn forget(&mut self, id: &str) -> Option<Event> {
+        if let Some(lost) = self.own.undone(id, None) {
+            self.lost.push(lost);
+        }
         self.beads.remove(id).map(|_| Event::BeadDeleted {
             at: event::now(),
             origin: Origin::External,

@@ -142,3 +142,72 @@ fn loom_watch_prints_ndjson_within_a_second() {
     eprintln!("loom watch latency: {latency:?}");
     assert!(latency < Duration::from_secs(1), "took {latency:?}");
 }
+
+/// A program that takes no lock puts back the file it read before Loom's write: the watcher of
+/// a long-running Loom notices that its change was undone, says so, and applies it again.
+#[test]
+fn an_undone_change_is_noticed_and_applied_again() {
+    for format in ["yaml", "jsonl"] {
+        let repo = TestRepo::with_loom(format);
+        let id = repo.create("Keep my change", &[]);
+        let rel = match format {
+            "yaml" => format!(".beads/beads/{id}.yaml"),
+            _ => ".beads/issues.jsonl".to_owned(),
+        };
+        let store = store_of(&repo);
+        let restorer = store.clone();
+        let (tx, rx) = mpsc::channel();
+        let restore: watch::Restore = Box::new(move |lost| {
+            restorer
+                .transact(
+                    TxOptions::default(),
+                    |t| loom::store::edit::restore(t, lost),
+                    |_| Ok(()),
+                )
+                .map(|(put_back, _)| put_back)
+        });
+        let _w = watch::watch_restoring(
+            &store,
+            watch::DEBOUNCE,
+            move |e| {
+                let _ = tx.send(e);
+            },
+            Some(restore),
+        )
+        .unwrap();
+        let stale = repo.read_string(&rel);
+        store
+            .transact(
+                TxOptions::default(),
+                |t| {
+                    t.get_mut(&id)?.priority = 0;
+                    Ok(())
+                },
+                |_| Ok(()),
+            )
+            .unwrap();
+        // Right after Loom's write (the same batch or the next), the stale rename.
+        let tmp = repo.path().join(".beads/stale.tmp");
+        std::fs::write(&tmp, &stale).unwrap();
+        std::fs::rename(&tmp, repo.path().join(&rel)).unwrap();
+        let deadline = Instant::now() + WAIT * 2;
+        let said = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Event::Error { message, .. }) => break message,
+                Ok(_) => continue,
+                Err(_) => panic!("{format}: the undone change was not noticed"),
+            }
+        };
+        assert!(
+            said.contains("applied its change again"),
+            "{format}: {said}"
+        );
+        let bead: serde_json::Value = repo.json(&["show", &id]);
+        let shown = bead.to_string();
+        assert!(
+            !shown.contains("\"priority\":2"),
+            "{format}: priority 0 again: {shown}"
+        );
+    }
+}
