@@ -213,6 +213,17 @@ impl Workspace {
     }
 
     /// This repository's runtime data directory (created on demand by writers).
+    /// The file of bead `id` relative to the repository, where a bead has a file of its own
+    /// (the YAML backend); `None` for JSONL or outside a repository.
+    pub fn bead_file(&self, id: &str) -> Option<PathBuf> {
+        if self.layout().format != crate::store::Format::Yaml {
+            return None;
+        }
+        let abs = self.layout().yaml_dir().join(format!("{id}.yaml"));
+        let repo = self.repo.as_ref()?;
+        abs.strip_prefix(&repo.workdir).ok().map(Path::to_path_buf)
+    }
+
     pub fn data_dir(&self) -> Option<PathBuf> {
         match &self.config.repo_data_dir {
             Some(d) => Some(d.clone()),

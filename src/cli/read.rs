@@ -748,7 +748,8 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
         }
         None => None,
     };
-    let entries = repo.log(id.as_deref(), a.limit)?;
+    let file = id.as_deref().and_then(|i| ws.bead_file(i));
+    let entries = repo.log(id.as_deref(), file.as_deref(), a.limit)?;
     let mut out = ctx.out();
     if ctx.global.json {
         return output::write_json_array(&mut out, &entries);

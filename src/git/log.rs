@@ -72,7 +72,12 @@ fn git_err(command: &str, e: impl std::fmt::Display) -> Error {
 impl Repo {
     /// Loom commits reachable from HEAD, newest first; only those naming `bead` if given; at
     /// most `limit` (0 = all).
-    pub fn log(&self, bead: Option<&str>, limit: usize) -> Result<Vec<LogEntry>> {
+    pub fn log(
+        &self,
+        bead: Option<&str>,
+        file: Option<&std::path::Path>,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
         let repo = self.gix()?;
         let mut head = repo.head().map_err(|e| git_err("rev-parse HEAD", e))?;
         let Some(tip) = head.id() else {
@@ -92,9 +97,18 @@ impl Repo {
             let info = info.map_err(|e| git_err("rev-list HEAD", e))?;
             let commit = info.object().map_err(|e| git_err("cat-file", e))?;
             let message = commit.message_raw_sloppy().to_string();
-            let trailers = parse_trailers(&message);
+            let mut trailers = parse_trailers(&message);
             if !trailers.is_loom() {
-                continue;
+                // Not Loom's: still part of the bead's history if it changed the bead's file
+                // (an editor, a merge, `git pull`).
+                let Some((id, path)) = bead.zip(file) else {
+                    continue;
+                };
+                if !changes_file(&commit, path)? {
+                    continue;
+                }
+                trailers.beads = vec![id.to_owned()];
+                trailers.event = Some("external".into());
             }
             if let Some(id) = bead
                 && !trailers.beads.iter().any(|b| b == id)
@@ -122,6 +136,31 @@ impl Repo {
         }
         Ok(out)
     }
+}
+
+/// Whether `commit` changed the file at `path` (relative to the repository) against its first
+/// parent (or added it, for a root commit).
+fn changes_file(commit: &gix::Commit<'_>, path: &std::path::Path) -> Result<bool> {
+    let at = |c: &gix::Commit<'_>| -> Result<Option<gix::ObjectId>> {
+        let tree = c.tree().map_err(|e| git_err("cat-file", e))?;
+        Ok(tree
+            .lookup_entry_by_path(path)
+            .map_err(|e| git_err("ls-tree", e))?
+            .map(|e| e.object_id()))
+    };
+    let now = at(commit)?;
+    let parent = match commit.parent_ids().next() {
+        Some(p) => {
+            let p = p
+                .object()
+                .map_err(|e| git_err("cat-file", e))?
+                .try_into_commit()
+                .map_err(|e| git_err("cat-file", e))?;
+            at(&p)?
+        }
+        None => None,
+    };
+    Ok(now != parent)
 }
 
 fn format_time(t: gix::date::Time) -> String {

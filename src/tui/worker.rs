@@ -236,9 +236,12 @@ impl Worker {
     /// Loads bead `id`'s history from git.
     pub fn load_history(&self, id: String) {
         let (repo, events) = (self.ws.repo.clone(), self.events.clone());
+        let file = self.ws.bead_file(&id);
         tokio::task::spawn_blocking(move || {
             let entries = match repo {
-                Some(r) => r.log(Some(&id), 100).map_err(|e| e.to_string()),
+                Some(r) => r
+                    .log(Some(&id), file.as_deref(), 100)
+                    .map_err(|e| e.to_string()),
                 None => Err("not a git repository: no history".to_owned()),
             };
             let _ = events.send(AppEvent::History { id, entries });

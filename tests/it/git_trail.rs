@@ -223,3 +223,35 @@ fn bead_commits_change_only_their_files_in_deep_trees() {
     );
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
 }
+
+/// A bead's history includes commits from outside Loom that changed its file (YAML: one file
+/// per bead), marked `external`; other commits stay out.
+#[test]
+fn a_bead_s_log_shows_outside_commits_to_its_file() {
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create("Edited by hand", &[]);
+    let rel = format!(".beads/beads/{id}.yaml");
+    let text = repo
+        .read_string(&rel)
+        .replace("Edited by hand", "Edited by hand, twice");
+    repo.write(&rel, text);
+    repo.git(&["commit", "-qam", "tweak the title by hand"]);
+    repo.write("other.txt", "x\n");
+    repo.git(&["add", "other.txt"]);
+    repo.git(&["commit", "-qm", "unrelated work"]);
+    let log = repo.json(&["log", &id]);
+    let entries = log.as_array().unwrap();
+    let subjects: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert_eq!(entries[0]["subject"], "tweak the title by hand");
+    assert_eq!(entries[0]["event"], "external");
+    assert!(!subjects.contains(&"unrelated work"));
+    let all = repo.json(&["log"]);
+    assert!(
+        !all.to_string().contains("tweak the title by hand"),
+        "the whole-store log stays Loom's"
+    );
+}
