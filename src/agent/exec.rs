@@ -486,6 +486,16 @@ impl ToolContext {
         let result = self
             .workspace
             .mutate("created", TxOptions::default(), |tx| {
+                // An epic's planner files its children (the epic closes when they are done);
+                // any other agent files what it discovered.
+                let from_epic = tx
+                    .get(&parent)?
+                    .is_some_and(|b| b.issue_type == issue_type::EPIC);
+                let link = if from_epic {
+                    dep_type::PARENT_CHILD
+                } else {
+                    dep_type::DISCOVERED_FROM
+                };
                 let id = tx.new_id(title, description.unwrap_or(""), &agent, &now)?;
                 let bead = Bead {
                     id: id.clone(),
@@ -500,7 +510,7 @@ impl ToolContext {
                     dependencies: vec![Dependency {
                         issue_id: id.clone(),
                         depends_on_id: parent.clone(),
-                        dep_type: dep_type::DISCOVERED_FROM.into(),
+                        dep_type: link.into(),
                         created_at: Some(now.clone()),
                         created_by: Some(agent.clone()),
                         ..Dependency::default()
@@ -508,15 +518,21 @@ impl ToolContext {
                     ..Bead::default()
                 };
                 tx.insert(bead)?;
-                Ok(id)
+                Ok((id, from_epic))
             });
         match result {
             Ok(m) => ok(
                 format!(
-                    "created bead {} (discovered from {})",
-                    m.value, self.bead_id
+                    "created bead {} ({} {})",
+                    m.value.0,
+                    if m.value.1 {
+                        "a child of"
+                    } else {
+                        "discovered from"
+                    },
+                    self.bead_id
                 ),
-                format!("{label} → {}", m.value),
+                format!("{label} → {}", m.value.0),
             ),
             Err(e) => fail(e.with_hint(), label),
         }

@@ -113,7 +113,7 @@ pub const TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: "create_bead",
-        description: "File a new bead for work discovered along the way that is not part of this bead (linked with discovered-from).",
+        description: "File a new bead: for an epic, one of its child beads (linked parent-child); otherwise work discovered along the way that is not part of this bead (linked discovered-from).",
         schema: || {
             object(
                 json!({

@@ -1,10 +1,12 @@
 //! Bead commits: only `.beads/` paths, on the checked-out branch, leaving the user's index and
 //! worktree exactly as they were.
 //!
-//! The commit is assembled in a private index (`read-tree HEAD`, `update-index` of our paths,
-//! `write-tree`, `commit-tree`), HEAD moves with a compare-and-swap `update-ref`, and finally
-//! the user's index learns the new content of just those paths, so `git status` stays clean
-//! for them. Plumbing runs no hooks.
+//! The new tree is HEAD's with our paths replaced, edited in process (gix: only the trees on
+//! the way to the paths are touched); where git must do it itself (filters, CRLF text,
+//! symlinks, `core.fileMode=false`, anything unusual) it is assembled in a private index
+//! (`read-tree HEAD`, `update-index` of our paths, `write-tree`). Then `commit-tree`, HEAD
+//! moves with a compare-and-swap `update-ref`, and finally the user's index learns the new
+//! content of just those paths, so `git status` stays clean for them. Plumbing runs no hooks.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -201,21 +203,43 @@ impl Repo {
 
     /// HEAD's tree with `paths` as they are on disk now (or removed), built in process: only
     /// the trees on the way to each path are read and written, so the cost does not grow with
-    /// the repository. `None` where git itself must hash a file (not a plain file, not UTF-8,
-    /// CRLF text that attributes might normalise): then [`Repo::index_tree`] does it.
+    /// the repository. `None` where git itself must do it: attributes that change what is
+    /// stored (filters, `ident`, encodings, line endings), CRLF text, a path that is not a plain
+    /// file or passes through a symlink, `core.fileMode=false`, a path that is not UTF-8, or
+    /// anything gix will not write (e.g. objects a partial clone lacks).
     fn edited_tree(&self, head_tree: &str, paths: &[PathBuf]) -> Result<Option<String>> {
         use std::os::unix::fs::PermissionsExt;
-        let failed = |e: &dyn std::fmt::Display| Error::Git {
-            command: "write-tree (in process)".into(),
-            message: e.to_string(),
+        let Ok(repo) = self.gix() else {
+            return Ok(None);
         };
-        let repo = self.gix()?;
-        let id = gix::ObjectId::from_hex(head_tree.as_bytes()).map_err(|e| failed(&e))?;
-        let mut tree = repo.edit_tree(id).map_err(|e| failed(&e))?;
+        let file_mode = repo
+            .config_snapshot()
+            .boolean("core.fileMode")
+            .unwrap_or(true);
+        if !file_mode || paths.iter().any(|p| self.attributes_may_apply(p)) {
+            return Ok(None);
+        }
+        let Ok(id) = gix::ObjectId::from_hex(head_tree.as_bytes()) else {
+            return Ok(None);
+        };
+        let Ok(mut tree) = repo.edit_tree(id) else {
+            return Ok(None);
+        };
         for p in paths {
             let Some(rel) = p.to_str() else {
                 return Ok(None);
             };
+            // Every directory on the way must be a real one (git refuses to add beyond a
+            // symlink; the editor would replace it by a tree).
+            let mut dir = p.parent();
+            while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+                match std::fs::symlink_metadata(self.workdir.join(d)) {
+                    Ok(m) if m.is_dir() => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    _ => return Ok(None),
+                }
+                dir = d.parent();
+            }
             let abs = self.workdir.join(p);
             match std::fs::symlink_metadata(&abs) {
                 Ok(m) if m.is_file() => {
@@ -223,22 +247,71 @@ impl Repo {
                     if bytes.contains(&b'\r') {
                         return Ok(None);
                     }
-                    let blob = repo.write_blob(&bytes).map_err(|e| failed(&e))?;
-                    let kind = if m.permissions().mode() & 0o111 != 0 {
+                    let Ok(blob) = repo.write_blob(&bytes) else {
+                        return Ok(None);
+                    };
+                    // Git looks at the owner's execute bit only.
+                    let kind = if m.permissions().mode() & 0o100 != 0 {
                         gix::object::tree::EntryKind::BlobExecutable
                     } else {
                         gix::object::tree::EntryKind::Blob
                     };
-                    tree.upsert(rel, kind, blob).map_err(|e| failed(&e))?;
+                    if tree.upsert(rel, kind, blob).is_err() {
+                        return Ok(None);
+                    }
                 }
                 Ok(_) => return Ok(None),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tree.remove(rel).map_err(|e| failed(&e))?;
+                    if tree.remove(rel).is_err() {
+                        return Ok(None);
+                    }
                 }
                 Err(e) => return Err(Error::io(&abs, e)),
             }
         }
-        Ok(Some(tree.write().map_err(|e| failed(&e))?.to_string()))
+        Ok(tree.write().ok().map(|t| t.to_string()))
+    }
+
+    /// Whether git attributes might change how `path` is stored (a clean filter, `ident`, a
+    /// working-tree encoding, line-ending conversion). Looked up cheaply and on the safe side:
+    /// any attributes file on the way (the repository's, `info/attributes`, the user's) that
+    /// mentions one of them sends the commit through git's plumbing.
+    fn attributes_may_apply(&self, path: &std::path::Path) -> bool {
+        const CHANGING: [&str; 5] = ["filter", "ident", "working-tree-encoding", "text", "eol"];
+        let mentions = |file: &std::path::Path| {
+            std::fs::read_to_string(file)
+                .map(|t| CHANGING.iter().any(|w| t.contains(w)))
+                .unwrap_or(false)
+        };
+        let mut files = vec![
+            self.git_dir.join("info").join("attributes"),
+            self.common_dir.join("info").join("attributes"),
+        ];
+        let mut dir = path.parent();
+        files.push(self.workdir.join(".gitattributes"));
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            files.push(self.workdir.join(d).join(".gitattributes"));
+            dir = d.parent();
+        }
+        let home = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+        if let Some(h) = home {
+            files.push(h.join("git").join("attributes"));
+        }
+        if let Ok(repo) = self.gix()
+            && let Some(f) = repo.config_snapshot().string("core.attributesFile")
+        {
+            let f = f.to_string();
+            let f = match f.strip_prefix("~/") {
+                Some(rest) => std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join(rest))
+                    .unwrap_or_else(|| PathBuf::from(&f)),
+                None => PathBuf::from(&f),
+            };
+            files.push(f);
+        }
+        files.iter().any(|f| mentions(f))
     }
 
     /// HEAD's tree (if any) with the NUL-separated `paths` from disk, through a private index

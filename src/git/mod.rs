@@ -82,6 +82,46 @@ impl Repo {
         })
     }
 
+    /// Whether a merge, rebase, cherry-pick or revert is under way in this worktree.
+    pub fn in_operation(&self) -> bool {
+        [
+            "rebase-merge",
+            "rebase-apply",
+            "MERGE_HEAD",
+            "CHERRY_PICK_HEAD",
+            "REVERT_HEAD",
+        ]
+        .iter()
+        .any(|f| self.git_dir.join(f).exists())
+    }
+
+    /// Whether the file at `rel` (relative to the worktree) is on disk exactly as HEAD has it
+    /// (absent from both counts).
+    pub fn matches_head(&self, rel: &std::path::Path) -> Result<bool> {
+        let failed = |e: &dyn std::fmt::Display| Error::Git {
+            command: "rev-parse HEAD:<path>".into(),
+            message: e.to_string(),
+        };
+        let repo = self.gix()?;
+        let in_head = match repo.head_tree() {
+            Ok(tree) => tree
+                .lookup_entry_by_path(rel)
+                .map_err(|e| failed(&e))?
+                .map(|e| e.object_id()),
+            Err(_) => None, // no commit yet
+        };
+        let abs = self.workdir.join(rel);
+        let on_disk = match std::fs::read(&abs) {
+            Ok(bytes) => Some(
+                gix::objs::compute_hash(repo.object_hash(), gix::objs::Kind::Blob, &bytes)
+                    .map_err(|e| failed(&e))?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&abs, e)),
+        };
+        Ok(in_head == on_disk)
+    }
+
     /// The current branch name, or `None` when HEAD is detached.
     pub fn current_branch(&self) -> Result<Option<String>> {
         let repo = self.gix()?;

@@ -192,3 +192,36 @@ pub fn recover(ws: &Workspace, me: &Owner) -> Result<Vec<String>> {
     })?;
     Ok(stale)
 }
+
+/// Puts back a change of this run that another program undid — unless git did it (the file is
+/// as HEAD has it, or a merge or rebase is under way: the user's own history), or the bead was
+/// removed (YAML: someone deleted its file), or it changed again since.
+pub fn restore(ws: &Workspace, lost: &crate::store::Lost) -> Result<crate::store::watch::Restored> {
+    use crate::store::watch::Restored;
+    let repo = ws.require_repo()?;
+    let yaml = ws.layout().format == crate::store::Format::Yaml;
+    if lost.now.is_none() && yaml {
+        return Ok(Restored::Removed);
+    }
+    let file = match ws.bead_file(&lost.after.id) {
+        Some(f) => f,
+        None => {
+            let jsonl = ws.layout().jsonl_path();
+            match jsonl.strip_prefix(&repo.workdir) {
+                Ok(rel) => rel.to_path_buf(),
+                Err(_) => return Ok(Restored::ChangedSince),
+            }
+        }
+    };
+    if repo.in_operation() || repo.matches_head(&file)? {
+        return Ok(Restored::ByGit);
+    }
+    let done = ws.mutate("restored", crate::store::TxOptions::default(), |tx| {
+        crate::store::edit::restore(tx, lost)
+    })?;
+    Ok(if done.value {
+        Restored::Applied
+    } else {
+        Restored::ChangedSince
+    })
+}

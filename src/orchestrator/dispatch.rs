@@ -354,12 +354,8 @@ impl Dispatcher {
         let bus = Arc::clone(&self.cx.bus);
         // A change of this run that a program without the lock undoes is applied again.
         let ws = self.cx.ws.clone();
-        let restore: crate::store::watch::Restore = Box::new(move |lost| {
-            ws.mutate("restored", crate::store::TxOptions::default(), |tx| {
-                crate::store::edit::restore(tx, lost)
-            })
-            .map(|done| done.value)
-        });
+        let restore: crate::store::watch::Restore =
+            Box::new(move |lost| super::beads::restore(&ws, lost));
         let _watcher = crate::store::watch::watch_restoring(
             &self.cx.ws.store,
             WATCH_DEBOUNCE,
@@ -586,13 +582,14 @@ impl Dispatcher {
 
     /// Closes epics whose child beads are all closed now (one commit), and says so.
     async fn close_finished_epics(&self) {
+        let busy: Vec<String> = self.state.running.iter().cloned().collect();
         let closed = self
             .cx
-            .blocking(|cx| {
+            .blocking(move |cx| {
                 let now = crate::bead::Timestamp::now();
                 cx.ws
                     .mutate("closed", crate::store::TxOptions::default(), |tx| {
-                        crate::store::edit::close_finished_epics(tx, &now)
+                        crate::store::edit::close_finished_epics(tx, &busy, &now)
                     })
                     .map(|done| done.value)
             })

@@ -117,18 +117,24 @@ pub fn add_dependency(
 /// The reason an epic is closed with once its child beads are.
 pub const EPIC_DONE: &str = "all its child beads are closed";
 
-/// Epics not yet closed that have child beads (`parent-child` dependents), all of them closed
+/// Epics still in play (open, in progress or blocked — not deferred, pinned or deleted) that
+/// have child beads (`parent-child` dependents, deleted ones aside), all of them closed
 /// (bd's "eligible for closure").
 pub fn finished_epics(beads: &[bead::Bead]) -> Vec<String> {
     let g = Graph::new(beads);
     beads
         .iter()
-        .filter(|b| b.issue_type == bead::issue_type::EPIC && b.status != status::CLOSED)
+        .filter(|b| {
+            b.issue_type == bead::issue_type::EPIC
+                && [status::OPEN, status::IN_PROGRESS, status::BLOCKED].contains(&b.status.as_str())
+        })
         .filter(|e| {
             let kids: Vec<_> = g
                 .dependents(&e.id)
                 .into_iter()
-                .filter(|(_, d)| d.dep_type == dep_type::PARENT_CHILD)
+                .filter(|(k, d)| {
+                    d.dep_type == dep_type::PARENT_CHILD && k.status != status::TOMBSTONE
+                })
                 .collect();
             !kids.is_empty() && kids.iter().all(|(k, _)| k.status == status::CLOSED)
         })
@@ -137,17 +143,23 @@ pub fn finished_epics(beads: &[bead::Bead]) -> Vec<String> {
 }
 
 /// Closes the finished epics (see [`finished_epics`]) that nothing else holds open (an epic
-/// with open blockers of its own stays); their ids.
-pub fn close_finished_epics(tx: &mut Tx, now: &Timestamp) -> Result<Vec<String>> {
-    let done = finished_epics(tx.all()?);
+/// with open blockers of its own stays, as does one in `busy`: its planner still works), then
+/// their parents that this finished in turn; their ids.
+pub fn close_finished_epics(tx: &mut Tx, busy: &[String], now: &Timestamp) -> Result<Vec<String>> {
     let mut closed = Vec::new();
-    for id in done {
-        if open_blockers(tx, &id)?.is_empty() {
-            close(tx, &id, EPIC_DONE, false, now)?;
-            closed.push(id);
+    loop {
+        let mut more = false;
+        for id in finished_epics(tx.all()?) {
+            if !busy.contains(&id) && !closed.contains(&id) && open_blockers(tx, &id)?.is_empty() {
+                close(tx, &id, EPIC_DONE, false, now)?;
+                closed.push(id);
+                more = true;
+            }
+        }
+        if !more {
+            return Ok(closed);
         }
     }
-    Ok(closed)
 }
 
 /// Puts back a change of this process that another program undid (see
@@ -155,7 +167,7 @@ pub fn close_finished_epics(tx: &mut Tx, now: &Timestamp) -> Result<Vec<String>>
 pub fn restore(tx: &mut Tx, lost: &super::Lost) -> Result<bool> {
     let id = lost.after.id.clone();
     let now = tx.get(&id)?.map(super::content_hash);
-    if now != lost.before {
+    if now != lost.now {
         return Ok(false);
     }
     match now {

@@ -162,9 +162,12 @@ pub struct OwnWrites {
 
 #[derive(Debug)]
 struct Recent {
-    before: Option<u64>,
+    /// Every version it had before Loom's changes in the window (`None`: Loom created it).
+    befores: Vec<Option<u64>>,
     after: Bead,
     at: std::time::Instant,
+    /// Loom already put this change back once.
+    restored: bool,
 }
 
 /// How long after a write Loom watches for another program undoing it (a writer that takes
@@ -175,10 +178,12 @@ pub const RESTORE_WINDOW: Duration = Duration::from_secs(60);
 /// A change of this process that another program undid.
 #[derive(Clone, Debug)]
 pub struct Lost {
-    /// The bead's content hash before Loom's change (`None`: Loom created it).
-    pub before: Option<u64>,
+    /// The bead's content hash as the other program left it (`None`: it removed the bead).
+    pub now: Option<u64>,
     /// What Loom had written.
     pub after: Bead,
+    /// Loom had already put this change back once: it is undone again.
+    pub again: bool,
 }
 
 impl OwnWrites {
@@ -192,17 +197,19 @@ impl OwnWrites {
             let now = std::time::Instant::now();
             r.retain(|_, e| now.duration_since(e.at) < RESTORE_WINDOW);
             for c in &applied.changes {
-                // Several changes in a row: undoing them all goes back to the first `before`.
-                let before = match r.get(&c.id) {
-                    Some(e) => e.before,
-                    None => c.before.as_ref().map(content_hash),
-                };
+                // Several changes in a row: going back to any version before them undoes them.
+                let mut befores = r.remove(&c.id).map(|e| e.befores).unwrap_or_default();
+                let before = c.before.as_ref().map(content_hash);
+                if !befores.contains(&before) {
+                    befores.push(before);
+                }
                 r.insert(
                     c.id.clone(),
                     Recent {
-                        before,
+                        befores,
                         after: c.after.clone(),
                         at: now,
+                        restored: false,
                     },
                 );
             }
@@ -214,14 +221,24 @@ impl OwnWrites {
     pub fn undone(&self, id: &str, now: Option<u64>) -> Option<Lost> {
         let mut r = self.recent.lock().ok()?;
         let e = r.get(id)?;
-        if e.at.elapsed() >= RESTORE_WINDOW || e.before != now {
+        if e.at.elapsed() >= RESTORE_WINDOW || !e.befores.contains(&now) {
             return None;
         }
         let e = r.remove(id)?;
         Some(Lost {
-            before: e.before,
+            now,
             after: e.after,
+            again: e.restored,
         })
+    }
+
+    /// Loom just put back its change to `id`: if it is undone once more, it is only reported.
+    pub fn restored(&self, id: &str) {
+        if let Ok(mut r) = self.recent.lock()
+            && let Some(e) = r.get_mut(id)
+        {
+            e.restored = true;
+        }
     }
 
     /// The version Loom itself last wrote for `id`, if the watcher has not seen it yet (and
@@ -534,13 +551,15 @@ mod tests {
                 .is_none(),
             "someone's own edit"
         );
-        assert!(
-            own.undone("t-1", Some(content_hash(&p1))).is_none(),
-            "an intermediate version is not the one before the changes"
-        );
-        let lost = own.undone("t-1", Some(content_hash(&p2))).unwrap();
-        assert_eq!(lost.after, p0, "the last version Loom wrote");
+        let lost = own.undone("t-1", Some(content_hash(&p1))).unwrap();
+        assert_eq!(lost.after, p0, "an intermediate version undoes too");
+        assert!(!lost.again);
         assert!(own.undone("t-1", Some(content_hash(&p2))).is_none(), "once");
+        // Loom puts it back (a write from p1 to p0), marks it; undone again: `again`.
+        own.record(&change(Some(p1.clone()), p0.clone()));
+        own.restored("t-1");
+        let twice = own.undone("t-1", Some(content_hash(&p1))).unwrap();
+        assert!(twice.again, "a second undo is only reported");
         own.record(&change(None, bead("t-2", 1)));
         assert!(
             own.undone("t-2", None).is_some(),

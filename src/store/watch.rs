@@ -68,9 +68,22 @@ pub fn watch_with(
     watch_restoring(store, debounce, sink, None)
 }
 
-/// Puts back a change of this process that another program undid; whether it did (`false`:
-/// the bead changed again meanwhile, so it was left alone).
-pub type Restore = Box<dyn FnMut(&Lost) -> Result<bool> + Send>;
+/// Puts back a change of this process that another program undid, or says why not.
+pub type Restore = Box<dyn FnMut(&Lost) -> Result<Restored> + Send>;
+
+/// What became of an undone change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restored {
+    /// Applied again (a new commit).
+    Applied,
+    /// The bead changed again since: left as it is.
+    ChangedSince,
+    /// Git did it (a checkout, reset, revert, rebase: the file is as HEAD has it, or an
+    /// operation is under way): the repository's own history, left alone and not reported.
+    ByGit,
+    /// The bead was removed: Loom does not recreate a bead someone may have deleted on purpose.
+    Removed,
+}
 
 /// [`watch_with`] that also notices when another program undoes a recent change of this
 /// process (a writer that takes no lock renaming a file it read before Loom's write): it
@@ -90,6 +103,7 @@ pub fn watch_restoring(
     };
     base.reset()?;
     let beads_dir = store.layout().beads_dir.clone();
+    let own = store.own_writes();
     let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
     let mut watcher = notify::recommended_watcher(move |e| {
         let _ = tx.send(e);
@@ -134,12 +148,26 @@ pub fn watch_restoring(
                     let what = format!(
                         "{id}: another program put back an older version over a change Loom had just made"
                     );
-                    let message = match restore.as_mut().map(|r| r(&lost)) {
-                        Some(Ok(true)) => format!("{what}; Loom applied its change again"),
-                        Some(Ok(false)) => {
+                    let outcome = match restore.as_mut() {
+                        Some(r) if !lost.again => Some(r(&lost)),
+                        _ => None,
+                    };
+                    let message = match outcome {
+                        Some(Ok(Restored::ByGit)) => continue,
+                        Some(Ok(Restored::Applied)) => {
+                            own.restored(&id);
+                            format!("{what}; Loom applied its change again")
+                        }
+                        Some(Ok(Restored::ChangedSince)) => {
                             format!("{what}; it has changed again since, so it was left as it is")
                         }
+                        Some(Ok(Restored::Removed)) => format!(
+                            "{id}: removed right after Loom created it; Loom does not recreate it"
+                        ),
                         Some(Err(e)) => format!("{what}; applying it again failed: {e}"),
+                        None if lost.again => format!(
+                            "{what} again; Loom leaves it (a program keeps writing an older version)"
+                        ),
                         None => format!("{what}; that change is lost — make it again"),
                     };
                     sink(Event::Error {

@@ -919,3 +919,46 @@ fn an_epic_closes_when_its_children_are_done() {
         "{subjects}"
     );
 }
+
+/// The planner splits an epic into child beads; the run builds them; the epic closes.
+#[test]
+fn a_planned_epic_closes_when_the_run_has_built_its_children() {
+    const PLANNER: &str = "You are the planner";
+    let server = LlmServer::start();
+    let repo = project("review: false\nmax_agents: 1\n");
+    let epic = repo.create("Notes, all of them", &["-t", "epic"]);
+    server.route(
+        &[&epic, PLANNER],
+        call(
+            "create_bead",
+            json!({"title": "Write one.txt", "description": "one.txt says ok"}),
+        ),
+    );
+    server.route(
+        &[&epic, PLANNER],
+        call("done", json!({"summary": "Split into one bead."})),
+    );
+    // The child's coder (its id is not known in advance: route on its title).
+    server.route(
+        &["Write one.txt", CODER],
+        call("write_file", json!({"path": "one.txt", "content": "ok\n"})),
+    );
+    server.route(
+        &["Write one.txt", CODER],
+        call("done", json!({"summary": "Wrote one.txt."})),
+    );
+    let (out, _) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let all = repo.json(&["list", "--all", "-n", "0"]);
+    let child = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["title"] == "Write one.txt")
+        .expect("the planner's child bead");
+    assert_eq!(child["status"], "closed", "{child}");
+    assert_eq!(child["dependencies"][0]["type"], "parent-child", "{child}");
+    let e = bead(&repo, &epic);
+    assert_eq!(e["status"], "closed", "{e}");
+    assert_eq!(e["close_reason"], "all its child beads are closed");
+}

@@ -164,7 +164,13 @@ fn an_undone_change_is_noticed_and_applied_again() {
                     |t| loom::store::edit::restore(t, lost),
                     |_| Ok(()),
                 )
-                .map(|(put_back, _)| put_back)
+                .map(|(put_back, _)| {
+                    if put_back {
+                        watch::Restored::Applied
+                    } else {
+                        watch::Restored::ChangedSince
+                    }
+                })
         });
         let _w = watch::watch_restoring(
             &store,
@@ -210,4 +216,50 @@ fn an_undone_change_is_noticed_and_applied_again() {
             "{format}: priority 0 again: {shown}"
         );
     }
+}
+
+/// The orchestrator's restore leaves git's doings alone: a bead put back by `git reset` (the
+/// file as HEAD has it) is the user's history; one put back by a stale writer is applied again.
+#[test]
+fn restore_tells_a_stale_writer_from_git() {
+    use loom::orchestrator::beads::restore;
+    use loom::store::{Lost, content_hash};
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create("Mine", &[]);
+    let ws = loom::workspace::Workspace::open(&loom::workspace::OpenOptions {
+        dir: Some(repo.path().to_path_buf()),
+        actor: Some("tester".into()),
+        no_commit: false,
+    })
+    .unwrap();
+    let rel = format!(".beads/beads/{id}.yaml");
+    let stale_text = repo.read_string(&rel);
+    let stale = ws.store.load().unwrap().beads[0].clone();
+    let done = ws
+        .mutate("updated", TxOptions::default(), |tx| {
+            tx.get_mut(&id)?.priority = 0;
+            Ok(tx.get(&id)?.cloned())
+        })
+        .unwrap();
+    let after = done.value.unwrap();
+    let lost = Lost {
+        now: Some(content_hash(&stale)),
+        after: after.clone(),
+        again: false,
+    };
+    // A stale writer: the file differs from HEAD.
+    repo.write(&rel, &stale_text);
+    assert_eq!(restore(&ws, &lost).unwrap(), watch::Restored::Applied);
+    assert!(repo.read_string(&rel).contains("priority: 0"));
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    // Git: the last two commits reset away; the file is as HEAD has it.
+    repo.git(&["reset", "-q", "--hard", "HEAD~2"]);
+    let reset = ws.store.load().unwrap().beads[0].clone();
+    let lost = Lost {
+        now: Some(content_hash(&reset)),
+        after,
+        again: false,
+    };
+    assert_eq!(restore(&ws, &lost).unwrap(), watch::Restored::ByGit);
+    assert!(!repo.read_string(&rel).contains("priority: 0"));
 }
