@@ -701,17 +701,19 @@ impl Dispatcher {
         // Let pipelines settle their beads (bounded; a second Ctrl-C cuts it short), then stop
         // the rest and give their beads back.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut merged = false;
         loop {
             tokio::select! {
                 j = self.tasks.join_next_with_id() => match j {
-                    Some(j) => {
-                        self.joined(j);
-                    }
+                    Some(j) => merged |= self.joined(j),
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
                 () = self.signals.recv() => break,
             }
+        }
+        if merged {
+            self.close_finished_epics().await;
         }
         if !self.tasks.is_empty() {
             self.tasks.abort_all();
