@@ -251,14 +251,9 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
         exit_code: summary.exit_code,
         summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
     });
-    if let Some(mut log) = log {
-        // Bounded; a writer still busy then must not outlive the lock (two writers).
-        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut log)
-            .await
-            .is_err()
-        {
-            log.abort();
-        }
+    if let Some(log) = log {
+        // Bounded: it ends at `run_finished`, just published.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), log).await;
     }
     Ok(summary)
 }

@@ -50,11 +50,13 @@ pub fn spawn(
     let mut file = open()?;
     let provider = provider.clone();
     let mut sub = bus.subscribe();
-    Some(tokio::spawn(async move {
+    // A thread of the blocking pool: the writes (a flush per burst of streamed text) stay off
+    // the async workers.
+    Some(tokio::task::spawn_blocking(move || {
         let mut written = 0u64;
         let mut started: Option<String> = None;
         loop {
-            let event = match sub.recv().await {
+            let event = match sub.blocking_recv() {
                 Ok(e) => e,
                 // A slow disk lost some events: the reader sees a gap, nothing worse.
                 Err(RecvError::Lagged(_)) => continue,
