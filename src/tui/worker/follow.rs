@@ -23,6 +23,9 @@ use super::Worker;
 /// How much of a running run's log is read back on opening.
 const REPLAY_BYTES: u64 = 4 << 20;
 
+/// The least time between two reads of the log while it is being written.
+const READ_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How often a followed run's process is checked while the run goes.
 const ALIVE_CHECK: Duration = Duration::from_secs(2);
 
@@ -202,12 +205,20 @@ impl Worker {
                         rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
                     };
                     match woke {
-                        Ok(()) => {
+                        Ok(()) => loop {
                             while rx.try_recv().is_ok() {}
                             if !deliver(&tail.read(), &mut active) {
                                 return;
                             }
-                        }
+                            // A streaming run flushes per chunk: read at most every
+                            // READ_INTERVAL while writes keep coming, then wait again.
+                            std::thread::sleep(READ_INTERVAL);
+                            match rx.try_recv() {
+                                Ok(()) => {}
+                                Err(mpsc::TryRecvError::Empty) => break,
+                                Err(mpsc::TryRecvError::Disconnected) => return,
+                            }
+                        },
                         Err(RecvTimeoutError::Disconnected) => return,
                         Err(RecvTimeoutError::Timeout) => {
                             let alive = holder().is_some_and(|h| h.owner.is_alive());
