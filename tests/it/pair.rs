@@ -280,11 +280,7 @@ fn doctor_checks_the_endpoint_and_says_how_to_fix_it() {
 #[test]
 fn pair_uses_tools_and_asks_before_writing() {
     let server = LlmServer::start();
-    let repo = TestRepo::with_loom("yaml");
-    repo.write("notes.txt", "draft\n");
-    repo.git(&["add", "notes.txt"]);
-    repo.git(&["commit", "-qm", "notes"]);
-    let id = repo.create("Polish the notes", &[]);
+    let (repo, id) = crate::support::notes_repo();
 
     // Reads need no permission; a write without --yes (and no terminal) is declined.
     server.push(Reply::tool(

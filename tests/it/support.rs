@@ -193,3 +193,14 @@ pub fn ids(v: &serde_json::Value) -> Vec<String> {
         .map(|b| b["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// A YAML repository with a committed `notes.txt` ("draft") and a bead "Polish the notes"
+/// (the pair tests' scene); its id.
+pub fn notes_repo() -> (TestRepo, String) {
+    let repo = TestRepo::with_loom("yaml");
+    repo.write("notes.txt", "draft\n");
+    repo.git(&["add", "notes.txt"]);
+    repo.git(&["commit", "-qm", "notes"]);
+    let id = repo.create("Polish the notes", &[]);
+    (repo, id)
+}

@@ -133,11 +133,7 @@ fn tools(s: &Session) -> Vec<(String, ToolState)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairing_in_the_tui_confirms_writes_stops_and_keeps_the_conversation() {
     let server = LlmServer::start();
-    let repo = TestRepo::with_loom("yaml");
-    repo.write("notes.txt", "draft\n");
-    repo.git(&["add", "notes.txt"]);
-    repo.git(&["commit", "-qm", "notes"]);
-    let id = repo.create("Polish the notes", &[]);
+    let (repo, id) = crate::support::notes_repo();
 
     // 1. A read (no question), a write (asks; `y`), then the answer streams.
     server.push(Reply::tool(

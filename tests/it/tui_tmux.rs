@@ -212,11 +212,7 @@ fn without_a_terminal_loom_says_what_to_use_instead() {
 #[test]
 fn pair_on_a_bead_in_a_real_terminal() {
     let server = LlmServer::start();
-    let repo = TestRepo::with_loom("yaml");
-    repo.write("notes.txt", "draft\n");
-    repo.git(&["add", "notes.txt"]);
-    repo.git(&["commit", "-qm", "notes"]);
-    let id = repo.create("Polish the notes", &[]);
+    let (repo, id) = crate::support::notes_repo();
     server.push(Reply::tool(
         "write_file",
         serde_json::json!({"path": "notes.txt", "content": "final\n"}),
