@@ -1,4 +1,5 @@
-//! Text measured in terminal columns (wide characters count two), for tables and the TUI.
+//! Text for terminals: measured in columns (wide characters count two), folded to one line,
+//! times shortened to the clock — for tables, logs and the TUI.
 
 use unicode_width::UnicodeWidthStr;
 
@@ -22,4 +23,33 @@ pub fn fit(s: &str, width: usize) -> String {
     }
     out.push('…');
     out
+}
+
+/// `s` on one line (runs of whitespace, newlines included, become one space), cut to `max`
+/// characters with `…` when cut.
+pub fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+/// The `HH:MM:SS` of an RFC 3339 time (the text itself when it is not one).
+pub fn clock(at: &str) -> &str {
+    at.get(11..19).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_and_clock() {
+        assert_eq!(one_line("a  b\n\tc", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(clock("2026-11-21T10:41:07.123Z"), "10:41:07");
+        assert_eq!(clock("soon"), "soon");
+    }
 }

@@ -583,12 +583,7 @@ pub async fn action_loop(
 }
 
 fn excerpt(s: &str) -> String {
-    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 160 {
-        format!("{}…", one.chars().take(160).collect::<String>())
-    } else {
-        one
-    }
+    crate::text::one_line(s, 160)
 }
 
 impl LoopEnd {

@@ -46,7 +46,7 @@ pub(super) fn human(ctx: &Ctx, e: &Event) -> Option<String> {
 
 /// [`human`] with a given painter (stderr has its own).
 pub(super) fn human_with(p: &output::Painter, e: &Event) -> Option<String> {
-    let clock = |at: &str| p.dim(at.get(11..19).unwrap_or(at));
+    let clock = |at: &str| p.dim(crate::text::clock(at));
     let line = match e {
         Event::BeadCreated { at, bead, .. } => {
             format!(

@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::event::Event;
+use crate::text::{clock, one_line};
 
 use super::pacing::{LineStream, Pacing};
 
@@ -82,19 +83,6 @@ impl Default for Logs {
     }
 }
 
-fn clock(at: &str) -> String {
-    at.get(11..19).unwrap_or(at).to_owned()
-}
-
-fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > max {
-        format!("{}…", flat.chars().take(max).collect::<String>())
-    } else {
-        flat
-    }
-}
-
 impl Logs {
     fn push(&mut self, e: Entry) {
         self.entries.push_back(e);
@@ -126,7 +114,7 @@ impl Logs {
     /// Folds an event in; returns when to look again for paced text (`None`: nothing waits).
     pub fn apply(&mut self, ev: &Event, now: Instant) -> Option<Duration> {
         let entry = |at: &str, bead: &str, who: &str, kind: Kind, text: String| Entry {
-            time: clock(at),
+            time: clock(at).to_owned(),
             bead: bead.to_owned(),
             who: who.to_owned(),
             kind,
@@ -143,7 +131,7 @@ impl Logs {
                 text,
             } => {
                 let key = (bead.clone(), agent.clone());
-                self.stream_at.insert(key.clone(), clock(at));
+                self.stream_at.insert(key.clone(), clock(at).to_owned());
                 let pacing = self.pacing;
                 self.streams
                     .entry(key)
@@ -374,7 +362,7 @@ impl Logs {
         let lines = s.finish();
         for l in lines.into_iter().filter(|l| !l.trim().is_empty()) {
             self.push(Entry {
-                time: clock(at),
+                time: clock(at).to_owned(),
                 bead: bead.to_owned(),
                 who: agent.to_owned(),
                 kind: Kind::Text,
