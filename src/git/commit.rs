@@ -216,7 +216,7 @@ impl Repo {
             .config_snapshot()
             .boolean("core.fileMode")
             .unwrap_or(true);
-        if !file_mode || paths.iter().any(|p| self.attributes_may_apply(p)) {
+        if !file_mode || paths.iter().any(|p| self.attributes_may_apply(&repo, p)) {
             return Ok(None);
         }
         let Ok(id) = gix::ObjectId::from_hex(head_tree.as_bytes()) else {
@@ -276,7 +276,7 @@ impl Repo {
     /// working-tree encoding, line-ending conversion). Looked up cheaply and on the safe side:
     /// any attributes file on the way (the repository's, `info/attributes`, the user's) that
     /// mentions one of them sends the commit through git's plumbing.
-    fn attributes_may_apply(&self, path: &std::path::Path) -> bool {
+    fn attributes_may_apply(&self, repo: &gix::Repository, path: &std::path::Path) -> bool {
         const CHANGING: [&str; 5] = ["filter", "ident", "working-tree-encoding", "text", "eol"];
         let mentions = |file: &std::path::Path| {
             std::fs::read_to_string(file)
@@ -299,9 +299,7 @@ impl Repo {
         if let Some(h) = home {
             files.push(h.join("git").join("attributes"));
         }
-        if let Ok(repo) = self.gix()
-            && let Some(f) = repo.config_snapshot().string("core.attributesFile")
-        {
+        if let Some(f) = repo.config_snapshot().string("core.attributesFile") {
             let f = f.to_string();
             let f = match f.strip_prefix("~/") {
                 Some(rest) => std::env::var_os("HOME")
