@@ -9,6 +9,7 @@ use loom::tui::keys::KeyMap;
 use loom::tui::model::Column;
 use loom::tui::runtime::{Options, Session};
 use loom::tui::theme::Theme;
+use loom::tui::worker::AgentSetup;
 use loom::workspace::{OpenOptions, Workspace};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -17,34 +18,44 @@ use crate::support::TestRepo;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn open(repo: &TestRepo) -> Session {
-    let ws = Workspace::open(&OpenOptions {
+/// `repo` opened as the tester.
+pub fn workspace(repo: &TestRepo) -> Workspace {
+    Workspace::open(&OpenOptions {
         dir: Some(repo.path().to_path_buf()),
         actor: Some("tester".into()),
         no_commit: false,
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// A window on `ws` with the default theme and keys, agents as given, no mouse.
+pub fn session(ws: Workspace, agents: Result<AgentSetup, String>) -> Session {
     Session::new(Options {
         ws,
         theme: Theme::default_theme(),
         keys: KeyMap::default(),
-        agents: Err("no agents in this test".into()),
+        agents,
         auto: false,
         mouse: false,
     })
 }
 
-fn key(s: &mut Session, code: KeyCode) {
+fn open(repo: &TestRepo) -> Session {
+    session(workspace(repo), Err("no agents in this test".into()))
+}
+
+pub fn key(s: &mut Session, code: KeyCode) {
     s.handle(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
 
-fn typed(s: &mut Session, text: &str) {
+pub fn typed(s: &mut Session, text: &str) {
     for c in text.chars() {
         key(s, KeyCode::Char(c));
     }
 }
 
-fn screen(s: &mut Session, w: u16, h: u16) -> String {
+/// The screen as text, `w`×`h`.
+pub fn screen(s: &mut Session, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     s.draw(&mut t).unwrap();
     let buf = t.backend().buffer().clone();
@@ -354,24 +365,12 @@ async fn bad_edits_are_refused_with_a_message_and_lose_nothing() {
 /// A window on `repo` with no agents of its own, using the data dir that `loom` processes of
 /// the test environment use.
 fn viewer(repo: &TestRepo) -> Session {
-    let mut ws = Workspace::open(&OpenOptions {
-        dir: Some(repo.path().to_path_buf()),
-        actor: Some("tester".into()),
-        no_commit: false,
-    })
-    .unwrap();
+    let mut ws = workspace(repo);
     ws.config.repo_data_dir = Some(loom::config::repo_data_dir_in(
         &repo.config_dir().join("data"),
         &ws.layout().root,
     ));
-    Session::new(Options {
-        ws,
-        theme: Theme::default_theme(),
-        keys: KeyMap::default(),
-        agents: Err("no agents in this window".into()),
-        auto: false,
-        mouse: false,
-    })
+    session(ws, Err("no agents in this window".into()))
 }
 
 /// `loom run` in another process, against `server`.

@@ -9,28 +9,19 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use loom::llm::{Client, ProviderConfig, ProviderFile, Tape};
 use loom::orchestrator::settings::{Overrides, RunSettings};
 use loom::tui::app::{AppEvent, View};
-use loom::tui::keys::KeyMap;
 use loom::tui::pair::{Entry, Phase, ToolState};
-use loom::tui::runtime::{Options, Session};
-use loom::tui::theme::Theme;
+use loom::tui::runtime::Session;
 use loom::tui::worker::AgentSetup;
-use loom::workspace::{OpenOptions, Workspace};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 use crate::llm_server::{Fault, LlmServer, Reply};
 use crate::support::TestRepo;
+use crate::tui::{key, session, typed, workspace};
 
 const WAIT: Duration = Duration::from_secs(20);
 const KEY: &str = "tokenhub_tui_pair_3f9e_do_not_leak";
 
 fn open(repo: &TestRepo, server: &LlmServer) -> Session {
-    let mut ws = Workspace::open(&OpenOptions {
-        dir: Some(repo.path().to_path_buf()),
-        actor: Some("tester".into()),
-        no_commit: false,
-    })
-    .unwrap();
+    let mut ws = workspace(repo);
     ws.config.repo_data_dir = Some(repo.config_dir().join("data"));
     let file = ProviderFile {
         url: Some(server.url()),
@@ -42,44 +33,19 @@ fn open(repo: &TestRepo, server: &LlmServer) -> Session {
     let client = Client::new(provider, Tape::Live).unwrap();
     let settings =
         RunSettings::resolve(&ws.config, Some("main"), WAIT, Overrides::default()).unwrap();
-    Session::new(Options {
+    session(
         ws,
-        theme: Theme::default_theme(),
-        keys: KeyMap::default(),
-        agents: Ok(AgentSetup {
+        Ok(AgentSetup {
             client,
             settings,
             personas: None,
             helper: None,
         }),
-        auto: false,
-        mouse: false,
-    })
-}
-
-fn key(s: &mut Session, code: KeyCode) {
-    s.handle(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-}
-
-fn typed(s: &mut Session, text: &str) {
-    for c in text.chars() {
-        key(s, KeyCode::Char(c));
-    }
+    )
 }
 
 fn screen(s: &mut Session) -> String {
-    let (w, h) = (120, 40);
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    s.draw(&mut t).unwrap();
-    let buf = t.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..h {
-        for x in 0..w {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
+    crate::tui::screen(s, 120, 40)
 }
 
 /// Handles events until the pane is in `phase` (bounded).
@@ -295,20 +261,10 @@ async fn without_an_endpoint_the_pane_says_why_and_shows_the_history() {
         &format!(".beads/conversations/{id}.jsonl"),
         "{\"role\":\"user\",\"content\":\"Earlier question\",\"time\":\"2026-11-20T10:00:00Z\"}\n",
     );
-    let ws = Workspace::open(&OpenOptions {
-        dir: Some(repo.path().to_path_buf()),
-        actor: Some("tester".into()),
-        no_commit: false,
-    })
-    .unwrap();
-    let mut s = Session::new(Options {
-        ws,
-        theme: Theme::default_theme(),
-        keys: KeyMap::default(),
-        agents: Err("no model endpoint is configured: set TOKENHUB_URL".into()),
-        auto: false,
-        mouse: false,
-    });
+    let mut s = session(
+        workspace(&repo),
+        Err("no model endpoint is configured: set TOKENHUB_URL".into()),
+    );
     press_pair(&mut s, &id).await;
     until(&mut s, Phase::Unavailable).await;
     let text = screen(&mut s);

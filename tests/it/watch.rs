@@ -19,6 +19,20 @@ fn store_of(repo: &TestRepo) -> Store {
     Store::new(layout, repo.path().join(".git/loom/beads.lock"))
 }
 
+/// Loom's own write through `store` (no commit): bead `id` gets priority 0.
+fn loom_sets_priority_0(store: &Store, id: &str) {
+    store
+        .transact(
+            TxOptions::default(),
+            |t| {
+                t.get_mut(id)?.priority = 0;
+                Ok(())
+            },
+            |_| Ok(()),
+        )
+        .unwrap();
+}
+
 fn next(rx: &mpsc::Receiver<Event>) -> Event {
     rx.recv_timeout(WAIT).expect("no event within the bound")
 }
@@ -42,16 +56,7 @@ fn run(format: &str) {
     .unwrap();
 
     // Loom's own write through this store…
-    store
-        .transact(
-            TxOptions::default(),
-            |t| {
-                t.get_mut(&id)?.priority = 0;
-                Ok(())
-            },
-            |_| Ok(()),
-        )
-        .unwrap();
+    loom_sets_priority_0(&store, &id);
     // …then someone else's. The first event must be theirs: ours is not echoed.
     let rel = match format {
         "yaml" => format!(".beads/beads/{id}.yaml"),
@@ -182,16 +187,7 @@ fn an_undone_change_is_noticed_and_applied_again() {
         )
         .unwrap();
         let stale = repo.read_string(&rel);
-        store
-            .transact(
-                TxOptions::default(),
-                |t| {
-                    t.get_mut(&id)?.priority = 0;
-                    Ok(())
-                },
-                |_| Ok(()),
-            )
-            .unwrap();
+        loom_sets_priority_0(&store, &id);
         // Right after Loom's write (the same batch or the next), the stale rename.
         let tmp = repo.path().join(".beads/stale.tmp");
         std::fs::write(&tmp, &stale).unwrap();
