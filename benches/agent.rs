@@ -1,6 +1,7 @@
 //! Agent overheads without the model: one loop iteration (assemble a streamed tool call, parse
-//! it, execute a cheap tool, append the result, serialize the next request), and creating a
-//! worktree in a 5,000-file repository beside `git worktree add` by hand.
+//! it, execute a cheap tool, append the result, serialize the next request), a command under
+//! the sandbox's supervisor (`run_command true`), a file tool round trip (write, read back),
+//! and creating a worktree in a 5,000-file repository beside `git worktree add` by hand.
 //! Run: `cargo bench --bench agent`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use loom::agent::exec::{Stats, ToolContext};
+use loom::agent::exec::ToolContext;
 use loom::agent::sandbox::Sandbox;
 use loom::agent::tools;
 use loom::git::Repo;
@@ -69,14 +70,11 @@ fn iteration(c: &mut Criterion) {
         ..OpenOptions::default()
     })
     .unwrap();
-    let mut ctx = ToolContext {
-        sandbox: Sandbox::new(dir.path(), tmp.path(), Vec::new()).unwrap(),
-        diff_base: None,
-        workspace: ws,
-        bead_id: "b-1".into(),
-        agent: "coder".into(),
-        stats: Stats::default(),
-    };
+    // Commands run as in production: under `loom __sandbox-exec` (the supervisor).
+    let sandbox = Sandbox::new(dir.path(), tmp.path(), Vec::new())
+        .unwrap()
+        .supervised(env!("CARGO_BIN_EXE_loom").into(), Vec::new());
+    let mut ctx = ToolContext::new(sandbox, ws, "b-1", "coder").unwrap();
     let allowed: Vec<String> = tools::STANDARD.iter().map(|s| (*s).to_owned()).collect();
     // A realistic history: system prompt, bead, and 10 earlier tool rounds of ~2 kB each.
     let mut history = vec![
@@ -132,6 +130,25 @@ fn iteration(c: &mut Criterion) {
     c.bench_function("run_command_true", |b| {
         b.iter(|| rt.block_on(ctx.sandbox.run("true", None)).exit_code)
     });
+    // A file tool round trip: write a file, then read it back.
+    let write = tools::parse_action(
+        "write_file",
+        &serde_json::json!({"path": "src/m0/new.rs", "content": "fn new() -> u32 { 1 }\n".repeat(40)}),
+        &allowed,
+    )
+    .unwrap();
+    let read = tools::parse_action(
+        "read_file",
+        &serde_json::json!({"path": "src/m0/new.rs"}),
+        &allowed,
+    )
+    .unwrap();
+    c.bench_function("file_tool_round_trip", |b| {
+        b.iter(|| {
+            rt.block_on(ctx.execute(&write));
+            rt.block_on(ctx.execute(&read))
+        })
+    });
 }
 
 fn worktrees(c: &mut Criterion) {
@@ -150,7 +167,7 @@ fn worktrees(c: &mut Criterion) {
                 n += 1;
                 let id = format!("b-{n}");
                 let start = Instant::now();
-                let (wt, _) = trees.ensure(&id, "main").unwrap();
+                let (wt, _) = trees.add(&id, "main").unwrap();
                 total += start.elapsed();
                 // A fresh worktree's branch is merged (it is main), so `remove` deletes it too.
                 assert!(trees.remove(&wt, "main", true).unwrap().is_none());

@@ -252,6 +252,7 @@ fn latency(out: &Path, events: usize) {
         max_beads: None,
         timeout: None,
         max_tokens: None,
+        limits: Default::default(),
         provider_down_limit: Duration::from_secs(30),
         idle_exit: false,
     };

@@ -38,8 +38,10 @@ pub struct ConfigFile {
     pub review: Option<bool>,
     /// `auto`, `approve` or `none`.
     pub merge: Option<crate::orchestrator::settings::MergeMode>,
-    /// Per-bead limits.
+    /// Per-bead and per-run limits.
     pub budget: Option<crate::orchestrator::settings::BudgetFile>,
+    /// Dispatch beads agents file in the same run (also `budget.dispatch_followups`).
+    pub dispatch_followups: Option<bool>,
     /// The terminal UI: `theme`, `keys`.
     pub tui: Option<TuiFile>,
     /// Everything else, kept for later features.
@@ -107,6 +109,7 @@ pub struct Config {
     pub review: Option<bool>,
     pub merge: Option<crate::orchestrator::settings::MergeMode>,
     pub budget: crate::orchestrator::settings::BudgetFile,
+    pub dispatch_followups: Option<bool>,
     pub tui: TuiFile,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
@@ -131,6 +134,7 @@ impl Default for Config {
             review: None,
             merge: None,
             budget: crate::orchestrator::settings::BudgetFile::default(),
+            dispatch_followups: None,
             tui: TuiFile::default(),
             sources: Vec::new(),
             repo_data_dir: None,
@@ -262,7 +266,8 @@ impl Config {
             target_branch,
             max_agents,
             review,
-            merge
+            merge,
+            dispatch_followups
         );
     }
 }

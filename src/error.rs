@@ -64,6 +64,11 @@ pub enum Error {
     #[error(transparent)]
     Llm(#[from] crate::llm::LlmError),
 
+    /// Something an agent ran broke the sandbox's promises (its worktree's `.git` changed):
+    /// the bead stops and nothing from it is merged.
+    #[error("security: {0}")]
+    Security(String),
+
     #[error("{0}")]
     Other(String),
 }
@@ -113,6 +118,10 @@ impl Error {
                 "another program (bd, an editor, a sync tool) keeps rewriting the file; retry when it is idle".into(),
             ),
             Error::Llm(e) => e.hint(),
+            Error::Security(_) => Some(
+                "nothing from this bead is merged; inspect its worktree (`loom worktrees`), then remove it and resolve the decision"
+                    .into(),
+            ),
             Error::Git { .. } => Some(
                 "check `git status`; set `auto_commit: false` in .loom/config.yaml to write beads without committing"
                     .into(),

@@ -189,6 +189,13 @@ pub enum Event {
         bead: Option<String>,
         message: String,
     },
+    /// Something an agent ran broke the sandbox's promises (its worktree's `.git` changed):
+    /// the bead is stopped, nothing from it is merged.
+    SecurityNotice {
+        at: String,
+        bead: String,
+        message: String,
+    },
     /// A bead's pipeline ended (for this run).
     BeadFinished {
         at: String,
@@ -222,6 +229,7 @@ impl Event {
             | Event::MergeResult { bead, .. }
             | Event::DecisionNeeded { bead, .. }
             | Event::Usage { bead, .. }
+            | Event::SecurityNotice { bead, .. }
             | Event::BeadFinished { bead, .. } => Some(bead),
             Event::Error { bead, .. } => bead.as_deref(),
             Event::WatchError { .. }

@@ -9,11 +9,16 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // Loom runs agent commands through itself to apply Landlock before becoming `sh`.
+    // Loom runs agent commands under itself: the supervisor restricts a thread and starts
+    // the command from it, then ends everything the command started.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "__sandbox-exec") {
         std::process::exit(loom::agent::sandbox::sandbox_exec(&args[2..]));
     }
+    // Not dumpable: no other process of this user — an agent's command included, even as
+    // root once its capabilities are dropped — may read this process's memory or
+    // /proc/<pid>/environ, where the API key is.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let cli = loom::cli::Cli::parse();
     let code = match loom::cli::run(cli) {
         Ok(code) => code,

@@ -41,6 +41,18 @@ pub fn clock(at: &str) -> &str {
     at.get(11..19).unwrap_or(at)
 }
 
+/// The last `max` bytes of `text` (on a character boundary), marked when cut.
+pub fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[… {} bytes before]\n{}", start, &text[start..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

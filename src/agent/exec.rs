@@ -4,17 +4,29 @@
 //! the log.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, Read};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bead::{Bead, Dependency, Timestamp, dep_type, issue_type, status};
 use crate::store::TxOptions;
 use crate::workspace::Workspace;
 
+use super::beneath::{self, Beneath, Walked};
+use super::quota::Quota;
 use super::sandbox::Sandbox;
 use super::tools::Action;
 
-/// Largest file `read_file` returns whole (larger ones need a line range).
+/// Largest file `read_file` returns whole (larger ones need a line range), and the most text
+/// one read returns.
 const MAX_READ_BYTES: usize = 96 * 1024;
+/// Longest line `read_file` shows; the rest is cut with a marker.
+const MAX_LINE: usize = 4000;
+/// Files up to this size are scanned to the end to count their lines.
+const COUNT_LINES_UP_TO: u64 = 8 * 1024 * 1024;
+/// Largest file `edit_file` edits and `search_text` searches.
+const MAX_EDIT_BYTES: u64 = 8 * 1024 * 1024;
+const MAX_SEARCH_BYTES: u64 = 2 * 1024 * 1024;
 /// Most entries `list_files` returns.
 const MAX_LIST: usize = 1000;
 /// Most matches `search_text` returns.
@@ -35,10 +47,24 @@ pub struct ToolResult {
 /// How a terminal tool ends the loop.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Finish {
-    Done { summary: String },
-    Escalated { question: String, decision: String },
-    Approved { summary: String },
-    ChangesRequested { comments: String },
+    Done {
+        summary: String,
+    },
+    Escalated {
+        question: String,
+        decision: String,
+    },
+    Approved {
+        summary: String,
+    },
+    ChangesRequested {
+        comments: String,
+    },
+    /// A command broke the sandbox's promises (the worktree's `.git` was replaced): the bead
+    /// stops and nothing from it is merged.
+    Tampered {
+        reason: String,
+    },
 }
 
 /// The outcome of one call.
@@ -60,6 +86,8 @@ pub struct Stats {
 /// Everything tools act on.
 pub struct ToolContext {
     pub sandbox: Sandbox,
+    /// The worktree, for file tools (every path resolved beneath it by the kernel).
+    pub files: Beneath,
     /// The repository's bead store (beads the agent files go there, not into the worktree).
     pub workspace: Workspace,
     pub bead_id: String,
@@ -69,6 +97,41 @@ pub struct ToolContext {
     /// What `git_diff` compares the worktree with (default `HEAD`): the fork point from the
     /// target, so committed rounds of work show too.
     pub diff_base: Option<String>,
+    /// What is left of the bead's time budget (caps command timeouts); set by the loop.
+    pub time_left: Option<Duration>,
+    /// How many beads agents may still file.
+    pub quota: Arc<Quota>,
+    /// The worktree (for Loom's own git in it: `git_diff`); `None` outside one (tests).
+    pub worktree: Option<crate::git::worktree::Worktree>,
+}
+
+impl ToolContext {
+    /// Tools over `sandbox`'s worktree, filing beads in `workspace` as `agent`.
+    pub fn new(
+        sandbox: Sandbox,
+        workspace: Workspace,
+        bead_id: &str,
+        agent: &str,
+    ) -> std::io::Result<ToolContext> {
+        Ok(ToolContext {
+            files: Beneath::open(sandbox.root())?,
+            sandbox,
+            workspace,
+            bead_id: bead_id.to_owned(),
+            agent: agent.to_owned(),
+            stats: Stats::default(),
+            diff_base: None,
+            time_left: None,
+            quota: Arc::new(Quota::default()),
+            worktree: None,
+        })
+    }
+
+    /// Tools in `wt` (Loom's git there uses the git dir Loom made for it).
+    pub fn in_worktree(mut self, wt: &crate::git::worktree::Worktree) -> ToolContext {
+        self.worktree = Some(wt.clone());
+        self
+    }
 }
 
 fn ok(text: String, summary: String) -> Outcome {
@@ -166,102 +229,98 @@ impl ToolContext {
 
     fn read_file(&mut self, path: &str, start: Option<u64>, end: Option<u64>) -> Outcome {
         let label = format!("read_file {path}");
-        let full = match self.sandbox.resolve_read(path) {
-            Ok(p) => p,
+        let opened = match self.files.open_file(path) {
+            Ok(o) => o,
             Err(e) => return fail(e, label),
         };
-        let bytes = match std::fs::read(&full) {
-            Ok(b) => b,
-            Err(e) if full.is_dir() => {
-                return fail(
-                    format!("`{path}` is a directory; use list_files ({e})"),
-                    label,
-                );
-            }
+        let len = opened.len;
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, opened.file);
+        let binary = match reader.fill_buf() {
+            Ok(head) => is_binary(head),
             Err(e) => return fail(format!("cannot read `{path}`: {e}"), label),
         };
-        if is_binary(&bytes) {
-            return fail(
-                format!("`{path}` is a binary file ({} bytes)", bytes.len()),
-                label,
-            );
+        if binary {
+            return fail(format!("`{path}` is a binary file ({len} bytes)"), label);
         }
-        let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        let total = lines.len();
         self.stats.files_read.insert(path.to_owned());
-        if start.is_none() && end.is_none() {
-            if bytes.len() > MAX_READ_BYTES {
-                let head: String = lines.iter().take(200).map(|l| format!("{l}\n")).collect();
-                return ok(
-                    format!(
-                        "{path} has {total} lines ({} bytes), too many to return whole. Lines 1-200:\n{head}\
-                         … ask again with start_line and end_line for the rest.",
-                        bytes.len()
-                    ),
-                    format!("{label} (1-200 of {total})"),
-                );
+        let whole = start.is_none() && end.is_none();
+        if whole && len <= MAX_READ_BYTES as u64 {
+            let mut text = String::new();
+            let mut bytes = Vec::new();
+            if let Err(e) = reader.take(MAX_READ_BYTES as u64).read_to_end(&mut bytes) {
+                return fail(format!("cannot read `{path}`: {e}"), label);
             }
+            text.push_str(&String::from_utf8_lossy(&bytes));
+            let total = text.lines().count();
             return ok(
                 format!("{path} ({total} lines):\n{text}"),
                 format!("{label} ({total} lines)"),
             );
         }
-        let from = start.unwrap_or(1).max(1) as usize;
-        let to = end.map_or(total, |e| e as usize).min(total);
-        if from > total.max(1) || from > to {
+        let (from, to) = if whole {
+            (1, 200)
+        } else {
+            (
+                start.unwrap_or(1).max(1),
+                end.unwrap_or(u64::MAX).max(start.unwrap_or(1)),
+            )
+        };
+        let slice = read_lines(&mut reader, from, to, len <= COUNT_LINES_UP_TO);
+        let slice = match slice {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot read `{path}`: {e}"), label),
+        };
+        let of = match slice.total {
+            Some(t) => format!("{t}"),
+            None => format!("at least {}", slice.last),
+        };
+        if slice.last < from {
             return fail(
-                format!("lines {from}-{to} do not exist: `{path}` has {total} lines"),
+                format!("lines {from}-{to} do not exist: `{path}` has {of} lines"),
                 label,
             );
         }
-        let body: String = lines[from - 1..to]
-            .iter()
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let shown_to = slice.last;
+        let more = if slice.truncated {
+            "\n… [output cut at the read limit; ask for fewer lines at a time]"
+        } else {
+            ""
+        };
+        if whole {
+            return ok(
+                format!(
+                    "{path} has {of} lines ({len} bytes), too many to return whole. Lines 1-{shown_to}:\n{}\
+                     … ask again with start_line and end_line for the rest.{more}",
+                    slice.text
+                ),
+                format!("{label} (1-{shown_to} of {of})"),
+            );
+        }
         ok(
-            format!("{path} (lines {from}-{to} of {total}):\n{body}"),
-            format!("{label} ({from}-{to})"),
+            format!(
+                "{path} (lines {from}-{shown_to} of {of}):\n{}{more}",
+                slice.text
+            ),
+            format!("{label} ({from}-{shown_to})"),
         )
-    }
-
-    fn walker(&self, dir: &std::path::Path) -> ignore::Walk {
-        ignore::WalkBuilder::new(dir)
-            .hidden(false)
-            .git_ignore(true)
-            .git_exclude(true)
-            .require_git(false)
-            .filter_entry(|e| e.file_name() != ".git")
-            .sort_by_file_path(|a, b| a.cmp(b))
-            .build()
-    }
-
-    fn rel(&self, p: &std::path::Path) -> String {
-        p.strip_prefix(self.sandbox.root())
-            .unwrap_or(p)
-            .to_string_lossy()
-            .into_owned()
     }
 
     fn list_files(&mut self, path: &str) -> Outcome {
         let label = format!("list_files {path}");
-        let dir = match self.sandbox.resolve_read(path) {
-            Ok(p) => p,
-            Err(e) => return fail(e, label),
-        };
-        if !dir.exists() {
-            return fail(format!("`{path}` does not exist"), label);
-        }
         let mut files = Vec::new();
         let mut more = 0usize;
-        for entry in self.walker(&dir).flatten() {
-            if entry.file_type().is_some_and(|t| t.is_file()) {
+        let walked = self.files.walk(path, &mut |w| {
+            if let Walked::File { rel, .. } = w {
                 if files.len() < MAX_LIST {
-                    files.push(self.rel(entry.path()));
+                    files.push(rel.to_owned());
                 } else {
                     more += 1;
                 }
             }
+            true
+        });
+        if let Err(e) = walked {
+            return fail(e, label);
         }
         let n = files.len() + more;
         let mut text = files.join("\n");
@@ -275,37 +334,50 @@ impl ToolContext {
 
     fn search(&mut self, pattern: &str, path: &str) -> Outcome {
         let label = format!("search_text {pattern:?}");
-        let re = match regex::Regex::new(pattern) {
+        let re = match regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+        {
             Ok(r) => r,
             Err(e) => return fail(format!("invalid regular expression: {e}"), label),
         };
-        let dir = match self.sandbox.resolve_read(path) {
-            Ok(p) => p,
-            Err(e) => return fail(e, label),
-        };
         let mut hits = Vec::new();
         let mut more = 0usize;
-        for entry in self.walker(&dir).flatten() {
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(entry.path()) else {
-                continue;
+        let walked = self.files.walk(path, &mut |w| {
+            let Walked::File { rel, dir, name } = w else {
+                return true;
             };
-            if bytes.len() > 2 * 1024 * 1024 || is_binary(&bytes) {
-                continue;
+            let Some(opened) = beneath::open_entry(dir, name) else {
+                return true;
+            };
+            if opened.len > MAX_SEARCH_BYTES {
+                return true;
+            }
+            let mut bytes = Vec::new();
+            if opened
+                .file
+                .take(MAX_SEARCH_BYTES)
+                .read_to_end(&mut bytes)
+                .is_err()
+                || is_binary(&bytes)
+            {
+                return true;
             }
             let text = String::from_utf8_lossy(&bytes);
             for (n, line) in text.lines().enumerate() {
                 if re.is_match(line) {
                     if hits.len() < MAX_MATCHES {
                         let shown: String = line.trim().chars().take(200).collect();
-                        hits.push(format!("{}:{}: {shown}", self.rel(entry.path()), n + 1));
+                        hits.push(format!("{rel}:{}: {shown}", n + 1));
                     } else {
                         more += 1;
                     }
                 }
             }
+            true
+        });
+        if let Err(e) = walked {
+            return fail(e, label);
         }
         let n = hits.len() + more;
         if n == 0 {
@@ -325,19 +397,25 @@ impl ToolContext {
 
     fn edit(&mut self, path: &str, old: &str, new: &str) -> Outcome {
         let label = format!("edit_file {path}");
-        let full = match self.sandbox.resolve_write(path) {
-            Ok(p) => p,
-            Err(e) => return fail(e, label),
-        };
-        let text = match std::fs::read_to_string(&full) {
-            Ok(t) => t,
+        let opened = match self.files.open_file(path) {
+            Ok(o) => o,
             Err(e) => {
-                return fail(
-                    format!("cannot read `{path}`: {e}; use write_file to create a file"),
-                    label,
-                );
+                return fail(format!("{e}; use write_file to create a file"), label);
             }
         };
+        if opened.len > MAX_EDIT_BYTES {
+            return fail(
+                format!(
+                    "`{path}` is {} bytes, too large for edit_file; use write_file or a command",
+                    opened.len
+                ),
+                label,
+            );
+        }
+        let mut text = String::new();
+        if let Err(e) = opened.file.take(MAX_EDIT_BYTES).read_to_string(&mut text) {
+            return fail(format!("cannot read `{path}` as text: {e}"), label);
+        }
         if old.is_empty() {
             return fail("`old` is empty: give the exact text to replace", label);
         }
@@ -360,8 +438,8 @@ impl ToolContext {
             }
         }
         let updated = text.replacen(old, new, 1);
-        if let Err(e) = std::fs::write(&full, &updated) {
-            return fail(format!("cannot write `{path}`: {e}"), label);
+        if let Err(e) = self.files.write(path, updated.as_bytes()) {
+            return fail(e, label);
         }
         self.stats.files_written.insert(path.to_owned());
         let (minus, plus) = (old.lines().count(), new.lines().count());
@@ -373,23 +451,8 @@ impl ToolContext {
 
     fn write(&mut self, path: &str, content: &str) -> Outcome {
         let label = format!("write_file {path}");
-        let full = match self.sandbox.resolve_write(path) {
-            Ok(p) => p,
-            Err(e) => return fail(e, label),
-        };
-        if let Some(dir) = full.parent()
-            && let Err(e) = std::fs::create_dir_all(dir)
-        {
-            return fail(
-                format!("cannot create the directory of `{path}`: {e}"),
-                label,
-            );
-        }
-        if full.is_dir() {
-            return fail(format!("`{path}` is a directory"), label);
-        }
-        if let Err(e) = std::fs::write(&full, content) {
-            return fail(format!("cannot write `{path}`: {e}"), label);
+        if let Err(e) = self.files.write(path, content.as_bytes()) {
+            return fail(e, label);
         }
         self.stats.files_written.insert(path.to_owned());
         let n = content.lines().count();
@@ -399,17 +462,31 @@ impl ToolContext {
         )
     }
 
-    async fn run(&mut self, command: &str, timeout: Option<Duration>) -> Outcome {
+    async fn run(&mut self, command: &str, requested: Option<Duration>) -> Outcome {
         if command.trim().is_empty() {
             return fail("`command` is empty", "run_command".into());
         }
-        let out = self.sandbox.run(command, timeout).await;
+        let timeout = self.sandbox.timeout_for(requested, self.time_left);
+        let out = self.sandbox.run(command, Some(timeout)).await;
         self.stats.last_command = Some((command.to_owned(), out.exit_code));
+        if let Some(reason) = out.tampered {
+            return Outcome::Finish(Finish::Tampered {
+                reason: format!("after `{}`: {reason}", first_line(command)),
+            });
+        }
         let status = match (out.exit_code, out.timed_out) {
-            (_, true) => format!(
-                "killed after {}s (timeout); raise timeout_s if it needs longer",
-                timeout.unwrap_or(self.sandbox.timeout).as_secs()
-            ),
+            (_, true) => {
+                let capped = requested.is_some_and(|r| r > timeout);
+                format!(
+                    "killed after {}s (timeout){}",
+                    timeout.as_secs(),
+                    if capped {
+                        "; that is the most this command may take here"
+                    } else {
+                        "; raise timeout_s if it needs longer"
+                    }
+                )
+            }
             (Some(c), _) => format!("exit code {c}"),
             (None, _) => "killed by a signal".to_owned(),
         };
@@ -430,43 +507,32 @@ impl ToolContext {
     }
 
     async fn diff(&mut self) -> Outcome {
-        // Loom's own git (not the agent's command, so not sandboxed): intent-to-add makes new
-        // files show, in the worktree's own index only.
+        // Loom's own git (hardened, through the git dir Loom made for the worktree).
+        let base = self.diff_base.clone().unwrap_or_else(|| "HEAD".into());
         let root = self.sandbox.root().to_path_buf();
-        let git = |args: Vec<&str>| {
-            let mut cmd = tokio::process::Command::new("git");
-            cmd.args(args).current_dir(&root).env("LC_ALL", "C");
-            async move { cmd.output().await }
+        let wt = self.worktree.clone();
+        const CAP: usize = 64 * 1024;
+        let diffed = tokio::task::spawn_blocking(move || {
+            let place = match &wt {
+                Some(wt) => wt.place(),
+                None => crate::git::safe::Place::Repo(&root),
+            };
+            crate::git::worktree_diff(place, &base, CAP)
+        })
+        .await;
+        let (stat, body, omitted) = match diffed {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => return fail(format!("cannot run git diff: {e}"), "git_diff".into()),
+            Err(e) => return fail(format!("cannot run git diff: {e}"), "git_diff".into()),
         };
-        let base = self.diff_base.as_deref().unwrap_or("HEAD");
-        let _ = git(vec!["add", "-A", "--intent-to-add", "."]).await;
-        let stat = git(vec!["diff", base, "--stat", "--", ".", ":(exclude).beads"]).await;
-        let full = git(vec!["diff", base, "--", ".", ":(exclude).beads"]).await;
-        let (Ok(stat), Ok(full)) = (stat, full) else {
-            return fail("cannot run git diff", "git_diff".into());
-        };
-        let stat = String::from_utf8_lossy(&stat.stdout).into_owned();
-        let body = String::from_utf8_lossy(&full.stdout).into_owned();
         if stat.trim().is_empty() {
             return ok("no changes yet".into(), "git_diff (no changes)".into());
         }
-        let mut text = format!(
-            "{stat}
-"
-        );
-        const CAP: usize = 64 * 1024;
-        if body.len() > CAP {
-            let mut cut = CAP;
-            while !body.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.push_str(&body[..cut]);
+        let mut text = format!("{stat}\n{body}");
+        if omitted > 0 {
             text.push_str(&format!(
-                "\n… [{} more bytes of diff; read the files for the rest]",
-                body.len() - cut
+                "\n… [{omitted} more bytes of diff; read the files for the rest]"
             ));
-        } else {
-            text.push_str(&body);
         }
         let files = stat.lines().count().saturating_sub(1);
         ok(text, format!("git_diff ({files} files)"))
@@ -480,6 +546,12 @@ impl ToolContext {
         priority: Option<i64>,
     ) -> Outcome {
         let label = format!("create_bead {title:?}");
+        if let Err(why) = self.quota.reserve(&self.bead_id) {
+            return fail(
+                format!("{why}; no more beads can be filed now — mention the rest in your summary"),
+                label,
+            );
+        }
         let now = Timestamp::now();
         let parent = self.bead_id.clone();
         let agent = self.agent.clone();
@@ -520,20 +592,26 @@ impl ToolContext {
                 tx.insert(bead)?;
                 Ok((id, from_epic))
             });
+        if result.is_err() {
+            self.quota.release(&self.bead_id);
+        }
         match result {
-            Ok(m) => ok(
-                format!(
-                    "created bead {} ({} {})",
-                    m.value.0,
-                    if m.value.1 {
-                        "a child of"
-                    } else {
-                        "discovered from"
-                    },
-                    self.bead_id
-                ),
-                format!("{label} → {}", m.value.0),
-            ),
+            Ok(m) => {
+                self.quota.created(&m.value.0);
+                ok(
+                    format!(
+                        "created bead {} ({} {})",
+                        m.value.0,
+                        if m.value.1 {
+                            "a child of"
+                        } else {
+                            "discovered from"
+                        },
+                        self.bead_id
+                    ),
+                    format!("{label} → {}", m.value.0),
+                )
+            }
             Err(e) => fail(e.with_hint(), label),
         }
     }
@@ -583,6 +661,90 @@ impl ToolContext {
             Err(e) => fail(e.with_hint(), "escalate".into()),
         }
     }
+}
+
+/// Lines `from..=to` (1-based) of a reader, each cut at [`MAX_LINE`] bytes, at most
+/// [`MAX_READ_BYTES`] in all: memory stays bounded whatever the file holds (a 2 GB line costs
+/// a buffer). With `count`, the rest is scanned (not kept) to count the lines.
+struct LineSlice {
+    text: String,
+    /// The last line number shown (0: none).
+    last: u64,
+    /// Lines in the file, when scanned to the end.
+    total: Option<u64>,
+    truncated: bool,
+}
+
+fn read_lines(
+    reader: &mut impl BufRead,
+    from: u64,
+    to: u64,
+    count: bool,
+) -> std::io::Result<LineSlice> {
+    let mut out = LineSlice {
+        text: String::new(),
+        last: 0,
+        total: None,
+        truncated: false,
+    };
+    let mut line_no = 1u64;
+    let mut line = Vec::new();
+    let mut cut = false;
+    let mut at_line_start = true;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            if !at_line_start {
+                finish_line(&mut out, &mut line, &mut cut, line_no, from, to);
+                line_no += 1;
+            }
+            out.total = Some(line_no - 1);
+            return Ok(out);
+        }
+        let (part, consumed, ends) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        if (from..=to).contains(&line_no) && !out.truncated {
+            let room = MAX_LINE.saturating_sub(line.len());
+            line.extend_from_slice(&part[..part.len().min(room)]);
+            cut |= part.len() > room;
+        }
+        at_line_start = ends;
+        reader.consume(consumed);
+        if ends {
+            finish_line(&mut out, &mut line, &mut cut, line_no, from, to);
+            line_no += 1;
+            if line_no > to && (!count || out.truncated) {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn finish_line(
+    out: &mut LineSlice,
+    line: &mut Vec<u8>,
+    cut: &mut bool,
+    n: u64,
+    from: u64,
+    to: u64,
+) {
+    if !(from..=to).contains(&n) || out.truncated {
+        return;
+    }
+    if out.text.len() + line.len() > MAX_READ_BYTES {
+        out.truncated = true;
+        return;
+    }
+    let text = String::from_utf8_lossy(line);
+    out.text.push_str(text.trim_end_matches('\r'));
+    if std::mem::take(cut) {
+        out.text.push_str(" … [line cut]");
+    }
+    out.text.push('\n');
+    out.last = n;
+    line.clear();
 }
 
 /// Where `old` nearly matches: the window of lines most like it, with line numbers.

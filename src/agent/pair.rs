@@ -19,7 +19,7 @@ use crate::llm::{Client, Completion, LlmError, Message, ProviderConfig, Usage};
 use crate::store::{ConversationEntry, Problem};
 use crate::workspace::Workspace;
 
-use super::exec::{Stats, ToolContext};
+use super::exec::ToolContext;
 use super::persona::Persona;
 use super::run::{self, AgentEvent, ConfirmFn, Limits, LoopEnd, LoopMode, Terminal};
 use super::session;
@@ -159,16 +159,22 @@ impl PairSession {
         let set = session::personas(ws);
         let persona = session::persona_for(&set, ws, &bead, opts.persona.as_deref())?.clone();
         let trees = session::worktrees(ws)?;
-        let (wt, _) = trees.ensure(&bead.id, &session::current_target(&repo)?)?;
+        let target = session::current_target(&repo)?;
+        let setup_timeout =
+            std::time::Duration::from_secs(ws.config.test_timeout_secs.unwrap_or(600).max(1));
+        let (wt, _) = session::block_on(session::prepare_worktree(
+            ws,
+            client,
+            &trees,
+            &bead.id,
+            &target,
+            opts.helper.clone(),
+            setup_timeout,
+        ))??;
         let (sandbox, _) = session::sandbox_for(ws, client, &wt, opts.helper.clone())?;
-        let tools = ToolContext {
-            sandbox,
-            diff_base: None,
-            workspace: ws.clone(),
-            bead_id: bead.id.clone(),
-            agent: persona.name.clone(),
-            stats: Stats::default(),
-        };
+        let tools = ToolContext::new(sandbox, ws.clone(), &bead.id, &persona.name)
+            .map_err(|e| crate::error::Error::io(&wt.path, e))?
+            .in_worktree(&wt);
         let mut limits = Limits::new(&ws.config.agent, &persona);
         limits.max_iterations = limits.max_iterations.min(PAIR_MAX_ITERATIONS);
         let mut messages = vec![Message::system(format!(

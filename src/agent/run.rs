@@ -78,7 +78,11 @@ impl Limits {
         Limits {
             max_iterations: file.max_iterations.unwrap_or(persona.max_iterations).max(1),
             max_tokens: file.max_tokens.unwrap_or(400_000),
-            max_time: Duration::from_secs_f64(file.max_minutes.unwrap_or(30.0).max(0.01) * 60.0),
+            max_time: file
+                .max_minutes
+                .filter(|m| m.is_finite() && *m > 0.0)
+                .and_then(|m| Duration::try_from_secs_f64(m * 60.0).ok())
+                .unwrap_or(Duration::from_secs(30 * 60)),
             repeat_limit: file.repeat_limit.unwrap_or(5).max(2),
             unparseable_limit: 2,
             context_length: file.context_length.unwrap_or(32_768),
@@ -110,6 +114,9 @@ pub enum Terminal {
     RunnerFailed,
     /// Stopped from outside (the run ended: timeout, Ctrl-C, the endpoint gone).
     Interrupted,
+    /// A command broke the sandbox's promises (the worktree's `.git` was replaced): nothing
+    /// from this bead may be merged.
+    SecurityStop,
 }
 
 impl Terminal {
@@ -128,6 +135,7 @@ impl Terminal {
             Terminal::LlmError => "llm_error",
             Terminal::RunnerFailed => "runner_failed",
             Terminal::Interrupted => "interrupted",
+            Terminal::SecurityStop => "security_stop",
         }
     }
 
@@ -520,6 +528,11 @@ pub async fn action_loop(
                         _ => true,
                     };
                     if allowed {
+                        ctx.time_left = Some(
+                            limits
+                                .max_time
+                                .saturating_sub(started.elapsed().saturating_sub(paused)),
+                        );
                         ctx.execute(&action).await
                     } else {
                         Outcome::Result(super::exec::ToolResult {
@@ -542,6 +555,7 @@ pub async fn action_loop(
                         Finish::ChangesRequested { comments } => {
                             (Terminal::ChangesRequested, comments, None)
                         }
+                        Finish::Tampered { reason } => (Terminal::SecurityStop, reason, None),
                     };
                     on_event(AgentEvent::ToolResult {
                         iteration,

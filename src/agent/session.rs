@@ -16,13 +16,13 @@ use crate::llm::{Client, Message};
 use crate::store::TxOptions;
 use crate::workspace::Workspace;
 
-use super::exec::{Stats, ToolContext};
+use super::exec::ToolContext;
 use super::lessons;
 use super::persona::{Persona, PersonaSet};
 use super::prompt;
 use super::run::{self, AgentEvent, Limits, LoopEnd, LoopMode, RunReport, Terminal};
 use super::runner;
-use super::sandbox::{Sandbox, scrubbed_env};
+use super::sandbox::{self, Sandbox};
 
 /// Options of [`run_bead`].
 #[derive(Clone, Debug, Default)]
@@ -31,8 +31,11 @@ pub struct RunOptions {
     pub persona: Option<String>,
     /// Branch the worktree starts from (default: the branch checked out now).
     pub target: Option<String>,
-    /// `loom` itself, to apply Landlock to commands (`None`: no Landlock).
+    /// `loom` itself, the supervisor of commands (`None`: commands run unsupervised, for
+    /// tests only).
     pub sandbox_helper: Option<PathBuf>,
+    /// The beads agents may still file (shared by a run's agents); default limits if `None`.
+    pub quota: Option<std::sync::Arc<super::quota::Quota>>,
 }
 
 /// The worktrees of a workspace's repository.
@@ -95,7 +98,8 @@ pub fn persona_for<'a>(
     })
 }
 
-/// A sandbox in `wt` with a private temp dir and the scrubbed environment.
+/// A sandbox in `wt` with a private temp dir, the allow-listed environment and the
+/// configured limits; commands run under the supervisor `helper` (the `loom` binary).
 pub fn sandbox_for(
     ws: &Workspace,
     client: &Client,
@@ -107,26 +111,105 @@ pub fn sandbox_for(
         .ok_or_else(|| Error::Config("no data directory: set LOOM_DATA_DIR".into()))?;
     let tmp = data.join("tmp").join(&wt.bead_id);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let provider = client.config();
-    let secret_values: Vec<&str> = provider.secrets().iter().map(|s| s.expose()).collect();
-    let env = scrubbed_env(
-        &[provider.api_key_env.as_str()],
-        &secret_values,
-        &ws.config.sandbox.env_allow,
-    );
+    let secrets = client.config().secret_values();
+    let secret_values: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let cfg = &ws.config.sandbox;
+    let env = sandbox::env::current(&secret_values, &cfg.env_allow);
     let mut sandbox = Sandbox::new(&wt.path, &tmp, env).map_err(|e| Error::io(&wt.path, e))?;
-    if let Some(t) = ws.config.sandbox.command_timeout_secs {
+    sandbox = sandbox.expecting_dotgit(wt.expected_dotgit());
+    if let Some(t) = cfg.command_timeout_secs {
         sandbox.timeout = std::time::Duration::from_secs(t.max(1));
     }
-    if let Some(c) = ws.config.sandbox.output_cap_bytes {
+    if let Some(t) = cfg.max_command_timeout_secs {
+        sandbox.max_timeout = std::time::Duration::from_secs(t.max(1));
+    }
+    if let Some(c) = cfg.output_cap_bytes {
         sandbox.output_cap = c.max(256);
     }
-    if ws.config.sandbox.landlock != Some(false)
-        && let Some(h) = helper
-    {
-        sandbox = sandbox.with_landlock(h, ws.config.sandbox.writable.clone());
+    if let Some(n) = cfg.max_processes {
+        sandbox.max_processes = n;
+    }
+    sandbox.network = cfg.network.unwrap_or_default();
+    sandbox.landlock = cfg.landlock != Some(false);
+    if let Some(h) = helper {
+        sandbox = sandbox.supervised(h, cfg.writable.clone());
     }
     Ok((sandbox, tmp))
+}
+
+/// Runs `future` to completion from blocking code: on the current runtime's handle when
+/// called on one of its blocking threads, else on a small runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        return Ok(handle.block_on(future));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    Ok(rt.block_on(future))
+}
+
+/// The worktree of bead `id` (created from `target` if needed), with `worktree.setup` run in
+/// a new one inside the sandbox; a setup that fails removes the new worktree and is a
+/// configuration error. Returns whether it was created.
+pub async fn prepare_worktree(
+    ws: &Workspace,
+    client: &Client,
+    trees: &Worktrees,
+    id: &str,
+    target: &str,
+    helper: Option<PathBuf>,
+    timeout: std::time::Duration,
+) -> Result<(Worktree, bool)> {
+    let (wt, created) = trees.add(id, target)?;
+    if let Some(why) = wt.tampered() {
+        return Err(Error::Security(format!("{id}: {why}")));
+    }
+    if !created {
+        return Ok((wt, false));
+    }
+    if let Some(why) = setup_worktree(ws, client, trees, &wt, helper, timeout).await? {
+        trees.discard(&wt);
+        return Err(Error::Config(format!(
+            "{why}; fix worktree.setup in .loom/config.yaml"
+        )));
+    }
+    Ok((wt, true))
+}
+
+/// Runs `worktree.setup` in `wt` under the sandbox; why it failed, if it did.
+pub async fn setup_worktree(
+    ws: &Workspace,
+    client: &Client,
+    trees: &Worktrees,
+    wt: &Worktree,
+    helper: Option<PathBuf>,
+    timeout: std::time::Duration,
+) -> Result<Option<String>> {
+    let Some(cmd) = trees.setup_command() else {
+        return Ok(None);
+    };
+    let (sandbox, _) = sandbox_for(ws, client, wt, helper)?;
+    let out = sandbox.run(cmd, Some(timeout)).await;
+    if let Some(why) = out.tampered {
+        return Err(Error::Security(format!(
+            "{}: the setup command `{cmd}` changed the worktree's .git: {why}",
+            wt.bead_id
+        )));
+    }
+    Ok((out.timed_out || out.exit_code != Some(0)).then(|| {
+        format!(
+            "the worktree setup command `{cmd}` failed ({}): {}",
+            if out.timed_out {
+                "timed out".to_owned()
+            } else {
+                out.exit_code
+                    .map_or("killed".to_owned(), |c| format!("exit {c}"))
+            },
+            crate::text::tail(&format!("{}{}", out.stdout.text(), out.stderr.text()), 600).trim()
+        )
+    }))
 }
 
 /// Runs `persona`'s agent on bead `id` to the end of its loop.
@@ -153,7 +236,18 @@ pub async fn run_bead(
         None => current_target(&repo)?,
     };
     let trees = worktrees(ws)?;
-    let (wt, _) = trees.ensure(id, &target)?;
+    let setup_timeout =
+        std::time::Duration::from_secs(ws.config.test_timeout_secs.unwrap_or(600).max(1));
+    let (wt, _) = prepare_worktree(
+        ws,
+        client,
+        &trees,
+        id,
+        &target,
+        opts.sandbox_helper.clone(),
+        setup_timeout,
+    )
+    .await?;
     let (sandbox, tmp) = sandbox_for(ws, client, &wt, opts.sandbox_helper.clone())?;
     let limits = Limits::new(&ws.config.agent, &persona);
     let model = match (&persona.runner, persona.model.clone()) {
@@ -169,14 +263,12 @@ pub async fn run_bead(
     });
     let graph = Graph::new(&snap.beads);
     let bead_text = prompt::bead_message(&bead, Some(&graph));
-    let mut ctx = ToolContext {
-        sandbox,
-        diff_base: None,
-        workspace: ws.clone(),
-        bead_id: id.to_owned(),
-        agent: persona.name.clone(),
-        stats: Stats::default(),
-    };
+    let mut ctx = ToolContext::new(sandbox, ws.clone(), id, &persona.name)
+        .map_err(|e| Error::io(&wt.path, e))?
+        .in_worktree(&wt);
+    if let Some(q) = &opts.quota {
+        ctx.quota = std::sync::Arc::clone(q);
+    }
     let end = match &persona.runner {
         Some(spec) => {
             let prompt = format!("{}\n\n{bead_text}", persona.body);

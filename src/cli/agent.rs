@@ -46,6 +46,7 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
         persona: a.persona.clone(),
         target: a.target.clone(),
         sandbox_helper: std::env::current_exe().ok(),
+        quota: None,
     };
     let json = ctx.global.json;
     let p = ctx.paint;

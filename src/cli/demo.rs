@@ -83,6 +83,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
         max_beads: None,
         timeout: Some(Duration::from_secs(300)),
         max_tokens: None,
+        limits: Default::default(),
         provider_down_limit: Duration::from_secs(30),
         idle_exit: true,
     };

@@ -11,6 +11,7 @@ use super::Ctx;
 /// The endpoint settings: config files, then the environment.
 pub fn provider(ws: &Workspace) -> ProviderConfig {
     ProviderConfig::resolve(&ws.config.provider, |k| std::env::var(k).ok())
+        .with_other_secrets(crate::agent::sandbox::env::secret_values_in_env())
 }
 
 /// A client over `provider`, recording or replaying as the flags say.

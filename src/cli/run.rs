@@ -41,6 +41,21 @@ pub struct RunArgs {
     /// Leave finished work on its branch instead of merging it (as `merge: none`).
     #[arg(long)]
     no_merge: bool,
+    /// Beads agents may file in this run (budget.run_created_beads; default 20).
+    #[arg(long, value_name = "N")]
+    run_created_beads: Option<u32>,
+    /// Beads agents may file while working one bead (budget.bead_created_beads; default 5).
+    #[arg(long, value_name = "N")]
+    bead_created_beads: Option<u32>,
+    /// Model requests this run may make (budget.run_requests; default 2000).
+    #[arg(long, value_name = "N")]
+    run_requests: Option<u64>,
+    /// Tokens this run may use (budget.run_tokens; default 20000000).
+    #[arg(long, value_name = "N")]
+    run_tokens: Option<u64>,
+    /// Dispatch the beads agents file in this same run (budget.dispatch_followups).
+    #[arg(long)]
+    dispatch_followups: bool,
     /// The branch to merge into (default: target_branch in .loom/config.yaml, else the
     /// branch checked out now).
     #[arg(long, value_name = "BRANCH")]
@@ -75,6 +90,11 @@ pub(super) fn settings(ctx: &Ctx, ws: &Workspace, a: &RunArgs) -> Result<RunSett
             timeout: a.timeout,
             max_tokens: a.max_tokens,
             no_merge: a.no_merge,
+            run_created_beads: a.run_created_beads,
+            bead_created_beads: a.bead_created_beads,
+            run_requests: a.run_requests,
+            run_tokens: a.run_tokens,
+            dispatch_followups: a.dispatch_followups,
         },
     )?;
     if repo.tip(&s.target).is_err() {

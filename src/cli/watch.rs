@@ -202,6 +202,14 @@ pub(super) fn human_with(p: &output::Painter, e: &Event) -> Option<String> {
                     .unwrap_or_default()
             )
         }
+        Event::SecurityNotice { at, bead, message } => {
+            format!(
+                "{} {} {}: {message}",
+                clock(at),
+                p.bold(bead),
+                p.paint("security", crossterm::style::Color::Red)
+            )
+        }
         Event::Error { at, bead, message } => {
             format!(
                 "{} {}error: {message}",

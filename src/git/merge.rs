@@ -54,6 +54,15 @@ fn ok(dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
     super::checked(args, run(dir, args, env)?).map(|s| s.trim().to_owned())
 }
 
+/// Runs git in an agent's worktree (through the git dir Loom made for it).
+fn run_wt(wt: &Worktree, args: &[&str], env: &[(&str, &OsStr)]) -> Result<std::process::Output> {
+    super::run_at(wt.place(), args, env, None)
+}
+
+fn ok_wt(wt: &Worktree, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
+    super::checked(args, run_wt(wt, args, env)?).map(|s| s.trim().to_owned())
+}
+
 fn identity_env<'a>(
     author: &'a Identity,
     committer: Option<&'a Identity>,
@@ -207,10 +216,13 @@ impl Repo {
     /// worktree when the target is checked out there, `update-ref` otherwise.
     pub fn advance(&self, target: &str, old: &str, new: &str) -> Result<Advance> {
         if self.current_branch()?.as_deref() == Some(target) {
-            let out = run(
-                &self.workdir,
-                &["merge", "--ff-only", "--no-edit", "-q", new],
+            // The user's own checkout: their configured filters run (hooks do not).
+            let args = ["merge", "--ff-only", "--no-edit", "-q", new];
+            let out = super::run_at(
+                super::safe::Place::UserCheckout(&self.workdir),
+                &args,
                 &[],
+                None,
             )?;
             if out.status.success() {
                 return Ok(Advance::Done);
@@ -248,25 +260,21 @@ pub fn integrate(
     author: &Identity,
     committer: Option<&Identity>,
 ) -> Result<Integrated> {
-    let contains = run(
-        &wt.path,
-        &["merge-base", "--is-ancestor", target, "HEAD"],
-        &[],
-    )?;
+    let contains = run_wt(wt, &["merge-base", "--is-ancestor", target, "HEAD"], &[])?;
     if contains.status.success() {
         return Ok(Integrated::UpToDate);
     }
     let env = identity_env(author, committer);
     let message = format!("Merge {target} into {}", wt.branch);
-    let out = run(
-        &wt.path,
+    let out = run_wt(
+        wt,
         &["merge", "--no-ff", "--no-edit", "-m", &message, target],
         &env,
     )?;
     if out.status.success() {
         return Ok(Integrated::Merged);
     }
-    let files = ok(&wt.path, &["diff", "--name-only", "--diff-filter=U"], &[])?;
+    let files = ok_wt(wt, &["diff", "--name-only", "--diff-filter=U"], &[])?;
     let files: Vec<String> = files
         .lines()
         .map(str::to_owned)
@@ -281,26 +289,44 @@ pub fn integrate(
     Ok(Integrated::Conflicted { files })
 }
 
-/// Files of `files` that still hold conflict markers.
+/// Files of `files` that still hold conflict markers (or that are no longer plain files, which
+/// are not taken as resolved). Opened without following a symlink and without blocking on a
+/// FIFO, at most 16 MB each.
 pub fn unresolved(wt: &Worktree, files: &[String]) -> Vec<String> {
-    files
-        .iter()
-        .filter(|f| {
-            std::fs::read_to_string(wt.path.join(f))
-                .map(|t| {
-                    t.lines()
-                        .any(|l| l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> "))
-                })
-                .unwrap_or(false)
-        })
-        .cloned()
-        .collect()
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let has_markers = |f: &String| -> bool {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_flags())
+            .open(wt.path.join(f))
+        else {
+            // Deleted is resolved; anything there that cannot be opened plainly is not.
+            return wt.path.join(f).symlink_metadata().is_ok();
+        };
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return true;
+        }
+        let mut bytes = Vec::new();
+        if file.take(16 << 20).read_to_end(&mut bytes).is_err() {
+            return true;
+        }
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .any(|l| l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> "))
+    };
+    files.iter().filter(|f| has_markers(f)).cloned().collect()
+}
+
+/// `O_NOFOLLOW | O_NONBLOCK`.
+fn libc_flags() -> i32 {
+    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32
 }
 
 /// Completes a merge whose conflicts were resolved in the worktree.
 pub fn conclude(wt: &Worktree, author: &Identity, committer: Option<&Identity>) -> Result<()> {
     let env = identity_env(author, committer);
-    let added = run(&wt.path, &["add", "-A"], &env)?;
+    let added = run_wt(wt, &["add", "-A"], &env)?;
     let err = String::from_utf8_lossy(&added.stderr);
     // Exit 1 when all it matched is outside the worktree's sparse checkout (the bead store).
     if !added.status.success() && !err.contains("outside of your sparse-checkout") {
@@ -309,25 +335,17 @@ pub fn conclude(wt: &Worktree, author: &Identity, committer: Option<&Identity>) 
             message: err.trim().to_owned(),
         });
     }
-    ok(
-        &wt.path,
-        &["commit", "-q", "--no-verify", "--no-edit"],
-        &env,
-    )?;
+    ok_wt(wt, &["commit", "-q", "--no-verify", "--no-edit"], &env)?;
     Ok(())
 }
 
 /// Whether a merge is in progress in the worktree (`MERGE_HEAD` exists).
 pub fn in_progress(wt: &Worktree) -> bool {
-    run(
-        &wt.path,
-        &["rev-parse", "-q", "--verify", "MERGE_HEAD"],
-        &[],
-    )
-    .is_ok_and(|o| o.status.success())
+    run_wt(wt, &["rev-parse", "-q", "--verify", "MERGE_HEAD"], &[])
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Gives up a merge in progress in the worktree (the branch keeps its own work).
 pub fn abandon(wt: &Worktree) {
-    let _ = run(&wt.path, &["merge", "--abort"], &[]);
+    let _ = run_wt(wt, &["merge", "--abort"], &[]);
 }

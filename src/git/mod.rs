@@ -8,11 +8,12 @@
 mod commit;
 mod log;
 pub mod merge;
+pub(crate) mod safe;
 pub mod worktree;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use crate::error::{Error, Result};
 
@@ -153,19 +154,27 @@ impl Repo {
     }
 }
 
-/// Runs `git args…` in `dir` (a worktree), returning its output. Git never prompts, and its
-/// messages are in the C locale (Loom parses some of them).
+/// Runs `git args…` against the user's repository at `dir`, returning its output (see
+/// [`safe`]: no configured program runs, git never prompts, messages are in the C locale).
 pub(crate) fn run_in(
     dir: &Path,
     args: &[&str],
     env: &[(&str, &OsStr)],
     stdin: Option<&str>,
 ) -> Result<Output> {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
+    run_at(safe::Place::Repo(dir), args, env, stdin)
+}
+
+/// Runs `git args…` at `place` with extra environment, returning its output.
+pub(crate) fn run_at(
+    place: safe::Place<'_>,
+    args: &[&str],
+    env: &[(&str, &OsStr)],
+    stdin: Option<&str>,
+) -> Result<Output> {
+    let dir = place.dir().to_path_buf();
+    let mut cmd = safe::command(place);
+    cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -185,9 +194,60 @@ pub(crate) fn run_in(
     {
         use std::io::Write;
         pipe.write_all(input.as_bytes())
-            .map_err(|e| Error::io(dir, e))?;
+            .map_err(|e| Error::io(&dir, e))?;
     }
-    child.wait_with_output().map_err(|e| Error::io(dir, e))
+    child.wait_with_output().map_err(|e| Error::io(&dir, e))
+}
+
+/// What an agent changed in its worktree against `base` (new files included, through an
+/// intent-to-add in the worktree's own index; `.beads` left out): the `--stat` summary and
+/// the diff, of which at most `cap` bytes are kept (the rest is counted, not held). Large
+/// files are summarised, not diffed (`core.bigFileThreshold`).
+pub(crate) fn worktree_diff(
+    place: safe::Place<'_>,
+    base: &str,
+    cap: usize,
+) -> Result<(String, String, u64)> {
+    let _ = run_at(place, &["add", "-A", "--intent-to-add", "."], &[], None);
+    let spec = ["--", ".", ":(exclude).beads"];
+    let mut stat_args = vec![
+        "-c",
+        "core.bigFileThreshold=16m",
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        base,
+        "--stat",
+    ];
+    stat_args.extend(spec);
+    let stat = checked(&stat_args, run_at(place, &stat_args, &[], None)?)?;
+    let mut args = vec![
+        "-c",
+        "core.bigFileThreshold=16m",
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        base,
+    ];
+    args.extend(spec);
+    let mut cmd = safe::command(place);
+    cmd.args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| Error::Git {
+        command: args.join(" "),
+        message: format!("cannot run git: {e}"),
+    })?;
+    let mut body = Vec::new();
+    let mut omitted = 0u64;
+    if let Some(out) = child.stdout.as_mut() {
+        use std::io::Read;
+        let _ = out.by_ref().take(cap as u64).read_to_end(&mut body);
+        omitted = std::io::copy(out, &mut std::io::sink()).unwrap_or(0);
+    }
+    let _ = child.wait();
+    Ok((stat, String::from_utf8_lossy(&body).into_owned(), omitted))
 }
 
 /// The stdout of a git run that succeeded (untrimmed), or an error carrying its stderr.

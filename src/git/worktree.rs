@@ -44,6 +44,44 @@ pub struct Worktree {
     /// Files copied in by the setup (excluded from commits).
     #[serde(skip)]
     pub copied: Vec<String>,
+    /// The git dir Loom's git uses for it (`<common dir>/worktrees/<name>`): never the `.git`
+    /// file found in the worktree, which whatever runs there can rewrite.
+    #[serde(skip)]
+    pub git_dir: PathBuf,
+}
+
+impl Worktree {
+    /// Where git processes for this worktree run.
+    pub(crate) fn place(&self) -> super::safe::Place<'_> {
+        super::safe::Place::Worktree {
+            path: &self.path,
+            git_dir: &self.git_dir,
+        }
+    }
+
+    /// The `.git` file git wrote into the worktree (pointing at [`Worktree::git_dir`]).
+    pub fn expected_dotgit(&self) -> String {
+        format!("gitdir: {}\n", self.git_dir.display())
+    }
+
+    /// Whether the worktree's `.git` is still the file git made; what changed if not.
+    pub fn tampered(&self) -> Option<String> {
+        let path = self.path.join(".git");
+        match std::fs::symlink_metadata(&path) {
+            Err(_) => Some(".git was removed from the worktree".into()),
+            Ok(m) if !m.file_type().is_file() => {
+                Some(".git in the worktree was replaced by something other than a file".into())
+            }
+            Ok(_) => match std::fs::read_to_string(&path) {
+                Ok(t) if t.trim_end() == self.expected_dotgit().trim_end() => None,
+                Ok(t) => Some(format!(
+                    ".git in the worktree was rewritten to point elsewhere ({:?})",
+                    t.trim().chars().take(200).collect::<String>()
+                )),
+                Err(e) => Some(format!(".git in the worktree cannot be read: {e}")),
+            },
+        }
+    }
 }
 
 /// Who a commit is attributed to.
@@ -113,8 +151,37 @@ impl Worktrees {
         &self.base
     }
 
-    fn git_in(&self, dir: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
-        super::checked(args, super::run_in(dir, args, env, None)?)
+    fn git_in(&self, wt: &Worktree, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
+        super::checked(args, super::run_at(wt.place(), args, env, None)?)
+    }
+
+    /// The git dir git made for the worktree at `path`: the entry of `<common
+    /// dir>/worktrees/` whose `gitdir` file names `path/.git` (the worktree's own `.git` file
+    /// is not trusted).
+    pub fn git_dir_of(&self, path: &Path) -> Result<PathBuf> {
+        let want = path.join(".git");
+        let dir = self.repo.common_dir.join("worktrees");
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        for e in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(e.path().join("gitdir")) else {
+                continue;
+            };
+            let named = PathBuf::from(text.trim_end_matches(['\n', '\r']));
+            let named = std::fs::canonicalize(named.parent().unwrap_or(&named))
+                .map(|p| p.join(".git"))
+                .unwrap_or(named);
+            if named == want {
+                return std::fs::canonicalize(e.path()).map_err(|err| Error::io(e.path(), err));
+            }
+        }
+        Err(Error::Git {
+            command: "worktree".into(),
+            message: format!(
+                "{} is not a worktree git knows about (no entry in {})",
+                path.display(),
+                dir.display()
+            ),
+        })
     }
 
     /// Paths of worktrees git knows about, with their branch.
@@ -141,36 +208,14 @@ impl Worktrees {
         Ok(list)
     }
 
-    /// The worktree of bead `id`, created from `target` if it does not exist yet (reusing the
-    /// branch if it does), with the setup command run in a new one. Returns whether it was
-    /// created.
-    pub fn ensure(&self, id: &str, target: &str) -> Result<(Worktree, bool)> {
-        let (wt, created) = self.add(id, target)?;
-        if created && let Some(cmd) = self.setup_command() {
-            let out = std::process::Command::new("sh")
-                .args(["-c", cmd])
-                .current_dir(&wt.path)
-                .output()
-                .map_err(|e| Error::io(&wt.path, e))?;
-            if !out.status.success() {
-                let why = format!(
-                    "the worktree setup command `{cmd}` failed (exit {}): {}",
-                    out.status.code().unwrap_or(-1),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                self.discard(&wt);
-                return Err(Error::Config(why));
-            }
-        }
-        Ok((wt, created))
-    }
-
     /// The command that prepares a new worktree (`worktree.setup`), if any.
     pub fn setup_command(&self) -> Option<&str> {
         self.setup.setup.as_deref().filter(|c| !c.trim().is_empty())
     }
 
-    /// Like [`Worktrees::ensure`] without the setup command (the caller runs it).
+    /// The worktree of bead `id`, created from `target` if it does not exist yet (reusing the
+    /// branch if it does). Returns whether it was created; the caller runs the setup command
+    /// (`worktree.setup`) in a new one, inside the sandbox.
     pub fn add(&self, id: &str, target: &str) -> Result<(Worktree, bool)> {
         if !crate::store::layout::id_is_file_safe(id) {
             return Err(Error::Usage(format!("{id:?} cannot name a worktree")));
@@ -184,10 +229,12 @@ impl Worktrees {
             path: path.clone(),
             branch: branch.clone(),
             copied: Vec::new(),
+            git_dir: PathBuf::new(),
         };
         if path.exists() {
             if self.registered()?.iter().any(|(p, _)| *p == path) {
                 wt.copied = self.copied_present(&path);
+                wt.git_dir = self.git_dir_of(&path)?;
                 return Ok((wt, false));
             }
             return Err(Error::Other(format!(
@@ -227,8 +274,15 @@ impl Worktrees {
             added = try_add();
         }
         added?;
+        wt.git_dir = match self.git_dir_of(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                self.discard(&wt);
+                return Err(e);
+            }
+        };
         if let Some(out) = &self.leave_out
-            && let Err(e) = self.check_out_sparse(&path, out)
+            && let Err(e) = self.check_out_sparse(&wt, out)
         {
             self.discard(&wt);
             return Err(e);
@@ -240,29 +294,15 @@ impl Worktrees {
     /// Fills a `--no-checkout` worktree with everything but `out`: the patterns go to the
     /// worktree's own `info/sparse-checkout`, and only this checkout applies them (the
     /// skip-worktree bits it leaves keep later `add`, `status` and merges away from `out`).
-    fn check_out_sparse(&self, path: &Path, out: &str) -> Result<()> {
-        let dotgit = path.join(".git");
-        let text = std::fs::read_to_string(&dotgit).map_err(|e| Error::io(&dotgit, e))?;
-        let gitdir = text
-            .trim()
-            .strip_prefix("gitdir: ")
-            .map(PathBuf::from)
-            .ok_or_else(|| Error::Git {
-                command: "worktree add".into(),
-                message: format!("{} does not point at its git dir", dotgit.display()),
-            })?;
-        let gitdir = if gitdir.is_absolute() {
-            gitdir
-        } else {
-            path.join(gitdir)
-        };
+    fn check_out_sparse(&self, wt: &Worktree, out: &str) -> Result<()> {
+        let gitdir = &wt.git_dir;
         let info = gitdir.join("info");
         std::fs::create_dir_all(&info).map_err(|e| Error::io(&info, e))?;
         let patterns = info.join("sparse-checkout");
         std::fs::write(&patterns, format!("/*\n!/{out}/\n"))
             .map_err(|e| Error::io(&patterns, e))?;
         self.git_in(
-            path,
+            wt,
             &[
                 "-c",
                 "core.sparseCheckout=true",
@@ -299,15 +339,20 @@ impl Worktrees {
 
     fn copy_setup_files(&self, path: &Path) -> Result<Vec<String>> {
         let mut copied = Vec::new();
+        let root = std::fs::canonicalize(&self.repo.workdir)
+            .map_err(|e| Error::io(&self.repo.workdir, e))?;
         for rel in &self.setup.copy {
-            if rel.contains("..") || Path::new(rel).is_absolute() {
+            if rel.split('/').any(|c| c == "..") || Path::new(rel).is_absolute() {
                 return Err(Error::Config(format!(
                     "worktree.copy: {rel:?} must be a path inside the repository"
                 )));
             }
             let from = self.repo.workdir.join(rel);
+            // A plain file of the repository only: a symlink (to a key, say) is not followed.
+            let plain = std::fs::symlink_metadata(&from).is_ok_and(|m| m.file_type().is_file())
+                && std::fs::canonicalize(&from).is_ok_and(|real| real.starts_with(&root));
             let to = path.join(rel);
-            if !from.is_file() || to.exists() {
+            if !plain || to.symlink_metadata().is_ok() {
                 continue;
             }
             if let Some(dir) = to.parent() {
@@ -339,7 +384,7 @@ impl Worktrees {
             .map(|f| format!(":(exclude){f}"))
             .collect();
         add.extend(excludes.iter().map(String::as_str));
-        match self.git_in(&wt.path, &add, &[]) {
+        match self.git_in(wt, &add, &[]) {
             // Everything the pathspec matched is left out (a worktree with nothing but the
             // bead store): git says so with exit 1, having added whatever else there was.
             Err(Error::Git { message, .. })
@@ -348,7 +393,7 @@ impl Worktrees {
                 other?;
             }
         }
-        let staged = self.git_in(&wt.path, &["diff", "--cached", "--name-only"], &[])?;
+        let staged = self.git_in(wt, &["diff", "--cached", "--name-only"], &[])?;
         if staged.trim().is_empty() {
             return Ok(None);
         }
@@ -360,11 +405,7 @@ impl Worktrees {
             env.push(("GIT_COMMITTER_NAME", OsStr::new(&c.name)));
             env.push(("GIT_COMMITTER_EMAIL", OsStr::new(&c.email)));
         }
-        let commit = self.git_in(
-            &wt.path,
-            &["commit", "-q", "--no-verify", "-m", message],
-            &env,
-        );
+        let commit = self.git_in(wt, &["commit", "-q", "--no-verify", "-m", message], &env);
         let commit = match commit {
             Err(Error::Git { message: m, .. })
                 if m.contains("tell me who you are") || m.contains("empty ident") =>
@@ -372,17 +413,13 @@ impl Worktrees {
                 // No committer identity configured: the author commits.
                 env.push(("GIT_COMMITTER_NAME", OsStr::new(&author.name)));
                 env.push(("GIT_COMMITTER_EMAIL", OsStr::new(&author.email)));
-                self.git_in(
-                    &wt.path,
-                    &["commit", "-q", "--no-verify", "-m", message],
-                    &env,
-                )
+                self.git_in(wt, &["commit", "-q", "--no-verify", "-m", message], &env)
             }
             other => other,
         };
         commit?;
         Ok(Some(
-            self.git_in(&wt.path, &["rev-parse", "HEAD"], &[])?
+            self.git_in(wt, &["rev-parse", "HEAD"], &[])?
                 .trim()
                 .to_owned(),
         ))
@@ -397,11 +434,7 @@ impl Worktrees {
 
     /// Uncommitted changes, not counting the copied setup files.
     fn dirty(&self, wt: &Worktree) -> Result<bool> {
-        let status = self.git_in(
-            &wt.path,
-            &["status", "--porcelain", "--untracked-files=all"],
-            &[],
-        )?;
+        let status = self.git_in(wt, &["status", "--porcelain", "--untracked-files=all"], &[])?;
         Ok(status.lines().any(|l| {
             let path = l.get(3..).unwrap_or("");
             !(l.starts_with("??") && wt.copied.iter().any(|c| c == path))
@@ -448,11 +481,15 @@ impl Worktrees {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let Ok(git_dir) = self.git_dir_of(&path) else {
+                continue;
+            };
             let wt = Worktree {
                 branch: branch.unwrap_or_else(|| branch_of(&id)),
                 bead_id: id,
                 copied: self.copied_present(&path),
                 path,
+                git_dir,
             };
             out.push(WorktreeState {
                 dirty: self.dirty(&wt)?,
@@ -516,11 +553,19 @@ impl Worktrees {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let git_dir = match self.git_dir_of(&path) {
+                Ok(d) => d,
+                Err(e) => {
+                    report.kept.push((path, e.to_string()));
+                    continue;
+                }
+            };
             let wt = Worktree {
                 bead_id: id.clone(),
                 branch: branch.clone().unwrap_or_else(|| branch_of(&id)),
                 path: path.clone(),
                 copied: self.copied_present(&path),
+                git_dir,
             };
             match self.remove(&wt, target, false)? {
                 None => report.removed.push(path),

@@ -18,7 +18,7 @@ use super::provider::{ProviderConfig, endpoint};
 use super::record::{RecordedError, RecordedResponse, Recorder, Replayer};
 use super::retry::{self, Class, Decision};
 use super::sse::{SseEvent, SseParser};
-use super::types::{ChatRequest, Completion, ModelInfo, StreamEvent};
+use super::types::{ChatRequest, Completion, ModelInfo, StreamEvent, ToolCall};
 
 /// Where exchanges come from and go to.
 #[derive(Debug, Default)]
@@ -246,9 +246,10 @@ impl Client {
         Ok(list
             .data
             .into_iter()
+            // Model names end up in commits and logs: no secret may ride along.
             .map(|m| ModelInfo {
-                id: m.id,
-                owned_by: m.owned_by,
+                id: self.inner.config.redact(&m.id),
+                owned_by: m.owned_by.map(|o| self.inner.config.redact(&o)),
                 context_length: m.context_length.or(m.max_model_len),
             })
             .collect())
@@ -318,7 +319,80 @@ impl Client {
 
     /// Sends `req` and streams the reply to `on_event`; returns the whole reply. Retries
     /// transient failures per the policy (announcing each with [`StreamEvent::Retrying`]).
+    ///
+    /// The reply is untrusted: every configured secret is redacted from it here, before any
+    /// consumer sees it — streamed text (a secret split across chunks included), tool call
+    /// names and arguments (each string value, and the raw text), the model name — so no
+    /// artefact built from model output can carry one.
     pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<Completion, LlmError> {
+        let config = &self.inner.config;
+        let mut text = config.stream_redactor();
+        let mut reasoning = config.stream_redactor();
+        let mut forward = |e: StreamEvent| match e {
+            StreamEvent::TextDelta { text: t } => {
+                let t = text.push(&t);
+                if !t.is_empty() {
+                    on_event(StreamEvent::TextDelta { text: t });
+                }
+            }
+            StreamEvent::ReasoningDelta { text: t } => {
+                let t = reasoning.push(&t);
+                if !t.is_empty() {
+                    on_event(StreamEvent::ReasoningDelta { text: t });
+                }
+            }
+            StreamEvent::Restart { reason } => {
+                text = config.stream_redactor();
+                reasoning = config.stream_redactor();
+                on_event(StreamEvent::Restart {
+                    reason: config.redact(&reason),
+                });
+            }
+            StreamEvent::ToolCall { call } => on_event(StreamEvent::ToolCall {
+                call: redact_call(config, call),
+            }),
+            StreamEvent::Retrying {
+                attempt,
+                delay_ms,
+                reason,
+            } => on_event(StreamEvent::Retrying {
+                attempt,
+                delay_ms,
+                reason: config.redact(&reason),
+            }),
+            StreamEvent::Finish { reason } => on_event(StreamEvent::Finish {
+                reason: config.redact(&reason),
+            }),
+            other => on_event(other),
+        };
+        let result = self.chat_raw(req, &mut forward).await;
+        let (rest, rest_reasoning) = (text.finish(), reasoning.finish());
+        if !rest.is_empty() {
+            on_event(StreamEvent::TextDelta { text: rest });
+        }
+        if !rest_reasoning.is_empty() {
+            on_event(StreamEvent::ReasoningDelta {
+                text: rest_reasoning,
+            });
+        }
+        let mut done = result?;
+        done.text = config.redact(&done.text);
+        done.reasoning = config.redact(&done.reasoning);
+        done.model = config.redact(&done.model);
+        done.finish_reason = done.finish_reason.map(|r| config.redact(&r));
+        done.tool_calls = done
+            .tool_calls
+            .into_iter()
+            .map(|c| redact_call(config, c))
+            .collect();
+        Ok(done)
+    }
+
+    async fn chat_raw(
         &self,
         req: &ChatRequest,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
@@ -661,4 +735,36 @@ impl Health {
     pub fn is_down(self) -> bool {
         self == Health::Down
     }
+}
+
+/// A tool call with every secret removed: the name, the raw arguments and each string (and
+/// key) of the parsed arguments.
+fn redact_call(config: &ProviderConfig, mut call: ToolCall) -> ToolCall {
+    fn walk(config: &ProviderConfig, v: &mut Value) {
+        match v {
+            Value::String(s) => *s = config.redact(s),
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(config, i)),
+            Value::Object(map) => {
+                let old = std::mem::take(map);
+                for (k, mut v) in old {
+                    walk(config, &mut v);
+                    map.insert(config.redact(&k), v);
+                }
+            }
+            _ => {}
+        }
+    }
+    call.name = config.redact(&call.name);
+    call.id = config.redact(&call.id);
+    let before = call.arguments.clone();
+    walk(config, &mut call.arguments);
+    let raw = config.redact(&call.raw_arguments);
+    // A secret hidden by JSON escapes in the raw text is caught through the parsed value.
+    call.raw_arguments = if call.arguments != before {
+        call.arguments.to_string()
+    } else {
+        raw
+    };
+    call.arguments_error = call.arguments_error.map(|e| config.redact(&e));
+    call
 }

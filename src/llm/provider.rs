@@ -29,6 +29,12 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
     /// `text` with every occurrence of the secret replaced.
     pub fn redact(&self, text: &str) -> String {
         if self.0.len() < 4 {
@@ -47,6 +53,61 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
+}
+
+/// Redacts secrets from text that streams in pieces: it holds back the end of what it was
+/// given while that end could be the start of a secret, and releases it once it cannot.
+#[derive(Clone, Debug)]
+pub struct StreamRedactor {
+    secrets: Vec<Secret>,
+    held: String,
+}
+
+impl StreamRedactor {
+    /// Takes the next piece; returns what can be shown now (redacted).
+    pub fn push(&mut self, piece: &str) -> String {
+        if self.secrets.is_empty() {
+            return piece.to_owned();
+        }
+        self.held.push_str(piece);
+        let mut text = self.held.clone();
+        for s in &self.secrets {
+            text = s.redact(&text);
+        }
+        // Keep back the longest end that begins some secret.
+        let keep = self
+            .secrets
+            .iter()
+            .map(|s| longest_prefix_suffix(&text, s.expose()))
+            .max()
+            .unwrap_or(0);
+        let cut = text.len() - keep;
+        self.held = text[cut..].to_owned();
+        text.truncate(cut);
+        text
+    }
+
+    /// What is still held back, at the end of the stream.
+    pub fn finish(&mut self) -> String {
+        let mut text = std::mem::take(&mut self.held);
+        for s in &self.secrets {
+            text = s.redact(&text);
+        }
+        text
+    }
+}
+
+/// The length of the longest end of `text` that is a proper start of `secret` (on a
+/// character boundary of `text`).
+fn longest_prefix_suffix(text: &str, secret: &str) -> usize {
+    let max = secret.len().saturating_sub(1).min(text.len());
+    (1..=max)
+        .rev()
+        .find(|&n| {
+            let start = text.len() - n;
+            text.is_char_boundary(start) && secret.as_bytes().starts_with(&text.as_bytes()[start..])
+        })
+        .unwrap_or(0)
 }
 
 /// Price of a model, in US dollars per million tokens.
@@ -115,6 +176,9 @@ pub struct ProviderConfig {
     /// How long work waits for a down endpoint before giving up (`loom run` then exits 4).
     pub down_limit: Duration,
     pub prices: BTreeMap<String, Price>,
+    /// Other secret values to keep out of artefacts: those of variables in Loom's
+    /// environment whose names look secret (`*_KEY`, `*_TOKEN`, …).
+    pub other_secrets: Vec<Secret>,
 }
 
 fn secs(v: Option<f64>, default: f64) -> Duration {
@@ -148,22 +212,65 @@ impl ProviderConfig {
             stream: file.stream.unwrap_or(true),
             down_limit: Duration::from_secs(file.down_limit_secs.unwrap_or(300)),
             prices: file.prices.clone(),
+            other_secrets: Vec::new(),
         }
     }
 
-    /// Every secret value (key and header values), for redaction.
+    /// Adds `values` (e.g. the values of secret-looking variables of the environment) to the
+    /// secrets kept out of artefacts.
+    pub fn with_other_secrets(mut self, values: impl IntoIterator<Item = String>) -> Self {
+        for v in values {
+            let s = Secret::new(v);
+            if !self.secrets().contains(&&s) {
+                self.other_secrets.push(s);
+            }
+        }
+        self
+    }
+
+    /// Every secret value (key, header values, secret-looking variables), for redaction.
     pub fn secrets(&self) -> Vec<&Secret> {
         self.api_key
             .iter()
             .chain(self.headers.iter().map(|(_, v)| v))
+            .chain(self.other_secrets.iter())
+            .collect()
+    }
+
+    /// The secret values themselves (to keep them out of child environments).
+    pub fn secret_values(&self) -> Vec<String> {
+        self.secrets()
+            .iter()
+            .map(|s| s.expose().to_owned())
             .collect()
     }
 
     /// `text` with every secret removed.
     pub fn redact(&self, text: &str) -> String {
+        if !self
+            .secrets()
+            .iter()
+            .any(|s| s.len() >= 4 && text.contains(s.expose()))
+        {
+            return text.to_owned();
+        }
         self.secrets()
             .iter()
             .fold(text.to_owned(), |t, s| s.redact(&t))
+    }
+
+    /// A redactor for text that arrives in pieces (a secret split across two pieces is still
+    /// caught).
+    pub fn stream_redactor(&self) -> StreamRedactor {
+        StreamRedactor {
+            secrets: self
+                .secrets()
+                .into_iter()
+                .filter(|s| s.len() >= 4)
+                .cloned()
+                .collect(),
+            held: String::new(),
+        }
     }
 
     /// The cost of `usage` on `model`, if its price is configured (exact name, else the longest
@@ -232,6 +339,30 @@ mod tests {
         let none = ProviderConfig::resolve(&ProviderFile::default(), |_| None);
         assert_eq!(none.api_key_env, DEFAULT_KEY_ENV);
         assert!(none.url.is_none() && none.api_key.is_none());
+    }
+
+    #[test]
+    fn a_secret_split_across_pieces_is_redacted() {
+        let c = ProviderConfig::resolve(&ProviderFile::default(), |k| {
+            (k == DEFAULT_KEY_ENV).then(|| "sk-0123456789".to_owned())
+        })
+        .with_other_secrets(["ghp_abcdefgh".to_owned()]);
+        let mut r = c.stream_redactor();
+        let mut out = String::new();
+        for piece in [
+            "key: sk-01",
+            "2345",
+            "6789 and gh",
+            "p_abcdefgh",
+            " sk-0",
+            "…",
+        ] {
+            out.push_str(&r.push(piece));
+        }
+        out.push_str(&r.finish());
+        assert_eq!(out, "key: [redacted] and [redacted] sk-0…");
+        assert_eq!(c.redact("x ghp_abcdefgh"), "x [redacted]");
+        assert_eq!(c.secret_values().len(), 2);
     }
 
     #[test]

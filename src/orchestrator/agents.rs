@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::agent::exec::{Stats, ToolContext};
+use crate::agent::exec::ToolContext;
 use crate::agent::persona::Persona;
 use crate::agent::run::{self, AgentEvent, Limits, LoopEnd, LoopMode, Terminal};
 use crate::agent::{lessons, runner, session};
@@ -110,14 +110,11 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
     let id = s.bead.id.as_str();
     let (sandbox, tmp) = session::sandbox_for(&cx.ws, &cx.client, s.wt, cx.helper.clone())?;
     let mut on_event = forward(cx, id, &s.persona.name);
-    let mut ctx = ToolContext {
-        sandbox,
-        workspace: cx.ws.clone(),
-        bead_id: id.to_owned(),
-        agent: s.persona.name.clone(),
-        stats: Stats::default(),
-        diff_base: s.diff_base.clone(),
-    };
+    let mut ctx = ToolContext::new(sandbox, cx.ws.clone(), id, &s.persona.name)
+        .map_err(|e| crate::error::Error::io(&s.wt.path, e))?
+        .in_worktree(s.wt);
+    ctx.diff_base = s.diff_base.clone();
+    ctx.quota = Arc::clone(&cx.quota);
     let mut limits = Limits::new(&cx.ws.config.agent, s.persona);
     limits.max_tokens = limits.max_tokens.min(s.tokens_left);
     limits.max_time = limits.max_time.min(s.time_left);

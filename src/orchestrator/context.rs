@@ -39,6 +39,10 @@ pub struct Context {
     endpoint_failed: AtomicBool,
     /// Tokens the run's model calls used so far (running sessions included).
     spent: std::sync::atomic::AtomicU64,
+    /// Model requests the run made so far.
+    requests: std::sync::atomic::AtomicU64,
+    /// How many beads the run's agents may still file (and which they filed).
+    pub quota: Arc<crate::agent::quota::Quota>,
 }
 
 impl std::fmt::Debug for Context {
@@ -64,7 +68,6 @@ impl Context {
         Context {
             ws,
             client,
-            settings,
             bus,
             owner,
             trees,
@@ -76,6 +79,12 @@ impl Context {
             bead_stops: Mutex::default(),
             endpoint_failed: AtomicBool::new(false),
             spent: std::sync::atomic::AtomicU64::new(0),
+            requests: std::sync::atomic::AtomicU64::new(0),
+            quota: Arc::new(crate::agent::quota::Quota::new(
+                settings.limits.created_beads,
+                settings.limits.bead_created_beads,
+            )),
+            settings,
         }
     }
 
@@ -187,6 +196,36 @@ impl Context {
     pub fn spend(&self, tokens: u64) {
         self.spent
             .fetch_add(tokens, std::sync::atomic::Ordering::Relaxed);
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Model requests the run made so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The run-wide limit reached, if one is: beads filed by agents, requests or tokens.
+    pub fn run_limit_reached(&self) -> Option<String> {
+        let l = &self.settings.limits;
+        if let Some(why) = self.quota.hit() {
+            return Some(why);
+        }
+        if self.requests() >= l.requests {
+            return Some(format!(
+                "the run made {} model requests (budget.run_requests: {})",
+                self.requests(),
+                l.requests
+            ));
+        }
+        if self.spent() >= l.tokens {
+            return Some(format!(
+                "the run used {} tokens (budget.run_tokens: {})",
+                self.spent(),
+                l.tokens
+            ));
+        }
+        None
     }
 
     /// Tokens the run's model calls used so far, running sessions included.

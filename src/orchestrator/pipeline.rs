@@ -147,6 +147,7 @@ pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
     };
     let end = match end {
         Ok(end) => end,
+        Err(Error::Security(why)) => p.security_stop(&why).await,
         Err(e) if endpoint_error(&e) => {
             cx.mark_endpoint_failed();
             match p.interrupted(&e.to_string()).await {
@@ -196,7 +197,11 @@ impl Pipeline {
     /// implementation from the start (on the branch of earlier attempts, if any).
     async fn start(&mut self, added: Result<(Worktree, bool)>, dispatches: u32) -> Result<Step> {
         let (wt, created) = added?;
+        let tampered = wt.tampered();
         self.wt = Some(wt);
+        if let Some(why) = tampered {
+            return Err(Error::Security(why));
+        }
         // A crash in the middle of resolving a conflict leaves git's merge state behind.
         self.abandon_merge().await;
         if let Some(step) = self.finish_landed().await? {
@@ -238,33 +243,27 @@ impl Pipeline {
         Ok(Step::Implement(None))
     }
 
-    /// Runs `worktree.setup` in a new worktree (secrets scrubbed, the test timeout); a failure
-    /// removes the worktree and is a configuration error.
+    /// Runs `worktree.setup` in a new worktree (in the sandbox, with the test timeout); a
+    /// failure removes the worktree and is a configuration error.
     async fn setup_worktree(&mut self) -> Result<()> {
         let Some(cmd) = self.cx.trees.setup_command().map(str::to_owned) else {
             return Ok(());
         };
         let wt = self.worktree()?;
-        let (sandbox, _) = session::sandbox_for(&self.cx.ws, &self.cx.client, &wt, None)?;
         self.cx
             .stage_event(self.id(), "worktree", format!("setting up: `{cmd}`"));
-        let out = tokio::select! {
-            out = sandbox.run(&cmd, Some(self.cx.settings.test_timeout)) => Some(out),
-            () = self.cx.stopped_bead(&self.bead.id) => None,
-        };
-        let failure = match &out {
-            None => Some("the run stopped during the worktree setup".to_owned()),
-            Some(o) if o.timed_out || o.exit_code != Some(0) => Some(format!(
-                "the worktree setup command `{cmd}` failed ({}): {}",
-                if o.timed_out {
-                    "timed out".to_owned()
-                } else {
-                    o.exit_code
-                        .map_or("killed".to_owned(), |c| format!("exit {c}"))
-                },
-                super::verify::tail(&format!("{}{}", o.stdout.text(), o.stderr.text()), 600).trim()
-            )),
-            Some(_) => None,
+        let cx = Arc::clone(&self.cx);
+        let setup = session::setup_worktree(
+            &cx.ws,
+            &cx.client,
+            &cx.trees,
+            &wt,
+            cx.helper.clone(),
+            cx.settings.test_timeout,
+        );
+        let failure = tokio::select! {
+            out = setup => out?,
+            () = self.cx.stopped_bead(&self.bead.id) => Some("the run stopped during the worktree setup".to_owned()),
         };
         if let Some(why) = failure {
             self.wt = None;
@@ -479,6 +478,9 @@ impl Pipeline {
         };
         let end = ended.end;
         self.conversation = end.messages.clone();
+        if end.terminal == Terminal::SecurityStop {
+            return Err(Error::Security(end.detail.clone()));
+        }
         let wt = self.worktree()?;
         let bead = self.bead.clone();
         agents::commit(&self.cx, &bead, &coder, &wt, &end).await?;
@@ -646,6 +648,68 @@ impl Pipeline {
             stage: String::new(),
         };
         self.escalate(q).await
+    }
+
+    /// Something an agent ran broke the sandbox's promises: the bead stops here. A security
+    /// notice goes out, the bead gets a comment and is blocked on a decision (one commit),
+    /// and its worktree is kept as it is for inspection — nothing from it is merged.
+    async fn security_stop(&mut self, why: &str) -> (Outcome, String) {
+        let why = self.cx.client.config().redact(why);
+        self.cx.publish(Event::SecurityNotice {
+            at: event::now(),
+            bead: self.id().to_owned(),
+            message: why.clone(),
+        });
+        let place = self
+            .wt
+            .take()
+            .map(|w| w.path.display().to_string())
+            .unwrap_or_else(|| "its worktree".into());
+        let comment = format!(
+            "Loom stopped this bead for security: {why}. Nothing from it was merged; the worktree {place} is kept as it is for inspection."
+        );
+        let q = Question {
+            title: format!("{}: stopped for security", self.id()),
+            body: format!(
+                "{comment}\n\nInspect the worktree, then remove it (`git worktree remove --force {place}`) before approving another try."
+            ),
+            options: retry_options(),
+            reason: format!("security: {why}"),
+            stage: "security_stop".into(),
+        };
+        let (id, actor) = (self.id().to_owned(), self.cx.ws.actor.clone());
+        let decided = self
+            .cx
+            .blocking(move |cx| {
+                let now = crate::bead::Timestamp::now();
+                cx.ws
+                    .mutate("escalated", crate::store::TxOptions::default(), |tx| {
+                        let b = tx.get_mut(&id)?;
+                        let c = b.new_comment(&actor, &comment, &now);
+                        b.comments.push(c);
+                        decision::escalate_in(tx, &id, &actor, &q, &now)
+                    })
+            })
+            .await;
+        self.report.stage = "security_stop".into();
+        match decided {
+            Ok(m) => {
+                let d = m.value.map(|(d, _)| d).unwrap_or_default();
+                self.report.decision = Some(d.clone());
+                self.cx.publish(Event::DecisionNeeded {
+                    at: event::now(),
+                    bead: self.id().to_owned(),
+                    decision: d,
+                    question: format!("{}: stopped for security", self.id()),
+                });
+            }
+            Err(e) => self.cx.publish(Event::Error {
+                at: event::now(),
+                bead: Some(self.id().to_owned()),
+                message: format!("cannot record the security stop: {e}"),
+            }),
+        }
+        (Outcome::Failed, format!("security: {why}"))
     }
 
     /// Something failed that no agent round can fix (git, the disk, the configuration): the

@@ -19,7 +19,7 @@ pub enum MergeMode {
     None,
 }
 
-/// `budget:` in a config file: limits per bead, across all its rounds.
+/// `budget:` in a config file: limits per bead, across all its rounds, and per run.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetFile {
@@ -30,6 +30,17 @@ pub struct BudgetFile {
     pub max_minutes: Option<f64>,
     /// Model turns across all the bead's agent sessions.
     pub max_iterations: Option<u32>,
+    /// Beads agents may file in one run (default 20).
+    pub run_created_beads: Option<u32>,
+    /// Beads agents may file while working one bead (default 5).
+    pub bead_created_beads: Option<u32>,
+    /// Model requests in one run (default 2,000).
+    pub run_requests: Option<u64>,
+    /// Tokens in one run (default 20 million).
+    pub run_tokens: Option<u64>,
+    /// Dispatch beads that agents file in the same run (default false: they wait for the
+    /// next run, so a person sees them first).
+    pub dispatch_followups: Option<bool>,
 }
 
 impl BudgetFile {
@@ -43,8 +54,41 @@ impl BudgetFile {
             max_review_rounds,
             max_tokens,
             max_minutes,
-            max_iterations
+            max_iterations,
+            run_created_beads,
+            bead_created_beads,
+            run_requests,
+            run_tokens,
+            dispatch_followups
         );
+    }
+}
+
+/// Default model requests per run.
+pub const DEFAULT_RUN_REQUESTS: u64 = 2_000;
+/// Default tokens per run.
+pub const DEFAULT_RUN_TOKENS: u64 = 20_000_000;
+
+/// Limits on a whole run (DESIGN §9): reaching one stops dispatching, files one decision and
+/// makes `loom run` exit 3.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunLimits {
+    pub created_beads: u32,
+    pub bead_created_beads: u32,
+    pub requests: u64,
+    pub tokens: u64,
+    pub dispatch_followups: bool,
+}
+
+impl Default for RunLimits {
+    fn default() -> RunLimits {
+        RunLimits {
+            created_beads: crate::agent::quota::DEFAULT_RUN,
+            bead_created_beads: crate::agent::quota::DEFAULT_BEAD,
+            requests: DEFAULT_RUN_REQUESTS,
+            tokens: DEFAULT_RUN_TOKENS,
+            dispatch_followups: false,
+        }
     }
 }
 
@@ -94,8 +138,11 @@ pub struct RunSettings {
     pub max_beads: Option<usize>,
     /// Stop the whole run after this long.
     pub timeout: Option<Duration>,
-    /// Stop dispatching once the run used this many tokens.
+    /// Stop dispatching once the run used this many tokens (`--max-tokens`, without a
+    /// decision: a budget the caller chose for this run).
     pub max_tokens: Option<u64>,
+    /// Run-wide limits (`budget.run_*`, flags).
+    pub limits: RunLimits,
     /// Give up (exit 4) when the endpoint stays down this long.
     pub provider_down_limit: Duration,
     /// End the run when nothing is ready or running (`loom run`); `false` keeps dispatching
@@ -113,6 +160,11 @@ pub struct Overrides {
     pub timeout: Option<Duration>,
     pub max_tokens: Option<u64>,
     pub no_merge: bool,
+    pub run_created_beads: Option<u32>,
+    pub bead_created_beads: Option<u32>,
+    pub run_requests: Option<u64>,
+    pub run_tokens: Option<u64>,
+    pub dispatch_followups: bool,
 }
 
 impl RunSettings {
@@ -141,6 +193,7 @@ impl RunSettings {
                 )
             })?;
         let max_agents = o.max_agents.or(config.max_agents).unwrap_or(4);
+        let b = &config.budget;
         if max_agents == 0 {
             return Err(Error::Usage(
                 "max_agents must be at least 1 (--max-agents, or max_agents in .loom/config.yaml)"
@@ -163,6 +216,24 @@ impl RunSettings {
             max_beads: o.max_beads,
             timeout: o.timeout,
             max_tokens: o.max_tokens,
+            limits: RunLimits {
+                created_beads: o
+                    .run_created_beads
+                    .or(b.run_created_beads)
+                    .unwrap_or(crate::agent::quota::DEFAULT_RUN),
+                bead_created_beads: o
+                    .bead_created_beads
+                    .or(b.bead_created_beads)
+                    .unwrap_or(crate::agent::quota::DEFAULT_BEAD),
+                requests: o
+                    .run_requests
+                    .or(b.run_requests)
+                    .unwrap_or(DEFAULT_RUN_REQUESTS),
+                tokens: o.run_tokens.or(b.run_tokens).unwrap_or(DEFAULT_RUN_TOKENS),
+                dispatch_followups: o.dispatch_followups
+                    || b.dispatch_followups.unwrap_or(false)
+                    || config.dispatch_followups.unwrap_or(false),
+            },
             provider_down_limit: down_limit,
             idle_exit: true,
         })
@@ -229,6 +300,9 @@ mod tests {
         );
         assert_eq!(s.test_command, None);
         assert_eq!(s.budget.max_dispatches, 3);
+        assert_eq!(s.limits.created_beads, 20);
+        assert_eq!(s.limits.bead_created_beads, 5);
+        assert!(!s.limits.dispatch_followups);
         c.target_branch = Some("dev".into());
         c.max_agents = Some(2);
         c.merge = Some(MergeMode::Approve);

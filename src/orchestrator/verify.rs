@@ -72,6 +72,11 @@ impl Pipeline {
             out = sandbox.run(cmd, Some(timeout)) => out,
             () = self.cx.stopped_bead(&self.bead.id) => return Ok(None),
         };
+        if let Some(why) = out.tampered {
+            return Err(crate::error::Error::Security(format!(
+                "the test command `{cmd}` left the worktree's .git changed: {why}"
+            )));
+        }
         let text = format!("{}{}", out.stdout.text(), out.stderr.text());
         let status = if out.timed_out {
             format!("timed out after {} s", timeout.as_secs())
@@ -107,17 +112,7 @@ impl Pipeline {
     }
 }
 
-/// The last `max` bytes of `text` (on a character boundary), marked when cut.
-pub(super) fn tail(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("[… {} bytes before]\n{}", start, &text[start..])
-}
+pub(super) use crate::text::tail;
 
 #[cfg(test)]
 mod tests {

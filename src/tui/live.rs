@@ -196,6 +196,9 @@ impl Live {
                 self.health = health.health;
                 self.health_detail = health.last_error.clone();
             }
+            Event::SecurityNotice { bead, message, .. } => {
+                self.last_error = Some(format!("{bead}: security: {message}"));
+            }
             Event::Error { bead, message, .. } => {
                 self.last_error = Some(match bead {
                     Some(b) => format!("{b}: {message}"),

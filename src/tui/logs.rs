@@ -298,6 +298,17 @@ impl Logs {
                 Kind::Notice,
                 format!("{kind}: {}", one_line(message, 140)),
             )),
+            Event::SecurityNotice { at, bead, message } => {
+                let mut e = entry(
+                    at,
+                    bead,
+                    "loom",
+                    Kind::Error,
+                    format!("security: {}", one_line(message, 150)),
+                );
+                e.detail = Some(message.clone());
+                self.push(e);
+            }
             Event::Error { at, bead, message } => {
                 let b = bead.clone().unwrap_or_default();
                 let mut e = entry(at, &b, "loom", Kind::Error, one_line(message, 160));

@@ -36,7 +36,7 @@ fn agent() -> Identity {
 #[test]
 fn create_reuse_copy_and_commit() {
     let (repo, base, trees) = setup();
-    let (wt, created) = trees.ensure("t-abc", "main").unwrap();
+    let (wt, created) = trees.add("t-abc", "main").unwrap();
     assert!(created);
     assert!(
         wt.path
@@ -48,15 +48,14 @@ fn create_reuse_copy_and_commit() {
         "SECRET_SETTING=1\n"
     );
     assert!(
-        wt.path.join(".setup-done").exists(),
-        "the setup command ran"
+        !wt.path.join(".setup-done").exists(),
+        "the setup command is the agent layer's (sandboxed), not git's"
     );
-    let (again, created) = trees.ensure("t-abc", "main").unwrap();
+    let (again, created) = trees.add("t-abc", "main").unwrap();
     assert!(!created);
     assert_eq!(again.path, wt.path);
 
     std::fs::write(wt.path.join("src.txt"), "v2\n").unwrap();
-    std::fs::remove_file(wt.path.join(".setup-done")).unwrap();
     let commit = trees
         .commit(&again, "t-abc: work\n\nLoom-Bead: t-abc\n", &agent(), None)
         .unwrap();
@@ -84,14 +83,14 @@ fn create_reuse_copy_and_commit() {
 #[test]
 fn the_sweep_keeps_dirty_and_unmerged_work_and_removes_merged() {
     let (repo, base, trees) = setup();
-    let (dirty, _) = trees.ensure("t-dirty", "main").unwrap();
+    let (dirty, _) = trees.add("t-dirty", "main").unwrap();
     std::fs::write(dirty.path.join("src.txt"), "uncommitted\n").unwrap();
 
-    let (unmerged, _) = trees.ensure("t-unmerged", "main").unwrap();
+    let (unmerged, _) = trees.add("t-unmerged", "main").unwrap();
     std::fs::write(unmerged.path.join("src.txt"), "branch work\n").unwrap();
     trees.commit(&unmerged, "work", &agent(), None).unwrap();
 
-    let (merged, _) = trees.ensure("t-merged", "main").unwrap();
+    let (merged, _) = trees.add("t-merged", "main").unwrap();
     std::fs::write(merged.path.join("new.txt"), "done\n").unwrap();
     trees.commit(&merged, "work", &agent(), None).unwrap();
     repo.git(&["merge", "-q", "--ff-only", "loom/t-merged"]);
@@ -150,7 +149,7 @@ fn the_sweep_keeps_dirty_and_unmerged_work_and_removes_merged() {
             .contains("uncommitted")
     );
     // A re-created worktree picks the kept branch up again.
-    let (back, created) = trees.ensure("t-unmerged", "main").unwrap();
+    let (back, created) = trees.add("t-unmerged", "main").unwrap();
     assert!(created);
     assert_eq!(
         std::fs::read_to_string(back.path.join("src.txt")).unwrap(),
@@ -173,7 +172,7 @@ fn the_bead_store_stays_out_of_agent_checkouts() {
         WorktreeFile::default(),
     )
     .leaving_out(".beads");
-    let (wt, created) = trees.ensure(&id, "main").unwrap();
+    let (wt, created) = trees.add(&id, "main").unwrap();
     assert!(created);
     assert!(wt.path.join("src.txt").exists());
     assert!(!wt.path.join(".beads").exists(), "no copy of the store");

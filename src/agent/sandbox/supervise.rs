@@ -1,0 +1,343 @@
+//! `loom __sandbox-exec`: the supervisor every agent command runs under.
+//!
+//! Loom starts its own binary with the sandbox's options; this process
+//! 1. joins the command's cgroup (made by Loom, with a process limit) if there is one,
+//! 2. becomes a child subreaper, so orphaned daemons are re-parented to it, not to init,
+//! 3. restricts **one thread** — no new privileges, every capability dropped (also from the
+//!    bounding set, so even root gets none back at `exec`), `RLIMIT_NPROC` where there is no
+//!    cgroup, and Landlock (writes only beneath the given paths; TCP connects denied with
+//!    `--net deny`; signals and abstract sockets scoped to the sandbox) — and starts the
+//!    command from that thread, so the command inherits the restrictions while the supervisor
+//!    itself stays outside them (the command can neither signal nor trace it),
+//! 4. waits for the command, then SIGKILLs every process left in its tree and reaps them, and
+//!    exits with the command's status (128 + signal if it was killed by one).
+//!
+//! SIGTERM (Loom's timeout or stop), SIGINT, SIGHUP or Loom's death end the tree the same way.
+//! Landlock and capabilities are per thread, so no `unsafe` pre-exec hook is needed.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::contain;
+
+/// The options Loom passes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Options {
+    pub writable: Vec<PathBuf>,
+    pub deny_network: bool,
+    pub landlock: bool,
+    pub cgroup: Option<PathBuf>,
+    /// `RLIMIT_NPROC` headroom when there is no cgroup (unprivileged users only; the kernel
+    /// does not apply it to root).
+    pub max_processes: Option<u64>,
+    pub program: Vec<OsString>,
+}
+
+impl Options {
+    /// The arguments that give these options to `__sandbox-exec`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        for w in &self.writable {
+            a.push("--write".into());
+            a.push(w.clone().into_os_string());
+        }
+        if self.deny_network {
+            a.push("--deny-network".into());
+        }
+        if !self.landlock {
+            a.push("--no-landlock".into());
+        }
+        if let Some(c) = &self.cgroup {
+            a.push("--cgroup".into());
+            a.push(c.clone().into_os_string());
+        }
+        if let Some(n) = self.max_processes {
+            a.push("--max-processes".into());
+            a.push(n.to_string().into());
+        }
+        a.push("--".into());
+        a.extend(self.program.iter().cloned());
+        a
+    }
+
+    fn parse(args: &[OsString]) -> Result<(Options, bool), String> {
+        let mut o = Options {
+            landlock: true,
+            ..Options::default()
+        };
+        let mut probe = false;
+        let mut rest = args.iter();
+        while let Some(a) = rest.next() {
+            let mut value = |name: &str| {
+                rest.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match a.to_str() {
+                Some("--probe") => probe = true,
+                Some("--write") => o.writable.push(PathBuf::from(value("--write")?)),
+                Some("--deny-network") => o.deny_network = true,
+                Some("--no-landlock") => o.landlock = false,
+                Some("--cgroup") => o.cgroup = Some(PathBuf::from(value("--cgroup")?)),
+                Some("--max-processes") => {
+                    let v = value("--max-processes")?;
+                    o.max_processes = Some(
+                        v.to_str()
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(|| format!("--max-processes {v:?} is not a number"))?,
+                    );
+                }
+                Some("--") => {
+                    o.program.extend(rest.by_ref().cloned());
+                    break;
+                }
+                _ => return Err(format!("unexpected argument {a:?}")),
+            }
+        }
+        Ok((o, probe))
+    }
+}
+
+/// What the restrictions achieved here (`loom doctor`, `Sandbox::protections`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enforced {
+    /// `fully_enforced`, `partially_enforced`, `not_enforced` or `off`.
+    pub landlock: String,
+    /// The kernel's Landlock ABI (0 without Landlock).
+    pub landlock_abi: u32,
+    /// TCP connects are denied (needs ABI 4) — only when asked for.
+    pub network_denied: bool,
+    /// Signals and abstract sockets are scoped to the sandbox (ABI 6).
+    pub scoped: bool,
+    pub capabilities_dropped: bool,
+    pub no_new_privs: bool,
+}
+
+/// Restricts the calling thread (never the whole process) as `o` says.
+fn restrict_thread(o: &Options) -> Enforced {
+    let mut e = Enforced {
+        landlock: "off".into(),
+        ..Enforced::default()
+    };
+    e.no_new_privs = rustix::thread::set_no_new_privs(true).is_ok();
+    e.capabilities_dropped = drop_capabilities();
+    if let Some(more) = o.max_processes {
+        let n = contain::user_tasks().saturating_add(more);
+        let _ = rustix::process::setrlimit(
+            rustix::process::Resource::Nproc,
+            rustix::process::Rlimit {
+                current: Some(n),
+                maximum: Some(n),
+            },
+        );
+    }
+    if o.landlock {
+        apply_landlock(o, &mut e);
+    }
+    e
+}
+
+/// Empties every capability set of this thread, the bounding and ambient sets included (so an
+/// `exec` as root gains nothing back). True when nothing is left.
+fn drop_capabilities() -> bool {
+    use rustix::thread::{CapabilitySet, CapabilitySets};
+    let _ = rustix::thread::clear_ambient_capability_set();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    for cap in 0..=last.min(63) {
+        let _ = rustix::thread::remove_capability_from_bounding_set(
+            CapabilitySet::from_bits_retain(1u64 << cap),
+        );
+    }
+    let empty = CapabilitySets {
+        effective: CapabilitySet::empty(),
+        permitted: CapabilitySet::empty(),
+        inheritable: CapabilitySet::empty(),
+    };
+    rustix::thread::set_capabilities(None, empty).is_ok()
+        && rustix::thread::capabilities(None).is_ok_and(|c| {
+            c.effective.is_empty() && c.permitted.is_empty() && c.inheritable.is_empty()
+        })
+}
+
+fn apply_landlock(o: &Options, e: &mut Enforced) {
+    use landlock::{
+        ABI, AccessFs, AccessNet, LandlockStatus, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        RulesetStatus, Scope, path_beneath_rules,
+    };
+    let abi = ABI::V6;
+    let mut ruleset = match Ruleset::default().handle_access(AccessFs::from_write(abi)) {
+        Ok(r) => r,
+        Err(_) => {
+            e.landlock = "not_enforced".into();
+            return;
+        }
+    };
+    if o.deny_network {
+        ruleset = match ruleset.handle_access(AccessNet::ConnectTcp) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+    }
+    ruleset = match ruleset.scope(Scope::Signal | Scope::AbstractUnixSocket) {
+        Ok(r) => r,
+        Err(_) => return,
+    };
+    let status = ruleset
+        .create()
+        .and_then(|r| r.add_rules(path_beneath_rules(&o.writable, AccessFs::from_write(abi))))
+        .and_then(|r| r.restrict_self());
+    let Ok(status) = status else {
+        e.landlock = "not_enforced".into();
+        return;
+    };
+    e.landlock = match status.ruleset {
+        RulesetStatus::FullyEnforced => "fully_enforced",
+        RulesetStatus::PartiallyEnforced => "partially_enforced",
+        RulesetStatus::NotEnforced => "not_enforced",
+    }
+    .into();
+    if let LandlockStatus::Available { effective_abi, .. } = status.landlock {
+        e.landlock_abi = effective_abi as u32;
+        let enforced = status.ruleset != RulesetStatus::NotEnforced;
+        e.network_denied = o.deny_network && enforced && e.landlock_abi >= 4;
+        e.scoped = enforced && e.landlock_abi >= 6;
+    }
+}
+
+/// The entry point of `loom __sandbox-exec [options] -- PROGRAM ARGS…` (or `--probe`, which
+/// prints what would be enforced here as JSON). Returns the exit code.
+pub fn sandbox_exec(args: &[OsString]) -> i32 {
+    let (opts, probe) = match Options::parse(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("loom __sandbox-exec: {e}");
+            return 2;
+        }
+    };
+    if probe {
+        let mut opts = opts;
+        if opts.writable.is_empty() {
+            opts.writable.push(std::env::temp_dir());
+        }
+        let e = std::thread::spawn(move || restrict_thread(&opts))
+            .join()
+            .unwrap_or_default();
+        println!("{}", serde_json::to_string(&e).unwrap_or_default());
+        return 0;
+    }
+    if opts.program.is_empty() {
+        eprintln!("loom __sandbox-exec: no program given after --");
+        return 2;
+    }
+    if let Some(cg) = &opts.cgroup {
+        // Best effort: if joining fails the tree and the timeout still end everything.
+        let _ = std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string());
+    }
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    supervise(opts)
+}
+
+/// Starts the command from a restricted thread and waits for it, ending its whole tree.
+fn supervise(opts: Options) -> i32 {
+    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+    // Registered before the command exists, so no exit or stop request is missed.
+    let mut signals = match signal_hook::iterator::Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("loom __sandbox-exec: cannot watch signals: {e}");
+            return 126;
+        }
+    };
+    let program = opts.program.clone();
+    let started = std::thread::spawn(move || {
+        restrict_thread(&opts);
+        let (prog, args) = program.split_first().ok_or("no program")?;
+        std::process::Command::new(prog)
+            .args(args)
+            .spawn()
+            .map(|c| c.id() as i32)
+            .map_err(|e| format!("cannot run {prog:?}: {e}"))
+    })
+    .join();
+    let child = match started {
+        Ok(Ok(pid)) => pid,
+        Ok(Err(e)) => {
+            eprintln!("loom __sandbox-exec: {e}");
+            return 127;
+        }
+        Err(_) => return 126,
+    };
+    watch_parent();
+    let mut code = None;
+    'wait: for signal in signals.forever() {
+        if signal != SIGCHLD {
+            break;
+        }
+        for (pid, status) in contain::reap_all() {
+            if pid == child {
+                code = Some(exit_code(status));
+                break 'wait;
+            }
+        }
+    }
+    contain::end_tree();
+    code.unwrap_or(128 + SIGTERM)
+}
+
+/// The shell's convention: the exit code, or 128 + the signal that ended the process.
+fn exit_code(status: rustix::process::WaitStatus) -> i32 {
+    if let Some(c) = status.exit_status() {
+        c
+    } else if let Some(s) = status.terminating_signal() {
+        128 + s
+    } else {
+        1
+    }
+}
+
+/// If Loom dies, this process is re-parented: then it ends the command as if told to stop.
+fn watch_parent() {
+    let parent = rustix::process::getppid();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            if rustix::process::getppid() != parent {
+                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+                return;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_round_trip_through_arguments() {
+        let o = Options {
+            writable: vec![PathBuf::from("/w"), PathBuf::from("/t")],
+            deny_network: true,
+            landlock: false,
+            cgroup: Some(PathBuf::from("/sys/fs/cgroup/pids/loom-1-0")),
+            max_processes: Some(100),
+            program: vec!["sh".into(), "-c".into(), "--write x".into()],
+        };
+        let (back, probe) = Options::parse(&o.to_args()).unwrap();
+        assert!(!probe);
+        assert_eq!(back.writable, o.writable);
+        assert!(back.deny_network && !back.landlock);
+        assert_eq!(back.cgroup, o.cgroup);
+        assert_eq!(back.max_processes, Some(100));
+        assert_eq!(back.program, o.program);
+        assert!(Options::parse(&["--bogus".into()]).is_err());
+        assert!(Options::parse(&["--max-processes".into(), "x".into()]).is_err());
+    }
+}
