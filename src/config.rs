@@ -3,6 +3,14 @@
 //!
 //! Keys Loom does not know yet are kept (later features read them), so an older Loom never
 //! rejects a newer config file.
+//!
+//! Trust: a repository's `.loom/config.yaml` comes with the code, so a cloned repository
+//! could name the endpoint the key is sent to, the variables passed to agents, or turn the
+//! sandbox off. Security-relevant sections — `provider:`, `sandbox:` — are therefore taken
+//! from the repository file only when the user's own config lists the repository under
+//! `trusted_repos` (the repository file cannot trust itself); otherwise they are ignored and
+//! listed in [`Config::ignored`] (shown by `loom doctor` and warned about by the commands
+//! that would use them).
 
 use std::path::{Path, PathBuf};
 
@@ -42,8 +50,15 @@ pub struct ConfigFile {
     pub budget: Option<crate::orchestrator::settings::BudgetFile>,
     /// Dispatch beads agents file in the same run (also `budget.dispatch_followups`).
     pub dispatch_followups: Option<bool>,
+    /// Globs of paths agents may not change without a person's approval, and that are read
+    /// from the target branch when verifying (default: the test script, CI configuration).
+    pub protected_paths: Option<Vec<String>>,
     /// The terminal UI: `theme`, `keys`.
     pub tui: Option<TuiFile>,
+    /// Repositories (their root, or a directory above it; `~` allowed) whose
+    /// `.loom/config.yaml` may set `provider:` and `sandbox:`. Read from the user's config
+    /// only.
+    pub trusted_repos: Option<Vec<PathBuf>>,
     /// Everything else, kept for later features.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -110,12 +125,20 @@ pub struct Config {
     pub merge: Option<crate::orchestrator::settings::MergeMode>,
     pub budget: crate::orchestrator::settings::BudgetFile,
     pub dispatch_followups: Option<bool>,
+    pub protected_paths: Option<Vec<String>>,
     pub tui: TuiFile,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
     /// This repository's runtime data directory, when a caller sets it (`loom demo` keeps
     /// everything inside its scratch directory); `None`: under the user's data dir.
     pub repo_data_dir: Option<PathBuf>,
+    /// The user's config trusts this repository's `.loom/config.yaml` with security settings.
+    pub repo_trusted: bool,
+    /// Security settings the repository's file set and Loom ignored (it is not trusted), as
+    /// `section.key` names.
+    pub ignored: Vec<String>,
+    /// `trusted_repos` from the user's config.
+    pub trusted_repos: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -135,9 +158,13 @@ impl Default for Config {
             merge: None,
             budget: crate::orchestrator::settings::BudgetFile::default(),
             dispatch_followups: None,
+            protected_paths: None,
             tui: TuiFile::default(),
             sources: Vec::new(),
             repo_data_dir: None,
+            repo_trusted: false,
+            ignored: Vec::new(),
+            trusted_repos: Vec::new(),
         }
     }
 }
@@ -177,18 +204,54 @@ pub fn user_config_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "loom").map(|d| d.config_dir().to_path_buf())
 }
 
-fn read_file(path: &Path) -> Result<Option<ConfigFile>> {
+/// A config file, parsed, with its raw YAML value (to say which keys it sets).
+fn read_file(path: &Path) -> Result<Option<(ConfigFile, serde_json::Value)>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     if text.trim().is_empty() {
-        return Ok(Some(ConfigFile::default()));
+        return Ok(Some((ConfigFile::default(), serde_json::Value::Null)));
     }
-    serde_norway::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("{}: {e}", path.display()));
+    let raw: serde_json::Value = serde_norway::from_str(text).map_err(|e| bad(&e))?;
+    let file = serde_norway::from_str(text).map_err(|e| bad(&e))?;
+    Ok(Some((file, raw)))
+}
+
+/// The security-relevant keys a config file sets (`provider.url`, `sandbox`, …).
+fn security_keys(raw: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for section in ["provider", "sandbox"] {
+        match raw.get(section) {
+            Some(serde_json::Value::Object(m)) if !m.is_empty() => {
+                out.extend(m.keys().map(|k| format!("{section}.{k}")));
+            }
+            Some(serde_json::Value::Null) | None => {}
+            Some(_) => out.push(section.to_owned()),
+        }
+    }
+    out
+}
+
+/// `~/…` made absolute with `$HOME`.
+fn expand_home(p: &Path) -> PathBuf {
+    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Whether `root` is, or is inside, one of the `trusted` directories (compared canonically).
+fn trusts(trusted: &[PathBuf], root: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let root = canon(root);
+    trusted
+        .iter()
+        .filter(|t| t.is_absolute())
+        .any(|t| root.starts_with(canon(t)))
 }
 
 /// Parses a boolean from the environment (`1/0`, `true/false`, `yes/no`, `on/off`).
@@ -207,15 +270,30 @@ impl Config {
     /// environment.
     pub fn load(repo_root: Option<&Path>) -> Result<Config> {
         let mut cfg = Config::default();
-        let mut layers = Vec::new();
-        if let Some(dir) = user_config_dir() {
-            layers.push(dir.join("config.yaml"));
+        if let Some(path) = user_config_dir().map(|d| d.join("config.yaml"))
+            && let Some((mut file, _)) = read_file(&path)?
+        {
+            cfg.trusted_repos = file
+                .trusted_repos
+                .take()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| expand_home(p))
+                .collect();
+            cfg.apply(file);
+            cfg.sources.push(path);
         }
         if let Some(root) = repo_root {
-            layers.push(root.join(".loom").join("config.yaml"));
-        }
-        for path in layers {
-            if let Some(file) = read_file(&path)? {
+            cfg.repo_trusted = trusts(&cfg.trusted_repos, root);
+            let path = root.join(".loom").join("config.yaml");
+            if let Some((mut file, raw)) = read_file(&path)? {
+                // A repository cannot trust itself (or others).
+                file.trusted_repos = None;
+                if !cfg.repo_trusted {
+                    cfg.ignored = security_keys(&raw);
+                    file.provider = None;
+                    file.sandbox = None;
+                }
                 cfg.apply(file);
                 cfg.sources.push(path);
             }
@@ -267,7 +345,8 @@ impl Config {
             max_agents,
             review,
             merge,
-            dispatch_followups
+            dispatch_followups,
+            protected_paths
         );
     }
 }

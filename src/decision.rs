@@ -45,6 +45,58 @@ fn open_decision(tx: &mut Tx, b: &Bead) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// A new open decision bead asking `q` (its id), inside a transaction.
+fn new_decision(
+    tx: &mut Tx,
+    q: &Question,
+    fallback_title: &str,
+    priority: i64,
+    actor: &str,
+    now: &Timestamp,
+) -> Result<String> {
+    let title: String = q.title.trim().chars().take(200).collect();
+    let title = if title.is_empty() {
+        fallback_title.to_owned()
+    } else {
+        title
+    };
+    let mut description = format!("{}\n", q.body.trim());
+    if !q.options.is_empty() {
+        description.push_str("\nOptions:\n");
+        for (i, o) in q.options.iter().enumerate() {
+            description.push_str(&format!("{}. {o}\n", i + 1));
+        }
+    }
+    let did = tx.new_id(&title, &description, actor, now)?;
+    description.push_str(&format!(
+        "\nResolve with `loom decide {did} approve`, `loom decide {did} deny` or \
+         `loom decide {did} answer \"…\"`.\n"
+    ));
+    tx.insert(Bead {
+        id: did.clone(),
+        title,
+        description: Some(description),
+        status: status::OPEN.into(),
+        priority,
+        issue_type: issue_type::DECISION.into(),
+        created_at: Some(now.clone()),
+        created_by: Some(actor.to_owned()),
+        updated_at: Some(now.clone()),
+        ..Bead::default()
+    })?;
+    Ok(did)
+}
+
+/// Files a decision about the run itself (a run-wide limit reached): it blocks no bead (one
+/// commit). Returns its id.
+pub fn file_for_run(ws: &Workspace, actor: &str, q: &Question) -> Result<String> {
+    let now = Timestamp::now();
+    let m = ws.mutate("escalated", TxOptions::default(), |tx| {
+        new_decision(tx, q, "Decide how the run continues", 1, actor, &now)
+    })?;
+    Ok(m.value)
+}
+
 /// Blocks `id` on one decision bead asking `q`, inside a transaction. Returns the decision's id
 /// and whether it was created (`None`, and nothing changed, when `id` is itself a decision).
 pub fn escalate_in(
@@ -64,36 +116,14 @@ pub fn escalate_in(
     let (decision, created) = match open_decision(tx, &b)? {
         Some(d) => (d, false),
         None => {
-            let title: String = q.title.trim().chars().take(200).collect();
-            let title = if title.is_empty() {
-                format!("Decide how to continue {id}")
-            } else {
-                title
-            };
-            let mut description = format!("{}\n", q.body.trim());
-            if !q.options.is_empty() {
-                description.push_str("\nOptions:\n");
-                for (i, o) in q.options.iter().enumerate() {
-                    description.push_str(&format!("{}. {o}\n", i + 1));
-                }
-            }
-            let did = tx.new_id(&title, &description, actor, now)?;
-            description.push_str(&format!(
-                "\nResolve with `loom decide {did} approve`, `loom decide {did} deny` or \
-                 `loom decide {did} answer \"…\"`.\n"
-            ));
-            tx.insert(Bead {
-                id: did.clone(),
-                title,
-                description: Some(description),
-                status: status::OPEN.into(),
-                priority: b.priority.min(1),
-                issue_type: issue_type::DECISION.into(),
-                created_at: Some(now.clone()),
-                created_by: Some(actor.to_owned()),
-                updated_at: Some(now.clone()),
-                ..Bead::default()
-            })?;
+            let did = new_decision(
+                tx,
+                q,
+                &format!("Decide how to continue {id}"),
+                b.priority.min(1),
+                actor,
+                now,
+            )?;
             let bm = tx.get_mut(id)?;
             bm.dependencies.push(Dependency {
                 issue_id: id.to_owned(),

@@ -30,7 +30,7 @@ esac
 "#;
 
 const TEST: &str = r#"#!/bin/sh
-# The calculator's tests: every check must pass.
+# Runs the calculator's checks (tests/checks.sh): every one must pass.
 fail=0
 check() {
   want=$1
@@ -43,10 +43,12 @@ check() {
     fail=1
   fi
 }
-check 5 add 2 3
-check 2 sub 5 3
+. ./tests/checks.sh
 exit $fail
 "#;
+
+const CHECKS: &str =
+    "# The calculator's checks: check WANT ARGS...\ncheck 5 add 2 3\ncheck 2 sub 5 3\n";
 
 const README: &str = "# calc\n\nA tiny command-line calculator, written in POSIX sh.\n\nRun the tests with `./test.sh`.\n";
 
@@ -100,6 +102,7 @@ pub fn scaffold(root: &Path) -> Result<Workspace> {
     }
     write(root, "calc.sh", CALC, true)?;
     write(root, "test.sh", TEST, true)?;
+    write(root, "tests/checks.sh", CHECKS, false)?;
     write(root, "README.md", README, false)?;
     write(root, ".loom/config.yaml", CONFIG, false)?;
     let repo = crate::git::Repo::require(root)?;
@@ -141,7 +144,7 @@ pub fn scaffold(root: &Path) -> Result<Workspace> {
         "bug",
         1,
         "Fix subtraction: calc.sh sub 5 3 prints 8",
-        "`./calc.sh sub 5 3` prints 8; it should print 2. test.sh already has the failing check.",
+        "`./calc.sh sub 5 3` prints 8; it should print 2. tests/checks.sh already has the failing check.",
         "`./test.sh` passes.",
     );
     fix.labels = vec!["calc".into()];
@@ -151,7 +154,7 @@ pub fn scaffold(root: &Path) -> Result<Workspace> {
         2,
         "Add multiplication: calc.sh mul",
         "Support `./calc.sh mul A B`, printing A times B, and name it in the usage line.",
-        "`./calc.sh mul 4 3` prints 12; test.sh checks it and passes.",
+        "`./calc.sh mul 4 3` prints 12; tests/checks.sh checks it and ./test.sh passes.",
     );
     let after_fix = |id: &str| Dependency {
         issue_id: id.into(),

@@ -597,7 +597,7 @@ impl ToolContext {
         }
         match result {
             Ok(m) => {
-                self.quota.created(&m.value.0);
+                self.quota.created(&m.value.0, !m.value.1);
                 ok(
                     format!(
                         "created bead {} ({} {})",

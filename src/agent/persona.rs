@@ -207,6 +207,17 @@ fn persona_files(dir: &Path) -> Vec<PathBuf> {
 impl PersonaSet {
     /// The built-ins, then `<config dir>/personas`, then `<repo>/.loom/personas`.
     pub fn load(config_dir: Option<&Path>, repo_root: Option<&Path>) -> PersonaSet {
+        PersonaSet::load_with(config_dir, repo_root, false)
+    }
+
+    /// Like [`PersonaSet::load`]; a repository persona may name an external `runner` only
+    /// when `repo_trusted` (the user marked the repository trusted in their own config):
+    /// otherwise a cloned repository could choose a program to run.
+    pub fn load_with(
+        config_dir: Option<&Path>,
+        repo_root: Option<&Path>,
+        repo_trusted: bool,
+    ) -> PersonaSet {
         let mut set = PersonaSet::default();
         for (name, text) in BUILTIN {
             match parse(text, Source::Builtin) {
@@ -230,7 +241,14 @@ impl PersonaSet {
                 };
                 let parsed = std::fs::read_to_string(&path)
                     .map_err(|e| e.to_string())
-                    .and_then(|t| parse(&t, source));
+                    .and_then(|t| parse(&t, source))
+                    .and_then(|p| {
+                        if p.runner.is_some() && !user && !repo_trusted {
+                            Err("a repository persona may name a `runner` only in a repository you trust: add its path to `trusted_repos` in your own config.yaml (see `loom doctor`)".into())
+                        } else {
+                            Ok(p)
+                        }
+                    });
                 match parsed {
                     Ok(p) => set.insert(p),
                     Err(reason) => set.problems.push(PersonaProblem { path, reason }),
@@ -367,7 +385,16 @@ mod tests {
             &repo.path().join(".loom/personas/badtool.md"),
             "---\nname: bad\ndescription: d\ntools: [rm_rf]\n---\nbody",
         );
-        let set = PersonaSet::load(Some(cfg.path()), Some(repo.path()));
+        // An untrusted repository may not name a program to run.
+        let untrusted = PersonaSet::load(Some(cfg.path()), Some(repo.path()));
+        assert!(untrusted.get("ext").is_none());
+        assert!(
+            untrusted
+                .problems
+                .iter()
+                .any(|p| p.reason.contains("trusted_repos"))
+        );
+        let set = PersonaSet::load_with(Some(cfg.path()), Some(repo.path()), true);
         let coder = set.get("coder").unwrap();
         assert_eq!(coder.description, "repo's");
         assert_eq!(coder.max_iterations, 7);

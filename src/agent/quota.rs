@@ -1,7 +1,9 @@
 //! How many beads agents may file: per bead (`budget.bead_created_beads`, default 5) and per
 //! run (`budget.run_created_beads`, default 20). An agent that files a bead every session
 //! would otherwise keep a run going for ever. The first refusal is remembered, so the
-//! orchestrator stops dispatching and asks a person once.
+//! orchestrator stops dispatching and asks a person once. The beads filed are remembered too:
+//! follow-ups wait for the next run unless `dispatch_followups` (an epic's planned children
+//! are its plan, not follow-ups).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,7 +17,8 @@ pub const DEFAULT_BEAD: u32 = 5;
 struct State {
     run: u32,
     per_bead: HashMap<String, u32>,
-    created: Vec<String>,
+    /// Beads filed, and whether each is a follow-up (anything but an epic's plan).
+    created: Vec<(String, bool)>,
     hit: Option<String>,
 }
 
@@ -82,14 +85,15 @@ impl Quota {
         }
     }
 
-    /// Records a bead an agent filed.
-    pub fn created(&self, id: &str) {
-        self.state().created.push(id.to_owned());
+    /// Records a bead an agent filed: a follow-up, or a child in an epic's plan.
+    pub fn created(&self, id: &str, followup: bool) {
+        self.state().created.push((id.to_owned(), followup));
     }
 
-    /// Whether an agent of this run filed `id`.
-    pub fn was_created(&self, id: &str) -> bool {
-        self.state().created.iter().any(|c| c == id)
+    /// Whether `id` is a follow-up an agent of this run filed (not dispatched in the same run
+    /// unless `dispatch_followups`).
+    pub fn is_followup(&self, id: &str) -> bool {
+        self.state().created.iter().any(|(c, f)| c == id && *f)
     }
 
     /// How many beads agents filed in this run.
@@ -119,7 +123,8 @@ mod tests {
         q.release("b");
         assert!(q.reserve("c").is_ok());
         assert_eq!(q.count(), 3);
-        q.created("x-1");
-        assert!(q.was_created("x-1") && !q.was_created("x-2"));
+        q.created("x-1", true);
+        q.created("x-2", false);
+        assert!(q.is_followup("x-1") && !q.is_followup("x-2") && !q.is_followup("x-3"));
     }
 }

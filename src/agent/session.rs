@@ -62,9 +62,10 @@ pub fn current_target(repo: &Repo) -> Result<String> {
 
 /// The personas of a workspace.
 pub fn personas(ws: &Workspace) -> PersonaSet {
-    PersonaSet::load(
+    PersonaSet::load_with(
         crate::config::user_config_dir().as_deref(),
         Some(&ws.layout().root),
+        ws.config.repo_trusted,
     )
 }
 
@@ -78,9 +79,28 @@ pub fn persona_for<'a>(
     if let Some(n) = name {
         return set.get(n).ok_or_else(|| {
             let known: Vec<&str> = set.iter().map(|p| p.name.as_str()).collect();
+            // A file of that name that was skipped says why.
+            let skipped: Vec<String> = set
+                .problems
+                .iter()
+                .filter(|pr| {
+                    pr.path.file_stem().is_some_and(|s| s == n)
+                        || pr
+                            .path
+                            .parent()
+                            .and_then(|d| d.file_name())
+                            .is_some_and(|d| d == n)
+                })
+                .map(|pr| format!("{}: {}", pr.path.display(), pr.reason))
+                .collect();
             Error::Usage(format!(
-                "no persona named {n:?}; known: {}",
-                known.join(", ")
+                "no persona named {n:?}; known: {}{}",
+                known.join(", "),
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", skipped.join("; "))
+                }
             ))
         });
     }

@@ -133,7 +133,8 @@ pub fn doctor(ctx: &Ctx) -> Result<i32> {
             None,
         ));
         problems = snap.problems;
-        checks.push(sandbox_check(ws));
+        checks.push(trust_check(ws));
+        checks.extend(sandbox_checks(ws));
         checks.extend(endpoint_checks(ctx, llm::provider(ws))?);
     }
 
@@ -167,36 +168,154 @@ pub fn doctor(ctx: &Ctx) -> Result<i32> {
     Ok(i32::from(failed))
 }
 
-/// Which protections agent commands get here.
-fn sandbox_check(ws: &Workspace) -> Check {
-    let always = "paths confined to the worktree, secrets scrubbed from the environment, timeouts, process groups";
-    if ws.config.sandbox.landlock == Some(false) {
+/// Whether the repository's config may set security settings, and how to allow it.
+fn trust_check(ws: &Workspace) -> Check {
+    let root = ws.layout().root.display().to_string();
+    let how = format!(
+        "to trust it, add it to `trusted_repos:` in {}: `trusted_repos: [{root}]`",
+        crate::config::user_config_dir()
+            .map(|d| d.join("config.yaml").display().to_string())
+            .unwrap_or_else(|| "your config.yaml".into())
+    );
+    if ws.config.repo_trusted {
         return check(
+            "trust",
+            Status::Ok,
+            "this repository is trusted (trusted_repos): its .loom/config.yaml may set provider and sandbox settings",
+            None,
+        );
+    }
+    if ws.config.ignored.is_empty() {
+        return check(
+            "trust",
+            Status::Ok,
+            "provider and sandbox settings come only from your own config, the environment and flags (this repository is not in trusted_repos)",
+            None,
+        );
+    }
+    check(
+        "trust",
+        Status::Warn,
+        format!(
+            ".loom/config.yaml sets {} — ignored: this repository is not trusted",
+            ws.config.ignored.join(", ")
+        ),
+        Some(how),
+    )
+}
+
+/// Which protections agent commands get here: the supervisor's probe (Landlock, network,
+/// scoping, capabilities) and process containment.
+fn sandbox_checks(ws: &Workspace) -> Vec<Check> {
+    use crate::agent::sandbox::{Enforced, Network, contain::Cgroup};
+    let cfg = &ws.config.sandbox;
+    let always = "paths resolved beneath the worktree, allow-listed environment, timeouts, every process ended with its command";
+    let deny = cfg.network == Some(Network::Deny);
+    let mut args = vec!["__sandbox-exec".to_owned(), "--probe".to_owned()];
+    if deny {
+        args.push("--deny-network".into());
+    }
+    if cfg.landlock == Some(false) {
+        args.push("--no-landlock".into());
+    }
+    let probe: Option<Enforced> = std::env::current_exe().ok().and_then(|exe| {
+        let o = std::process::Command::new(exe).args(&args).output().ok()?;
+        serde_json::from_slice(&o.stdout).ok()
+    });
+    let e = probe.unwrap_or_default();
+    let mut checks = Vec::new();
+    checks.push(match (cfg.landlock == Some(false), e.landlock.as_str()) {
+        (true, _) => check(
             "sandbox",
             Status::Warn,
             format!("{always}; Landlock off (sandbox.landlock: false)"),
             Some("remove `landlock: false` from the sandbox settings to limit command writes to the worktree".into()),
-        );
-    }
-    let probe = std::env::current_exe().ok().and_then(|exe| {
-        std::process::Command::new(exe)
-            .args(["__sandbox-exec", "--probe"])
-            .output()
-            .ok()
-    });
-    let status = probe
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "not_enforced".into());
-    match status.as_str() {
-        "fully_enforced" => check("sandbox", Status::Ok, format!("{always}; Landlock limits command writes to the worktree"), None),
-        other => check(
+        ),
+        (_, "fully_enforced") => check(
+            "sandbox",
+            Status::Ok,
+            format!(
+                "{always}; Landlock (ABI {}) limits command writes to the worktree{}",
+                e.landlock_abi,
+                if e.scoped {
+                    " and keeps signals inside the sandbox"
+                } else {
+                    ""
+                }
+            ),
+            None,
+        ),
+        (_, other) => check(
             "sandbox",
             Status::Warn,
             format!("{always}; Landlock {} on this kernel", other.replace('_', " ")),
             Some("use a Linux kernel with Landlock (5.13+, enabled in the LSM list) for write confinement".into()),
         ),
-    }
+    });
+    let root = rustix::process::getuid().is_root();
+    checks.push(if e.capabilities_dropped && e.no_new_privs {
+        check(
+            "privilege",
+            Status::Ok,
+            format!(
+                "commands run without capabilities or new privileges{}; Loom's own memory and environment are not readable by them",
+                if root { " (even though Loom runs as root)" } else { "" }
+            ),
+            None,
+        )
+    } else {
+        check(
+            "privilege",
+            Status::Warn,
+            "commands could not be stripped of capabilities here",
+            Some("run Loom as an ordinary user".into()),
+        )
+    });
+    let cgroup = Cgroup::create(16).is_some();
+    checks.push(match (cgroup, root) {
+        (true, _) => check(
+            "processes",
+            Status::Ok,
+            format!(
+                "each command gets a cgroup limited to {} processes, emptied when it ends",
+                cfg.max_processes.unwrap_or(crate::agent::sandbox::DEFAULT_MAX_PROCESSES)
+            ),
+            None,
+        ),
+        (false, false) => check(
+            "processes",
+            Status::Ok,
+            "orphaned processes come back to Loom's supervisor and end with their command; forks are limited with RLIMIT_NPROC (no cgroup could be made here)",
+            None,
+        ),
+        (false, true) => check(
+            "processes",
+            Status::Warn,
+            "orphaned processes end with their command, but no cgroup could be made and the kernel does not limit forks for root",
+            Some("give Loom a writable pids cgroup, or run it as an ordinary user".into()),
+        ),
+    });
+    checks.push(match (deny, e.network_denied) {
+        (false, _) => check(
+            "network",
+            Status::Ok,
+            "commands may connect to the network (sandbox.network: allow, the default)",
+            None,
+        ),
+        (true, true) => check(
+            "network",
+            Status::Ok,
+            "TCP connects from commands are denied (sandbox.network: deny, enforced by Landlock)",
+            None,
+        ),
+        (true, false) => check(
+            "network",
+            Status::Warn,
+            "sandbox.network: deny is NOT enforced: this kernel's Landlock has no network rules (ABI 4+, Linux 6.7+)",
+            Some("use a newer kernel for network denial, or expect commands to reach the network".into()),
+        ),
+    });
+    checks
 }
 
 fn endpoint_checks(ctx: &Ctx, mut provider: ProviderConfig) -> Result<Vec<Check>> {
@@ -216,7 +335,7 @@ fn endpoint_checks(ctx: &Ctx, mut provider: ProviderConfig) -> Result<Vec<Check>
             Status::Warn,
             "no LLM endpoint configured (bead commands work without one)",
             Some(
-                "set TOKENHUB_URL and TOKENHUB_API_KEY, or provider.url in .loom/config.yaml"
+                "set TOKENHUB_URL and TOKENHUB_API_KEY, or provider.url in your own config.yaml (~/.config/loom; a repository's .loom/config.yaml only if you trust it)"
                     .into(),
             ),
         ));

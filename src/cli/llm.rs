@@ -14,6 +14,18 @@ pub fn provider(ws: &Workspace) -> ProviderConfig {
         .with_other_secrets(crate::agent::sandbox::env::secret_values_in_env())
 }
 
+/// Says which security settings of the repository's config were ignored (it is not trusted),
+/// before a command that would have used them.
+pub fn warn_untrusted(ctx: &Ctx, ws: &Workspace) {
+    if ws.config.ignored.is_empty() || ctx.global.quiet {
+        return;
+    }
+    ctx.warn(&format!(
+        ".loom/config.yaml sets {} — ignored: only a repository you trust may set provider and sandbox settings (see `loom doctor`)",
+        ws.config.ignored.join(", ")
+    ));
+}
+
 /// A client over `provider`, recording or replaying as the flags say.
 pub fn client(ctx: &Ctx, provider: ProviderConfig) -> Result<Client> {
     let tape = match (&ctx.global.record, &ctx.global.replay) {

@@ -109,6 +109,7 @@ pub(super) fn settings(ctx: &Ctx, ws: &Workspace, a: &RunArgs) -> Result<RunSett
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let ws = ctx.workspace()?;
     let settings = settings(ctx, &ws, &a)?;
+    llm::warn_untrusted(ctx, &ws);
     let client = llm::client_for_agent(ctx, llm::provider(&ws))?;
     let summary = execute(ctx, ws, client, settings, "loom run", None)?;
     finish(ctx, &summary, a.junit.as_deref())?;

@@ -250,6 +250,87 @@ pub(crate) fn worktree_diff(
     Ok((stat, String::from_utf8_lossy(&body).into_owned(), omitted))
 }
 
+/// Tracked paths whose content at `place` (working tree) differs from `rev`.
+pub(crate) fn changed_against(place: safe::Place<'_>, rev: &str) -> Result<Vec<String>> {
+    let args = [
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--name-only",
+        "-z",
+        rev,
+        "--",
+    ];
+    let out = checked(&args, run_at(place, &args, &[], None)?)?;
+    Ok(split_z(&out))
+}
+
+/// Paths that differ between two commits or trees.
+pub(crate) fn changed_between(place: safe::Place<'_>, from: &str, to: &str) -> Result<Vec<String>> {
+    let args = [
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--name-only",
+        "-z",
+        from,
+        to,
+        "--",
+    ];
+    let out = checked(&args, run_at(place, &args, &[], None)?)?;
+    Ok(split_z(&out))
+}
+
+/// The diff between two commits or trees, limited to `paths`, at most `cap` bytes (marked
+/// when cut).
+pub(crate) fn diff_between(
+    place: safe::Place<'_>,
+    from: &str,
+    to: &str,
+    paths: &[String],
+    cap: usize,
+) -> Result<String> {
+    let mut args = vec!["diff", "--no-ext-diff", "--no-textconv", from, to, "--"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = checked(&args, run_at(place, &args, &[], None)?)?;
+    Ok(if out.len() > cap {
+        let mut cut = cap;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}\n… [{} more bytes]", &out[..cut], out.len() - cut)
+    } else {
+        out
+    })
+}
+
+/// Whether `rev` has `path`.
+pub(crate) fn has_path(place: safe::Place<'_>, rev: &str, path: &str) -> bool {
+    let spec = format!("{rev}:{path}");
+    run_at(place, &["cat-file", "-e", &spec], &[], None).is_ok_and(|o| o.status.success())
+}
+
+/// Writes `rev`'s version of `paths` into the working tree (and index) at `place`.
+pub(crate) fn checkout_paths(place: safe::Place<'_>, rev: &str, paths: &[&str]) -> Result<()> {
+    let mut args = vec!["checkout", "-q", rev, "--"];
+    args.extend(paths);
+    checked(&args, run_at(place, &args, &[], None)?).map(|_| ())
+}
+
+/// Drops `paths` from the index at `place` (the files stay).
+pub(crate) fn unstage(place: safe::Place<'_>, paths: &[&str]) -> Result<()> {
+    let mut args = vec!["rm", "-q", "--cached", "--ignore-unmatch", "--"];
+    args.extend(paths);
+    checked(&args, run_at(place, &args, &[], None)?).map(|_| ())
+}
+
+fn split_z(out: &str) -> Vec<String> {
+    out.split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The stdout of a git run that succeeded (untrimmed), or an error carrying its stderr.
 pub(crate) fn checked(args: &[&str], out: Output) -> Result<String> {
     if out.status.success() {

@@ -151,6 +151,11 @@ impl Worktrees {
         &self.base
     }
 
+    /// The directory left out of agents' checkouts (the bead store), if any.
+    pub fn left_out(&self) -> Option<&str> {
+        self.leave_out.as_deref()
+    }
+
     fn git_in(&self, wt: &Worktree, args: &[&str], env: &[(&str, &OsStr)]) -> Result<String> {
         super::checked(args, super::run_at(wt.place(), args, env, None)?)
     }

@@ -97,7 +97,7 @@ impl LlmError {
     pub fn hint(&self) -> Option<String> {
         match self {
             LlmError::NotConfigured => Some(
-                "set TOKENHUB_URL (e.g. http://localhost:8090) and TOKENHUB_API_KEY, or provider.url in .loom/config.yaml"
+                "set TOKENHUB_URL (e.g. http://localhost:8090) and TOKENHUB_API_KEY, or provider.url in your own config.yaml (~/.config/loom; a repository's .loom/config.yaml only if you trust it)"
                     .into(),
             ),
             LlmError::Auth { key_env, key_set: false, .. } => Some(format!(

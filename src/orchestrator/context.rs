@@ -43,6 +43,8 @@ pub struct Context {
     requests: std::sync::atomic::AtomicU64,
     /// How many beads the run's agents may still file (and which they filed).
     pub quota: Arc<crate::agent::quota::Quota>,
+    /// The paths agents may not change without a person's approval.
+    pub protected: super::gate::Protected,
 }
 
 impl std::fmt::Debug for Context {
@@ -64,6 +66,7 @@ impl Context {
         trees: Worktrees,
         personas: PersonaSet,
         helper: Option<PathBuf>,
+        protected: super::gate::Protected,
     ) -> Context {
         Context {
             ws,
@@ -80,6 +83,7 @@ impl Context {
             endpoint_failed: AtomicBool::new(false),
             spent: std::sync::atomic::AtomicU64::new(0),
             requests: std::sync::atomic::AtomicU64::new(0),
+            protected,
             quota: Arc::new(crate::agent::quota::Quota::new(
                 settings.limits.created_beads,
                 settings.limits.bead_created_beads,

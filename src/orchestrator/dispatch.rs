@@ -207,6 +207,11 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     let personas = setup
         .personas
         .unwrap_or_else(|| crate::agent::session::personas(&setup.ws));
+    let protected = super::gate::Protected::new(
+        setup.ws.config.protected_paths.as_deref(),
+        setup.settings.test_command.as_deref(),
+        &repo.workdir,
+    )?;
     let cx = Arc::new(Context::new(
         setup.ws,
         setup.client,
@@ -216,6 +221,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
         trees,
         personas,
         setup.helper,
+        protected,
     ));
     // Beads left by a process that died, and worktrees whose work already landed.
     let recovered = cx
@@ -552,8 +558,16 @@ impl Dispatcher {
         {
             return Ok(());
         }
+        if let Some(why) = self.cx.run_limit_reached() {
+            self.run_limit(why).await;
+            return Ok(());
+        }
         let snap = self.load().await?;
-        let ready = candidates(&snap);
+        let mut ready = candidates(&snap);
+        // Follow-ups agents filed wait for the next run, where a person sees them first.
+        if !self.cx.settings.limits.dispatch_followups {
+            ready.retain(|c| !self.cx.quota.is_followup(&c.id));
+        }
         let chosen = choose(&ready, &self.state);
         self.nothing_ready = chosen.is_empty() && !ready.iter().any(|c| eligible(c, &self.state));
         for id in chosen {
@@ -573,6 +587,50 @@ impl Dispatcher {
             self.task_beads.insert(handle.id(), id);
         }
         Ok(())
+    }
+
+    /// A run-wide limit was reached: dispatching stops (running beads finish), one decision
+    /// bead asks a person how to go on, and the run ends with exit code 3.
+    async fn run_limit(&mut self, why: String) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.stopped = Some(StopReason::RunLimit);
+        let q = crate::decision::Question {
+            title: "Run limit reached: dispatching stopped".into(),
+            body: format!(
+                "Loom stopped dispatching beads because {why}. Beads already running were \
+                 allowed to finish; nothing else was started.\n\nLook at what the agents \
+                 filed and spent (`loom list`, `loom stats`), raise the limit in \
+                 .loom/config.yaml under `budget:` (or with the `loom run` flag) if the work \
+                 is legitimate, and run again."
+            ),
+            options: vec![
+                "approve: the work is legitimate; raise the limit and run again".into(),
+                "deny: stop here".into(),
+            ],
+            reason: why.clone(),
+            stage: String::new(),
+        };
+        let filed = self
+            .cx
+            .blocking(move |cx| crate::decision::file_for_run(&cx.ws, &cx.ws.actor, &q))
+            .await;
+        match filed {
+            Ok(d) => self.cx.publish(Event::DecisionNeeded {
+                at: event::now(),
+                bead: d.clone(),
+                decision: d,
+                question: format!("run limit reached: {why}"),
+            }),
+            Err(e) => self.cx.publish(Event::Error {
+                at: event::now(),
+                bead: None,
+                message: format!(
+                    "run limit reached ({why}), and the decision could not be filed: {e}"
+                ),
+            }),
+        }
     }
 
     /// Closes epics whose child beads are all closed now (one commit), and says so.

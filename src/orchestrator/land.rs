@@ -46,6 +46,9 @@ enum Try {
     Moved,
     Conflict,
     Refused(String),
+    /// The change touches protected paths and no person approved it: the paths and that part
+    /// of the diff.
+    Protected(Vec<String>, String),
 }
 
 impl Pipeline {
@@ -90,6 +93,10 @@ impl Pipeline {
                 }
                 Try::Moved | Try::Conflict => continue,
                 Try::Refused(why) => return self.refused(&why).await,
+                Try::Protected(files, diff) => {
+                    drop(turn);
+                    return self.protected_change(&files, &diff).await;
+                }
             }
         }
         let q = Question {
@@ -358,6 +365,7 @@ impl Pipeline {
         let author = agent_identity(&self.coder_name());
         let committer = self.cx.committer();
         let marker = self.cx.landing_marker(self.id());
+        let approved = self.approved;
         self.cx
             .blocking(move |cx| {
                 cx.with_git(|| {
@@ -377,6 +385,17 @@ impl Pipeline {
                     };
                     if tree == repo.tree_of(&old)? {
                         return Ok(Try::Nothing);
+                    }
+                    // What verifies or configures the agent is never changed without a person.
+                    if !approved {
+                        let place = crate::git::safe::Place::Repo(&repo.workdir);
+                        let changed = crate::git::changed_between(place, &old, &tree)?;
+                        let touched = cx.protected.filter(changed.iter().map(String::as_str));
+                        if !touched.is_empty() {
+                            let diff =
+                                crate::git::diff_between(place, &old, &tree, &touched, 12 * 1024)?;
+                            return Ok(Try::Protected(touched, diff));
+                        }
                     }
                     let squash =
                         repo.commit_tree(&tree, &old, &message, &author, committer.as_ref())?;
@@ -562,6 +581,42 @@ impl Pipeline {
             ],
         )
         .await?;
+        self.escalate(q).await
+    }
+
+    /// The change touches protected paths: a person decides (approve merges it as it is).
+    async fn protected_change(&mut self, files: &[String], diff: &str) -> Result<Step> {
+        let target = self.cx.settings.target.clone();
+        let diff = self.cx.client.config().redact(diff);
+        let q = Question {
+            title: format!(
+                "{}: the change touches protected paths ({})",
+                self.id(),
+                files.join(", ")
+            ),
+            body: format!(
+                "{} ({}) is done, but its change touches paths that verify or configure the agents \
+                 (protected_paths: {}). Loom never merges such a change by itself.\n\n\
+                 The change to them:\n\n```diff\n{}\n```\n\nThe whole change is on branch {}.",
+                self.id(),
+                self.bead.title,
+                files.join(", "),
+                diff.trim_end(),
+                self.worktree().map(|w| w.branch).unwrap_or_default()
+            ),
+            options: vec![
+                format!("approve: merge it into {target}, protected changes included"),
+                "deny: close the bead without merging".into(),
+                "answer: send it back to the coder (e.g. to leave those files alone)".into(),
+            ],
+            reason: format!("changes protected paths: {}", files.join(", ")),
+            stage: stage::AWAITING_APPROVAL.into(),
+        };
+        self.cx.stage_event(
+            self.id(),
+            stage::AWAITING_APPROVAL,
+            format!("touches protected paths: {}", files.join(", ")),
+        );
         self.escalate(q).await
     }
 

@@ -7,6 +7,7 @@ pub mod beads;
 pub mod context;
 pub mod dispatch;
 pub mod eventlog;
+pub mod gate;
 mod land;
 pub mod lock;
 pub mod pipeline;

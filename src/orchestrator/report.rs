@@ -54,6 +54,9 @@ pub enum StopReason {
     EndpointDown,
     /// Interrupted (Ctrl-C).
     Interrupted,
+    /// A run-wide limit (`budget.run_*`) was reached: dispatching stopped and a decision asks
+    /// a person how to go on.
+    RunLimit,
 }
 
 /// The end of a run.
@@ -97,7 +100,7 @@ pub fn exit_code(stopped: StopReason, beads: &[BeadReport], pending_decisions: u
         return exit::FAILED;
     }
     let waiting = beads.iter().any(|b| b.outcome() == Outcome::Waiting);
-    if waiting || pending_decisions > 0 {
+    if waiting || pending_decisions > 0 || stopped == StopReason::RunLimit {
         return exit::WAITING;
     }
     exit::OK
@@ -236,6 +239,11 @@ mod tests {
             exit_code(fin, &[bead("a", Merged)], 1),
             3,
             "a pending decision"
+        );
+        assert_eq!(
+            exit_code(StopReason::RunLimit, &[bead("a", Merged)], 0),
+            3,
+            "a run limit waits on a person"
         );
         assert_eq!(
             exit_code(fin, &[bead("a", Failed), bead("b", Waiting)], 1),

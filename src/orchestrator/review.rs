@@ -12,6 +12,21 @@ use super::beads::stage;
 use super::pipeline::{Pipeline, Step};
 
 impl Pipeline {
+    /// The protected paths the bead's branch changes (against its fork point).
+    async fn protected_on_branch(&self) -> Result<Vec<String>> {
+        let wt = self.worktree()?;
+        let target = self.cx.settings.target.clone();
+        self.cx
+            .blocking(move |cx| {
+                let repo = cx.ws.require_repo()?;
+                let fork = repo.fork_point(&target, &wt.branch)?;
+                let place = crate::git::safe::Place::Repo(&repo.workdir);
+                let changed = crate::git::changed_between(place, &fork, &wt.branch)?;
+                Ok(cx.protected.filter(changed.iter().map(String::as_str)))
+            })
+            .await
+    }
+
     pub(super) async fn review(&mut self) -> Result<Step> {
         if !self.cx.settings.review {
             return Ok(Step::Land);
@@ -44,6 +59,18 @@ impl Pipeline {
             self.summary.trim(),
             self.cx.settings.target
         );
+        let protected = self.protected_on_branch().await.unwrap_or_default();
+        let ask = if protected.is_empty() {
+            ask
+        } else {
+            format!(
+                "{ask}\n\nWarning: this change touches protected paths ({}): the files that test or \
+                 configure the agents' work. Loom will not merge it without a person's approval. Check \
+                 whether the bead really requires these edits; if not (an agent must not weaken its own \
+                 tests or configuration), request changes.",
+                protected.join(", ")
+            )
+        };
         let messages = self.opening(&reviewer, &ask).await?;
         let Some(ended) = self.session(&reviewer, &model, messages, round).await? else {
             return self.interrupted("the run stopped during review").await;

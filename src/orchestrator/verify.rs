@@ -68,10 +68,40 @@ impl Pipeline {
         let (sandbox, _) =
             session::sandbox_for(&self.cx.ws, &self.cx.client, &wt, self.cx.helper.clone())?;
         let timeout = self.cx.settings.test_timeout;
+        // The agent is judged by the target's tests and configuration, not its own edits.
+        let (w2, target) = (wt.clone(), self.cx.settings.target.clone());
+        let swapped = self
+            .cx
+            .blocking(move |cx| {
+                cx.with_git(|| {
+                    super::gate::TargetVersions::put(
+                        &w2,
+                        &target,
+                        &cx.protected,
+                        cx.trees.left_out(),
+                    )
+                })
+            })
+            .await?;
+        if !swapped.paths().is_empty() {
+            self.cx.stage_event(
+                self.id(),
+                stage::VERIFYING,
+                format!(
+                    "with {}'s version of {}",
+                    self.cx.settings.target,
+                    swapped.paths().join(", ")
+                ),
+            );
+        }
         let out = tokio::select! {
-            out = sandbox.run(cmd, Some(timeout)) => out,
-            () = self.cx.stopped_bead(&self.bead.id) => return Ok(None),
+            out = sandbox.run(cmd, Some(timeout)) => Some(out),
+            () = self.cx.stopped_bead(&self.bead.id) => None,
         };
+        self.cx
+            .blocking(move |cx| cx.with_git(|| swapped.restore()))
+            .await?;
+        let Some(out) = out else { return Ok(None) };
         if let Some(why) = out.tampered {
             return Err(crate::error::Error::Security(format!(
                 "the test command `{cmd}` left the worktree's .git changed: {why}"

@@ -423,6 +423,7 @@ fn stop_text(s: StopReason) -> &'static str {
         StopReason::Timeout => "the time limit passed",
         StopReason::EndpointDown => "the model endpoint is unusable (see the logs)",
         StopReason::Interrupted => "stopped",
+        StopReason::RunLimit => "a run limit was reached: a decision asks how to go on",
     }
 }
 

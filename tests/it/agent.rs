@@ -519,6 +519,18 @@ fn the_external_runner_does_the_work() {
     );
     repo.git(&["add", "."]);
     repo.git(&["commit", "-qm", "fake agent"]);
+    // A repository's persona may name a program to run only in a repository the user trusts.
+    let refused = repo
+        .command(&["agent", &id, "--persona", "ext", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no persona named \"ext\""),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    repo.user_config(&format!("trusted_repos: [{}]\n", repo.path().display()));
     // No endpoint is needed for a runner persona.
     let out = repo
         .command(&["agent", &id, "--persona", "ext", "--json"])

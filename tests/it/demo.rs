@@ -50,16 +50,17 @@ fn script(server: &LlmServer) {
         "edit_file",
         json!({"path": "calc.sh", "old": "  sub) echo $(($2 - $3)) ;;", "new": "  sub) echo $(($2 - $3)) ;;\n  mul) echo $(($2 * $3)) ;;"}),
     );
+    // The checks live in tests/checks.sh; test.sh (what the test command runs) is protected.
     coder(
         "demo-2",
         "edit_file",
-        json!({"path": "test.sh", "old": "check 2 sub 5 3", "new": "check 2 sub 5 3\ncheck 12 mul 4 3"}),
+        json!({"path": "tests/checks.sh", "old": "check 2 sub 5 3", "new": "check 2 sub 5 3\ncheck 12 mul 4 3"}),
     );
     coder("demo-2", "run_command", json!({"command": "./test.sh"}));
     coder(
         "demo-2",
         "done",
-        json!({"summary": "Added mul (A times B) with a check in test.sh; all checks pass."}),
+        json!({"summary": "Added mul (A times B) with a check in tests/checks.sh; all checks pass."}),
     );
     reviewer("demo-2", "git_diff", json!({}));
     reviewer(
@@ -75,7 +76,7 @@ fn script(server: &LlmServer) {
     coder(
         "demo-2",
         "done",
-        json!({"summary": "Added mul (A times B) with a check in test.sh, and the usage line names it."}),
+        json!({"summary": "Added mul (A times B) with a check in tests/checks.sh, and the usage line names it."}),
     );
     reviewer("demo-2", "git_diff", json!({}));
     reviewer(

@@ -668,9 +668,8 @@ fn killed_mid_agent_then_restarted_completes_once() {
 
 #[test]
 fn endpoint_down_for_a_while_pauses_and_resumes() {
-    let repo = project(
-        "test_command: ./test.sh\nreview: false\nprovider:\n  max_attempts: 2\n  down_limit_secs: 60\n",
-    );
+    let repo = project("test_command: ./test.sh\nreview: false\n");
+    repo.user_config("provider:\n  max_attempts: 2\n  down_limit_secs: 60\n");
     let id = repo.create("Add zeta", &[]);
     let server = LlmServer::start();
     server.route(
@@ -715,7 +714,8 @@ fn endpoint_down_for_a_while_pauses_and_resumes() {
 
 #[test]
 fn endpoint_down_past_the_limit_exits_4_and_gives_the_bead_back() {
-    let repo = project("review: false\nprovider:\n  max_attempts: 2\n  down_limit_secs: 2\n");
+    let repo = project("review: false\n");
+    repo.user_config("provider:\n  max_attempts: 2\n  down_limit_secs: 2\n");
     let id = repo.create("Add eta", &[]);
     let server = LlmServer::start();
     server.set_down(true);

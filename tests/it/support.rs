@@ -94,6 +94,11 @@ impl TestRepo {
         self.config.path()
     }
 
+    /// Writes the user's own `config.yaml` (where provider and sandbox settings belong).
+    pub fn user_config(&self, yaml: &str) {
+        std::fs::write(self.config_dir().join("config.yaml"), yaml).unwrap();
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(loom_bin());
         cmd.args(args).current_dir(self.path()).stdin(Stdio::null());
