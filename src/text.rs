@@ -1,5 +1,7 @@
 //! Text for terminals: measured in columns (wide characters count two), folded to one line,
-//! times shortened to the clock — for tables, logs and the TUI.
+//! times shortened to the clock — for tables, logs and the TUI — and made inert: control
+//! characters from data (C0, C1, escape sequences, bidi overrides) shown as visible marks, or
+//! stripped from commit subjects.
 
 use unicode_width::UnicodeWidthStr;
 
@@ -53,9 +55,58 @@ pub fn tail(text: &str, max: usize) -> String {
     format!("[… {} bytes before]\n{}", start, &text[start..])
 }
 
+/// Whether `c` is a character that changes how a terminal shows what follows: C0 controls
+/// (newline and tab aside), DEL, C1 controls, and the bidirectional overrides and isolates.
+pub fn is_unsafe_char(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// How an unsafe character is shown: C0 controls as their Unicode control pictures (`␛` for
+/// ESC, `␍` for a carriage return), the rest as `<U+XXXX>`.
+pub fn visible_char(c: char, out: &mut String) {
+    match c as u32 {
+        n @ 0..=0x1f => out.push(char::from_u32(0x2400 + n).unwrap_or('?')),
+        0x7f => out.push('␡'),
+        n => out.push_str(&format!("<U+{n:04X}>")),
+    }
+}
+
+/// `s` with every unsafe character (see [`is_unsafe_char`]) shown visibly: safe to print on a
+/// terminal whatever a bead, a commit or a model put in it.
+pub fn inert(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            visible_char(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `s` without unsafe characters (for commit messages; newlines and tabs stay).
+pub fn strip_unsafe(s: &str) -> String {
+    s.chars().filter(|c| !is_unsafe_char(*c)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_become_visible_or_go() {
+        let evil = "a\u{1b}]52;c;Zm9v\u{7}b\r\u{9b}2J\u{202e}txt.exe";
+        assert_eq!(inert(evil), "a␛]52;c;Zm9v␇b␍<U+009B>2J<U+202E>txt.exe");
+        assert_eq!(inert("plain\ttext\nnext"), "plain\ttext\nnext");
+        assert!(matches!(inert("ok"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(strip_unsafe("fix \u{1b}[31mred\u{7}"), "fix [31mred");
+    }
 
     #[test]
     fn one_line_and_clock() {

@@ -110,6 +110,7 @@ impl Workspace {
         change: impl FnMut(&mut Tx) -> Result<T>,
     ) -> Result<Mutation<T>> {
         let repo = self.require_repo()?;
+        self.refuse_unmerged(repo)?;
         let mut commit = None;
         let (value, applied) = self.store.transact(options, change, |applied| {
             if self.config.auto_commit {
@@ -125,6 +126,20 @@ impl Workspace {
         })
     }
 
+    /// A merge left bead files conflicted: nothing is written (and nothing marks them resolved)
+    /// until a person resolves it.
+    fn refuse_unmerged(&self, repo: &Repo) -> Result<()> {
+        let rel = self.layout().relative(&self.layout().beads_dir);
+        let unmerged = repo.unmerged_under(&rel)?;
+        if unmerged.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "resolve the merge in {} first: git reports conflicts there. Loom writes and commits nothing in the bead store until `git status` shows them resolved",
+            unmerged.join(", ")
+        )))
+    }
+
     /// Like [`Workspace::mutate`] but without a commit: the change rides along with the next
     /// commit that touches the same files (the orchestrator's intermediate stages).
     pub fn write_only<T>(
@@ -132,6 +147,9 @@ impl Workspace {
         options: TxOptions,
         change: impl FnMut(&mut Tx) -> Result<T>,
     ) -> Result<T> {
+        if let Ok(repo) = self.require_repo() {
+            self.refuse_unmerged(repo)?;
+        }
         let (value, _) = self.store.transact(options, change, |_| Ok(()))?;
         Ok(value)
     }

@@ -555,6 +555,7 @@ impl ToolContext {
         let now = Timestamp::now();
         let parent = self.bead_id.clone();
         let agent = self.agent.clone();
+        let quota = Arc::clone(&self.quota);
         let result = self
             .workspace
             .mutate("created", TxOptions::default(), |tx| {
@@ -590,28 +591,28 @@ impl ToolContext {
                     ..Bead::default()
                 };
                 tx.insert(bead)?;
+                // Known to the run before the file exists: the dispatcher, woken by the
+                // watcher as soon as it does, must already see it as a follow-up.
+                quota.created(&id, !from_epic);
                 Ok((id, from_epic))
             });
         if result.is_err() {
             self.quota.release(&self.bead_id);
         }
         match result {
-            Ok(m) => {
-                self.quota.created(&m.value.0, !m.value.1);
-                ok(
-                    format!(
-                        "created bead {} ({} {})",
-                        m.value.0,
-                        if m.value.1 {
-                            "a child of"
-                        } else {
-                            "discovered from"
-                        },
-                        self.bead_id
-                    ),
-                    format!("{label} → {}", m.value.0),
-                )
-            }
+            Ok(m) => ok(
+                format!(
+                    "created bead {} ({} {})",
+                    m.value.0,
+                    if m.value.1 {
+                        "a child of"
+                    } else {
+                        "discovered from"
+                    },
+                    self.bead_id
+                ),
+                format!("{label} → {}", m.value.0),
+            ),
             Err(e) => fail(e.with_hint(), label),
         }
     }

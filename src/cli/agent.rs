@@ -51,12 +51,16 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
     };
     let json = ctx.global.json;
     let p = ctx.paint;
+    // What the model and its commands said is data: printed inert.
+    macro_rules! say {
+        ($($t:tt)*) => { println!("{}", super::inert::line(&format!($($t)*), p.color)) };
+    }
     let mut text = String::new();
     let flush_text = |text: &mut String| {
         let t = text.trim();
         if !t.is_empty() {
             for line in t.lines() {
-                println!("    {}", p.dim(line));
+                say!("    {}", p.dim(line));
             }
         }
         text.clear();
@@ -74,7 +78,7 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                 model,
                 worktree,
             } => {
-                println!(
+                say!(
                     "{} {persona} on {bead} ({model}) in {worktree}",
                     p.bold("▶")
                 );
@@ -91,24 +95,24 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                 } else {
                     p.paint("✗", Color::Red)
                 };
-                println!("{} {iteration:>3} {summary}", mark);
+                say!("{} {iteration:>3} {summary}", mark);
             }
             AgentEvent::Correction { reason, .. } => {
-                println!("  {} {reason}", p.paint("↺ correction:", Color::Yellow))
+                say!("  {} {reason}", p.paint("↺ correction:", Color::Yellow))
             }
             AgentEvent::Retrying { reason } => {
-                println!("  {} {reason}", p.paint("↻ retrying:", Color::Yellow))
+                say!("  {} {reason}", p.paint("↻ retrying:", Color::Yellow))
             }
-            AgentEvent::Paused { reason } => println!(
+            AgentEvent::Paused { reason } => say!(
                 "  {} {reason}",
                 p.paint("⏸ endpoint down, waiting:", Color::Yellow)
             ),
-            AgentEvent::Resumed => println!("  {}", p.paint("▶ endpoint back", Color::Green)),
-            AgentEvent::HistoryElided { outputs } => println!(
+            AgentEvent::Resumed => say!("  {}", p.paint("▶ endpoint back", Color::Green)),
+            AgentEvent::HistoryElided { outputs } => say!(
                 "  {}",
                 p.dim(&format!("(elided {outputs} old tool outputs)"))
             ),
-            AgentEvent::RunnerOutput { line } => println!("  │ {line}"),
+            AgentEvent::RunnerOutput { line } => say!("  │ {line}"),
             // The total is in the final line.
             AgentEvent::Usage { .. } => {}
             AgentEvent::Finished { report } => {
@@ -128,7 +132,7 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                     .as_deref()
                     .map(|c| format!(" · commit {}", &c[..c.len().min(10)]))
                     .unwrap_or_default();
-                println!(
+                say!(
                     "{mark} {} after {} iterations · {} tool calls · {} tokens{cost}{commit}",
                     report.terminal.as_str(),
                     report.iterations,
@@ -136,10 +140,10 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                     report.usage.total_tokens
                 );
                 if !report.detail.is_empty() {
-                    println!("  {}", report.detail.trim().replace('\n', "\n  "));
+                    say!("  {}", report.detail.trim().replace('\n', "\n  "));
                 }
                 if let Some(d) = &report.decision {
-                    println!("  waiting on decision {d}: `loom show {d}`");
+                    say!("  waiting on decision {d}: `loom show {d}`");
                 }
             }
         }

@@ -5,6 +5,7 @@ mod admin;
 mod agent;
 mod demo;
 mod doctor;
+pub mod inert;
 mod llm;
 mod output;
 mod pair;
@@ -191,8 +192,17 @@ impl Ctx {
         Workspace::open(&self.open_options())
     }
 
-    pub fn out(&self) -> std::io::StdoutLock<'static> {
-        std::io::stdout().lock()
+    /// Standard output: JSON as the JSON writer escapes it; anything else made inert (data
+    /// cannot drive the terminal; Loom's own colours pass when colour is on).
+    pub fn out(&self) -> Box<dyn Write> {
+        if self.global.json {
+            Box::new(std::io::stdout().lock())
+        } else {
+            Box::new(inert::Inert::new(
+                std::io::stdout().lock(),
+                self.paint.color,
+            ))
+        }
     }
 
     /// Prints a human line on stdout (nothing with --json or --quiet).
@@ -213,7 +223,7 @@ impl Ctx {
     /// A warning on stderr.
     pub fn warn(&self, line: &str) {
         let label = self.paint_stderr("warning:", crossterm::style::Color::Yellow);
-        eprintln!("{label} {line}");
+        eprintln!("{label} {}", crate::text::inert(line));
     }
 
     fn paint_stderr(&self, text: &str, color: crossterm::style::Color) -> String {
@@ -290,8 +300,8 @@ pub fn run(cli: Cli) -> Result<i32> {
 
 /// Prints an error the way every command does: what, where, and what to do.
 pub fn report(err: &Error) {
-    eprintln!("error: {err}");
+    eprintln!("error: {}", crate::text::inert(&err.to_string()));
     if let Some(hint) = err.hint() {
-        eprintln!("  hint: {hint}");
+        eprintln!("  hint: {}", crate::text::inert(&hint));
     }
 }

@@ -94,16 +94,23 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         Box::pin(async move { answer })
     };
     let ex = llm::block_on(async {
-        let mut stdout = std::io::stdout();
+        // The model's reply is data: it streams inert (no escape sequence reaches the terminal).
+        let mut stdout = super::inert::Inert::new(std::io::stdout(), false);
         let mut on_event = |e: AgentEvent| match e {
             AgentEvent::Text { text } if !json_out => {
                 let _ = stdout.write_all(text.as_bytes());
                 let _ = stdout.flush();
             }
             AgentEvent::ToolResult { ok, summary, .. } if !quiet => {
-                eprintln!("  {} {summary}", if ok { "▸" } else { "✗" });
+                eprintln!(
+                    "  {} {}",
+                    if ok { "▸" } else { "✗" },
+                    crate::text::inert(&summary)
+                );
             }
-            AgentEvent::Retrying { reason } if !quiet => eprintln!("(retrying: {reason})"),
+            AgentEvent::Retrying { reason } if !quiet => {
+                eprintln!("(retrying: {})", crate::text::inert(&reason))
+            }
             _ => {}
         };
         session

@@ -197,7 +197,7 @@ pub(super) fn finish(ctx: &Ctx, s: &RunSummary, junit: Option<&std::path::Path>)
     }
     if let Some(e) = &s.error {
         let label = ctx.paint_stderr("error:", Color::Red);
-        eprintln!("{label} {e}");
+        eprintln!("{label} {}", crate::text::inert(e));
     }
     if ctx.global.json || ctx.global.quiet {
         return Ok(());
@@ -365,7 +365,8 @@ impl Progress {
 
     fn line(&mut self, line: &str) {
         self.clear();
-        eprintln!("{line}");
+        // Bead titles, agents' words and error messages are data: printed inert.
+        eprintln!("{}", super::inert::line(line, self.paint.color));
         self.redraw();
     }
 
@@ -406,8 +407,10 @@ impl Progress {
         let width = crossterm::terminal::size().map_or(100, |(w, _)| w as usize);
         eprint!(
             "\r\x1b[2K{}",
-            self.paint
-                .dim(&output::truncate(&status, width.saturating_sub(1)))
+            self.paint.dim(&crate::text::inert(&output::truncate(
+                &status,
+                width.saturating_sub(1)
+            )))
         );
         let _ = std::io::stderr().flush();
         self.shown = true;

@@ -44,17 +44,23 @@ pub struct Committed {
 }
 
 impl CommitRequest {
+    /// The subject as committed: one line, without control characters or bidi overrides
+    /// (bead text reaches subjects; `git log` prints them raw).
+    pub fn clean_subject(&self) -> String {
+        one_line(&crate::text::strip_unsafe(&self.subject))
+    }
+
     /// The full commit message with Loom trailers.
     pub fn message(&self) -> String {
-        let mut m = self.subject.trim().to_owned();
+        let mut m = self.clean_subject();
         m.push_str("\n\n");
         if let Some(body) = self
             .body
             .as_deref()
-            .map(str::trim)
-            .filter(|b| !b.is_empty())
+            .map(crate::text::strip_unsafe)
+            .filter(|b| !b.trim().is_empty())
         {
-            m.push_str(body);
+            m.push_str(body.trim());
             m.push_str("\n\n");
         }
         for id in self.beads.iter().take(MAX_BEAD_TRAILERS) {
@@ -63,7 +69,10 @@ impl CommitRequest {
         if self.beads.len() > MAX_BEAD_TRAILERS {
             m.push_str(&format!("Loom-Bead-Count: {}\n", self.beads.len()));
         }
-        m.push_str(&format!("Loom-Actor: {}\n", one_line(&self.actor)));
+        m.push_str(&format!(
+            "Loom-Actor: {}\n",
+            one_line(&crate::text::strip_unsafe(&self.actor))
+        ));
         m.push_str(&format!("Loom-Event: {}\n", one_line(&self.event)));
         m
     }
@@ -175,7 +184,7 @@ impl Repo {
             Err(e) => return Err(e),
         };
         let old = head.as_ref().map_or("", |(h, _)| h.as_str());
-        let reflog = req.subject.clone();
+        let reflog = req.clean_subject();
         let moved = self.git(
             &["update-ref", "-m", &reflog, "HEAD", &commit, old],
             &[],

@@ -186,6 +186,8 @@ impl Repo {
         committer: Option<&Identity>,
     ) -> Result<String> {
         let env = identity_env(author, committer);
+        // Bead and model text reach the message: no control character goes in.
+        let message = &crate::text::strip_unsafe(message);
         let out = run(
             &self.workdir,
             &["commit-tree", tree, "-p", parent, "-m", message],

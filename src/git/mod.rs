@@ -96,6 +96,24 @@ impl Repo {
         .any(|f| self.git_dir.join(f).exists())
     }
 
+    /// Paths under `rel` (relative to the worktree) that a merge, rebase or cherry-pick left
+    /// unmerged (conflicted) in the index. Only asks git while such an operation is under way
+    /// (otherwise there can be none worth stopping for, and asking would cost every write).
+    pub fn unmerged_under(&self, rel: &std::path::Path) -> Result<Vec<String>> {
+        if !self.in_operation() {
+            return Ok(Vec::new());
+        }
+        let spec = rel.to_string_lossy().into_owned();
+        let args = ["ls-files", "-u", "-z", "--", spec.as_str()];
+        let out = checked(&args, self.git(&args, &[], None)?)?;
+        let mut paths: Vec<String> = out
+            .split('\0')
+            .filter_map(|l| l.split_once('\t').map(|(_, p)| p.to_owned()))
+            .collect();
+        paths.dedup();
+        Ok(paths)
+    }
+
     /// Whether the file at `rel` (relative to the worktree) is on disk exactly as HEAD has it
     /// (absent from both counts).
     pub fn matches_head(&self, rel: &std::path::Path) -> Result<bool> {

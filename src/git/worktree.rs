@@ -410,6 +410,8 @@ impl Worktrees {
             env.push(("GIT_COMMITTER_NAME", OsStr::new(&c.name)));
             env.push(("GIT_COMMITTER_EMAIL", OsStr::new(&c.email)));
         }
+        // Model text reaches the message: no control character or bidi override goes in.
+        let message = &crate::text::strip_unsafe(message);
         let commit = self.git_in(wt, &["commit", "-q", "--no-verify", "-m", message], &env);
         let commit = match commit {
             Err(Error::Git { message: m, .. })

@@ -586,6 +586,8 @@ impl Client {
         let mut done = false;
         let mut saw_done = false;
         let mut ended = false;
+        // The stream ended in the middle of a line: what that line held may be cut short.
+        let mut cut_mid_line = false;
         while !done {
             let bytes = match tokio::time::timeout(idle, resp.chunk()).await {
                 Err(_) => {
@@ -604,9 +606,14 @@ impl Client {
                     done = true;
                     ended = true;
                     if sse {
-                        parser
-                            .finish(&mut raw)
-                            .map_err(|e| Failure::new(Class::Protocol, e.0))?;
+                        cut_mid_line = parser.mid_line();
+                        parser.finish(&mut raw).map_err(|e| {
+                            if cut_mid_line {
+                                mid_line_cut()
+                            } else {
+                                Failure::new(Class::Protocol, e.0)
+                            }
+                        })?;
                     } else {
                         raw.push(SseEvent::Data(
                             String::from_utf8(std::mem::take(&mut whole)).map_err(|_| {
@@ -634,8 +641,13 @@ impl Client {
                         saw_done = true;
                     }
                     SseEvent::Data(data) => {
-                        asm.push(&data, &mut events)
-                            .map_err(|e| Failure::new(Class::Protocol, config.redact(&e)))?;
+                        asm.push(&data, &mut events).map_err(|e| {
+                            if cut_mid_line {
+                                mid_line_cut()
+                            } else {
+                                Failure::new(Class::Protocol, config.redact(&e))
+                            }
+                        })?;
                         chunks.push(data);
                         for e in events.drain(..) {
                             gate.filter(e, &mut out);
@@ -735,6 +747,11 @@ impl Health {
     pub fn is_down(self) -> bool {
         self == Health::Down
     }
+}
+
+/// A stream that ended inside a line whose rest never came: retried like any cut stream.
+fn mid_line_cut() -> Failure {
+    Failure::new(Class::Cut, "the stream was cut in the middle of a line")
 }
 
 /// A tool call with every secret removed: the name, the raw arguments and each string (and

@@ -78,6 +78,12 @@ impl SseParser {
     }
 
     /// The stream ended: dispatches what is pending.
+    /// Whether the bytes so far end in the middle of a line (a stream cut there may have lost
+    /// the rest of that line).
+    pub fn mid_line(&self) -> bool {
+        !self.line.is_empty()
+    }
+
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);

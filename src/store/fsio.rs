@@ -47,12 +47,55 @@ pub fn fingerprint(path: &Path) -> Result<Option<Fingerprint>> {
     }
 }
 
-/// Reads `path` with the fingerprint of the very file read; `None` if it does not exist.
-pub fn read_with_fingerprint(path: &Path) -> Result<Option<(Vec<u8>, Fingerprint)>> {
-    let mut file = match File::open(path) {
+/// Opens a store file for reading: a plain file only. A symlink is refused (it could point
+/// anywhere, and what it points at would end up in a commit), and so are FIFOs, sockets and
+/// devices — without blocking on them. `None` if it does not exist.
+pub fn open_regular(path: &Path) -> Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(Error::Refused(format!(
+                "{} is a symlink; bead files must be plain files in the repository (a symlink could point anywhere). Replace it with the file it points to",
+                path.display()
+            )));
+        }
         Err(e) => return Err(Error::io(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            if t.is_fifo() {
+                "a FIFO"
+            } else if t.is_socket() {
+                "a socket"
+            } else {
+                "a device"
+            }
+        };
+        return Err(Error::Refused(format!(
+            "{} is {what}, not a file; remove it from the bead store",
+            path.display()
+        )));
+    }
+    Ok(Some(file))
+}
+
+/// Reads `path` with the fingerprint of the very file read; `None` if it does not exist. Only
+/// plain files are read (see [`open_regular`]).
+pub fn read_with_fingerprint(path: &Path) -> Result<Option<(Vec<u8>, Fingerprint)>> {
+    let Some(mut file) = open_regular(path)? else {
+        return Ok(None);
     };
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
@@ -233,7 +276,7 @@ fn umask() -> u32 {
         .unwrap_or(0o022)
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
     d.sync_all().map_err(|e| Error::io(dir, e))
 }

@@ -142,6 +142,12 @@ impl JsonlDoc {
         &self.bytes
     }
 
+    /// Whether the file holds merge-conflict markers (`<<<<<<<` … `>>>>>>>` lines): it must
+    /// not be written or committed until a person resolves the merge.
+    pub fn has_conflict_markers(&self) -> bool {
+        super::conflict_markers(&self.bytes)
+    }
+
     /// How many lines are kept verbatim (malformed, duplicate or non-bead records).
     pub fn kept_count(&self) -> usize {
         self.lines
@@ -158,6 +164,9 @@ impl JsonlDoc {
         added: &[Bead],
     ) -> serde_json::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.bytes.len() + 1024 * (added.len() + 1));
+        if self.bytes.starts_with(BOM) {
+            out.extend_from_slice(BOM);
+        }
         let mut open_line = false; // the last thing written lacks a newline
         for line in &self.lines {
             if let LineKind::Bead(i) = line.kind
@@ -208,9 +217,12 @@ pub fn render_all<'a>(beads: impl IntoIterator<Item = &'a Bead>) -> serde_json::
     Ok(out)
 }
 
+/// A UTF-8 byte order mark, which some editors put first: tolerated and kept.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 fn split_lines(bytes: &[u8]) -> Vec<Line> {
     let mut lines = Vec::with_capacity(bytes.len() / 512 + 1);
-    let mut start = 0;
+    let mut start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
     for nl in memchr::memchr_iter(b'\n', bytes) {
         let (end, terminator) = if nl > start && bytes[nl - 1] == b'\r' {
             (nl - 1, Terminator::CrLf)
@@ -241,6 +253,45 @@ enum Parsed {
     Bead(Box<Bead>),
 }
 
+/// The nesting serde_json accepts.
+const MAX_DEPTH: usize = 128;
+
+/// Whether a JSON record nests arrays or objects deeper than [`MAX_DEPTH`] (brackets inside
+/// strings do not count). Cheap for ordinary records: only a line with that many brackets
+/// at all is scanned.
+fn too_deep(raw: &[u8]) -> bool {
+    if memchr::memchr2_iter(b'[', b'{', raw)
+        .nth(MAX_DEPTH)
+        .is_none()
+    {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in raw {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn parse_line(raw: &[u8], light: bool) -> Parsed {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
@@ -255,6 +306,13 @@ fn parse_line(raw: &[u8], light: bool) -> Parsed {
         }
     };
     let parsed = if light {
+        // The light parse skips long fields without a depth limit: a record the full parse
+        // would refuse (nested past serde_json's 128 levels) is refused here too.
+        if too_deep(raw) {
+            return Parsed::Bad(format!(
+                "values nested deeper than {MAX_DEPTH} levels; the record is kept as it is"
+            ));
+        }
         serde_json::from_str::<IndexBead>(text).map(|b| b.0)
     } else {
         serde_json::from_str::<Bead>(text)

@@ -75,24 +75,34 @@ impl Layout {
         })
     }
 
-    /// The layout of `<root>/.beads`, detecting the format.
+    /// The layout of `<root>/.beads`, detecting the format. A `.beads` (or `.beads/beads`)
+    /// that is a symlink leading out of `root` is refused: its files would be read into
+    /// commits. An interrupted `loom convert` leaves a journal naming its target; the backend
+    /// it had switched to (or not yet) is the one in use (see [`conversion_journal`]).
     pub fn at(root: &Path) -> Result<Layout> {
         let beads_dir = root.join(BEADS_DIR);
+        for dir in [beads_dir.clone(), beads_dir.join(YAML_DIR)] {
+            refuse_outside_symlink(root, &dir)?;
+        }
         let yaml = beads_dir.join(YAML_DIR).is_dir();
-        let jsonl =
-            beads_dir.join(JSONL_FILE).is_file() || beads_dir.join(JSONL_FALLBACK).is_file();
-        let format = match (yaml, jsonl) {
-            (true, true) => {
+        // Anything under the JSONL name means JSONL (a FIFO or a symlink there is refused when
+        // read, not silently taken for an empty YAML store).
+        let present = |name: &str| std::fs::symlink_metadata(beads_dir.join(name)).is_ok();
+        let jsonl = present(JSONL_FILE) || present(JSONL_FALLBACK);
+        let format = match (conversion_journal(&beads_dir), yaml, jsonl) {
+            (Some(Format::Yaml), true, _) | (Some(Format::Jsonl), true, false) => Format::Yaml,
+            (Some(Format::Jsonl), _, true) | (Some(Format::Yaml), false, _) => Format::Jsonl,
+            (None, true, true) => {
                 return Err(Error::Config(format!(
                     "{} holds both {YAML_DIR}/ and a JSONL file; a repository uses one backend. \
                      Move one of them away, or run `loom convert --to yaml|jsonl` after removing the stale one",
                     beads_dir.display()
                 )));
             }
-            (true, false) => Format::Yaml,
-            (false, true) => Format::Jsonl,
+            (_, true, false) => Format::Yaml,
+            (_, false, true) => Format::Jsonl,
             // An empty .beads/: bd's markers mean JSONL, anything else the default.
-            (false, false) => {
+            (_, false, false) => {
                 let bd_markers = ["metadata.json", "dolt", "beads.db"]
                     .iter()
                     .any(|m| beads_dir.join(m).exists());
@@ -150,18 +160,51 @@ impl Layout {
     /// `issue-prefix` from `.beads/config.yaml`, if set.
     pub fn configured_prefix(&self) -> Result<Option<String>> {
         let path = self.beads_dir.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+        let Some(mut file) = super::fsio::open_regular(&path)? else {
+            return Ok(None);
         };
-        let value: serde_json::Value = serde_norway::from_str(&text)
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(|e| Error::io(&path, e))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let value: serde_json::Value = serde_norway::from_str(text)
             .map_err(|e| Error::Config(format!("{}: {e}", self.relative(&path).display())))?;
         Ok(value
             .get("issue-prefix")
             .and_then(|v| v.as_str())
             .map(|s| s.trim().trim_end_matches('-').to_owned())
             .filter(|s| !s.is_empty()))
+    }
+}
+
+/// The journal an interrupted `loom convert` leaves in `.beads/`: it names the target format.
+pub const CONVERT_JOURNAL: &str = ".loom-convert";
+
+/// The format a conversion under way was switching to, if one is.
+pub fn conversion_journal(beads_dir: &Path) -> Option<Format> {
+    let text = std::fs::read_to_string(beads_dir.join(CONVERT_JOURNAL)).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Refuses `dir` if it is a symlink whose target is not inside `root`.
+fn refuse_outside_symlink(root: &Path, dir: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    match std::fs::canonicalize(dir) {
+        Ok(target) if target.starts_with(&root) => Ok(()),
+        Ok(target) => Err(Error::Refused(format!(
+            "{} is a symlink to {}, outside the repository; Loom does not read or commit beads from there. Replace the symlink with the directory itself",
+            dir.display(),
+            target.display()
+        ))),
+        Err(_) => Err(Error::Refused(format!(
+            "{} is a symlink that leads nowhere; remove it or point it inside the repository",
+            dir.display()
+        ))),
     }
 }
 

@@ -414,6 +414,7 @@ impl Store {
         mut after: impl FnMut(&Applied) -> Result<()>,
     ) -> Result<(T, Applied)> {
         let _guard = fsio::lock(&self.lock_path, LOCK_TIMEOUT)?;
+        admin::finish_conversion(&self.layout)?;
         fsio::sweep_temps(&self.layout.beads_dir);
         for _ in 0..MAX_ATTEMPTS {
             let mut tx = Tx::begin(&self.layout, options)?;
@@ -514,6 +515,21 @@ pub fn absolutize(base: &Path, path: &Path) -> PathBuf {
     } else {
         base.join(path)
     }
+}
+
+/// Whether `bytes` hold merge-conflict markers: a line starting `<<<<<<< ` and one starting
+/// `>>>>>>> ` (or exactly `<<<<<<<`/`>>>>>>>`).
+pub fn conflict_markers(bytes: &[u8]) -> bool {
+    let at_line_start = |marker: &[u8]| {
+        memchr::memmem::find_iter(bytes, marker).any(|i| {
+            (i == 0 || bytes[i - 1] == b'\n')
+                && matches!(
+                    bytes.get(i + marker.len()),
+                    None | Some(b' ' | b'\n' | b'\r')
+                )
+        })
+    };
+    at_line_start(b"<<<<<<<") && at_line_start(b">>>>>>>")
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct Tx {
     before: HashMap<String, Option<Bead>>,
     touched: Vec<String>,
     options: TxOptions,
+    /// A bead file read in this transaction holds merge-conflict markers.
+    conflicted: Option<PathBuf>,
 }
 
 pub(super) enum Outcome {
@@ -72,6 +74,7 @@ impl Tx {
             before: HashMap::new(),
             touched: Vec::new(),
             options,
+            conflicted: None,
         };
         if layout.format == Format::Jsonl {
             let path = layout.jsonl_path();
@@ -80,6 +83,9 @@ impl Tx {
                 None => (Vec::new(), None),
             };
             let shown = layout.relative(&path);
+            if super::conflict_markers(&bytes) {
+                return Err(conflicted(&shown));
+            }
             // Untouched lines are written back verbatim, so only the beads a change touches
             // need reading completely (see `Tx::complete`).
             let (mut doc, problems) = JsonlDoc::parse_index(bytes, &shown);
@@ -126,6 +132,9 @@ impl Tx {
                 self.index_only.push(false);
             }
             Err(problem) => {
+                if problem.message == super::yaml::CONFLICTED {
+                    self.conflicted.get_or_insert_with(|| problem.path.clone());
+                }
                 if let Some(id) = problem.id.clone() {
                     self.kept.entry(id).or_insert(problem);
                 }
@@ -354,6 +363,9 @@ impl Tx {
 
     /// Writes the changes. `Conflict` means another program wrote first: start over.
     pub(super) fn commit(mut self) -> Result<Outcome> {
+        if let Some(path) = &self.conflicted {
+            return Err(conflicted(path));
+        }
         let mut changes = Vec::new();
         for id in std::mem::take(&mut self.touched) {
             let Some(&i) = self.index.get(&id) else {
@@ -446,4 +458,13 @@ pub fn resolve_error(query: &str, candidates: Vec<String>) -> Error {
             candidates,
         }
     }
+}
+
+/// The refusal to write a store with merge-conflict markers.
+fn conflicted(path: &std::path::Path) -> Error {
+    Error::Refused(format!(
+        "resolve the merge in {} first: it holds merge-conflict markers (<<<<<<< … >>>>>>>). \
+         Loom writes and commits nothing in the bead store until they are gone",
+        path.display()
+    ))
 }

@@ -46,8 +46,20 @@ pub fn parse(bytes: &[u8], path: &Path, shown: &Path) -> std::result::Result<Bea
             "invalid UTF-8; the file is kept as it is".into(),
         )
     })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(problem(None, "the file is empty".into()));
+    }
+    if super::conflict_markers(text.as_bytes()) {
+        return Err(problem(None, CONFLICTED.into()));
+    }
+    if let Some(line) = too_deep(text) {
+        return Err(problem(
+            Some(line),
+            format!(
+                "collections nested deeper than {MAX_FLOW_DEPTH} levels; the file is kept as it is"
+            ),
+        ));
     }
     let mut bead: Bead = serde_norway::from_str(text).map_err(|e| {
         let msg = e.to_string();
@@ -64,6 +76,34 @@ pub fn parse(bytes: &[u8], path: &Path, shown: &Path) -> std::result::Result<Bea
         }
     }
     Ok(bead)
+}
+
+/// What a bead file with merge-conflict markers is told.
+pub const CONFLICTED: &str = "it has merge-conflict markers: resolve the merge in this file first (Loom will not write or commit the store until then)";
+
+/// Deepest flow nesting (`[[[…` or `{{{…`) accepted: the YAML parser's time grows with the
+/// square of the depth, and no bead needs more.
+const MAX_FLOW_DEPTH: usize = 512;
+
+/// The line where flow collections nest deeper than [`MAX_FLOW_DEPTH`], if they do. Brackets
+/// are counted everywhere (quoted text included), which only errs toward refusing absurd files.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    for b in text.bytes() {
+        match b {
+            b'\n' => line += 1,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The line of the top-level key named in a "field `key`: …" message.
@@ -97,7 +137,9 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
-        if id_from_path(&path).is_some() && entry.file_type().is_ok_and(|t| t.is_file()) {
+        // Not only plain files: a symlink, FIFO or directory under a bead's name is read (and
+        // reported as unreadable), never silently skipped.
+        if id_from_path(&path).is_some() {
             out.push(path);
         }
     }
@@ -105,10 +147,30 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Reads and parses one file; `None` if it does not exist.
+/// Reads and parses one file; `None` if it does not exist. A file that cannot be read (a
+/// symlink, a FIFO, no permission) is a problem of its own: the other beads still load.
 pub fn read(path: &Path, shown: &Path) -> Result<Option<YamlFile>> {
-    let Some((bytes, fingerprint)) = fsio::read_with_fingerprint(path)? else {
-        return Ok(None);
+    let (bytes, fingerprint) = match fsio::read_with_fingerprint(path) {
+        Ok(Some(read)) => read,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            let message = match &e {
+                Error::Io { source, .. } => format!("cannot be read: {source}"),
+                other => other.to_string(),
+            };
+            return Ok(Some(YamlFile {
+                path: path.to_path_buf(),
+                // Present but unreadable: no fingerprint matches it, so nothing replaces it.
+                fingerprint: fsio::fingerprint(path).ok().flatten(),
+                bead: Err(Problem {
+                    path: shown.to_path_buf(),
+                    line: None,
+                    id: id_from_path(path),
+                    severity: Severity::Error,
+                    message,
+                }),
+            }));
+        }
     };
     Ok(Some(YamlFile {
         path: path.to_path_buf(),

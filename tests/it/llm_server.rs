@@ -29,6 +29,25 @@ pub enum Fault {
     GarbageAfter(usize, String),
     /// Wait this long before each event.
     EventDelay(Duration),
+    /// After this many events, send the first half of the next event's line and end the body
+    /// cleanly (no newline after it).
+    CutMidLine(usize),
+}
+
+/// In a scripted reply, replaced by the API key the request carried (an endpoint that echoes
+/// the key back, to prove no artefact keeps it).
+pub const ECHO_KEY: &str = "{{KEY}}";
+
+/// Replaced by the first and the second half of the key (to split it across chunks).
+pub const ECHO_KEY_1: &str = "{{KEY1}}";
+pub const ECHO_KEY_2: &str = "{{KEY2}}";
+
+fn echo(event: &str, key: &str) -> String {
+    let half = key.len() / 2;
+    event
+        .replace(ECHO_KEY, key)
+        .replace(ECHO_KEY_1, &key[..half])
+        .replace(ECHO_KEY_2, &key[half..])
 }
 
 /// One scripted answer to `POST /v1/chat/completions`.
@@ -443,6 +462,24 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
             .and_then(|r| r.replies.pop_front())
     };
     let reply = routed.or_else(|| state.script.lock().unwrap().pop_front());
+    // A hostile endpoint: `{{KEY}}` in a scripted reply becomes the key the client sent.
+    let key = req
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    let reply = reply.map(|r| match r {
+        Reply::Stream {
+            events,
+            faults,
+            model,
+        } => Reply::Stream {
+            events: events.iter().map(|e| echo(e, &key)).collect(),
+            faults,
+            model: model.replace(ECHO_KEY, &key),
+        },
+        other => other,
+    });
     let Some(reply) = reply else {
         write_plain(
             &mut sock,
@@ -487,6 +524,14 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
                             return;
                         }
                         Fault::CutAfter(n) if *n == i => return, // drop mid-body
+                        Fault::CutMidLine(n) if *n == i => {
+                            let line = format!("data: {ev}");
+                            let half = line.len() / 2;
+                            let _ = send_chunk(&mut sock, &line.as_bytes()[..half]).await;
+                            let _ = sock.write_all(b"0\r\n\r\n").await;
+                            let _ = sock.shutdown().await;
+                            return;
+                        }
                         Fault::GarbageAfter(n, line) if *n == i => {
                             let _ = send_chunk(&mut sock, format!("{line}\n\n").as_bytes()).await;
                         }

@@ -27,8 +27,13 @@ impl Out {
     }
 }
 
-pub fn loom_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_loom")
+/// The `loom` binary under test: this build's, or `LOOM_TEST_BIN` (to run the suite against
+/// another build, e.g. to see that the security tests fail on an older one).
+pub fn loom_bin() -> String {
+    std::env::var("LOOM_TEST_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_loom").to_owned())
 }
 
 /// The shared fixtures folder, or `None` (with a notice) where it is absent.
