@@ -206,10 +206,9 @@ pub fn user_config_dir() -> Option<PathBuf> {
 
 /// A config file, parsed, with its raw YAML value (to say which keys it sets).
 fn read_file(path: &Path) -> Result<Option<(ConfigFile, serde_json::Value)>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
+    // A plain file of at most 1 MB: a repository's config could be a FIFO or a device.
+    let Some(text) = crate::store::fsio::read_small(path, 1 << 20)? else {
+        return Ok(None);
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     if text.trim().is_empty() {

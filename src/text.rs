@@ -55,6 +55,18 @@ pub fn tail(text: &str, max: usize) -> String {
     format!("[… {} bytes before]\n{}", start, &text[start..])
 }
 
+/// At most `max` bytes of `text` (on a character boundary), with a note of what was cut.
+pub fn fit_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}\n… [{} more bytes]", &text[..cut], text.len() - cut)
+}
+
 /// Whether `c` is a character that changes how a terminal shows what follows: C0 controls
 /// (newline and tab aside), DEL, C1 controls, and the bidirectional overrides and isolates.
 pub fn is_unsafe_char(c: char) -> bool {

@@ -265,7 +265,9 @@ impl Beneath {
         }
         let parent = rel.parent().unwrap_or(Path::new(""));
         let dir = self.make_dirs(parent, raw)?;
-        if self.where_is(&dir).is_some_and(|p| Self::protected(&p)) {
+        // Where the directory really is (a symlink inside may lead into .git or .beads); if
+        // the kernel cannot say, the write is refused rather than risked.
+        if self.where_is(&dir).is_none_or(|p| Self::protected(&p)) {
             return Err(format!(
                 "`{raw}`: this path leads into .git/ or .beads/, which tools may not write"
             ));

@@ -24,6 +24,9 @@ const MAX_READ_BYTES: usize = 96 * 1024;
 const MAX_LINE: usize = 4000;
 /// Files up to this size are scanned to the end to count their lines.
 const COUNT_LINES_UP_TO: u64 = 8 * 1024 * 1024;
+/// The most bytes one `read_file` looks through (a sparse file of terabytes with no newline
+/// would otherwise be scanned for hours).
+const MAX_SCAN: u64 = 256 * 1024 * 1024;
 /// Largest file `edit_file` edits and `search_text` searches.
 const MAX_EDIT_BYTES: u64 = 8 * 1024 * 1024;
 const MAX_SEARCH_BYTES: u64 = 2 * 1024 * 1024;
@@ -692,7 +695,16 @@ fn read_lines(
     let mut line = Vec::new();
     let mut cut = false;
     let mut at_line_start = true;
+    let mut scanned = 0u64;
     loop {
+        if scanned > MAX_SCAN {
+            // Too far to look: say what was found, without a total.
+            if !at_line_start {
+                finish_line(&mut out, &mut line, &mut cut, line_no, from, to);
+            }
+            out.truncated = true;
+            return Ok(out);
+        }
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             if !at_line_start {
@@ -712,6 +724,7 @@ fn read_lines(
             cut |= part.len() > room;
         }
         at_line_start = ends;
+        scanned += consumed as u64;
         reader.consume(consumed);
         if ends {
             finish_line(&mut out, &mut line, &mut cut, line_no, from, to);
@@ -752,6 +765,13 @@ fn finish_line(
 fn no_match_hint(text: &str, old: &str, path: &str) -> String {
     let file: Vec<&str> = text.lines().collect();
     let want: Vec<&str> = old.lines().collect();
+    // The search compares every window: bounded, so a huge file and a huge `old` cannot keep
+    // Loom busy for hours.
+    if file.len().saturating_mul(want.len()) > 20_000_000 {
+        return format!(
+            "`old` was not found in `{path}`; the file and `old` are too large to look for a near match. Read the part you want to change again and copy it exactly"
+        );
+    }
     let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let n = want.len().max(1);
     let mut best = (0usize, 0usize); // (score, start)

@@ -65,7 +65,9 @@ pub fn lesson(
 
 /// The file's lessons, newest last, cut to `max` bytes from the end.
 pub fn tail(root: &Path, max: usize) -> Option<String> {
-    let text = std::fs::read_to_string(root.join(LESSONS_FILE)).ok()?;
+    let text = crate::store::fsio::read_small(&root.join(LESSONS_FILE), 1 << 20)
+        .ok()
+        .flatten()?;
     let lessons: Vec<&str> = text.lines().filter(|l| l.starts_with("- ")).collect();
     let mut out = Vec::new();
     let mut size = 0;

@@ -239,8 +239,9 @@ impl PersonaSet {
                 } else {
                     Source::Repo(path.clone())
                 };
-                let parsed = std::fs::read_to_string(&path)
+                let parsed = crate::store::fsio::read_small(&path, 1 << 20)
                     .map_err(|e| e.to_string())
+                    .and_then(|t| t.ok_or_else(|| "it disappeared".to_owned()))
                     .and_then(|t| parse(&t, source))
                     .and_then(|p| {
                         if p.runner.is_some() && !user && !repo_trusted {

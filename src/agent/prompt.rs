@@ -76,7 +76,12 @@ pub fn file_tree(root: &Path) -> String {
 
 fn read_head(root: &Path, names: &[&str], lines: usize) -> Option<(String, String)> {
     names.iter().find_map(|n| {
-        let text = std::fs::read_to_string(root.join(n)).ok()?;
+        // The worktree is the agent's: a plain file only (a symlink could point at a key, a
+        // FIFO would block), and only its head.
+        let file = crate::store::fsio::open_regular(&root.join(n)).ok()??;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, 64 * 1024), &mut bytes).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
         (!text.trim().is_empty()).then(|| ((*n).to_owned(), head(&text, lines)))
     })
 }

@@ -313,7 +313,14 @@ pub async fn run_bead(
     // The model's last words go into a commit and the bead: never a secret.
     let mut end = end;
     end.detail = client.config().redact(&end.detail);
-    let commit = commit_work(ws, &trees, &wt, &bead, &persona, &end)?;
+    // A worktree whose `.git` was replaced is left exactly as it is, for a person to look at:
+    // nothing of it is committed, and the bead says why.
+    let commit = if end.terminal == Terminal::SecurityStop {
+        security_comment(ws, id, &persona.name, &end.detail, &wt)?;
+        None
+    } else {
+        commit_work(ws, &trees, &wt, &bead, &persona, &end)?
+    };
     let report = end.report(id, &persona.name, &wt.branch, started, commit);
     record(ws, &report, &wt)?;
     if let Some(line) = lessons::lesson(
@@ -330,6 +337,22 @@ pub async fn run_bead(
         report: report.clone(),
     });
     Ok(report)
+}
+
+/// The comment a bead gets when its agent's command broke the sandbox's promises.
+fn security_comment(ws: &Workspace, id: &str, agent: &str, why: &str, wt: &Worktree) -> Result<()> {
+    let now = Timestamp::now();
+    let text = format!(
+        "Loom stopped this bead for security: {why}. Nothing from it was committed; the worktree {} is kept as it is for inspection.",
+        wt.path.display()
+    );
+    ws.mutate("commented", TxOptions::default(), |tx| {
+        let b = tx.get_mut(id)?;
+        let c = b.new_comment(agent, &text, &now);
+        b.comments.push(c);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// The commit author of `persona`'s work.
@@ -431,7 +454,7 @@ pub fn write_lesson(ws: &Workspace, line: &str) -> Result<()> {
     let path = lessons::path(root);
     let lock = repo.git_dir.join("loom").join("lessons.lock");
     let _guard = crate::store::fsio::lock(&lock, std::time::Duration::from_secs(30))?;
-    let existing = std::fs::read_to_string(&path).ok();
+    let existing = crate::store::fsio::read_small(&path, 1 << 20)?;
     let text = lessons::appended(existing.as_deref(), line);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -51,27 +51,32 @@ impl Painter {
         Painter { color }
     }
 
+    // Painted text is often data (a title, an id): it is made inert first, so the only
+    // escape sequences in a painted string are the painter's own.
     pub fn paint(&self, text: &str, color: Color) -> String {
+        let text = crate::text::inert(text);
         if self.color {
             text.with(color).to_string()
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 
     pub fn dim(&self, text: &str) -> String {
+        let text = crate::text::inert(text);
         if self.color {
             text.dim().to_string()
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 
     pub fn bold(&self, text: &str) -> String {
+        let text = crate::text::inert(text);
         if self.color {
             text.bold().to_string()
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 
@@ -88,13 +93,14 @@ impl Painter {
 
     /// A status, coloured by meaning.
     pub fn status(&self, s: &str) -> String {
-        match s {
+        let s = &crate::text::inert(s);
+        match s.as_ref() {
             "open" => self.paint(s, Color::Green),
             "in_progress" => self.paint(s, Color::Cyan),
             "blocked" => self.paint(s, Color::Red),
             "closed" | "tombstone" => self.dim(s),
             "deferred" | "pinned" | "hooked" => self.paint(s, Color::Magenta),
-            _ => s.to_owned(),
+            _ => s.to_string(),
         }
     }
 

@@ -70,18 +70,88 @@ fn bead_rows(ctx: &Ctx, beads: &[&Bead]) -> Table {
             tail.push_str(&p.dim(&format!(" [{}]", b.labels.join(", "))));
         }
         let title = match width {
-            Some(w) => truncate(&b.title, w.saturating_sub(48).max(24)),
-            None => b.title.clone(),
+            Some(w) => truncate(&inert(&b.title), w.saturating_sub(48).max(24)),
+            None => inert(&b.title).into_owned(),
         };
         t.row(vec![
             p.bold(&b.id),
             p.priority(b.priority),
-            b.issue_type.clone(),
+            inert(&b.issue_type).into_owned(),
             p.status(&b.status),
             format!("{title}{tail}"),
         ]);
     }
     t
+}
+
+use crate::text::inert;
+
+/// `b` with every text field made inert (control characters and escape sequences shown
+/// visibly), for human output.
+fn inert_bead(b: &Bead) -> std::borrow::Cow<'_, Bead> {
+    let all = |s: &str| s.chars().any(crate::text::is_unsafe_char);
+    let opt = |s: &Option<String>| s.as_deref().is_some_and(all);
+    let dirty = all(&b.id)
+        || all(&b.title)
+        || all(&b.status)
+        || all(&b.issue_type)
+        || [
+            &b.description,
+            &b.design,
+            &b.acceptance_criteria,
+            &b.notes,
+            &b.assignee,
+            &b.owner,
+            &b.created_by,
+            &b.close_reason,
+            &b.external_ref,
+        ]
+        .into_iter()
+        .any(opt)
+        || b.labels.iter().any(|l| all(l))
+        || b.dependencies
+            .iter()
+            .any(|d| all(&d.depends_on_id) || all(&d.dep_type))
+        || b.comments.iter().any(|c| all(&c.author) || all(&c.text))
+        || b.metadata.as_ref().is_some_and(|m| all(&m.to_string()));
+    if !dirty {
+        return std::borrow::Cow::Borrowed(b);
+    }
+    let fix = |s: &mut String| *s = inert(s).into_owned();
+    let mut c = b.clone();
+    for s in [&mut c.id, &mut c.title, &mut c.status, &mut c.issue_type] {
+        fix(s);
+    }
+    for s in [
+        &mut c.description,
+        &mut c.design,
+        &mut c.acceptance_criteria,
+        &mut c.notes,
+        &mut c.assignee,
+        &mut c.owner,
+        &mut c.created_by,
+        &mut c.close_reason,
+        &mut c.external_ref,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        fix(s);
+    }
+    c.labels.iter_mut().for_each(fix);
+    for d in &mut c.dependencies {
+        fix(&mut d.depends_on_id);
+        fix(&mut d.dep_type);
+    }
+    for cm in &mut c.comments {
+        fix(&mut cm.author);
+        fix(&mut cm.text);
+    }
+    if let Some(m) = &mut c.metadata {
+        let text = inert(&m.to_string()).into_owned();
+        *m = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    }
+    std::borrow::Cow::Owned(c)
 }
 
 fn terminal_width() -> Option<usize> {
@@ -312,6 +382,9 @@ fn write_detail(
     warnings: &[&str],
 ) -> std::io::Result<()> {
     let p = &ctx.paint;
+    // Every field of a bead is data: shown inert (also with colour on, where the writer lets
+    // colour sequences through).
+    let b = &inert_bead(b);
     let state = if g.is_ready(b, &ReadyFilter::default(), jiff::Timestamp::now()) {
         p.paint(" ready", crossterm::style::Color::Green)
     } else if g.is_blocked(&b.id) {
@@ -390,7 +463,7 @@ fn write_detail(
         }
     }
     let name = |id: &str| match g.get(id) {
-        Some(t) => format!("{}  {}", p.status(&t.status), t.title),
+        Some(t) => format!("{}  {}", p.status(&t.status), inert(&t.title)),
         None => p.dim("(not found)"),
     };
     if !b.dependencies.is_empty() {
@@ -429,6 +502,7 @@ fn write_detail(
         }
     }
     for w in warnings {
+        let w = inert(w);
         writeln!(
             out,
             "\n{} {w}",
@@ -550,7 +624,7 @@ pub fn blocked(ctx: &Ctx, a: BlockedArgs) -> Result<()> {
         t.row(vec![
             p.bold(&b.bead.id),
             p.priority(b.bead.priority),
-            b.bead.title.clone(),
+            inert(&b.bead.title).into_owned(),
             p.dim(&format!("← {}", b.blocked_by.join(", "))),
         ]);
     }
@@ -717,7 +791,7 @@ pub fn tree(ctx: &Ctx, a: TreeArgs) -> Result<()> {
             out,
             "{prefix}{}: {} {} ({}){mark}",
             p.bold(&b.id),
-            b.title,
+            inert(&b.title),
             p.priority(b.priority),
             p.status(&b.status)
         )
@@ -764,13 +838,13 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
         let time = e.time.get(..16).unwrap_or(&e.time).replace('T', " ");
         t.row(vec![
             p.dim(&time),
-            e.actor.clone(),
-            e.event.clone(),
+            inert(&e.actor).into_owned(),
+            inert(&e.event).into_owned(),
             p.paint(
                 e.commit.get(..10).unwrap_or(&e.commit),
                 crossterm::style::Color::Yellow,
             ),
-            e.subject.clone(),
+            inert(&e.subject).into_owned(),
         ]);
     }
     t.write(&mut out).map_err(stdout_err)

@@ -337,6 +337,7 @@ pub fn conclude(wt: &Worktree, author: &Identity, committer: Option<&Identity>) 
             message: err.trim().to_owned(),
         });
     }
+    super::drop_gitlinks(wt.place())?;
     ok_wt(wt, &["commit", "-q", "--no-verify", "--no-edit"], &env)?;
     Ok(())
 }

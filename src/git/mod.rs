@@ -104,7 +104,14 @@ impl Repo {
             return Ok(Vec::new());
         }
         let spec = rel.to_string_lossy().into_owned();
-        let args = ["ls-files", "-u", "-z", "--", spec.as_str()];
+        let args = [
+            "--literal-pathspecs",
+            "ls-files",
+            "-u",
+            "-z",
+            "--",
+            spec.as_str(),
+        ];
         let out = checked(&args, self.git(&args, &[], None)?)?;
         let mut paths: Vec<String> = out
             .split('\0')
@@ -270,10 +277,14 @@ pub(crate) fn worktree_diff(
 
 /// Tracked paths whose content at `place` (working tree) differs from `rev`.
 pub(crate) fn changed_against(place: safe::Place<'_>, rev: &str) -> Result<Vec<String>> {
+    // No rename detection: a protected file moved away must show under its own path. Nested
+    // repositories are not entered (only their recorded commit counts).
     let args = [
         "diff",
         "--no-ext-diff",
         "--no-textconv",
+        "--no-renames",
+        "--ignore-submodules=dirty",
         "--name-only",
         "-z",
         rev,
@@ -289,6 +300,7 @@ pub(crate) fn changed_between(place: safe::Place<'_>, from: &str, to: &str) -> R
         "diff",
         "--no-ext-diff",
         "--no-textconv",
+        "--no-renames",
         "--name-only",
         "-z",
         from,
@@ -308,18 +320,19 @@ pub(crate) fn diff_between(
     paths: &[String],
     cap: usize,
 ) -> Result<String> {
-    let mut args = vec!["diff", "--no-ext-diff", "--no-textconv", from, to, "--"];
+    let mut args = vec![
+        "--literal-pathspecs",
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-renames",
+        from,
+        to,
+        "--",
+    ];
     args.extend(paths.iter().map(String::as_str));
     let out = checked(&args, run_at(place, &args, &[], None)?)?;
-    Ok(if out.len() > cap {
-        let mut cut = cap;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        format!("{}\n… [{} more bytes]", &out[..cut], out.len() - cut)
-    } else {
-        out
-    })
+    Ok(crate::text::fit_bytes(&out, cap))
 }
 
 /// Whether `rev` has `path`.
@@ -330,14 +343,54 @@ pub(crate) fn has_path(place: safe::Place<'_>, rev: &str, path: &str) -> bool {
 
 /// Writes `rev`'s version of `paths` into the working tree (and index) at `place`.
 pub(crate) fn checkout_paths(place: safe::Place<'_>, rev: &str, paths: &[&str]) -> Result<()> {
-    let mut args = vec!["checkout", "-q", rev, "--"];
+    let mut args = vec!["--literal-pathspecs", "checkout", "-q", rev, "--"];
     args.extend(paths);
     checked(&args, run_at(place, &args, &[], None)?).map(|_| ())
 }
 
+/// Unstages every gitlink (a nested repository an agent made, or a submodule it added) staged
+/// at `place`: Loom never commits one (git would enter it with that repository's own
+/// configuration). Returns the paths dropped.
+pub(crate) fn drop_gitlinks(place: safe::Place<'_>) -> Result<Vec<String>> {
+    // `--cached` compares index entries only (no nested worktree is looked at); the config
+    // hides gitlinks (`diff.ignoreSubmodules=all`), so they are asked for here.
+    let args = [
+        "diff",
+        "--cached",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        "--ignore-submodules=none",
+    ];
+    let out = checked(&args, run_at(place, &args, &[], None)?)?;
+    let mut fields = out.split('\0');
+    let mut links = Vec::new();
+    while let Some(meta) = fields.next() {
+        let Some(path) = fields.next() else { break };
+        // `:100644 160000 <old> <new> A`: the new mode is the second field.
+        if meta.split_whitespace().nth(1) == Some("160000") {
+            links.push(path.to_owned());
+        }
+    }
+    if !links.is_empty() {
+        let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+        unstage(place, &refs)?;
+    }
+    Ok(links)
+}
+
 /// Drops `paths` from the index at `place` (the files stay).
 pub(crate) fn unstage(place: safe::Place<'_>, paths: &[&str]) -> Result<()> {
-    let mut args = vec!["rm", "-q", "--cached", "--ignore-unmatch", "--"];
+    let mut args = vec![
+        "--literal-pathspecs",
+        "rm",
+        "-q",
+        "-f",
+        "--cached",
+        "--ignore-unmatch",
+        "--",
+    ];
     args.extend(paths);
     checked(&args, run_at(place, &args, &[], None)?).map(|_| ())
 }

@@ -39,6 +39,11 @@ const OVERRIDES: &[&str] = &[
     "gc.auto=0",
     "maintenance.auto=false",
     "submodule.recurse=false",
+    // A nested repository (a gitlink) is never entered: git would run `status` inside it
+    // with that repository's own configuration (its filters, its fsmonitor).
+    "diff.ignoreSubmodules=all",
+    "status.submoduleSummary=false",
+    "fetch.recurseSubmodules=false",
     "protocol.allow=never",
     "uploadpack.packObjectsHook=",
 ];

@@ -398,6 +398,7 @@ impl Worktrees {
                 other?;
             }
         }
+        super::drop_gitlinks(wt.place())?;
         let staged = self.git_in(wt, &["diff", "--cached", "--name-only"], &[])?;
         if staged.trim().is_empty() {
             return Ok(None);
@@ -441,7 +442,16 @@ impl Worktrees {
 
     /// Uncommitted changes, not counting the copied setup files.
     fn dirty(&self, wt: &Worktree) -> Result<bool> {
-        let status = self.git_in(wt, &["status", "--porcelain", "--untracked-files=all"], &[])?;
+        let status = self.git_in(
+            wt,
+            &[
+                "status",
+                "--porcelain",
+                "--untracked-files=all",
+                "--ignore-submodules=dirty",
+            ],
+            &[],
+        )?;
         Ok(status.lines().any(|l| {
             let path = l.get(3..).unwrap_or("");
             !(l.starts_with("??") && wt.copied.iter().any(|c| c == path))

@@ -40,8 +40,9 @@ pub const DEFAULTS: &[&str] = &[
     ".forgejo/workflows/**",
     "appveyor.yml",
     ".appveyor.yml",
-    ".gitattributes",
+    "**/.gitattributes",
     ".gitmodules",
+    ".lfsconfig",
 ];
 
 /// The protected paths of a run.

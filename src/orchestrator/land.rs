@@ -46,9 +46,9 @@ enum Try {
     Moved,
     Conflict,
     Refused(String),
-    /// The change touches protected paths and no person approved it: the paths and that part
-    /// of the diff.
-    Protected(Vec<String>, String),
+    /// The change touches protected paths and no person approved this very change to them:
+    /// the paths, that part of the diff, and its digest.
+    Protected(Vec<String>, String, String),
 }
 
 impl Pipeline {
@@ -93,9 +93,9 @@ impl Pipeline {
                 }
                 Try::Moved | Try::Conflict => continue,
                 Try::Refused(why) => return self.refused(&why).await,
-                Try::Protected(files, diff) => {
+                Try::Protected(files, diff, digest) => {
                     drop(turn);
-                    return self.protected_change(&files, &diff).await;
+                    return self.protected_change(&files, &diff, &digest).await;
                 }
             }
         }
@@ -219,6 +219,8 @@ impl Pipeline {
     /// One coder round to resolve the conflict markers; then the merge is committed and tested,
     /// or given up and escalated.
     async fn resolve_conflict(&mut self, files: Vec<String>) -> Result<Option<Step>> {
+        // The coder changes the code again: an approval was for the code as it was.
+        self.approved = false;
         let target = self.cx.settings.target.clone();
         let wt = self.worktree()?;
         self.conflict_rounds += 1;
@@ -365,7 +367,15 @@ impl Pipeline {
         let author = agent_identity(&self.coder_name());
         let committer = self.cx.committer();
         let marker = self.cx.landing_marker(self.id());
-        let approved = self.approved;
+        // A person's approval of protected changes holds for exactly the change they were shown.
+        let approved_digest = self
+            .approved
+            .then(|| {
+                self.bead
+                    .loom_get("protected_approval")
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            })
+            .flatten();
         self.cx
             .blocking(move |cx| {
                 cx.with_git(|| {
@@ -387,14 +397,16 @@ impl Pipeline {
                         return Ok(Try::Nothing);
                     }
                     // What verifies or configures the agent is never changed without a person.
-                    if !approved {
-                        let place = crate::git::safe::Place::Repo(&repo.workdir);
-                        let changed = crate::git::changed_between(place, &old, &tree)?;
-                        let touched = cx.protected.filter(changed.iter().map(String::as_str));
-                        if !touched.is_empty() {
-                            let diff =
-                                crate::git::diff_between(place, &old, &tree, &touched, 12 * 1024)?;
-                            return Ok(Try::Protected(touched, diff));
+                    let place = crate::git::safe::Place::Repo(&repo.workdir);
+                    let changed = crate::git::changed_between(place, &old, &tree)?;
+                    let touched = cx.protected.filter(changed.iter().map(String::as_str));
+                    if !touched.is_empty() {
+                        let whole =
+                            crate::git::diff_between(place, &old, &tree, &touched, usize::MAX)?;
+                        let digest = protected_digest(&touched, &whole);
+                        if approved_digest.as_deref() != Some(digest.as_str()) {
+                            let shown = crate::text::fit_bytes(&whole, 12 * 1024);
+                            return Ok(Try::Protected(touched, shown, digest));
                         }
                     }
                     let squash =
@@ -585,7 +597,12 @@ impl Pipeline {
     }
 
     /// The change touches protected paths: a person decides (approve merges it as it is).
-    async fn protected_change(&mut self, files: &[String], diff: &str) -> Result<Step> {
+    async fn protected_change(
+        &mut self,
+        files: &[String],
+        diff: &str,
+        digest: &str,
+    ) -> Result<Step> {
         let target = self.cx.settings.target.clone();
         let diff = self.cx.client.config().redact(diff);
         let q = Question {
@@ -617,6 +634,16 @@ impl Pipeline {
             stage::AWAITING_APPROVAL,
             format!("touches protected paths: {}", files.join(", ")),
         );
+        // What an approval will cover: this change to the protected paths, nothing else.
+        self.set_stage(
+            stage::AWAITING_APPROVAL,
+            &[
+                ("protected_approval", json!(digest)),
+                ("summary", json!(self.summary)),
+                ("model", json!(self.model)),
+            ],
+        )
+        .await?;
         self.escalate(q).await
     }
 
@@ -657,4 +684,16 @@ impl Pipeline {
         );
         self.landed(Some(squash), &from).await.map(Some)
     }
+}
+
+/// A digest of a change to protected paths (the paths and their diff): what a person approves.
+fn protected_digest(files: &[String], diff: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.as_bytes());
+        h.update([0]);
+    }
+    h.update(diff.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -91,6 +91,28 @@ pub fn open_regular(path: &Path) -> Result<Option<File>> {
     Ok(Some(file))
 }
 
+/// Reads a small settings file (a plain file only, see [`open_regular`]) of at most `cap`
+/// bytes: `None` if it does not exist; a larger one is refused (a repository could point it at
+/// a device or fill it without end).
+pub fn read_small(path: &Path, cap: u64) -> Result<Option<String>> {
+    let Some(file) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > cap {
+        return Err(Error::Refused(format!(
+            "{} is larger than {cap} bytes; it is not read",
+            path.display()
+        )));
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Error::Refused(format!("{} is not UTF-8 text", path.display())))
+}
+
 /// Reads `path` with the fingerprint of the very file read; `None` if it does not exist. Only
 /// plain files are read (see [`open_regular`]).
 pub fn read_with_fingerprint(path: &Path) -> Result<Option<(Vec<u8>, Fingerprint)>> {

@@ -160,11 +160,9 @@ impl Layout {
     /// `issue-prefix` from `.beads/config.yaml`, if set.
     pub fn configured_prefix(&self) -> Result<Option<String>> {
         let path = self.beads_dir.join(CONFIG_FILE);
-        let Some(mut file) = super::fsio::open_regular(&path)? else {
+        let Some(text) = super::fsio::read_small(&path, 1 << 20)? else {
             return Ok(None);
         };
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut file, &mut text).map_err(|e| Error::io(&path, e))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let value: serde_json::Value = serde_norway::from_str(text)
             .map_err(|e| Error::Config(format!("{}: {e}", self.relative(&path).display())))?;
@@ -181,7 +179,9 @@ pub const CONVERT_JOURNAL: &str = ".loom-convert";
 
 /// The format a conversion under way was switching to, if one is.
 pub fn conversion_journal(beads_dir: &Path) -> Option<Format> {
-    let text = std::fs::read_to_string(beads_dir.join(CONVERT_JOURNAL)).ok()?;
+    let text = super::fsio::read_small(&beads_dir.join(CONVERT_JOURNAL), 64)
+        .ok()
+        .flatten()?;
     text.trim().parse().ok()
 }
 

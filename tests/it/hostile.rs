@@ -284,9 +284,10 @@ pub fn done(summary: &str) -> Reply {
     call("done", json!({ "summary": summary }))
 }
 
-/// The landlock probe of the built binary (network rules, scoping, …).
+/// What this kernel supports (Landlock network rules, scoping, …), asked of this build's
+/// binary whatever binary is under test.
 pub fn probe(args: &[&str]) -> Value {
-    let out = Command::new(crate::support::loom_bin())
+    let out = Command::new(env!("CARGO_BIN_EXE_loom"))
         .arg("__sandbox-exec")
         .arg("--probe")
         .args(args)

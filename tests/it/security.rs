@@ -61,11 +61,20 @@ fn git_for_a_worktree_runs_nothing_the_repository_or_the_agent_configures() {
     ] {
         repo.git(&["config", k, &v]);
     }
+    // A nested repository of the agent's, with a filter of its own: Loom's git must never
+    // enter it (git would run `status` inside with that repository's configuration).
+    let nested = format!(
+        "mkdir p && cd p && git init -q && git config filter.x.clean '{}' && \
+         echo '* filter=x' > .gitattributes && echo a > a && git add . && \
+         git -c user.name=a -c user.email=a@a commit -qm a && sleep 1 && touch a && echo nested",
+        prog("nested")
+    );
     let server = LlmServer::start();
     coder(
         &server,
         &id,
         vec![
+            call("run_command", json!({"command": nested})),
             calls(&[
                 (
                     "write_file",
@@ -93,9 +102,14 @@ fn git_for_a_worktree_runs_nothing_the_repository_or_the_agent_configures() {
         ran.is_empty(),
         "Loom's git ran configured programs: {ran:?}"
     );
-    // The work was still committed on the bead's branch.
+    // The work was still committed on the bead's branch — but not the nested repository.
     let show = repo.git(&["show", &format!("loom/{id}:config.txt")]);
     assert_eq!(show, "answer=42\n");
+    let tree = repo.git(&["ls-tree", "-r", &format!("loom/{id}")]);
+    assert!(
+        tree.lines().all(|l| !l.starts_with("160000")),
+        "a gitlink was committed: {tree}"
+    );
 }
 
 /// Promise 1: an agent command that swaps the worktree's `.git` for a repository of its own

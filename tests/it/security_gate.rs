@@ -226,3 +226,37 @@ fn follow_ups_wait_and_a_bead_files_a_bounded_number() {
         .collect();
     assert_eq!(started, [id.as_str()]);
 }
+
+/// Promise 5: moving a protected file away (a rename, which git would report under the new
+/// name only) is still a change to it.
+#[test]
+fn a_protected_file_moved_away_is_still_protected() {
+    let (repo, id) = project("test_command: ./test.sh\nreview: false\n");
+    let server = LlmServer::start();
+    coder(
+        &server,
+        &id,
+        vec![
+            calls(&[
+                ("run_command", json!({"command": "mv test.sh old-test.sh"})),
+                (
+                    "write_file",
+                    json!({"path": "config.txt", "content": "answer=42\n"}),
+                ),
+            ]),
+            done("Set the answer."),
+        ],
+    );
+    let (out, events) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        of_type(&events, "test_output")[0]["passed"],
+        true,
+        "the target's test.sh ran"
+    );
+    assert!(of_type(&events, "merge_result").is_empty(), "not merged");
+    let decisions = repo.json(&["list", "-t", "decision"]);
+    let text = decisions[0]["description"].as_str().unwrap();
+    assert!(text.contains("test.sh"), "{text}");
+    assert!(repo.path().join("test.sh").exists());
+}

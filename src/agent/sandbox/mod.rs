@@ -291,9 +291,13 @@ impl Sandbox {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             // Not SIGKILL on drop: the supervisor must get to end the tree (see `Ending`).
             .kill_on_drop(false);
+        if self.helper.is_none() {
+            // The supervisor makes its own session (no controlling terminal for the command);
+            // a bare command (tests of this module) gets its own process group.
+            cmd.process_group(0);
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => return failed(self.output_cap, format!("could not start {program}: {e}")),
@@ -315,6 +319,20 @@ impl Sandbox {
             .collect(&mut child, &mut ending, rx, timeout, on_line)
             .await;
         ending.finish();
+        // The supervisor exits normally unless someone kills it: if Loom did not (no
+        // timeout), the command did — and may have left processes the supervisor would have
+        // ended (a kernel without Landlock's signal scoping).
+        use std::os::unix::process::ExitStatusExt;
+        let supervisor_killed = self.helper.is_some()
+            && !timed_out
+            && status.as_ref().and_then(|s| s.signal()).is_some();
+        let tampered = match self.check_git() {
+            Some(why) => Some(why),
+            None if supervisor_killed => Some(
+                "the command killed Loom's supervisor (it may have left processes running)".into(),
+            ),
+            None => None,
+        };
         CommandOutput {
             exit_code: if timed_out {
                 None
@@ -325,7 +343,7 @@ impl Sandbox {
             stdout,
             stderr,
             duration: started.elapsed(),
-            tampered: self.check_git(),
+            tampered,
         }
     }
 
@@ -402,7 +420,6 @@ impl Sandbox {
             "/dev/null",
             "/dev/zero",
             "/dev/full",
-            "/dev/tty",
             "/dev/pts",
             "/dev/ptmx",
             "/dev/shm",

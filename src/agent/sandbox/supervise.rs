@@ -235,6 +235,9 @@ pub fn sandbox_exec(args: &[OsString]) -> i32 {
         eprintln!("loom __sandbox-exec: no program given after --");
         return 2;
     }
+    // A session of its own: the command has no controlling terminal (it cannot write to or
+    // inject input into the terminal Loom runs in) and Loom ends it by this process group.
+    let _ = rustix::process::setsid();
     if let Some(cg) = &opts.cgroup {
         // Best effort: if joining fails the tree and the timeout still end everything.
         let _ = std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string());
