@@ -264,15 +264,53 @@ impl Beneath {
             ));
         }
         let parent = rel.parent().unwrap_or(Path::new(""));
-        let dir = self.make_dirs(parent, raw)?;
-        // Where the directory really is (a symlink inside may lead into .git or .beads); if
-        // the kernel cannot say, the write is refused rather than risked.
-        if self.where_is(&dir).is_none_or(|p| Self::protected(&p)) {
-            return Err(format!(
-                "`{raw}`: this path leads into .git/ or .beads/, which tools may not write"
-            ));
+        // No symlink on the way: the directory is where its name says (checked above).
+        // Otherwise, where it really is decides; if the kernel cannot say, the write is
+        // refused rather than risked.
+        let dir = match self.open_plain_dir(parent) {
+            Some(dir) => dir,
+            None => {
+                let dir = self.make_dirs(parent, raw)?;
+                if self.where_is(&dir).is_none_or(|p| Self::protected(&p)) {
+                    return Err(format!(
+                        "`{raw}`: this path leads into .git/ or .beads/, which tools may not write"
+                    ));
+                }
+                dir
+            }
+        };
+        // An existing plain file with one link is rewritten in place (its mode and inode
+        // kept); anything else — a new file, a symlink or hard link planted at the name — is
+        // replaced by a new file renamed over it, never written through.
+        let existing = rustix::fs::openat(
+            &dir,
+            &name,
+            OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        if let Ok(fd) = existing {
+            let st = rustix::fs::fstat(&fd)
+                .map_err(|e| format!("cannot write `{raw}`: {}", errno_text(e)))?;
+            if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_nlink == 1 {
+                let mut file = File::from(fd);
+                return file
+                    .set_len(0)
+                    .and_then(|()| file.write_all(content))
+                    .map_err(|e| format!("cannot write `{raw}`: {e}"));
+            }
         }
-        let mode = match rustix::fs::statat(&dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
+        self.replace(&dir, &name, raw, content)
+    }
+
+    /// Writes `content` to a new file in `dir` and renames it over `name`.
+    fn replace(
+        &self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        raw: &str,
+        content: &[u8],
+    ) -> Result<(), String> {
+        let mode = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => match FileType::from_raw_mode(st.st_mode) {
                 FileType::RegularFile => Mode::from_raw_mode(st.st_mode & 0o7777),
                 FileType::Directory => return Err(format!("`{raw}` is a directory")),
@@ -282,14 +320,14 @@ impl Beneath {
         };
         let tmp_name = format!(".loom-write-{}-{}", std::process::id(), nonce());
         let tmp = rustix::fs::openat(
-            &dir,
+            dir,
             tmp_name.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| format!("cannot write `{raw}`: {}", errno_text(e)))?;
         let cleanup = |why: String| {
-            let _ = rustix::fs::unlinkat(&dir, tmp_name.as_str(), AtFlags::empty());
+            let _ = rustix::fs::unlinkat(dir, tmp_name.as_str(), AtFlags::empty());
             why
         };
         let mut file = File::from(tmp);
@@ -297,8 +335,26 @@ impl Beneath {
             .map_err(|e| cleanup(format!("cannot write `{raw}`: {e}")))?;
         let _ = rustix::fs::fchmod(&file, mode);
         drop(file);
-        rustix::fs::renameat(&dir, tmp_name.as_str(), &dir, &name)
+        rustix::fs::renameat(dir, tmp_name.as_str(), dir, name)
             .map_err(|e| cleanup(format!("cannot write `{raw}`: {}", errno_text(e))))
+    }
+
+    /// The directory `rel` if it exists and no symlink leads to it (its real place is its
+    /// name, so no further check is needed).
+    fn open_plain_dir(&self, rel: &Path) -> Option<OwnedFd> {
+        let target: &Path = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        rustix::fs::openat2(
+            &self.root,
+            target,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()
     }
 
     /// Walks `raw` (a directory, or a single file) depth first in name order, skipping `.git`

@@ -248,12 +248,12 @@ impl ToolContext {
         self.stats.files_read.insert(path.to_owned());
         let whole = start.is_none() && end.is_none();
         if whole && len <= MAX_READ_BYTES as u64 {
-            let mut text = String::new();
-            let mut bytes = Vec::new();
+            let mut bytes = Vec::with_capacity(len as usize);
             if let Err(e) = reader.take(MAX_READ_BYTES as u64).read_to_end(&mut bytes) {
                 return fail(format!("cannot read `{path}`: {e}"), label);
             }
-            text.push_str(&String::from_utf8_lossy(&bytes));
+            let text = String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             let total = text.lines().count();
             return ok(
                 format!("{path} ({total} lines):\n{text}"),

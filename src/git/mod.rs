@@ -234,27 +234,26 @@ pub(crate) fn worktree_diff(
     cap: usize,
 ) -> Result<(String, String, u64)> {
     let _ = run_at(place, &["add", "-A", "--intent-to-add", "."], &[], None);
-    let spec = ["--", ".", ":(exclude).beads"];
-    let mut stat_args = vec![
-        "-c",
-        "core.bigFileThreshold=16m",
-        "diff",
-        "--no-ext-diff",
-        "--no-textconv",
-        base,
-        "--stat",
-    ];
-    stat_args.extend(spec);
+    let _ = drop_gitlinks(place);
+    let diff = |extra: &'static str| {
+        let mut args = vec![
+            "-c",
+            "core.bigFileThreshold=16m",
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--ignore-submodules=dirty",
+            base,
+        ];
+        if !extra.is_empty() {
+            args.push(extra);
+        }
+        args.extend(["--", ".", ":(exclude).beads"]);
+        args
+    };
+    let stat_args = diff("--stat");
     let stat = checked(&stat_args, run_at(place, &stat_args, &[], None)?)?;
-    let mut args = vec![
-        "-c",
-        "core.bigFileThreshold=16m",
-        "diff",
-        "--no-ext-diff",
-        "--no-textconv",
-        base,
-    ];
-    args.extend(spec);
+    let args = diff("");
     let mut cmd = safe::command(place);
     cmd.args(&args)
         .stdin(Stdio::null())

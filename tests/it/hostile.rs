@@ -295,3 +295,13 @@ pub fn probe(args: &[&str]) -> Value {
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
+
+/// The markers programs left in `dir` (every file but the `.sh` scripts that make them).
+pub fn markers_left(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".sh"))
+        .collect()
+}

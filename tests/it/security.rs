@@ -92,12 +92,7 @@ fn git_for_a_worktree_runs_nothing_the_repository_or_the_agent_configures() {
     let (out, events) = agent(&repo, &server, &id);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(finished(&events)["terminal"], "done");
-    let ran: Vec<String> = std::fs::read_dir(markers.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".sh"))
-        .collect();
+    let ran = markers_left(markers.path());
     assert!(
         ran.is_empty(),
         "Loom's git ran configured programs: {ran:?}"
@@ -178,12 +173,7 @@ fn a_replaced_dot_git_stops_the_bead_before_loom_runs_git_there() {
             "no commit of the agent's work"
         );
     }
-    let ran: Vec<_> = std::fs::read_dir(markers.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".sh"))
-        .collect();
+    let ran = markers_left(markers.path());
     assert!(
         ran.is_empty(),
         "the planted repository's programs ran: {ran:?}"

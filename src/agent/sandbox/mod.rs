@@ -12,7 +12,9 @@
 pub mod capture;
 pub mod contain;
 pub mod env;
+mod session;
 pub mod supervise;
+mod wire;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -88,7 +90,7 @@ pub const DEFAULT_OUTPUT_CAP: usize = 32 * 1024;
 /// Default process limit per command.
 pub const DEFAULT_MAX_PROCESSES: u32 = 4096;
 /// How long the supervisor gets to end a command's tree after SIGTERM.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The confines of one agent.
 #[derive(Clone, Debug)]
@@ -110,6 +112,9 @@ pub struct Sandbox {
     pub max_processes: u32,
     /// The worktree's `.git` file as Loom made it (checked after every command).
     dotgit: Option<String>,
+    /// The supervisor serving this sandbox's commands (started with the first one; shared by
+    /// clones; ended when the last clone is dropped).
+    session: std::sync::Arc<tokio::sync::Mutex<Option<session::Session>>>,
 }
 
 /// What a command did.
@@ -161,6 +166,7 @@ impl Sandbox {
             network: Network::Allow,
             max_processes: DEFAULT_MAX_PROCESSES,
             dotgit,
+            session: std::sync::Arc::default(),
         })
     }
 
@@ -235,6 +241,7 @@ impl Sandbox {
             landlock: self.landlock,
             cgroup: cgroup.map(|c| c.path().to_path_buf()),
             max_processes: (cgroup.is_none() && !root).then_some(u64::from(self.max_processes)),
+            serve: false,
             program: argv.iter().map(OsString::from).collect(),
         }
     }
@@ -249,38 +256,30 @@ impl Sandbox {
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> CommandOutput {
         let timeout = timeout.unwrap_or(self.timeout);
+        if argv.is_empty() {
+            return failed_output(self.output_cap, Instant::now(), "no program to run".into());
+        }
+        match &self.helper {
+            Some(helper) => session::run(self, helper, argv, stdin, timeout, on_line).await,
+            None => self.run_bare(argv, stdin, timeout, on_line).await,
+        }
+    }
+
+    /// Runs `argv` directly in its own process group (no supervisor: tests of this module).
+    async fn run_bare(
+        &self,
+        argv: &[String],
+        stdin: Option<Vec<u8>>,
+        timeout: Duration,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> CommandOutput {
         let started = Instant::now();
-        let failed = |cap: usize, msg: String| {
-            let mut stderr = Captured::new(cap);
-            stderr.push(msg.as_bytes());
-            CommandOutput {
-                exit_code: Some(127),
-                timed_out: false,
-                stdout: Captured::new(cap),
-                stderr,
-                duration: started.elapsed(),
-                tampered: None,
-            }
-        };
         let Some((program, args)) = argv.split_first() else {
-            return failed(self.output_cap, "no program to run".into());
+            return failed_output(self.output_cap, started, "no program to run".into());
         };
-        let mut cgroup = None;
-        let mut cmd = match &self.helper {
-            Some(helper) => {
-                cgroup = Cgroup::create(self.max_processes.max(16));
-                let mut c = tokio::process::Command::new(helper);
-                c.arg("__sandbox-exec")
-                    .args(self.options(argv, cgroup.as_ref()).to_args());
-                c
-            }
-            None => {
-                let mut c = tokio::process::Command::new(program);
-                c.args(args);
-                c
-            }
-        };
-        cmd.current_dir(&self.root)
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .current_dir(&self.root)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("TMPDIR", &self.tmp)
@@ -291,23 +290,20 @@ impl Sandbox {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Not SIGKILL on drop: the supervisor must get to end the tree (see `Ending`).
-            .kill_on_drop(false);
-        if self.helper.is_none() {
-            // The supervisor makes its own session (no controlling terminal for the command);
-            // a bare command (tests of this module) gets its own process group.
-            cmd.process_group(0);
-        }
+            .process_group(0)
+            .kill_on_drop(true);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
-            Err(e) => return failed(self.output_cap, format!("could not start {program}: {e}")),
+            Err(e) => {
+                return failed_output(
+                    self.output_cap,
+                    started,
+                    format!("could not start {program}: {e}"),
+                );
+            }
         };
-        // If this future is dropped (the run stops), everything the command started goes.
-        let mut ending = Ending {
-            pid: child.id(),
-            supervised: self.helper.is_some(),
-            cgroup,
-        };
+        // If this future is dropped (the run stops), the whole group goes.
+        let mut ending = Ending { pid: child.id() };
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt;
@@ -318,21 +314,8 @@ impl Sandbox {
         let (status, timed_out, stdout, stderr) = self
             .collect(&mut child, &mut ending, rx, timeout, on_line)
             .await;
-        ending.finish();
-        // The supervisor exits normally unless someone kills it: if Loom did not (no
-        // timeout), the command did — and may have left processes the supervisor would have
-        // ended (a kernel without Landlock's signal scoping).
-        use std::os::unix::process::ExitStatusExt;
-        let supervisor_killed = self.helper.is_some()
-            && !timed_out
-            && status.as_ref().and_then(|s| s.signal()).is_some();
-        let tampered = match self.check_git() {
-            Some(why) => Some(why),
-            None if supervisor_killed => Some(
-                "the command killed Loom's supervisor (it may have left processes running)".into(),
-            ),
-            None => None,
-        };
+        ending.kill();
+        ending.pid = None;
         CommandOutput {
             exit_code: if timed_out {
                 None
@@ -343,7 +326,7 @@ impl Sandbox {
             stdout,
             stderr,
             duration: started.elapsed(),
-            tampered,
+            tampered: self.check_git(),
         }
     }
 
@@ -395,14 +378,8 @@ impl Sandbox {
                 }
                 _ = sleep_until(deadline) => {
                     timed_out = true;
-                    ending.stop();
-                    status = match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-                        Ok(s) => s.ok(),
-                        Err(_) => {
-                            ending.kill();
-                            child.wait().await.ok()
-                        }
-                    };
+                    ending.kill();
+                    status = child.wait().await.ok();
                     break;
                 }
             }
@@ -461,7 +438,7 @@ impl Sandbox {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+pub(super) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
@@ -496,68 +473,41 @@ fn read_streams(child: &mut tokio::process::Child) -> tokio::sync::mpsc::Receive
     rx
 }
 
-/// Ends a command's processes: the supervisor is asked (SIGTERM) to end its tree; the process
-/// group and the cgroup are emptied after it. Dropped early (the caller stopped waiting), it
-/// does the same without waiting.
+/// The process group of a bare command, killed whole when the command ends or its future is
+/// dropped.
 struct Ending {
     pid: Option<u32>,
-    supervised: bool,
-    cgroup: Option<Cgroup>,
 }
 
 impl Ending {
-    fn pid(&self) -> Option<rustix::process::Pid> {
-        self.pid
+    fn kill(&self) {
+        if let Some(pid) = self
+            .pid
             .and_then(|p| i32::try_from(p).ok())
             .and_then(rustix::process::Pid::from_raw)
-    }
-
-    /// Asks the supervisor to end the command (a bare command is killed outright).
-    fn stop(&self) {
-        let Some(pid) = self.pid() else { return };
-        if self.supervised {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        } else {
-            self.kill();
-        }
-    }
-
-    /// SIGKILLs the command's process group.
-    fn kill(&self) {
-        if let Some(pid) = self.pid() {
+        {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
-    }
-
-    /// After the command ended: its group and cgroup are emptied (normally already empty).
-    fn finish(&mut self) {
-        self.kill();
-        self.pid = None;
-        if let Some(cg) = self.cgroup.take() {
-            cg.end();
         }
     }
 }
 
 impl Drop for Ending {
     fn drop(&mut self) {
-        if self.pid.is_none() {
-            return;
-        }
-        self.stop();
-        if !self.supervised {
-            return;
-        }
-        // The supervisor ends its tree; the cgroup (if any) is emptied off this thread.
-        let cgroup = self.cgroup.take();
-        let pid = self.pid();
-        std::thread::spawn(move || {
-            std::thread::sleep(STOP_GRACE);
-            if let Some(pid) = pid {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
-            drop(cgroup);
-        });
+        self.kill();
+    }
+}
+
+/// A command that could not be started: exit 127 with `msg` on stderr.
+fn failed_output(cap: usize, started: Instant, msg: String) -> CommandOutput {
+    let mut stderr = Captured::new(cap);
+    stderr.push(msg.as_bytes());
+    CommandOutput {
+        exit_code: Some(127),
+        timed_out: false,
+        stdout: Captured::new(cap),
+        stderr,
+        duration: started.elapsed(),
+        tampered: None,
     }
 }
 

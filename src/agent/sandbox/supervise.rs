@@ -33,6 +33,9 @@ pub(crate) struct Options {
     /// `RLIMIT_NPROC` headroom when there is no cgroup (unprivileged users only; the kernel
     /// does not apply it to root).
     pub max_processes: Option<u64>,
+    /// Serve a session: run the commands Loom sends over stdin (a Unix socket), one at a
+    /// time, instead of one `program`.
+    pub serve: bool,
     pub program: Vec<OsString>,
 }
 
@@ -58,6 +61,10 @@ impl Options {
             a.push("--max-processes".into());
             a.push(n.to_string().into());
         }
+        if self.serve {
+            a.push("--serve".into());
+            return a;
+        }
         a.push("--".into());
         a.extend(self.program.iter().cloned());
         a
@@ -80,6 +87,7 @@ impl Options {
                 Some("--probe") => probe = true,
                 Some("--write") => o.writable.push(PathBuf::from(value("--write")?)),
                 Some("--deny-network") => o.deny_network = true,
+                Some("--serve") => o.serve = true,
                 Some("--no-landlock") => o.landlock = false,
                 Some("--cgroup") => o.cgroup = Some(PathBuf::from(value("--cgroup")?)),
                 Some("--max-processes") => {
@@ -231,7 +239,7 @@ pub fn sandbox_exec(args: &[OsString]) -> i32 {
         println!("{}", serde_json::to_string(&e).unwrap_or_default());
         return 0;
     }
-    if opts.program.is_empty() {
+    if opts.program.is_empty() && !opts.serve {
         eprintln!("loom __sandbox-exec: no program given after --");
         return 2;
     }
@@ -243,7 +251,127 @@ pub fn sandbox_exec(args: &[OsString]) -> i32 {
         let _ = std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string());
     }
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
-    supervise(opts)
+    if opts.serve {
+        serve(opts)
+    } else {
+        supervise(opts)
+    }
+}
+
+/// What the restricted thread is asked to start.
+struct Job {
+    argv: Vec<String>,
+    stdout: std::os::fd::OwnedFd,
+    stderr: std::os::fd::OwnedFd,
+    stdin: Option<std::os::fd::OwnedFd>,
+}
+
+/// A session: the thread that holds the restrictions starts each command Loom sends; this
+/// thread waits for it, ends its tree, and replies with its status. The session ends when
+/// Loom closes the socket (or stops it with SIGTERM, which also ends the running command).
+fn serve(opts: Options) -> i32 {
+    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+    use std::os::fd::AsFd;
+    use std::process::Stdio;
+    let mut signals = match signal_hook::iterator::Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("loom __sandbox-exec: cannot watch signals: {e}");
+            return 126;
+        }
+    };
+    let (jobs, incoming) = std::sync::mpsc::channel::<Job>();
+    let (started_tx, started) = std::sync::mpsc::channel::<Result<i32, String>>();
+    std::thread::spawn(move || {
+        restrict_thread(&opts);
+        for job in incoming {
+            let spawned = job
+                .argv
+                .split_first()
+                .ok_or_else(|| "no program".to_owned())
+                .and_then(|(prog, args)| {
+                    std::process::Command::new(prog)
+                        .args(args)
+                        .stdin(job.stdin.map_or_else(Stdio::null, Stdio::from))
+                        .stdout(Stdio::from(job.stdout))
+                        .stderr(Stdio::from(job.stderr))
+                        .spawn()
+                        .map(|c| c.id() as i32)
+                        .map_err(|e| format!("cannot run {prog:?}: {e}"))
+                });
+            if started_tx.send(spawned).is_err() {
+                return;
+            }
+        }
+    });
+    watch_parent();
+    let stdin = std::io::stdin();
+    let sock = stdin.as_fd();
+    loop {
+        let (req, mut fds) = match super::wire::recv::<super::wire::Request>(sock) {
+            Ok(Some(r)) => r,
+            _ => break, // Loom closed the session (or it broke): done
+        };
+        if fds.len() < 2 {
+            break;
+        }
+        let stdin = (req.stdin && fds.len() > 2).then(|| fds.remove(2));
+        let stderr = fds.remove(1);
+        let stdout = fds.remove(0);
+        let job = Job {
+            argv: req.argv,
+            stdout,
+            stderr,
+            stdin,
+        };
+        if jobs.send(job).is_err() {
+            break;
+        }
+        let code = match started.recv() {
+            Ok(Ok(pid)) => match wait_for(pid, &mut signals) {
+                Some(code) => code,
+                None => {
+                    contain::end_tree();
+                    return 128 + SIGTERM;
+                }
+            },
+            Ok(Err(e)) => {
+                eprintln!("loom __sandbox-exec: {e}");
+                127
+            }
+            Err(_) => break,
+        };
+        contain::end_tree();
+        if super::wire::send(sock, &super::wire::Reply { code }, &[]).is_err() {
+            break;
+        }
+    }
+    contain::end_tree();
+    0
+}
+
+/// Waits for child `pid` to end; its status, or `None` when told to stop (SIGTERM, SIGINT,
+/// SIGHUP).
+fn wait_for(pid: i32, signals: &mut signal_hook::iterator::Signals) -> Option<i32> {
+    use signal_hook::consts::SIGCHLD;
+    // It may have ended before the first signal was looked at.
+    for (p, status) in contain::reap_all() {
+        if p == pid {
+            return Some(exit_code(status));
+        }
+    }
+    for signal in signals.forever() {
+        if signal != SIGCHLD {
+            return None;
+        }
+        for (p, status) in contain::reap_all() {
+            if p == pid {
+                return Some(exit_code(status));
+            }
+        }
+    }
+    None
 }
 
 /// Starts the command from a restricted thread and waits for it, ending its whole tree.
@@ -331,6 +459,7 @@ mod tests {
             landlock: false,
             cgroup: Some(PathBuf::from("/sys/fs/cgroup/pids/loom-1-0")),
             max_processes: Some(100),
+            serve: false,
             program: vec!["sh".into(), "-c".into(), "--write x".into()],
         };
         let (back, probe) = Options::parse(&o.to_args()).unwrap();
@@ -341,6 +470,13 @@ mod tests {
         assert_eq!(back.max_processes, Some(100));
         assert_eq!(back.program, o.program);
         assert!(Options::parse(&["--bogus".into()]).is_err());
+        let serve = Options {
+            serve: true,
+            program: Vec::new(),
+            ..o
+        };
+        let (back, _) = Options::parse(&serve.to_args()).unwrap();
+        assert!(back.serve && back.program.is_empty());
         assert!(Options::parse(&["--max-processes".into(), "x".into()]).is_err());
     }
 }
