@@ -160,7 +160,7 @@ fn worktrees(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     let mut n = 0u64;
-    g.bench_function("loom_ensure", |b| {
+    g.bench_function("loom_add", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {

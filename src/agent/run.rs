@@ -572,16 +572,19 @@ pub async fn action_loop(
                     if !r.ok && call.name == "edit_file" {
                         end.failed_edits += 1;
                     }
+                    // What a command printed may hold a secret the user let through
+                    // (`sandbox.env_allow`): it never reaches the model, a log or a transcript.
+                    let redact = |t: &str| client.config().redact(t);
                     on_event(AgentEvent::ToolResult {
                         iteration,
                         tool: call.name.clone(),
                         ok: r.ok,
-                        summary: r.summary.clone(),
+                        summary: redact(&r.summary),
                     });
                     let text = format!(
                         "{}\n{}",
                         ctx.progress(iteration, limits.max_iterations),
-                        r.text
+                        redact(&r.text)
                     );
                     if from_text {
                         messages.push(Message::user(format!("Result of {}:\n{text}", call.name)));

@@ -83,6 +83,12 @@ pub async fn run(
         lines[lines.len().saturating_sub(5)..].join("\n")
     };
     let last = tail(&out.stdout.text());
+    if let Some(why) = out.tampered {
+        return (
+            Terminal::SecurityStop,
+            format!("after {}: {why}", spec.command),
+        );
+    }
     match (out.exit_code, out.timed_out) {
         (_, true) => (
             Terminal::RunnerFailed,

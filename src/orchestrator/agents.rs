@@ -93,7 +93,9 @@ fn forward(cx: &Arc<Context>, bead: &str, agent: &str) -> impl FnMut(AgentEvent)
                 "history_elided",
                 format!("elided {outputs} old tool outputs"),
             ),
-            AgentEvent::RunnerOutput { line } => notice("runner_output", line),
+            AgentEvent::RunnerOutput { line } => {
+                notice("runner_output", cx.client.config().redact(&line))
+            }
             // Counted at once against the run's budget; reported once, from the session's end.
             AgentEvent::Usage { usage } => {
                 cx.spend(usage.total_tokens);

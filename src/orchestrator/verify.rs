@@ -107,7 +107,12 @@ impl Pipeline {
                 "the test command `{cmd}` left the worktree's .git changed: {why}"
             )));
         }
-        let text = format!("{}{}", out.stdout.text(), out.stderr.text());
+        // The test output may print a secret the user let through: never into logs or events.
+        let text =
+            self.cx
+                .client
+                .config()
+                .redact(&format!("{}{}", out.stdout.text(), out.stderr.text()));
         let status = if out.timed_out {
             format!("timed out after {} s", timeout.as_secs())
         } else {
