@@ -152,10 +152,13 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
             }
         }
     };
-    let end = tokio::select! {
+    let mut end = tokio::select! {
         end = work => end,
         () = cx.stopped_bead(id) => return Ok(None),
     };
+    // The last words (or a runner's last output lines) go into commits, summaries and
+    // decisions: never a secret.
+    end.detail = cx.client.config().redact(&end.detail);
     cx.publish(Event::Usage {
         at: event::now(),
         bead: id.to_owned(),

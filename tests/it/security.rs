@@ -203,7 +203,13 @@ fn write_file_cannot_be_raced_out_of_the_worktree() {
         vec![
             call("run_command", json!({"command": "mkdir -p race"})),
             calls(&writes),
-            call("run_command", json!({"command": "rm -rf race race.real"})),
+            // Stop the swapper and wait for it, so the commit sees a settled tree.
+            call(
+                "run_command",
+                json!({"command": "touch race.stop; for i in $(seq 1000); do \
+                    [ -e race.stopped ] && break; sleep 0.01; done; \
+                    rm -rf race race.real race.stop race.stopped"}),
+            ),
             done("Raced."),
         ],
     );
@@ -220,7 +226,8 @@ fn write_file_cannot_be_raced_out_of_the_worktree() {
             };
             let (race, real) = (wt.join("race"), wt.join("race.real"));
             let mut swaps = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && !wt.join("race.stop").exists()
+            {
                 if std::fs::rename(&race, &real).is_ok() {
                     let _ = std::os::unix::fs::symlink(&outside, &race);
                     std::thread::yield_now();
@@ -231,6 +238,7 @@ fn write_file_cannot_be_raced_out_of_the_worktree() {
                     std::thread::yield_now();
                 }
             }
+            let _ = std::fs::write(wt.join("race.stopped"), "");
             swaps
         })
     };
@@ -575,4 +583,38 @@ fn network_deny_blocks_tcp_connects_where_the_kernel_allows() {
         "{}",
         doctor.stdout
     );
+}
+
+/// Promise 3: a command that stops or kills its supervisor (to outlive it) gains nothing: with
+/// Landlock's signal scoping the signal is refused; without it, the bead stops for security.
+/// Either way nothing hangs and no process is left.
+#[test]
+fn a_command_cannot_stop_or_kill_its_supervisor() {
+    let (repo, id) = project("review: false\n");
+    let tag = unique("orphan");
+    let server = LlmServer::start();
+    let attack = format!(
+        "printf 'sleep 86421\\n' > {tag}.sh; setsid sh ./{tag}.sh & kill -STOP $PPID; kill -9 $PPID; echo tried"
+    );
+    coder(
+        &server,
+        &id,
+        vec![
+            call("run_command", json!({"command": attack, "timeout_s": 5})),
+            call("run_command", json!({"command": "echo still-serving"})),
+            done("Done."),
+        ],
+    );
+    let (out, events) = agent(&repo, &server, &id);
+    let terminal = finished(&events)["terminal"].clone();
+    let scoped = probe(&[])["scoped"] == true;
+    if scoped {
+        assert_eq!(terminal, "done", "{}\n{}", out.stdout, out.stderr);
+        assert!(requests_after(&server, 2).contains("still-serving"));
+    } else {
+        assert_eq!(terminal, "security_stop", "{}", out.stdout);
+    }
+    let mut left = gone(&tag, Duration::from_secs(10));
+    left.extend(gone("sleep 86421", Duration::from_secs(5)));
+    assert!(left.is_empty(), "outlived its supervisor: {left:?}");
 }

@@ -80,6 +80,43 @@ pub(crate) fn end_tree() {
     }
 }
 
+/// Whether this process's descendants can be seen (`/proc/<pid>/task/<tid>/children`, which
+/// needs `CONFIG_PROC_CHILDREN`): without it nothing can be vouched for.
+pub(crate) fn tree_visible() -> bool {
+    let me = std::process::id();
+    std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).is_ok()
+}
+
+/// SIGKILLs the descendants of `root` (another process: Loom ending a supervisor that did not
+/// stop, or was stopped), then `root` itself. Bounded by [`END_WITHIN`].
+pub(crate) fn kill_tree(root: i32) {
+    let started = Instant::now();
+    loop {
+        let left = descendants(root);
+        if left.is_empty() || started.elapsed() > END_WITHIN {
+            break;
+        }
+        for p in left.iter().filter_map(|p| pid(*p)) {
+            let _ = rustix::process::kill_process(p, Signal::KILL);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Some(p) = pid(root) {
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+    }
+}
+
+/// The processes in cgroup `dir` now (its `cgroup.procs`).
+pub(crate) fn cgroup_members(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| {
+            t.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reaps every child that has ended, without waiting.
 pub(crate) fn reap_all() -> Vec<(i32, rustix::process::WaitStatus)> {
     let mut ended = Vec::new();
@@ -134,14 +171,8 @@ impl Cgroup {
     }
 
     /// The processes in it now.
-    fn members(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.procs_file())
-            .map(|t| {
-                t.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+    pub fn members(&self) -> Vec<i32> {
+        cgroup_members(&self.dir)
     }
 
     /// SIGKILLs everything in it until it is empty (bounded), then removes it.

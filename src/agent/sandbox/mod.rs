@@ -89,8 +89,6 @@ pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_OUTPUT_CAP: usize = 32 * 1024;
 /// Default process limit per command.
 pub const DEFAULT_MAX_PROCESSES: u32 = 4096;
-/// How long the supervisor gets to end a command's tree after SIGTERM.
-pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The confines of one agent.
 #[derive(Clone, Debug)]

@@ -4,22 +4,25 @@
 //! it, ends its whole tree when it ends, and replies with its status. So a command costs a
 //! `fork` and an `exec` of the command, not a start of Loom's binary and a cgroup migration.
 //!
-//! A timeout (or a caller that stops waiting) ends the session: SIGTERM makes the supervisor
-//! end the running command's tree and exit; the cgroup is emptied; the next command starts a
-//! new session.
+//! Loom trusts a reply only when the supervisor vouches that the whole tree ended and the
+//! cgroup (where there is one) holds nothing but the supervisor. A timeout, a caller that
+//! stops waiting, a missing reply or a tree not accounted for ends the session: Loom itself
+//! SIGKILLs the supervisor's tree and the supervisor, empties the cgroup, and the next command
+//! starts a new session.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::capture::{Captured, Lines};
-use super::contain::Cgroup;
+use super::contain::{self, Cgroup};
 use super::wire::{self, Request};
-use super::{CommandOutput, STOP_GRACE, Sandbox};
+use super::{CommandOutput, Sandbox};
 
 /// A running supervisor.
 pub(super) struct Session {
-    child: tokio::process::Child,
+    /// Held until the supervisor is known dead, so its pid is never reused under us.
+    child: Option<tokio::process::Child>,
     sock: tokio::net::UnixStream,
     /// Emptied and removed when the session ends (off the async threads).
     cgroup: Option<Cgroup>,
@@ -30,7 +33,7 @@ pub(super) struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("pid", &self.child.id())
+            .field("pid", &self.pid())
             .finish_non_exhaustive()
     }
 }
@@ -55,38 +58,39 @@ impl Session {
             .spawn()?;
         ours.set_nonblocking(true)?;
         Ok(Session {
-            child,
+            child: Some(child),
             sock: tokio::net::UnixStream::from_std(ours)?,
             cgroup,
             busy: false,
         })
     }
 
-    fn pid(&self) -> Option<rustix::process::Pid> {
+    fn pid(&self) -> Option<i32> {
         self.child
-            .id()
+            .as_ref()
+            .and_then(tokio::process::Child::id)
             .and_then(|p| i32::try_from(p).ok())
-            .and_then(rustix::process::Pid::from_raw)
     }
 
-    /// Asks the supervisor to end the running command and itself.
-    fn stop(&self) {
-        if let Some(pid) = self.pid() {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    /// Whether the cgroup (if any) holds nothing but the supervisor.
+    fn cgroup_clean(&self) -> bool {
+        match (&self.cgroup, self.pid()) {
+            (Some(cg), Some(pid)) => cg.members().iter().all(|m| *m == pid),
+            _ => true,
         }
     }
 
-    /// Ends the session off this thread: the supervisor is stopped, then its group and cgroup
-    /// are emptied.
+    /// Ends the session, off this thread: Loom SIGKILLs the supervisor's tree and the
+    /// supervisor, then empties the cgroup.
     fn discard(mut self) {
-        self.stop();
-        let (pid, cgroup) = (self.pid(), self.cgroup.take());
-        drop(self); // the socket closes: an idle supervisor exits
+        let pid = self.pid();
+        let (child, cgroup) = (self.child.take(), self.cgroup.take());
+        drop(self); // the socket closes
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(200));
-            if let Some(pid) = pid {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            if let Some(p) = pid {
+                contain::kill_tree(p);
             }
+            drop(child);
             drop(cgroup);
         });
     }
@@ -95,31 +99,44 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         // Dropped with its sandbox: closing the socket ends an idle supervisor; the cgroup is
-        // emptied off this thread.
+        // emptied off this thread, once the supervisor has had a moment to go.
         if let Some(cg) = self.cgroup.take() {
+            let child = self.child.take();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(200));
                 drop(cg);
+                drop(child);
             });
         }
     }
 }
 
-/// The session slot while a command runs: if the caller stops waiting (the future is
-/// dropped), the session is stopped and discarded, never left with a command running.
+/// The session slot while a command runs: unless the command ended cleanly, the session is
+/// discarded (also when the caller stops waiting and the future is dropped).
 struct Running<'a> {
     slot: &'a mut Option<Session>,
-    done: bool,
+    keep: bool,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        if !self.done
+        if !self.keep
             && let Some(s) = self.slot.take()
         {
             s.discard();
         }
     }
+}
+
+/// How a command ended, as seen from Loom.
+struct Ended {
+    /// The exit code; `None` without a reply.
+    code: Option<i32>,
+    timed_out: bool,
+    stdout: Captured,
+    stderr: Captured,
+    /// The supervisor vouched that the whole tree ended.
+    clean: bool,
 }
 
 /// Runs `argv` through the sandbox's session (starting one if needed).
@@ -148,7 +165,7 @@ pub(super) async fn run(
     }
     let mut running = Running {
         slot: &mut slot,
-        done: false,
+        keep: false,
     };
     let Some(session) = running.slot.as_mut() else {
         return failed("no sandbox session".into());
@@ -193,25 +210,30 @@ pub(super) async fn run(
         Ok(rx) => rx,
         Err(e) => return failed(format!("cannot read the command's output: {e}")),
     };
-    let ended = collect(sb, session, rx, timeout, on_line).await;
-    let (code, timed_out, stdout, stderr, alive) = ended;
-    if alive {
+    let ended = collect(sb, &mut session.sock, rx, timeout, on_line).await;
+    let accounted = ended.clean && session.cgroup_clean();
+    if ended.code.is_some() && accounted {
         session.busy = false;
-        running.done = true;
+        running.keep = true;
     }
     drop(running);
     let tampered = match sb.check_git() {
         Some(why) => Some(why),
-        None if code.is_none() && !timed_out => {
-            Some("the command killed Loom's supervisor (it may have left processes running)".into())
+        None if ended.timed_out => None,
+        None if ended.code.is_none() => Some(
+            "the command stopped or killed Loom's supervisor (it may have left processes running)"
+                .into(),
+        ),
+        None if !accounted => {
+            Some("the command left processes its supervisor could not account for".into())
         }
         None => None,
     };
     CommandOutput {
-        exit_code: if timed_out { None } else { code },
-        timed_out,
-        stdout,
-        stderr,
+        exit_code: if ended.timed_out { None } else { ended.code },
+        timed_out: ended.timed_out,
+        stdout: ended.stdout,
+        stderr: ended.stderr,
         duration: started.elapsed(),
         tampered,
     }
@@ -244,16 +266,14 @@ fn read_pipes(
     Ok(rx)
 }
 
-/// Output until the supervisor replies (or the timeout ends the session): the exit code
-/// (`None` if there was no reply), whether it timed out, both streams, and whether the
-/// session is still usable.
+/// Output until the supervisor replies, or the timeout (then the session is over).
 async fn collect(
     sb: &Sandbox,
-    session: &mut Session,
+    sock: &mut tokio::net::UnixStream,
     mut rx: tokio::sync::mpsc::Receiver<(bool, Vec<u8>)>,
     timeout: Duration,
     on_line: &mut (dyn FnMut(&str) + Send),
-) -> (Option<i32>, bool, Captured, Captured, bool) {
+) -> Ended {
     let (mut stdout, mut stderr) = (Captured::new(sb.output_cap), Captured::new(sb.output_cap));
     let (mut line_out, mut line_err) = (Lines::default(), Lines::default());
     let mut take = |(is_err, bytes): (bool, Vec<u8>)| {
@@ -267,26 +287,26 @@ async fn collect(
     };
     let deadline = tokio::time::Instant::now().checked_add(timeout);
     let mut streams_open = true;
-    let (code, timed_out, alive) = loop {
+    // One read of the reply across the loop (a partly read reply is never dropped).
+    let reply = wire::recv_reply(sock);
+    tokio::pin!(reply);
+    let (code, clean, timed_out) = loop {
         tokio::select! {
             chunk = rx.recv(), if streams_open => match chunk {
                 Some(c) => take(c),
                 None => streams_open = false,
             },
-            reply = wire::recv_reply(&mut session.sock) => match reply {
-                Ok(Some(r)) => break (Some(r.code), false, true),
+            r = &mut reply => match r {
+                Ok(Some(r)) => break (Some(r.code), r.clean, false),
                 // No reply: the supervisor is gone (killed, or it failed).
                 _ => break (None, false, false),
             },
-            _ = super::sleep_until(deadline) => {
-                session.stop();
-                let _ = tokio::time::timeout(STOP_GRACE, session.child.wait()).await;
-                break (None, true, false);
-            }
+            _ = super::sleep_until(deadline) => break (None, false, true),
         }
     };
-    // The tree has ended, so the pipes close; what is still buffered is read (bounded).
-    if streams_open {
+    // The tree has ended (or the session is about to be discarded, which ends it), so the
+    // pipes close; what is still buffered is read, bounded.
+    if streams_open && !timed_out {
         let grace = tokio::time::Instant::now() + Duration::from_secs(2);
         while let Ok(Some(c)) = tokio::time::timeout_at(grace, rx.recv()).await {
             take(c);
@@ -295,5 +315,11 @@ async fn collect(
     let mut sink = |line: &str| on_line(line);
     line_out.finish(&mut sink);
     line_err.finish(&mut sink);
-    (code, timed_out, stdout, stderr, alive)
+    Ended {
+        code,
+        timed_out,
+        stdout,
+        stderr,
+        clean,
+    }
 }

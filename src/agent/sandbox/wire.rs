@@ -29,6 +29,8 @@ pub(crate) struct Request {
 pub(crate) struct Reply {
     /// The exit code, or 128 + the signal that ended it.
     pub code: i32,
+    /// Every process the command started was seen and ended (false: something may be left).
+    pub clean: bool,
 }
 
 fn frame(json: &[u8]) -> Vec<u8> {
@@ -58,7 +60,7 @@ pub(crate) fn send<T: Serialize>(
         SendFlags::empty(),
     )?;
     // The descriptors went with the first bytes; the rest is plain bytes.
-    let mut file = std::fs::File::from(rustix::io::dup(sock)?);
+    let mut file = std::fs::File::from(rustix::io::fcntl_dupfd_cloexec(sock, 0)?);
     file.write_all(&msg[sent..])
 }
 
@@ -85,7 +87,7 @@ pub(crate) fn recv<T: for<'de> Deserialize<'de>>(
     if got.bytes == 0 {
         return Ok(None);
     }
-    let mut file = std::fs::File::from(rustix::io::dup(sock)?);
+    let mut file = std::fs::File::from(rustix::io::fcntl_dupfd_cloexec(sock, 0)?);
     if got.bytes < 4 {
         file.read_exact(&mut len[got.bytes..])?;
     }
