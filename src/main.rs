@@ -28,5 +28,7 @@ fn main() {
             e.exit_code()
         }
     };
+    // A discarded sandbox session is ended on a thread of its own: let it finish.
+    loom::agent::sandbox::finish_cleanups();
     std::process::exit(code);
 }

@@ -312,9 +312,14 @@ fn no_process_outlives_its_command() {
     let tag = unique("daemon");
     let bomb = unique("bomb");
     let server = LlmServer::start();
+    // Sleeps this test alone starts (a process left by another run must not fail this one).
+    let (daemon_sleep, long_sleep) = (
+        format!("sleep {}", 700_000 + std::process::id()),
+        format!("sleep {}", 600_000 + std::process::id()),
+    );
     // Three kinds of daemon: a new session, a double fork, nohup in the background.
     let daemons = format!(
-        "printf 'sleep 86411\n' > {tag}.sh; setsid sh ./{tag}.sh >/dev/null 2>&1 & \
+        "printf '{daemon_sleep}\n' > {tag}.sh; setsid sh ./{tag}.sh >/dev/null 2>&1 & \
          (sh ./{tag}.sh &) ; nohup sh ./{tag}.sh >/dev/null 2>&1 & echo started"
     );
     coder(
@@ -343,7 +348,7 @@ fn no_process_outlives_its_command() {
             ]),
             call(
                 "run_command",
-                json!({"command": "sleep 300", "timeout_s": 100000}),
+                json!({"command": long_sleep, "timeout_s": 100000}),
             ),
             done("Done."),
         ],
@@ -374,7 +379,7 @@ fn no_process_outlives_its_command() {
         "bad timeout_s values are argument errors"
     );
     let mut left = gone(&tag, Duration::from_secs(10));
-    left.extend(gone("sleep 86411", Duration::from_secs(5)));
+    left.extend(gone(&daemon_sleep, Duration::from_secs(5)));
     assert!(left.is_empty(), "daemons outlived their command: {left:?}");
     let left = gone(&bomb, Duration::from_secs(10));
     assert!(
@@ -382,8 +387,8 @@ fn no_process_outlives_its_command() {
         "the fork bomb outlived its command: {} left",
         left.len()
     );
-    let left = gone("sleep 300", Duration::from_secs(10));
-    assert!(left.iter().all(|l| !l.contains("sleep 300 ")), "{left:?}");
+    let left = gone(&long_sleep, Duration::from_secs(10));
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Promise 4: commands get an allow-listed environment — not the key, not other variables —
@@ -586,15 +591,30 @@ fn network_deny_blocks_tcp_connects_where_the_kernel_allows() {
 }
 
 /// Promise 3: a command that stops or kills its supervisor (to outlive it) gains nothing: with
-/// Landlock's signal scoping the signal is refused; without it, the bead stops for security.
-/// Either way nothing hangs and no process is left.
+/// Landlock's signal scoping the signal is refused; without it (an older kernel, or Landlock
+/// off), the bead stops for security and Loom ends the tree itself before it exits. Either way
+/// nothing hangs and no process is left.
 #[test]
 fn a_command_cannot_stop_or_kill_its_supervisor() {
+    let scoped = probe(&[])["scoped"] == true;
+    attack_the_supervisor(true, scoped);
+    attack_the_supervisor(false, false);
+}
+
+fn attack_the_supervisor(landlock: bool, scoped: bool) {
     let (repo, id) = project("review: false\n");
+    if !landlock {
+        repo.user_config("sandbox:\n  landlock: false\n");
+    }
     let tag = unique("orphan");
     let server = LlmServer::start();
+    // A sleep this run alone starts (a process left by another run must not fail this one).
+    let sleep = format!(
+        "sleep {}",
+        800_000 + std::process::id() + u32::from(landlock)
+    );
     let attack = format!(
-        "printf 'sleep 86421\\n' > {tag}.sh; setsid sh ./{tag}.sh & kill -STOP $PPID; kill -9 $PPID; echo tried"
+        "printf '{sleep}\\n' > {tag}.sh; setsid sh ./{tag}.sh & kill -STOP $PPID; kill -9 $PPID; echo tried"
     );
     coder(
         &server,
@@ -607,14 +627,20 @@ fn a_command_cannot_stop_or_kill_its_supervisor() {
     );
     let (out, events) = agent(&repo, &server, &id);
     let terminal = finished(&events)["terminal"].clone();
-    let scoped = probe(&[])["scoped"] == true;
     if scoped {
         assert_eq!(terminal, "done", "{}\n{}", out.stdout, out.stderr);
         assert!(requests_after(&server, 2).contains("still-serving"));
     } else {
-        assert_eq!(terminal, "security_stop", "{}", out.stdout);
+        assert_eq!(
+            terminal, "security_stop",
+            "landlock {landlock}: {}",
+            out.stdout
+        );
     }
     let mut left = gone(&tag, Duration::from_secs(10));
-    left.extend(gone("sleep 86421", Duration::from_secs(5)));
-    assert!(left.is_empty(), "outlived its supervisor: {left:?}");
+    left.extend(gone(&sleep, Duration::from_secs(5)));
+    assert!(
+        left.is_empty(),
+        "landlock {landlock}: outlived its supervisor: {left:?}"
+    );
 }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 pub use capture::Captured;
+pub use session::finish_cleanups;
 pub use supervise::{Enforced, sandbox_exec};
 
 use capture::Lines;

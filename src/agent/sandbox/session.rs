@@ -86,7 +86,7 @@ impl Session {
         let pid = self.pid();
         let (child, cgroup) = (self.child.take(), self.cgroup.take());
         drop(self); // the socket closes
-        std::thread::spawn(move || {
+        cleanup(move || {
             if let Some(p) = pid {
                 contain::kill_tree(p);
             }
@@ -96,14 +96,43 @@ impl Session {
     }
 }
 
+/// Ending sessions still under way, joined by [`finish_cleanups`] before Loom exits.
+static CLEANUPS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Runs `end` on its own thread (ending a tree blocks), remembered so that the process does
+/// not exit before it has finished.
+fn cleanup(end: impl FnOnce() + Send + 'static) {
+    let handle = std::thread::spawn(end);
+    if let Ok(mut pending) = CLEANUPS.lock() {
+        pending.retain(|h| !h.is_finished());
+        pending.push(handle);
+    }
+}
+
+/// Waits for every session being ended (each is bounded by a few seconds): a process that
+/// exits first would leave a discarded supervisor's processes running and its cgroup behind.
+pub fn finish_cleanups() {
+    let pending = match CLEANUPS.lock() {
+        Ok(mut p) => std::mem::take(&mut *p),
+        Err(_) => return,
+    };
+    for h in pending {
+        let _ = h.join();
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         // Dropped with its sandbox: closing the socket ends an idle supervisor; the cgroup is
         // emptied off this thread, once the supervisor has had a moment to go.
         if let Some(cg) = self.cgroup.take() {
             let child = self.child.take();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
+            cleanup(move || {
+                let until = Instant::now() + Duration::from_millis(200);
+                while !cg.members().is_empty() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
                 drop(cg);
                 drop(child);
             });
