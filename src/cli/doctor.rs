@@ -277,7 +277,7 @@ fn sandbox_checks(ws: &Workspace) -> Vec<Check> {
             "processes",
             Status::Ok,
             format!(
-                "each command gets a cgroup limited to {} processes, emptied when it ends",
+                "commands run in a cgroup limited to {} processes, and nothing a command starts outlives it",
                 cfg.max_processes.unwrap_or(crate::agent::sandbox::DEFAULT_MAX_PROCESSES)
             ),
             None,

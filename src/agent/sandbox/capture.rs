@@ -112,6 +112,100 @@ impl Lines {
     }
 }
 
+/// The two streams of one command as they arrive: each captured (bounded) and split into
+/// lines for the live callback.
+pub(crate) struct Output {
+    stdout: Captured,
+    stderr: Captured,
+    out_lines: Lines,
+    err_lines: Lines,
+}
+
+impl Output {
+    pub fn new(cap: usize) -> Output {
+        Output {
+            stdout: Captured::new(cap),
+            stderr: Captured::new(cap),
+            out_lines: Lines::default(),
+            err_lines: Lines::default(),
+        }
+    }
+
+    /// Takes one chunk from [`forward`]'s channel.
+    pub fn take(
+        &mut self,
+        (is_err, bytes): (bool, Vec<u8>),
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) {
+        let (cap, lines) = if is_err {
+            (&mut self.stderr, &mut self.err_lines)
+        } else {
+            (&mut self.stdout, &mut self.out_lines)
+        };
+        cap.push(&bytes);
+        lines.push(&bytes, on_line);
+    }
+
+    /// Once the command has ended: what is still buffered, for at most two seconds (a process
+    /// that escaped the ending could keep a pipe open forever).
+    pub async fn drain(
+        &mut self,
+        rx: &mut tokio::sync::mpsc::Receiver<(bool, Vec<u8>)>,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) {
+        let grace = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while let Ok(Some(c)) = tokio::time::timeout_at(grace, rx.recv()).await {
+            self.take(c, on_line);
+        }
+    }
+
+    /// Hands over unfinished last lines; the captures of stdout and stderr.
+    pub fn finish(mut self, on_line: &mut (dyn FnMut(&str) + Send)) -> (Captured, Captured) {
+        self.out_lines.finish(on_line);
+        self.err_lines.finish(on_line);
+        (self.stdout, self.stderr)
+    }
+}
+
+/// Reads stdout and stderr (each `None` if absent) into one channel of `(is_stderr, bytes)`,
+/// which closes when both reach their end.
+pub(crate) fn forward<O, E>(
+    stdout: Option<O>,
+    stderr: Option<E>,
+) -> tokio::sync::mpsc::Receiver<(bool, Vec<u8>)>
+where
+    O: tokio::io::AsyncRead + Unpin + Send + 'static,
+    E: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    if let Some(s) = stdout {
+        tokio::spawn(pump(false, s, tx.clone()));
+    }
+    if let Some(s) = stderr {
+        tokio::spawn(pump(true, s, tx));
+    }
+    rx
+}
+
+async fn pump(
+    is_err: bool,
+    mut stream: impl tokio::io::AsyncRead + Unpin,
+    tx: tokio::sync::mpsc::Sender<(bool, Vec<u8>)>,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if tx.send((is_err, buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,13 +22,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
 
 pub use capture::Captured;
 pub use session::finish_cleanups;
 pub use supervise::{Enforced, sandbox_exec};
 
-use capture::Lines;
+use capture::Output;
 use contain::Cgroup;
 
 /// `sandbox.network`.
@@ -231,8 +230,8 @@ impl Sandbox {
         self.run_program(&argv, None, timeout, &mut |_| {}).await
     }
 
-    /// The writable paths and other options the supervisor gets for `argv`.
-    fn options(&self, argv: &[String], cgroup: Option<&Cgroup>) -> supervise::Options {
+    /// The writable paths and other options the supervisor gets.
+    fn options(&self, cgroup: Option<&Cgroup>) -> supervise::Options {
         let root = rustix::process::getuid().is_root();
         supervise::Options {
             writable: self.writable_paths(),
@@ -240,8 +239,6 @@ impl Sandbox {
             landlock: self.landlock,
             cgroup: cgroup.map(|c| c.path().to_path_buf()),
             max_processes: (cgroup.is_none() && !root).then_some(u64::from(self.max_processes)),
-            serve: false,
-            program: argv.iter().map(OsString::from).collect(),
         }
     }
 
@@ -309,7 +306,7 @@ impl Sandbox {
                 let _ = pipe.write_all(&input).await;
             });
         }
-        let rx = read_streams(&mut child);
+        let rx = capture::forward(child.stdout.take(), child.stderr.take());
         let (status, timed_out, stdout, stderr) = self
             .collect(&mut child, &mut ending, rx, timeout, on_line)
             .await;
@@ -338,20 +335,7 @@ impl Sandbox {
         timeout: Duration,
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> (Option<std::process::ExitStatus>, bool, Captured, Captured) {
-        let (mut stdout, mut stderr) = (
-            Captured::new(self.output_cap),
-            Captured::new(self.output_cap),
-        );
-        let (mut line_out, mut line_err) = (Lines::default(), Lines::default());
-        let mut take = |(is_err, bytes): (bool, Vec<u8>)| {
-            let (cap, lines) = if is_err {
-                (&mut stderr, &mut line_err)
-            } else {
-                (&mut stdout, &mut line_out)
-            };
-            cap.push(&bytes);
-            lines.push(&bytes, on_line);
-        };
+        let mut output = Output::new(self.output_cap);
         // A deadline past what the clock can hold is no deadline.
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         let mut timed_out = false;
@@ -360,18 +344,14 @@ impl Sandbox {
         loop {
             tokio::select! {
                 chunk = rx.recv(), if streams_open => match chunk {
-                    Some(c) => take(c),
+                    Some(c) => output.take(c, on_line),
                     None => streams_open = false,
                 },
                 s = child.wait() => {
                     status = s.ok();
-                    // The supervisor ended the tree, so the pipes close; without it, children
-                    // that left the group could keep them open: give them a moment.
+                    // Children that left the group could keep the pipes open.
                     if streams_open {
-                        let grace = tokio::time::Instant::now() + Duration::from_secs(2);
-                        while let Ok(Some(c)) = tokio::time::timeout_at(grace, rx.recv()).await {
-                            take(c);
-                        }
+                        output.drain(&mut rx, on_line).await;
                     }
                     break;
                 }
@@ -383,9 +363,7 @@ impl Sandbox {
                 }
             }
         }
-        let mut sink = |line: &str| on_line(line);
-        line_out.finish(&mut sink);
-        line_err.finish(&mut sink);
+        let (stdout, stderr) = output.finish(on_line);
         (status, timed_out, stdout, stderr)
     }
 
@@ -412,8 +390,7 @@ impl Sandbox {
             ..Enforced::default()
         };
         if let Some(helper) = &self.helper {
-            let mut opts = self.options(&[], None);
-            opts.cgroup = None;
+            let opts = self.options(None);
             let mut args = vec![OsString::from("__sandbox-exec"), "--probe".into()];
             args.extend(opts.to_args());
             if let Ok(o) = tokio::process::Command::new(helper)
@@ -442,34 +419,6 @@ pub(super) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Reads stdout and stderr into one channel of `(is_stderr, bytes)`.
-fn read_streams(child: &mut tokio::process::Child) -> tokio::sync::mpsc::Receiver<(bool, Vec<u8>)> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<(bool, Vec<u8>)>(64);
-    let streams: [(bool, Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>); 2] = [
-        (false, child.stdout.take().map(|s| Box::new(s) as _)),
-        (true, child.stderr.take().map(|s| Box::new(s) as _)),
-    ];
-    for (is_err, stream) in streams {
-        if let Some(mut s) = stream {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx.send((is_err, buf[..n].to_vec())).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    }
-    rx
 }
 
 /// The process group of a bare command, killed whole when the command ends or its future is

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::capture::{Captured, Lines};
+use super::capture::{self, Captured, Output};
 use super::contain::{self, Cgroup};
 use super::wire::{self, Request};
 use super::{CommandOutput, Sandbox};
@@ -42,11 +42,11 @@ impl Session {
     fn start(sb: &Sandbox, helper: &std::path::Path) -> std::io::Result<Session> {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let cgroup = Cgroup::create(sb.max_processes.max(16));
-        let mut opts = sb.options(&[], cgroup.as_ref());
-        opts.serve = true;
+        let opts = sb.options(cgroup.as_ref());
         let child = tokio::process::Command::new(helper)
             .arg("__sandbox-exec")
             .args(opts.to_args())
+            .arg("--serve")
             .current_dir(&sb.root)
             .env_clear()
             .envs(sb.env.iter().map(|(k, v)| (k, v)))
@@ -268,31 +268,16 @@ pub(super) async fn run(
     }
 }
 
-/// The command's stdout and stderr as one channel of `(is_stderr, bytes)`.
+/// The command's stdout and stderr (the read ends of its pipes) as one channel.
 fn read_pipes(
     out: OwnedFd,
     err: OwnedFd,
 ) -> std::io::Result<tokio::sync::mpsc::Receiver<(bool, Vec<u8>)>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    for (is_err, fd) in [(false, out), (true, err)] {
-        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd)?;
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            use tokio::io::AsyncReadExt;
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match pipe.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.send((is_err, buf[..n].to_vec())).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-    }
-    Ok(rx)
+    use tokio::net::unix::pipe::Receiver;
+    Ok(capture::forward(
+        Some(Receiver::from_owned_fd(out)?),
+        Some(Receiver::from_owned_fd(err)?),
+    ))
 }
 
 /// Output until the supervisor replies, or the timeout (then the session is over).
@@ -303,17 +288,7 @@ async fn collect(
     timeout: Duration,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Ended {
-    let (mut stdout, mut stderr) = (Captured::new(sb.output_cap), Captured::new(sb.output_cap));
-    let (mut line_out, mut line_err) = (Lines::default(), Lines::default());
-    let mut take = |(is_err, bytes): (bool, Vec<u8>)| {
-        let (cap, lines) = if is_err {
-            (&mut stderr, &mut line_err)
-        } else {
-            (&mut stdout, &mut line_out)
-        };
-        cap.push(&bytes);
-        lines.push(&bytes, on_line);
-    };
+    let mut output = Output::new(sb.output_cap);
     let deadline = tokio::time::Instant::now().checked_add(timeout);
     let mut streams_open = true;
     // One read of the reply across the loop (a partly read reply is never dropped).
@@ -322,7 +297,7 @@ async fn collect(
     let (code, clean, timed_out) = loop {
         tokio::select! {
             chunk = rx.recv(), if streams_open => match chunk {
-                Some(c) => take(c),
+                Some(c) => output.take(c, on_line),
                 None => streams_open = false,
             },
             r = &mut reply => match r {
@@ -336,14 +311,9 @@ async fn collect(
     // The tree has ended (or the session is about to be discarded, which ends it), so the
     // pipes close; what is still buffered is read, bounded.
     if streams_open && !timed_out {
-        let grace = tokio::time::Instant::now() + Duration::from_secs(2);
-        while let Ok(Some(c)) = tokio::time::timeout_at(grace, rx.recv()).await {
-            take(c);
-        }
+        output.drain(&mut rx, on_line).await;
     }
-    let mut sink = |line: &str| on_line(line);
-    line_out.finish(&mut sink);
-    line_err.finish(&mut sink);
+    let (stdout, stderr) = output.finish(on_line);
     Ended {
         code,
         timed_out,

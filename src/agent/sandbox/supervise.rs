@@ -1,18 +1,20 @@
-//! `loom __sandbox-exec`: the supervisor every agent command runs under.
+//! `loom __sandbox-exec --serve`: the supervisor every agent command runs under.
 //!
-//! Loom starts its own binary with the sandbox's options; this process
-//! 1. joins the command's cgroup (made by Loom, with a process limit) if there is one,
+//! Loom starts its own binary with the sandbox's options, once per sandbox session
+//! (`session.rs`); this process
+//! 1. joins the session's cgroup (made by Loom, with a process limit) if there is one,
 //! 2. becomes a child subreaper, so orphaned daemons are re-parented to it, not to init,
 //! 3. restricts **one thread** — no new privileges, every capability dropped (also from the
 //!    bounding set, so even root gets none back at `exec`), `RLIMIT_NPROC` where there is no
 //!    cgroup, and Landlock (writes only beneath the given paths; TCP connects denied with
-//!    `--net deny`; signals and abstract sockets scoped to the sandbox) — and starts the
+//!    `--deny-network`; signals and abstract sockets scoped to the sandbox) — and starts each
 //!    command from that thread, so the command inherits the restrictions while the supervisor
 //!    itself stays outside them (the command can neither signal nor trace it),
-//! 4. waits for the command, then SIGKILLs every process left in its tree and reaps them, and
-//!    exits with the command's status (128 + signal if it was killed by one).
+//! 4. waits for each command, then SIGKILLs every process left in its tree, reaps them, and
+//!    replies with the command's status (128 + signal if it was killed by one).
 //!
 //! SIGTERM (Loom's timeout or stop), SIGINT, SIGHUP or Loom's death end the tree the same way.
+//! `--probe` prints what the restrictions achieve here instead (`loom doctor`).
 //! Landlock and capabilities are per thread, so no `unsafe` pre-exec hook is needed.
 
 use std::ffi::OsString;
@@ -33,10 +35,15 @@ pub(crate) struct Options {
     /// `RLIMIT_NPROC` headroom when there is no cgroup (unprivileged users only; the kernel
     /// does not apply it to root).
     pub max_processes: Option<u64>,
-    /// Serve a session: run the commands Loom sends over stdin (a Unix socket), one at a
-    /// time, instead of one `program`.
-    pub serve: bool,
-    pub program: Vec<OsString>,
+}
+
+/// What `__sandbox-exec` is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Run the commands Loom sends over stdin (a Unix socket), one at a time.
+    Serve,
+    /// Print what the restrictions achieve here, as JSON.
+    Probe,
 }
 
 impl Options {
@@ -61,21 +68,15 @@ impl Options {
             a.push("--max-processes".into());
             a.push(n.to_string().into());
         }
-        if self.serve {
-            a.push("--serve".into());
-            return a;
-        }
-        a.push("--".into());
-        a.extend(self.program.iter().cloned());
         a
     }
 
-    fn parse(args: &[OsString]) -> Result<(Options, bool), String> {
+    fn parse(args: &[OsString]) -> Result<(Options, Mode), String> {
         let mut o = Options {
             landlock: true,
             ..Options::default()
         };
-        let mut probe = false;
+        let mut mode = None;
         let mut rest = args.iter();
         while let Some(a) = rest.next() {
             let mut value = |name: &str| {
@@ -84,10 +85,10 @@ impl Options {
                     .ok_or_else(|| format!("{name} needs a value"))
             };
             match a.to_str() {
-                Some("--probe") => probe = true,
+                Some("--probe") => mode = Some(Mode::Probe),
+                Some("--serve") => mode = Some(Mode::Serve),
                 Some("--write") => o.writable.push(PathBuf::from(value("--write")?)),
                 Some("--deny-network") => o.deny_network = true,
-                Some("--serve") => o.serve = true,
                 Some("--no-landlock") => o.landlock = false,
                 Some("--cgroup") => o.cgroup = Some(PathBuf::from(value("--cgroup")?)),
                 Some("--max-processes") => {
@@ -98,14 +99,11 @@ impl Options {
                             .ok_or_else(|| format!("--max-processes {v:?} is not a number"))?,
                     );
                 }
-                Some("--") => {
-                    o.program.extend(rest.by_ref().cloned());
-                    break;
-                }
                 _ => return Err(format!("unexpected argument {a:?}")),
             }
         }
-        Ok((o, probe))
+        let mode = mode.ok_or("--serve or --probe is needed")?;
+        Ok((o, mode))
     }
 }
 
@@ -218,17 +216,17 @@ fn apply_landlock(o: &Options, e: &mut Enforced) {
     }
 }
 
-/// The entry point of `loom __sandbox-exec [options] -- PROGRAM ARGS…` (or `--probe`, which
-/// prints what would be enforced here as JSON). Returns the exit code.
+/// The entry point of `loom __sandbox-exec [options] --serve` (or `--probe`, which prints
+/// what would be enforced here as JSON). Returns the exit code.
 pub fn sandbox_exec(args: &[OsString]) -> i32 {
-    let (opts, probe) = match Options::parse(args) {
+    let (opts, mode) = match Options::parse(args) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("loom __sandbox-exec: {e}");
             return 2;
         }
     };
-    if probe {
+    if mode == Mode::Probe {
         let mut opts = opts;
         if opts.writable.is_empty() {
             opts.writable.push(std::env::temp_dir());
@@ -239,10 +237,6 @@ pub fn sandbox_exec(args: &[OsString]) -> i32 {
         println!("{}", serde_json::to_string(&e).unwrap_or_default());
         return 0;
     }
-    if opts.program.is_empty() && !opts.serve {
-        eprintln!("loom __sandbox-exec: no program given after --");
-        return 2;
-    }
     // A session of its own: the command has no controlling terminal (it cannot write to or
     // inject input into the terminal Loom runs in) and Loom ends it by this process group.
     let _ = rustix::process::setsid();
@@ -251,11 +245,7 @@ pub fn sandbox_exec(args: &[OsString]) -> i32 {
         let _ = std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string());
     }
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
-    if opts.serve {
-        serve(opts)
-    } else {
-        supervise(opts)
-    }
+    serve(opts)
 }
 
 /// What the restricted thread is asked to start.
@@ -377,54 +367,6 @@ fn wait_for(pid: i32, signals: &mut signal_hook::iterator::Signals) -> Option<i3
     None
 }
 
-/// Starts the command from a restricted thread and waits for it, ending its whole tree.
-fn supervise(opts: Options) -> i32 {
-    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-    // Registered before the command exists, so no exit or stop request is missed.
-    let mut signals = match signal_hook::iterator::Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("loom __sandbox-exec: cannot watch signals: {e}");
-            return 126;
-        }
-    };
-    let program = opts.program.clone();
-    let started = std::thread::spawn(move || {
-        restrict_thread(&opts);
-        let (prog, args) = program.split_first().ok_or("no program")?;
-        std::process::Command::new(prog)
-            .args(args)
-            .spawn()
-            .map(|c| c.id() as i32)
-            .map_err(|e| format!("cannot run {prog:?}: {e}"))
-    })
-    .join();
-    let child = match started {
-        Ok(Ok(pid)) => pid,
-        Ok(Err(e)) => {
-            eprintln!("loom __sandbox-exec: {e}");
-            return 127;
-        }
-        Err(_) => return 126,
-    };
-    watch_parent();
-    let mut code = None;
-    'wait: for signal in signals.forever() {
-        if signal != SIGCHLD {
-            break;
-        }
-        for (pid, status) in contain::reap_all() {
-            if pid == child {
-                code = Some(exit_code(status));
-                break 'wait;
-            }
-        }
-    }
-    contain::end_tree();
-    code.unwrap_or(128 + SIGTERM)
-}
-
 /// The shell's convention: the exit code, or 128 + the signal that ended the process.
 fn exit_code(status: rustix::process::WaitStatus) -> i32 {
     if let Some(c) = status.exit_status() {
@@ -462,24 +404,19 @@ mod tests {
             landlock: false,
             cgroup: Some(PathBuf::from("/sys/fs/cgroup/pids/loom-1-0")),
             max_processes: Some(100),
-            serve: false,
-            program: vec!["sh".into(), "-c".into(), "--write x".into()],
         };
-        let (back, probe) = Options::parse(&o.to_args()).unwrap();
-        assert!(!probe);
+        let mut args = o.to_args();
+        args.push("--serve".into());
+        let (back, mode) = Options::parse(&args).unwrap();
+        assert_eq!(mode, Mode::Serve);
         assert_eq!(back.writable, o.writable);
         assert!(back.deny_network && !back.landlock);
         assert_eq!(back.cgroup, o.cgroup);
         assert_eq!(back.max_processes, Some(100));
-        assert_eq!(back.program, o.program);
-        assert!(Options::parse(&["--bogus".into()]).is_err());
-        let serve = Options {
-            serve: true,
-            program: Vec::new(),
-            ..o
-        };
-        let (back, _) = Options::parse(&serve.to_args()).unwrap();
-        assert!(back.serve && back.program.is_empty());
-        assert!(Options::parse(&["--max-processes".into(), "x".into()]).is_err());
+        let (_, mode) = Options::parse(&["--probe".into()]).unwrap();
+        assert_eq!(mode, Mode::Probe);
+        assert!(Options::parse(&o.to_args()).is_err(), "no mode");
+        assert!(Options::parse(&["--bogus".into(), "--serve".into()]).is_err());
+        assert!(Options::parse(&["--max-processes".into(), "x".into(), "--serve".into()]).is_err());
     }
 }
