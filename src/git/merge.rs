@@ -296,19 +296,14 @@ pub fn integrate(
 /// FIFO, at most 16 MB each.
 pub fn unresolved(wt: &Worktree, files: &[String]) -> Vec<String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let has_markers = |f: &String| -> bool {
-        let Ok(file) = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc_flags())
-            .open(wt.path.join(f))
-        else {
-            // Deleted is resolved; anything there that cannot be opened plainly is not.
-            return wt.path.join(f).symlink_metadata().is_ok();
+        let file = match crate::store::fsio::open_regular(&wt.path.join(f)) {
+            Ok(Some(file)) => file,
+            // Deleted is resolved.
+            Ok(None) => return false,
+            // Anything there that is not a plain file (a symlink, a FIFO) is not.
+            Err(_) => return true,
         };
-        if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return true;
-        }
         let mut bytes = Vec::new();
         if file.take(16 << 20).read_to_end(&mut bytes).is_err() {
             return true;
@@ -318,11 +313,6 @@ pub fn unresolved(wt: &Worktree, files: &[String]) -> Vec<String> {
             .any(|l| l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> "))
     };
     files.iter().filter(|f| has_markers(f)).cloned().collect()
-}
-
-/// `O_NOFOLLOW | O_NONBLOCK`.
-fn libc_flags() -> i32 {
-    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32
 }
 
 /// Completes a merge whose conflicts were resolved in the worktree.

@@ -296,6 +296,19 @@ pub fn probe(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// The files `main` changed since `before`, other than the bead store (`git diff --name-only`).
+pub fn merged_since(repo: &TestRepo, before: &str) -> String {
+    repo.git(&[
+        "diff",
+        "--name-only",
+        before.trim(),
+        "main",
+        "--",
+        ".",
+        ":(exclude).beads",
+    ])
+}
+
 /// The markers programs left in `dir` (every file but the `.sh` scripts that make them).
 pub fn markers_left(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

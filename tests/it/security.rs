@@ -154,15 +154,7 @@ fn a_replaced_dot_git_stops_the_bead_before_loom_runs_git_there() {
             .contains("stopped this bead for security")),
         "{b:#}"
     );
-    let changed = repo.git(&[
-        "diff",
-        "--name-only",
-        main_before.trim(),
-        "main",
-        "--",
-        ".",
-        ":(exclude).beads",
-    ]);
+    let changed = merged_since(&repo, &main_before);
     assert!(changed.trim().is_empty(), "nothing merged: {changed}");
     let branch = format!("loom/{id}");
     if !repo.git(&["branch", "--list", &branch]).trim().is_empty() {

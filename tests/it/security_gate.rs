@@ -94,15 +94,7 @@ fn a_change_touching_protected_paths_becomes_a_decision_with_its_diff() {
     let (out, events) = run(&repo, &server, &[]);
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     assert!(of_type(&events, "merge_result").is_empty());
-    let changed = repo.git(&[
-        "diff",
-        "--name-only",
-        main_before.trim(),
-        "main",
-        "--",
-        ".",
-        ":(exclude).beads",
-    ]);
+    let changed = merged_since(&repo, &main_before);
     assert!(changed.trim().is_empty(), "merged: {changed}");
     let reviewer_saw = server
         .chats()
