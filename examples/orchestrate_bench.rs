@@ -135,7 +135,7 @@ fn setup(out: &Path, beads: usize, files: usize) {
     );
     let now = Timestamp::now();
     let ids: Vec<String> = (1..=beads).map(|i| format!("bench-{i:03}")).collect();
-    ws.mutate("created", TxOptions::default(), |tx| {
+    ws.mutate(loom::git::CommitKind::Created, TxOptions::default(), |tx| {
         for id in &ids {
             tx.insert(bead(id, issue_type::TASK, &now))?;
         }
@@ -206,7 +206,7 @@ fn latency(out: &Path, events: usize) {
     let pairs: Vec<(String, String)> = (1..=events)
         .map(|i| (format!("bench-g{i:03}"), format!("bench-w{i:03}")))
         .collect();
-    ws.mutate("created", TxOptions::default(), |tx| {
+    ws.mutate(loom::git::CommitKind::Created, TxOptions::default(), |tx| {
         for (gate, work) in &pairs {
             // Gates are decisions: never dispatched themselves.
             tx.insert(bead(gate, issue_type::DECISION, &now))?;

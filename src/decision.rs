@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::bead::{self, Bead, Dependency, Timestamp, dep_type, issue_type, status};
+use crate::bead::{self, Bead, Timestamp, dep_type, issue_type, status};
 use crate::error::{Error, Result};
+use crate::ops::{self, NewBead};
 use crate::store::{Tx, TxOptions};
 use crate::workspace::Workspace;
 
@@ -67,23 +68,18 @@ fn new_decision(
             description.push_str(&format!("{}. {o}\n", i + 1));
         }
     }
-    let did = tx.new_id(&title, &description, actor, now)?;
-    description.push_str(&format!(
-        "\nResolve with `loom decide {did} approve`, `loom decide {did} deny` or \
-         `loom decide {did} answer \"…\"`.\n"
-    ));
-    tx.insert(Bead {
-        id: did.clone(),
-        title,
-        description: Some(description),
-        status: status::OPEN.into(),
-        priority,
-        issue_type: issue_type::DECISION.into(),
-        created_at: Some(now.clone()),
-        created_by: Some(actor.to_owned()),
-        updated_at: Some(now.clone()),
-        ..Bead::default()
-    })?;
+    let mut new = NewBead::new(title, actor);
+    new.description = Some(description);
+    new.priority = priority;
+    new.issue_type = issue_type::DECISION.into();
+    let did = ops::create(tx, &new, now)?;
+    let d = tx.get_mut(&did)?;
+    if let Some(text) = d.description.as_mut() {
+        text.push_str(&format!(
+            "\nResolve with `loom decide {did} approve`, `loom decide {did} deny` or \
+             `loom decide {did} answer \"…\"`.\n"
+        ));
+    }
     Ok(did)
 }
 
@@ -91,7 +87,7 @@ fn new_decision(
 /// commit). Returns its id.
 pub fn file_for_run(ws: &Workspace, actor: &str, q: &Question) -> Result<String> {
     let now = Timestamp::now();
-    let m = ws.mutate("escalated", TxOptions::default(), |tx| {
+    let m = ws.mutate(ops::CommitKind::Escalated, TxOptions::default(), |tx| {
         new_decision(tx, q, "Decide how the run continues", 1, actor, &now)
     })?;
     Ok(m.value)
@@ -124,15 +120,13 @@ pub fn escalate_in(
                 actor,
                 now,
             )?;
-            let bm = tx.get_mut(id)?;
-            bm.dependencies.push(Dependency {
-                issue_id: id.to_owned(),
-                depends_on_id: did.clone(),
-                dep_type: dep_type::BLOCKS.into(),
-                created_at: Some(now.clone()),
-                created_by: Some(actor.to_owned()),
-                ..Dependency::default()
-            });
+            tx.get_mut(id)?.dependencies.push(ops::edit::dependency(
+                id,
+                &did,
+                dep_type::BLOCKS,
+                now,
+                actor,
+            ));
             (did, true)
         }
     };
@@ -160,7 +154,7 @@ pub fn escalate_in(
 /// Blocks `id` on exactly one decision bead (one commit). See [`escalate_in`].
 pub fn escalate(ws: &Workspace, id: &str, actor: &str, q: &Question) -> Result<Option<String>> {
     let now = Timestamp::now();
-    let m = ws.mutate("escalated", TxOptions::default(), |tx| {
+    let m = ws.mutate(ops::CommitKind::Escalated, TxOptions::default(), |tx| {
         escalate_in(tx, id, actor, q, &now)
     })?;
     Ok(m.value.map(|(d, _)| d))
@@ -195,7 +189,7 @@ pub struct DecidedBead {
 pub fn decide(ws: &Workspace, id: &str, verdict: &Verdict) -> Result<Decided> {
     let now = Timestamp::now();
     let actor = ws.actor.clone();
-    let m = ws.mutate("decided", TxOptions::default(), |tx| {
+    let m = ws.mutate(ops::CommitKind::Decided, TxOptions::default(), |tx| {
         let d = tx
             .get(id)?
             .cloned()

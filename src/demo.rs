@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-use crate::bead::{Bead, Dependency, Timestamp, dep_type, status};
+use crate::bead::Timestamp;
 use crate::error::{Error, Result};
+use crate::ops::{self, CommitKind, DepSpec, NewBead};
 use crate::store::{Format, TxOptions};
 use crate::workspace::{OpenOptions, Workspace};
 
@@ -125,19 +126,13 @@ pub fn scaffold(root: &Path) -> Result<Workspace> {
     let now = Timestamp::now();
     let bead =
         |id: &str, kind: &str, priority: i64, title: &str, description: &str, acceptance: &str| {
-            Bead {
-                id: id.to_owned(),
-                title: title.to_owned(),
-                description: Some(description.to_owned()),
-                acceptance_criteria: Some(acceptance.to_owned()),
-                status: status::OPEN.into(),
-                priority,
-                issue_type: kind.to_owned(),
-                created_at: Some(now.clone()),
-                created_by: Some("demo".into()),
-                updated_at: Some(now.clone()),
-                ..Bead::default()
-            }
+            let mut new = NewBead::new(title, "demo");
+            new.id = Some(id.to_owned());
+            new.issue_type = kind.to_owned();
+            new.priority = priority;
+            new.description = Some(description.to_owned());
+            new.acceptance_criteria = Some(acceptance.to_owned());
+            new
         };
     let mut fix = bead(
         BEADS[0],
@@ -148,6 +143,7 @@ pub fn scaffold(root: &Path) -> Result<Workspace> {
         "`./test.sh` passes.",
     );
     fix.labels = vec!["calc".into()];
+    let after_fix = || vec![DepSpec::parse(BEADS[0])];
     let mut mul = bead(
         BEADS[1],
         "feature",
@@ -156,15 +152,7 @@ pub fn scaffold(root: &Path) -> Result<Workspace> {
         "Support `./calc.sh mul A B`, printing A times B, and name it in the usage line.",
         "`./calc.sh mul 4 3` prints 12; tests/checks.sh checks it and ./test.sh passes.",
     );
-    let after_fix = |id: &str| Dependency {
-        issue_id: id.into(),
-        depends_on_id: BEADS[0].into(),
-        dep_type: dep_type::BLOCKS.into(),
-        created_at: Some(now.clone()),
-        created_by: Some("demo".into()),
-        ..Dependency::default()
-    };
-    mul.dependencies = vec![after_fix(BEADS[1])];
+    mul.deps = after_fix().into_iter().collect::<Result<_>>()?;
     let mut docs = bead(
         BEADS[2],
         "task",
@@ -174,10 +162,10 @@ pub fn scaffold(root: &Path) -> Result<Workspace> {
         "README.md has a Commands section with an example per command.",
     );
     // Documented behaviour should be right: the docs wait for the fix too.
-    docs.dependencies = vec![after_fix(BEADS[2])];
-    ws.mutate("created", TxOptions::default(), |tx| {
-        for b in [fix.clone(), mul.clone(), docs.clone()] {
-            tx.insert(b)?;
+    docs.deps = after_fix().into_iter().collect::<Result<_>>()?;
+    ws.mutate(CommitKind::Created, TxOptions::default(), |tx| {
+        for b in [&fix, &mul, &docs] {
+            ops::create(tx, b, &now)?;
         }
         Ok(())
     })?;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod git;
 pub mod llm;
+pub mod ops;
 pub mod orchestrator;
 pub mod store;
 pub mod synth;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::git::{CommitRequest, Committed, Repo};
+use crate::git::{CommitKind, CommitRequest, Committed, Repo};
 use crate::store::{Applied, Layout, Store, Tx, TxOptions};
 
 /// How to open a workspace.
@@ -102,10 +102,10 @@ impl Workspace {
 
     /// Applies `change` to the latest beads, writes them and (unless auto-commit is off)
     /// commits the written files with Loom trailers, all under the store lock. `event` names
-    /// the kind of change (`created`, `updated`, `closed`, …).
+    /// the kind of change (the commit's `Loom-Event`).
     pub fn mutate<T>(
         &self,
-        event: &str,
+        event: CommitKind,
         options: TxOptions,
         change: impl FnMut(&mut Tx) -> Result<T>,
     ) -> Result<Mutation<T>> {
@@ -174,16 +174,41 @@ impl Workspace {
     }
 
     /// The commit that records `applied`.
-    fn describe(&self, event: &str, applied: &Applied) -> CommitRequest {
-        let beads: Vec<String> = applied.changes.iter().map(|c| c.id.clone()).collect();
-        let (subject, body) = match applied.changes.as_slice() {
-            [one] => (format!("loom: {} {}", one.id, one.summary()), None),
+    fn describe(&self, event: CommitKind, applied: &Applied) -> CommitRequest {
+        let lines: Vec<(String, String)> = applied
+            .changes
+            .iter()
+            .map(|c| (c.id.clone(), c.summary()))
+            .chain(
+                applied
+                    .removed
+                    .iter()
+                    .map(|b| (b.id.clone(), format!("deleted {:?}", b.title))),
+            )
+            .collect();
+        let beads: Vec<String> = lines.iter().map(|(id, _)| id.clone()).collect();
+        let gone: Vec<&str> = applied.removed.iter().map(|b| b.id.as_str()).collect();
+        let (subject, body) = match lines.as_slice() {
+            [(id, what)] => (format!("loom: {id} {what}"), None),
+            // A deletion also edits the beads that linked to it: the subject names what went.
+            many if !gone.is_empty() => (
+                match gone.as_slice() {
+                    [one] => format!("loom: delete {one}"),
+                    _ => format!("loom: delete {} beads", gone.len()),
+                },
+                Some(
+                    many.iter()
+                        .map(|(id, what)| format!("{id}: {what}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+            ),
             many => {
                 const SHOWN: usize = 50;
                 let mut body: Vec<String> = many
                     .iter()
                     .take(SHOWN)
-                    .map(|c| format!("{}: {}", c.id, c.summary()))
+                    .map(|(id, what)| format!("{id}: {what}"))
                     .collect();
                 if many.len() > SHOWN {
                     body.push(format!("… and {} more", many.len() - SHOWN));
@@ -200,7 +225,7 @@ impl Workspace {
             body,
             beads,
             actor: self.actor.clone(),
-            event: event.to_owned(),
+            event,
         }
     }
 
@@ -222,7 +247,7 @@ impl Workspace {
                     body: None,
                     beads: vec![id.to_owned()],
                     actor: self.actor.clone(),
-                    event: "pair".into(),
+                    event: CommitKind::Pair,
                 },
             )?;
             Ok(())

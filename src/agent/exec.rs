@@ -8,7 +8,8 @@ use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bead::{Bead, Dependency, Timestamp, dep_type, issue_type, status};
+use crate::bead::{Timestamp, dep_type, issue_type};
+use crate::ops::{self, DepSpec, NewBead};
 use crate::store::TxOptions;
 use crate::workspace::Workspace;
 
@@ -210,11 +211,13 @@ impl ToolContext {
                 description,
                 issue_type,
                 priority,
+                depends_on,
             } => self.create_bead(
                 title,
                 description.as_deref(),
                 issue_type.as_deref(),
                 *priority,
+                depends_on,
             ),
             Action::Comment { text } => self.comment(text),
             Action::Done { summary } => Outcome::Finish(Finish::Done {
@@ -547,6 +550,7 @@ impl ToolContext {
         description: Option<&str>,
         kind: Option<&str>,
         priority: Option<i64>,
+        after: &[String],
     ) -> Outcome {
         let label = format!("create_bead {title:?}");
         if let Err(why) = self.quota.reserve(&self.bead_id) {
@@ -561,7 +565,7 @@ impl ToolContext {
         let quota = Arc::clone(&self.quota);
         let result = self
             .workspace
-            .mutate("created", TxOptions::default(), |tx| {
+            .mutate(ops::CommitKind::Created, TxOptions::default(), |tx| {
                 // An epic's planner files its children (the epic closes when they are done);
                 // any other agent files what it discovered.
                 let from_epic = tx
@@ -572,28 +576,25 @@ impl ToolContext {
                 } else {
                     dep_type::DISCOVERED_FROM
                 };
-                let id = tx.new_id(title, description.unwrap_or(""), &agent, &now)?;
-                let bead = Bead {
-                    id: id.clone(),
-                    title: title.to_owned(),
-                    description: description.map(str::to_owned),
-                    status: status::OPEN.into(),
-                    priority: priority.unwrap_or(2),
-                    issue_type: kind.unwrap_or(issue_type::TASK).to_owned(),
-                    created_at: Some(now.clone()),
-                    created_by: Some(agent.clone()),
-                    updated_at: Some(now.clone()),
-                    dependencies: vec![Dependency {
-                        issue_id: id.clone(),
-                        depends_on_id: parent.clone(),
-                        dep_type: link.into(),
-                        created_at: Some(now.clone()),
-                        created_by: Some(agent.clone()),
-                        ..Dependency::default()
-                    }],
-                    ..Bead::default()
-                };
-                tx.insert(bead)?;
+                let mut new = NewBead::new(title, agent.clone());
+                new.description = description.map(str::to_owned);
+                new.priority = priority.unwrap_or(2);
+                new.issue_type = kind.unwrap_or(issue_type::TASK).to_owned();
+                if from_epic {
+                    new.parent = Some(parent.clone());
+                } else {
+                    new.deps = vec![DepSpec {
+                        kind: link.to_owned(),
+                        target: parent.clone(),
+                        reverse: false,
+                    }];
+                }
+                new.deps.extend(after.iter().map(|on| DepSpec {
+                    kind: dep_type::BLOCKS.to_owned(),
+                    target: on.clone(),
+                    reverse: false,
+                }));
+                let id = ops::create(tx, &new, &now)?;
                 // Known to the run before the file exists: the dispatcher, woken by the
                 // watcher as soon as it does, must already see it as a follow-up.
                 quota.created(&id, !from_epic);
@@ -627,14 +628,11 @@ impl ToolContext {
         }
         let now = Timestamp::now();
         let (id, agent) = (self.bead_id.clone(), self.agent.clone());
-        let result = self
-            .workspace
-            .mutate("commented", TxOptions::default(), |tx| {
-                let b = tx.get_mut(&id)?;
-                let c = b.new_comment(&agent, text, &now);
-                b.comments.push(c);
-                Ok(())
-            });
+        let result =
+            self.workspace
+                .mutate(ops::CommitKind::Commented, TxOptions::default(), |tx| {
+                    ops::edit::comment(tx, &id, &agent, text, &now).map(drop)
+                });
         match result {
             Ok(_) => ok(
                 format!("comment added to {}", self.bead_id),

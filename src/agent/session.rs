@@ -346,12 +346,16 @@ fn security_comment(ws: &Workspace, id: &str, agent: &str, why: &str, wt: &Workt
         "Loom stopped this bead for security: {why}. Nothing from it was committed; the worktree {} is kept as it is for inspection.",
         wt.path.display()
     );
-    ws.mutate("commented", TxOptions::default(), |tx| {
-        let b = tx.get_mut(id)?;
-        let c = b.new_comment(agent, &text, &now);
-        b.comments.push(c);
-        Ok(())
-    })?;
+    ws.mutate(
+        crate::git::CommitKind::Commented,
+        TxOptions::default(),
+        |tx| {
+            let b = tx.get_mut(id)?;
+            let c = b.new_comment(agent, &text, &now);
+            b.comments.push(c);
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
@@ -408,7 +412,7 @@ pub fn commit_work(
 fn record(ws: &Workspace, report: &RunReport, wt: &Worktree) -> Result<()> {
     let now = Timestamp::now();
     let detail: String = report.detail.chars().take(500).collect();
-    ws.mutate("agent_run", TxOptions::default(), |tx| {
+    ws.mutate(crate::git::CommitKind::AgentRun, TxOptions::default(), |tx| {
         let b = tx.get_mut(&report.bead)?;
         let meta = b.metadata.get_or_insert_with(|| json!({}));
         if !meta.is_object() {
@@ -473,7 +477,7 @@ pub fn write_lesson(ws: &Workspace, line: &str) -> Result<()> {
             body: Some(line.to_owned()),
             beads: Vec::new(),
             actor: ws.actor.clone(),
-            event: "lesson".into(),
+            event: crate::git::CommitKind::Lesson,
         },
     )?;
     Ok(())

@@ -113,14 +113,15 @@ pub const TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: "create_bead",
-        description: "File a new bead: for an epic, one of its child beads (linked parent-child); otherwise work discovered along the way that is not part of this bead (linked discovered-from).",
+        description: "File a new bead: for an epic, one of its child beads (linked parent-child, id <epic>.N, filed in the order they should be done); otherwise work discovered along the way that is not part of this bead (linked discovered-from). `depends_on` lists ids (e.g. of children filed before) that must be done first.",
         schema: || {
             object(
                 json!({
             "title": {"type": "string"},
             "description": {"type": "string"},
             "type": {"type": "string", "enum": ["bug", "feature", "task", "chore"]},
-            "priority": {"type": "integer", "minimum": 0, "maximum": 4}}),
+            "priority": {"type": "integer", "minimum": 0, "maximum": 4},
+            "depends_on": {"type": "array", "items": {"type": "string"}}}),
                 &["title"],
             )
         },
@@ -254,6 +255,8 @@ pub enum Action {
         description: Option<String>,
         issue_type: Option<String>,
         priority: Option<i64>,
+        /// Beads the new one waits for.
+        depends_on: Vec<String>,
     },
     Comment {
         text: String,
@@ -306,6 +309,25 @@ fn opt_string(args: &Value, key: &str) -> Result<Option<String>, String> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(format!("argument `{key}` must be a string, got {other}")),
+    }
+}
+
+/// An optional list of strings (a single string counts as a list of one).
+fn string_list(args: &Value, key: &str) -> Result<Vec<String>, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("argument `{key}` must list strings, got {v}"))
+            })
+            .collect(),
+        Some(other) => Err(format!(
+            "argument `{key}` must be a list of bead ids, got {other}"
+        )),
     }
 }
 
@@ -378,6 +400,7 @@ pub fn parse_action(name: &str, args: &Value, allowed: &[String]) -> Result<Acti
                         crate::bead::parse_priority(v.as_str().unwrap_or(""))
                     })?),
                 },
+                depends_on: string_list(args, "depends_on")?,
             }
         }
         "comment" => Action::Comment {

@@ -58,7 +58,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
             body: None,
             beads: Vec::new(),
             actor: ws.actor.clone(),
-            event: "init".into(),
+            event: crate::git::CommitKind::Init,
         },
     )?;
     ctx.commit_warnings(commit.as_ref());
@@ -150,7 +150,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         )?
     } else {
         let m = ws.mutate(
-            "imported",
+            crate::git::CommitKind::Imported,
             TxOptions {
                 keep_updated_at: true,
             },
@@ -243,7 +243,7 @@ pub fn convert(ctx: &Ctx, a: ConvertArgs) -> Result<()> {
                 body: None,
                 beads: Vec::new(),
                 actor: ws.actor.clone(),
-                event: "converted".into(),
+                event: crate::git::CommitKind::Converted,
             },
         )?;
         Ok(())

@@ -3,12 +3,14 @@
 
 mod admin;
 mod agent;
+mod delete;
 mod demo;
 mod doctor;
 pub mod inert;
 mod llm;
 mod output;
 mod pair;
+mod query;
 mod read;
 mod run;
 mod tui;
@@ -93,11 +95,26 @@ pub enum Command {
     /// Add, remove or show dependencies.
     #[command(subcommand)]
     Dep(DepCommand),
-    /// Add or remove labels.
+    /// Add, remove or list labels.
     #[command(subcommand)]
     Label(LabelCommand),
     /// Add a comment to a bead.
     Comment(write::CommentArgs),
+    /// List a bead's comments (`comments add <id> "text"` adds one).
+    Comments(query::CommentsArgs),
+    /// Delete beads for good (shows what would go unless --force).
+    Delete(delete::DeleteArgs),
+    /// Find beads by words in their title or id.
+    Search(query::SearchArgs),
+    /// Count beads, optionally grouped (--by-status, --by-priority, --by-type, …).
+    Count(query::CountArgs),
+    /// Beads nobody has updated for a while.
+    Stale(query::StaleArgs),
+    /// The direct children of a bead (all statuses).
+    Children(read::ChildrenArgs),
+    /// Epics and how far their children are.
+    #[command(subcommand)]
+    Epic(EpicCommand),
     /// Beads ready to work on: open and not blocked.
     Ready(read::ReadyArgs),
     /// Beads held back by open dependencies.
@@ -162,6 +179,14 @@ pub enum DepCommand {
     Remove(write::DepRemoveArgs),
     /// Show the dependency tree of a bead.
     Tree(read::TreeArgs),
+    /// List dependency cycles (over blocks and conditional-blocks).
+    Cycles,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EpicCommand {
+    /// Each open epic with child beads: how many are closed, whether it can close.
+    Status(query::EpicStatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +195,10 @@ pub enum LabelCommand {
     Add(write::LabelArgs),
     /// Remove a label: `loom label remove <id>... <label>`.
     Remove(write::LabelArgs),
+    /// A bead's labels.
+    List(query::LabelListArgs),
+    /// Every label in use, with how many beads carry it.
+    ListAll,
 }
 
 /// What a command needs besides its arguments.
@@ -277,6 +306,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Label(LabelCommand::Add(a)) => write::label(&ctx, a, true),
         Command::Label(LabelCommand::Remove(a)) => write::label(&ctx, a, false),
         Command::Comment(a) => write::comment(&ctx, a),
+        Command::Comments(a) => query::comments(&ctx, a),
+        Command::Delete(a) => delete::delete(&ctx, a),
+        Command::Search(a) => query::search(&ctx, a),
+        Command::Count(a) => query::count(&ctx, a),
+        Command::Stale(a) => query::stale(&ctx, a),
+        Command::Children(a) => read::children(&ctx, a),
+        Command::Epic(EpicCommand::Status(a)) => query::epic_status(&ctx, a),
+        Command::Dep(DepCommand::Cycles) => query::dep_cycles(&ctx),
+        Command::Label(LabelCommand::List(a)) => query::label_list(&ctx, a),
+        Command::Label(LabelCommand::ListAll) => query::label_list_all(&ctx),
         Command::Ready(a) => read::ready(&ctx, a),
         Command::Blocked(a) => read::blocked(&ctx, a),
         Command::Stats => read::stats(&ctx),

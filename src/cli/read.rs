@@ -14,6 +14,27 @@ use crate::workspace::Workspace;
 use super::output::{self, Table, stdout_err, truncate};
 use super::{Ctx, priority_arg, split_list};
 
+/// Refuses `-s` values that are neither bd's statuses, `status.custom` ones, `tombstone` nor
+/// `all` (bd's rule), naming the valid ones.
+fn check_statuses(ws: &Workspace, statuses: &[String]) -> Result<()> {
+    let custom = ws.layout().custom_statuses()?;
+    for s in statuses {
+        let known = crate::ops::edit::BD_STATUSES.contains(&s.as_str())
+            || custom.contains(s)
+            || s == "all"
+            || s == status::TOMBSTONE;
+        if !known {
+            let mut valid: Vec<&str> = crate::ops::edit::BD_STATUSES.to_vec();
+            valid.extend(custom.iter().map(String::as_str));
+            return Err(Error::Usage(format!(
+                "invalid status {s:?} (valid: {}, or all)",
+                valid.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Loads the store for reading (index-only where that is faster; see
 /// [`Snapshot::full`]), reporting unreadable records on stderr (they are kept on disk).
 pub(super) fn load(ctx: &Ctx, ws: &Workspace) -> Result<Snapshot> {
@@ -43,7 +64,7 @@ pub(super) fn report_unreadable(ctx: &Ctx, snap: &Snapshot) {
 
 /// Ends a read command: the process exits next, so the snapshot is not freed bead by bead
 /// (tens of milliseconds on 100k beads). The OS reclaims it.
-fn finish(snap: Snapshot, result: Result<()>) -> Result<()> {
+pub(super) fn finish(snap: Snapshot, result: Result<()>) -> Result<()> {
     std::mem::forget(snap);
     result
 }
@@ -164,7 +185,7 @@ fn terminal_width() -> Option<usize> {
         .map(|(w, _)| usize::from(w))
 }
 
-fn print_beads(ctx: &Ctx, snap: &Snapshot, beads: &[&Bead], empty: &str) -> Result<()> {
+pub(super) fn print_beads(ctx: &Ctx, snap: &Snapshot, beads: &[&Bead], empty: &str) -> Result<()> {
     let mut out = ctx.out();
     if ctx.global.json {
         return output::write_json_array(&mut out, beads.iter().map(|b| snap.full(b)));
@@ -234,9 +255,56 @@ pub struct ListArgs {
     /// Reverse the order.
     #[arg(short, long)]
     reverse: bool,
+    /// Only direct children of this bead (its parent-child dependents, and `<id>.N` beads
+    /// that have no parent-child dependency).
+    #[arg(long, value_name = "ID")]
+    parent: Option<String>,
 }
 
-fn list_sort(beads: &mut [&Bead], key: &str) -> Result<()> {
+#[derive(Debug, Args)]
+pub struct ChildrenArgs {
+    /// The parent bead.
+    id: String,
+}
+
+/// `loom children <id>`: bd's shorthand for `list --parent <id> --status all`.
+pub fn children(ctx: &Ctx, a: ChildrenArgs) -> Result<()> {
+    list(
+        ctx,
+        ListArgs {
+            status: vec!["all".into()],
+            priority: None,
+            assignee: None,
+            issue_type: None,
+            labels: Vec::new(),
+            label_any: Vec::new(),
+            title: None,
+            limit: None,
+            all: false,
+            sort: "priority".into(),
+            reverse: false,
+            parent: Some(a.id),
+        },
+    )
+}
+
+/// Whether `b` is a direct child of `parent` (bd's `--parent` rule).
+fn child_of(b: &Bead, parent: &str) -> bool {
+    let mut links = b
+        .dependencies
+        .iter()
+        .filter(|d| d.dep_type == bead::dep_type::PARENT_CHILD)
+        .peekable();
+    if links.peek().is_none() {
+        return b
+            .id
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.starts_with('.'));
+    }
+    links.any(|d| d.depends_on_id == parent)
+}
+
+pub(super) fn list_sort(beads: &mut [&Bead], key: &str) -> Result<()> {
     let time = |t: &Option<bead::Timestamp>| {
         std::cmp::Reverse(t.as_ref().map_or(i128::MIN, |t| t.sort_key()))
     };
@@ -276,6 +344,8 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let snap = load(ctx, &ws)?;
     let statuses = split_list(&a.status);
     let all_statuses = statuses.iter().any(|s| s == "all");
+    check_statuses(&ws, &statuses)?;
+    let parent = a.parent.as_deref().map(|p| resolve(&snap, p)).transpose()?;
     let filter = ReadyFilter {
         assignee: a.assignee.clone(),
         priority: a.priority.as_deref().map(priority_arg).transpose()?,
@@ -305,6 +375,7 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                 .is_none_or(|t| b.title.to_lowercase().contains(t))
         })
         .filter(|b| graph::matches_common(b, &filter))
+        .filter(|b| parent.as_deref().is_none_or(|p| child_of(b, p)))
         .collect();
     list_sort(&mut beads, &a.sort)?;
     if a.reverse {
@@ -666,7 +737,7 @@ pub fn stats(ctx: &Ctx) -> Result<()> {
     } else {
         lead.iter().sum::<f64>() / lead.len() as f64
     };
-    let epics_done = crate::store::edit::finished_epics(&snap.beads).len();
+    let epics_done = crate::ops::edit::finished_epics(&snap.beads).len();
     let summary = json!({
         "total_issues": live,
         "open_issues": count(status::OPEN),

@@ -7,14 +7,14 @@ use std::io::Read;
 use clap::Args;
 use serde_json::json;
 
-use crate::bead::id as bead_id;
-use crate::bead::{self, Bead, Timestamp, dep_type, status};
+use crate::bead::{Bead, Timestamp};
 use crate::error::{Error, Result};
-use crate::store::{TxOptions, edit};
+use crate::ops::{self, CommitKind, DepSpec, NewBead, edit};
+use crate::store::TxOptions;
 use crate::workspace::{Mutation, Workspace};
 
 use super::output;
-use super::{Ctx, priority_arg, split_list};
+use super::{Ctx, priority_arg};
 
 fn parse_time(flag: &str, value: &str) -> Result<Timestamp> {
     Timestamp::parse_user(value).ok_or_else(|| {
@@ -152,92 +152,32 @@ pub fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         .as_deref()
         .map(|d| parse_time("--defer", d))
         .transpose()?;
+    let mut new = NewBead::new(title.clone(), String::new());
+    new.description = a.text.description.clone();
+    new.design = a.text.design.clone();
+    new.acceptance_criteria = a.text.acceptance.clone();
+    new.notes = a.text.notes.clone();
+    new.external_ref = a.text.external_ref.clone();
+    new.issue_type = a.issue_type.trim().to_owned();
+    new.priority = priority;
+    new.assignee = a.assignee.clone();
+    new.labels = edit::parse_labels(&a.labels)?;
+    new.parent = a.parent.clone();
+    new.deps = a
+        .deps
+        .iter()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| DepSpec::parse(d))
+        .collect::<Result<_>>()?;
+    new.id = a.id.clone();
+    new.due_at = due;
+    new.defer_until = defer;
+    new.ephemeral = a.ephemeral;
     let ws = ctx.workspace()?;
+    new.created_by = ws.actor.clone();
     let now = Timestamp::now();
-    let labels = split_list(&a.labels);
-    let m = ws.mutate("created", TxOptions::default(), |tx| {
-        let parent = a.parent.as_deref().map(|p| tx.resolve(p)).transpose()?;
-        let id = match (&a.id, &parent) {
-            (Some(id), _) => {
-                let id = id.trim().to_owned();
-                if tx.exists(&id)? {
-                    return Err(Error::Exists(id));
-                }
-                id
-            }
-            (None, Some(p)) => bead_id::next_child(p, tx.ids()?.iter().map(String::as_str)),
-            (None, None) => tx.new_id(
-                &title,
-                a.text.description.as_deref().unwrap_or(""),
-                &ws.actor,
-                &now,
-            )?,
-        };
-        let mut bead = Bead {
-            id: id.clone(),
-            title: title.clone(),
-            description: a.text.description.clone(),
-            design: a.text.design.clone(),
-            acceptance_criteria: a.text.acceptance.clone(),
-            notes: a.text.notes.clone(),
-            status: status::OPEN.to_owned(),
-            priority,
-            issue_type: a.issue_type.clone(),
-            assignee: a.assignee.clone(),
-            created_at: Some(now.clone()),
-            created_by: Some(ws.actor.clone()),
-            updated_at: Some(now.clone()),
-            due_at: due.clone(),
-            defer_until: defer.clone(),
-            external_ref: a.text.external_ref.clone(),
-            labels: labels.clone(),
-            ephemeral: a.ephemeral.then_some(true),
-            ..Bead::default()
-        };
-        if let Some(p) = &parent {
-            bead.dependencies.push(edit::dependency(
-                &id,
-                p,
-                dep_type::PARENT_CHILD,
-                &now,
-                &ws.actor,
-            ));
-        }
-        let mut reverse = Vec::new();
-        for spec in &a.deps {
-            let (kind, target) = match spec.split_once(':') {
-                Some((k, t)) => (k.trim(), t.trim()),
-                None => (dep_type::BLOCKS, spec.trim()),
-            };
-            let target = tx.resolve(target)?;
-            match kind {
-                "blocks" => reverse.push(target),
-                "depends-on" | "blocked-by" => {
-                    bead.dependencies.push(edit::dependency(
-                        &id,
-                        &target,
-                        dep_type::BLOCKS,
-                        &now,
-                        &ws.actor,
-                    ));
-                }
-                other => bead
-                    .dependencies
-                    .push(edit::dependency(&id, &target, other, &now, &ws.actor)),
-            }
-        }
-        tx.insert(bead)?;
-        for target in reverse {
-            let t = tx.get_mut(&target)?;
-            t.dependencies.push(edit::dependency(
-                &target,
-                &id,
-                dep_type::BLOCKS,
-                &now,
-                &ws.actor,
-            ));
-        }
-        Ok(id)
+    let m = ws.mutate(CommitKind::Created, TxOptions::default(), |tx| {
+        ops::create(tx, &new, &now)
     })?;
     finish(ctx, &m);
     let id = &m.value;
@@ -329,25 +269,30 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
     }
     let ws = ctx.workspace()?;
     let now = Timestamp::now();
-    let (add, remove) = (split_list(&a.add_label), split_list(&a.remove_label));
+    let (add, remove) = (
+        edit::parse_labels(&a.add_label)?,
+        edit::parse_labels(&a.remove_label)?,
+    );
     let set_labels = a
         .set_labels
         .as_ref()
-        .map(|s| split_list(std::slice::from_ref(s)));
-    let m = ws.mutate("updated", TxOptions::default(), |tx| {
+        .map(|s| edit::parse_labels(std::slice::from_ref(s)))
+        .transpose()?;
+    let m = ws.mutate(CommitKind::Updated, TxOptions::default(), |tx| {
         let mut ids = Vec::new();
         for q in &a.ids {
             let id = tx.resolve(q)?;
-            let b = tx.get_mut(&id)?;
-            if let Some(s) = &a.status {
-                bead::set_status(b, s.trim(), &now, None);
-            }
             if a.claim {
-                b.assignee = Some(ws.actor.clone());
-                if b.status != status::IN_PROGRESS {
-                    bead::set_status(b, status::IN_PROGRESS, &now, None);
-                }
+                edit::claim(tx, &id, &ws.actor, &now)?;
             }
+            if let Some(s) = &a.status {
+                edit::set_status(tx, &id, s.trim(), None, &now)?;
+            }
+            if let Some(labels) = &set_labels {
+                tx.get_mut(&id)?.labels = labels.clone();
+            }
+            edit::labels(tx, &id, &add, &remove)?;
+            let b = tx.get_mut(&id)?;
             if let Some(p) = priority {
                 b.priority = p;
             }
@@ -381,15 +326,6 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
             if let Some(d) = &defer {
                 b.defer_until = d.clone();
             }
-            if let Some(labels) = &set_labels {
-                b.labels = labels.clone();
-            }
-            for l in &add {
-                if !b.labels.contains(l) {
-                    b.labels.push(l.clone());
-                }
-            }
-            b.labels.retain(|l| !remove.contains(l));
             ids.push(id);
         }
         Ok(ids)
@@ -416,7 +352,7 @@ pub fn close(ctx: &Ctx, a: CloseArgs) -> Result<()> {
     let ws = ctx.workspace()?;
     let now = Timestamp::now();
     let reason = a.reason.clone().unwrap_or_else(|| "Closed".to_owned());
-    let m = ws.mutate("closed", TxOptions::default(), |tx| {
+    let m = ws.mutate(CommitKind::Closed, TxOptions::default(), |tx| {
         let mut ids = Vec::new();
         for q in &a.ids {
             let id = tx.resolve(q)?;
@@ -441,7 +377,7 @@ pub struct ReopenArgs {
 pub fn reopen(ctx: &Ctx, a: ReopenArgs) -> Result<()> {
     let ws = ctx.workspace()?;
     let now = Timestamp::now();
-    let m = ws.mutate("reopened", TxOptions::default(), |tx| {
+    let m = ws.mutate(CommitKind::Reopened, TxOptions::default(), |tx| {
         let mut ids = Vec::new();
         for q in &a.ids {
             let id = tx.resolve(q)?;
@@ -475,7 +411,7 @@ pub fn dep_add(ctx: &Ctx, a: DepAddArgs) -> Result<()> {
     }
     let ws = ctx.workspace()?;
     let now = Timestamp::now();
-    let m = ws.mutate("dep_added", TxOptions::default(), |tx| {
+    let m = ws.mutate(CommitKind::DepAdded, TxOptions::default(), |tx| {
         let from = tx.resolve(&a.id)?;
         let to = tx.resolve(&a.depends_on)?;
         let exists = edit::add_dependency(tx, &from, &to, &kind, &ws.actor, &now)?;
@@ -512,19 +448,12 @@ pub struct DepRemoveArgs {
 
 pub fn dep_remove(ctx: &Ctx, a: DepRemoveArgs) -> Result<()> {
     let ws = ctx.workspace()?;
-    let m = ws.mutate("dep_removed", TxOptions::default(), |tx| {
+    let m = ws.mutate(CommitKind::DepRemoved, TxOptions::default(), |tx| {
         let from = tx.resolve(&a.id)?;
         let to = tx
             .resolve(&a.depends_on)
             .unwrap_or_else(|_| a.depends_on.trim().to_owned());
-        let b = tx.get_mut(&from)?;
-        let before = b.dependencies.len();
-        b.dependencies.retain(|d| {
-            !(d.depends_on_id == to && a.dep_type.as_ref().is_none_or(|t| &d.dep_type == t))
-        });
-        if b.dependencies.len() == before {
-            return Err(Error::Refused(format!("{from} does not depend on {to}")));
-        }
+        edit::remove_dependency(tx, &from, &to, a.dep_type.as_deref())?;
         Ok((from, to))
     })?;
     finish(ctx, &m);
@@ -553,21 +482,26 @@ pub fn label(ctx: &Ctx, a: LabelArgs, add: bool) -> Result<()> {
     let Some((label, ids)) = a.args.split_last() else {
         return Err(Error::Usage("usage: loom label add <id>... <label>".into()));
     };
-    let label = label.trim().to_owned();
-    if label.is_empty() || label.contains(',') {
-        return Err(Error::Usage(format!("{label:?} is not a valid label")));
+    let labels = edit::parse_labels(std::slice::from_ref(label))?;
+    if labels.is_empty() {
+        return Err(Error::Usage(format!(
+            "{label:?} is not a label: give one or more, comma-separated"
+        )));
     }
     let ws = ctx.workspace()?;
-    let event = if add { "labeled" } else { "unlabeled" };
+    let event = if add {
+        CommitKind::Labeled
+    } else {
+        CommitKind::Unlabeled
+    };
     let m = ws.mutate(event, TxOptions::default(), |tx| {
         let mut out = Vec::new();
         for q in ids {
             let id = tx.resolve(q)?;
-            let b = tx.get_mut(&id)?;
-            if add && !b.labels.contains(&label) {
-                b.labels.push(label.clone());
-            } else if !add {
-                b.labels.retain(|l| l != &label);
+            if add {
+                edit::labels(tx, &id, &labels, &[])?;
+            } else {
+                edit::labels(tx, &id, &[], &labels)?;
             }
             out.push(id);
         }
@@ -579,17 +513,23 @@ pub fn label(ctx: &Ctx, a: LabelArgs, add: bool) -> Result<()> {
         let items: Vec<_> = m
             .value
             .iter()
-            .map(|id| json!({"status": verb, "issue_id": id, "label": label}))
+            .flat_map(|id| {
+                labels
+                    .iter()
+                    .map(move |l| json!({"issue_id": id, "label": l, "status": verb}))
+            })
             .collect();
         return output::write_json_array(&mut ctx.out(), items);
     }
+    let prep = if add { "to" } else { "from" };
     for id in &m.value {
-        let changed = m.applied.changes.iter().any(|c| &c.id == id);
-        if changed {
-            let prep = if add { "to" } else { "from" };
-            ctx.say(&ctx.paint.ok(&format!("Label '{label}' {verb} {prep} {id}")))?;
-        } else {
+        if !m.applied.changes.iter().any(|c| &c.id == id) {
             ctx.say(&format!("{id}: no change"))?;
+            continue;
+        }
+        for l in &labels {
+            let verb = if add { "Added" } else { "Removed" };
+            ctx.say(&ctx.paint.ok(&format!("{verb} label '{l}' {prep} {id}")))?;
         }
     }
     Ok(())
@@ -632,12 +572,9 @@ pub fn comment(ctx: &Ctx, a: CommentArgs) -> Result<()> {
     let ws = ctx.workspace()?;
     let author = a.author.clone().unwrap_or_else(|| ws.actor.clone());
     let now = Timestamp::now();
-    let m = ws.mutate("commented", TxOptions::default(), |tx| {
+    let m = ws.mutate(CommitKind::Commented, TxOptions::default(), |tx| {
         let id = tx.resolve(&a.id)?;
-        let b = tx.get_mut(&id)?;
-        let c = b.new_comment(&author, &text, &now);
-        b.comments.push(c.clone());
-        Ok(c)
+        edit::comment(tx, &id, &author, &text, &now)
     })?;
     finish(ctx, &m);
     if ctx.global.json {

@@ -32,7 +32,7 @@ pub struct CommitRequest {
     pub body: Option<String>,
     pub beads: Vec<String>,
     pub actor: String,
-    pub event: String,
+    pub event: super::CommitKind,
 }
 
 /// A commit made.
@@ -73,7 +73,7 @@ impl CommitRequest {
             "Loom-Actor: {}\n",
             one_line(&crate::text::strip_unsafe(&self.actor))
         ));
-        m.push_str(&format!("Loom-Event: {}\n", one_line(&self.event)));
+        m.push_str(&format!("Loom-Event: {}\n", self.event));
         m
     }
 }

@@ -6,6 +6,7 @@
 //! user's staged and unstaged changes elsewhere are never touched and no hooks run.
 
 mod commit;
+mod kind;
 mod log;
 pub mod merge;
 pub(crate) mod safe;
@@ -18,6 +19,7 @@ use std::process::{Output, Stdio};
 use crate::error::{Error, Result};
 
 pub use commit::{CommitRequest, Committed};
+pub use kind::CommitKind;
 pub use log::{LogEntry, Trailers, parse_trailers};
 
 /// A git repository (worktree) Loom works in.

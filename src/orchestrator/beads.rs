@@ -52,33 +52,37 @@ pub enum Claim {
 /// Claims an open bead for `owner` (status `in_progress`, owner record, dispatch count).
 pub fn claim(ws: &Workspace, id: &str, owner: &Owner) -> Result<Claim> {
     let now = Timestamp::now();
-    let m = ws.mutate("claimed", TxOptions::default(), |tx| {
-        let b = tx.get_mut(id)?;
-        if b.status != status::OPEN {
-            return Ok(Claim::Skipped(format!("it is {}", b.status)));
-        }
-        if b.issue_type == issue_type::DECISION {
-            return Ok(Claim::Skipped("decision beads are for people".into()));
-        }
-        let previous_stage = b
-            .loom_get("stage")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        bead::set_status(b, status::IN_PROGRESS, &now, None);
-        let l = b.loom_mut();
-        let merge_approved = l.remove("merge_approved") == Some(json!(true));
-        let dispatches = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0) as u32 + 1;
-        l.insert("dispatches".into(), json!(dispatches));
-        l.insert("owner".into(), json!(owner));
-        l.insert("stage".into(), json!(stage::CLAIMED));
-        l.insert("claimed_at".into(), json!(now.as_str()));
-        Ok(Claim::Claimed {
-            bead: Box::new(b.clone()),
-            dispatches,
-            previous_stage,
-            merge_approved,
-        })
-    })?;
+    let m = ws.mutate(
+        crate::git::CommitKind::Claimed,
+        TxOptions::default(),
+        |tx| {
+            let b = tx.get_mut(id)?;
+            if b.status != status::OPEN {
+                return Ok(Claim::Skipped(format!("it is {}", b.status)));
+            }
+            if b.issue_type == issue_type::DECISION {
+                return Ok(Claim::Skipped("decision beads are for people".into()));
+            }
+            let previous_stage = b
+                .loom_get("stage")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            bead::set_status(b, status::IN_PROGRESS, &now, None);
+            let l = b.loom_mut();
+            let merge_approved = l.remove("merge_approved") == Some(json!(true));
+            let dispatches = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0) as u32 + 1;
+            l.insert("dispatches".into(), json!(dispatches));
+            l.insert("owner".into(), json!(owner));
+            l.insert("stage".into(), json!(stage::CLAIMED));
+            l.insert("claimed_at".into(), json!(now.as_str()));
+            Ok(Claim::Claimed {
+                bead: Box::new(b.clone()),
+                dispatches,
+                previous_stage,
+                merge_approved,
+            })
+        },
+    )?;
     Ok(m.value)
 }
 
@@ -98,22 +102,26 @@ pub fn set_stage(ws: &Workspace, id: &str, stage: &str, extra: &[(&str, Value)])
 /// Gives a claimed bead back: status `status`, no owner, the stage recorded (a commit).
 pub fn release(ws: &Workspace, id: &str, to_status: &str, stage: &str, note: &str) -> Result<()> {
     let now = Timestamp::now();
-    ws.mutate("released", TxOptions::default(), |tx| {
-        let b = tx.get_mut(id)?;
-        if b.status != to_status {
-            bead::set_status(b, to_status, &now, None);
-        }
-        let l = b.loom_mut();
-        l.remove("owner");
-        l.insert("stage".into(), json!(stage));
-        if !note.is_empty() {
-            l.insert(
-                "note".into(),
-                json!(note.chars().take(500).collect::<String>()),
-            );
-        }
-        Ok(())
-    })?;
+    ws.mutate(
+        crate::git::CommitKind::Released,
+        TxOptions::default(),
+        |tx| {
+            let b = tx.get_mut(id)?;
+            if b.status != to_status {
+                bead::set_status(b, to_status, &now, None);
+            }
+            let l = b.loom_mut();
+            l.remove("owner");
+            l.insert("stage".into(), json!(stage));
+            if !note.is_empty() {
+                l.insert(
+                    "note".into(),
+                    json!(note.chars().take(500).collect::<String>()),
+                );
+            }
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
@@ -121,22 +129,26 @@ pub fn release(ws: &Workspace, id: &str, to_status: &str, stage: &str, note: &st
 /// dispatch does not count against its budget, since the bead was not at fault.
 pub fn give_back(ws: &Workspace, id: &str, why: &str) -> Result<()> {
     let now = Timestamp::now();
-    ws.mutate("released", TxOptions::default(), |tx| {
-        let b = tx.get_mut(id)?;
-        if b.status != status::OPEN {
-            bead::set_status(b, status::OPEN, &now, None);
-        }
-        let l = b.loom_mut();
-        l.remove("owner");
-        l.insert("stage".into(), json!(stage::INTERRUPTED));
-        l.insert(
-            "note".into(),
-            json!(why.chars().take(500).collect::<String>()),
-        );
-        let n = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0);
-        l.insert("dispatches".into(), json!(n.saturating_sub(1)));
-        Ok(())
-    })?;
+    ws.mutate(
+        crate::git::CommitKind::Released,
+        TxOptions::default(),
+        |tx| {
+            let b = tx.get_mut(id)?;
+            if b.status != status::OPEN {
+                bead::set_status(b, status::OPEN, &now, None);
+            }
+            let l = b.loom_mut();
+            l.remove("owner");
+            l.insert("stage".into(), json!(stage::INTERRUPTED));
+            l.insert(
+                "note".into(),
+                json!(why.chars().take(500).collect::<String>()),
+            );
+            let n = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0);
+            l.insert("dispatches".into(), json!(n.saturating_sub(1)));
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
@@ -149,7 +161,7 @@ pub fn close_merged(ws: &Workspace, id: &str, summary: &str, commit: Option<&str
     } else {
         reason
     };
-    ws.mutate("closed", TxOptions::default(), |tx| {
+    ws.mutate(crate::git::CommitKind::Closed, TxOptions::default(), |tx| {
         let b = tx.get_mut(id)?;
         bead::set_status(b, status::CLOSED, &now, Some(&reason));
         let l = b.loom_mut();
@@ -180,16 +192,20 @@ pub fn recover(ws: &Workspace, me: &Owner) -> Result<Vec<String>> {
         return Ok(stale);
     }
     let now = Timestamp::now();
-    ws.mutate("recovered", TxOptions::default(), |tx| {
-        for id in &stale {
-            let b = tx.get_mut(id)?;
-            bead::set_status(b, status::OPEN, &now, None);
-            let l = b.loom_mut();
-            l.remove("owner");
-            l.insert("stage".into(), json!(stage::RECOVERED));
-        }
-        Ok(())
-    })?;
+    ws.mutate(
+        crate::git::CommitKind::Recovered,
+        TxOptions::default(),
+        |tx| {
+            for id in &stale {
+                let b = tx.get_mut(id)?;
+                bead::set_status(b, status::OPEN, &now, None);
+                let l = b.loom_mut();
+                l.remove("owner");
+                l.insert("stage".into(), json!(stage::RECOVERED));
+            }
+            Ok(())
+        },
+    )?;
     Ok(stale)
 }
 
@@ -216,9 +232,11 @@ pub fn restore(ws: &Workspace, lost: &crate::store::Lost) -> Result<crate::store
     if repo.in_operation() || repo.matches_head(&file)? {
         return Ok(Restored::ByGit);
     }
-    let done = ws.mutate("restored", crate::store::TxOptions::default(), |tx| {
-        crate::store::edit::restore(tx, lost)
-    })?;
+    let done = ws.mutate(
+        crate::git::CommitKind::Restored,
+        crate::store::TxOptions::default(),
+        |tx| crate::store::restore(tx, lost),
+    )?;
     Ok(if done.value {
         Restored::Applied
     } else {

@@ -641,9 +641,11 @@ impl Dispatcher {
             .blocking(move |cx| {
                 let now = crate::bead::Timestamp::now();
                 cx.ws
-                    .mutate("closed", crate::store::TxOptions::default(), |tx| {
-                        crate::store::edit::close_finished_epics(tx, &busy, &now)
-                    })
+                    .mutate(
+                        crate::git::CommitKind::Closed,
+                        crate::store::TxOptions::default(),
+                        |tx| crate::ops::edit::close_finished_epics(tx, &busy, &now),
+                    )
                     .map(|done| done.value)
             })
             .await;
@@ -651,7 +653,7 @@ impl Dispatcher {
             Ok(ids) => {
                 for id in ids {
                     self.cx
-                        .stage_event(&id, "closed", crate::store::edit::EPIC_DONE);
+                        .stage_event(&id, "closed", crate::ops::edit::EPIC_DONE);
                 }
             }
             Err(e) => self.cx.publish(Event::Error {

@@ -682,13 +682,16 @@ impl Pipeline {
             .cx
             .blocking(move |cx| {
                 let now = crate::bead::Timestamp::now();
-                cx.ws
-                    .mutate("escalated", crate::store::TxOptions::default(), |tx| {
+                cx.ws.mutate(
+                    crate::git::CommitKind::Escalated,
+                    crate::store::TxOptions::default(),
+                    |tx| {
                         let b = tx.get_mut(&id)?;
                         let c = b.new_comment(&actor, &comment, &now);
                         b.comments.push(c);
                         decision::escalate_in(tx, &id, &actor, &q, &now)
-                    })
+                    },
+                )
             })
             .await;
         self.report.stage = "security_stop".into();

@@ -157,20 +157,48 @@ impl Layout {
             .unwrap_or_else(|_| path.to_path_buf())
     }
 
-    /// `issue-prefix` from `.beads/config.yaml`, if set.
-    pub fn configured_prefix(&self) -> Result<Option<String>> {
+    /// `.beads/config.yaml` (bd's settings file) as a value; `Null` when there is none.
+    fn bd_config(&self) -> Result<serde_json::Value> {
         let path = self.beads_dir.join(CONFIG_FILE);
         let Some(text) = super::fsio::read_small(&path, 1 << 20)? else {
-            return Ok(None);
+            return Ok(serde_json::Value::Null);
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        let value: serde_json::Value = serde_norway::from_str(text)
-            .map_err(|e| Error::Config(format!("{}: {e}", self.relative(&path).display())))?;
-        Ok(value
+        serde_norway::from_str(text)
+            .map_err(|e| Error::Config(format!("{}: {e}", self.relative(&path).display())))
+    }
+
+    /// `issue-prefix` from `.beads/config.yaml`, if set.
+    pub fn configured_prefix(&self) -> Result<Option<String>> {
+        Ok(self
+            .bd_config()?
             .get("issue-prefix")
             .and_then(|v| v.as_str())
             .map(|s| s.trim().trim_end_matches('-').to_owned())
             .filter(|s| !s.is_empty()))
+    }
+
+    /// Custom statuses from `.beads/config.yaml` (bd's `status.custom`: a list or a
+    /// comma-separated string of `name` or `name:category`, written as a dotted key or nested
+    /// under `status:`); their names.
+    pub fn custom_statuses(&self) -> Result<Vec<String>> {
+        let config = self.bd_config()?;
+        let value = config
+            .get("status.custom")
+            .or_else(|| config.get("status").and_then(|s| s.get("custom")));
+        let entries: Vec<String> = match value {
+            Some(serde_json::Value::String(s)) => s.split(',').map(str::to_owned).collect(),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(entries
+            .iter()
+            .map(|e| e.split(':').next().unwrap_or("").trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect())
     }
 }
 

@@ -8,7 +8,6 @@
 
 mod admin;
 pub mod conversation;
-pub mod edit;
 pub mod fsio;
 pub mod jsonl;
 pub mod layout;
@@ -140,13 +139,15 @@ impl Change {
 #[derive(Clone, Debug, Default)]
 pub struct Applied {
     pub changes: Vec<Change>,
+    /// Beads deleted, as they were last.
+    pub removed: Vec<Bead>,
     /// Files written, relative to the repository root.
     pub paths: Vec<PathBuf>,
 }
 
 impl Applied {
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.removed.is_empty()
     }
 }
 
@@ -476,7 +477,11 @@ impl Store {
         Ok(applied
             .changes
             .iter()
-            .all(|c| on_disk.get(c.id.as_str()) == Some(&&c.after)))
+            .all(|c| on_disk.get(c.id.as_str()) == Some(&&c.after))
+            && applied
+                .removed
+                .iter()
+                .all(|b| !on_disk.contains_key(b.id.as_str())))
     }
 }
 
@@ -532,6 +537,21 @@ pub fn conflict_markers(bytes: &[u8]) -> bool {
     at_line_start(b"<<<<<<<") && at_line_start(b">>>>>>>")
 }
 
+/// Puts back a change of this process that another program undid (see
+/// [`OwnWrites::undone`]), if the bead is still as that program left it; whether it did.
+pub fn restore(tx: &mut Tx, lost: &Lost) -> Result<bool> {
+    let id = lost.after.id.clone();
+    let now = tx.get(&id)?.map(content_hash);
+    if now != lost.now {
+        return Ok(false);
+    }
+    match now {
+        Some(_) => *tx.get_mut(&id)? = lost.after.clone(),
+        None => tx.insert(lost.after.clone())?,
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,6 +572,7 @@ mod tests {
                 before,
                 after,
             }],
+            removed: Vec::new(),
             paths: Vec::new(),
         }
     }

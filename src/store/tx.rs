@@ -52,6 +52,8 @@ pub struct Tx {
     options: TxOptions,
     /// A bead file read in this transaction holds merge-conflict markers.
     conflicted: Option<PathBuf>,
+    /// Beads deleted in this transaction.
+    removed: HashSet<String>,
 }
 
 pub(super) enum Outcome {
@@ -75,6 +77,7 @@ impl Tx {
             touched: Vec::new(),
             options,
             conflicted: None,
+            removed: HashSet::new(),
         };
         if layout.format == Format::Jsonl {
             let path = layout.jsonl_path();
@@ -236,6 +239,9 @@ impl Tx {
 
     /// The bead with this exact id, complete.
     pub fn get(&mut self, id: &str) -> Result<Option<&Bead>> {
+        if self.removed.contains(id) {
+            return Ok(None);
+        }
         self.load(id)?;
         let Some(&i) = self.index.get(id) else {
             return Ok(None);
@@ -252,6 +258,9 @@ impl Tx {
 
     /// The bead with this exact id, for change. Errors if it is missing or unreadable.
     pub fn get_mut(&mut self, id: &str) -> Result<&mut Bead> {
+        if self.removed.contains(id) {
+            return Err(Error::NotFound(id.to_owned()));
+        }
         self.load(id)?;
         let Some(&i) = self.index.get(id) else {
             return Err(self.missing(id));
@@ -274,6 +283,23 @@ impl Tx {
             },
             None => Error::NotFound(id.to_owned()),
         }
+    }
+
+    /// Deletes the bead with this exact id; its last version. Until the transaction ends the
+    /// bead stays in [`Tx::all`] as a tombstone (never a blocker, never ready), and
+    /// [`Tx::get`] no longer finds it.
+    pub fn remove(&mut self, id: &str) -> Result<Bead> {
+        let last = self.get_mut(id)?.clone();
+        if let Some(&i) = self.index.get(id) {
+            bead::set_status(
+                &mut self.beads[i],
+                bead::status::TOMBSTONE,
+                &Timestamp::now(),
+                None,
+            );
+        }
+        self.removed.insert(id.to_owned());
+        Ok(last)
     }
 
     /// Adds a new bead. Errors if the id is taken.
@@ -367,11 +393,17 @@ impl Tx {
             return Err(conflicted(path));
         }
         let mut changes = Vec::new();
+        let mut removed = Vec::new();
         for id in std::mem::take(&mut self.touched) {
             let Some(&i) = self.index.get(&id) else {
                 continue;
             };
             let before = self.before.remove(&id).flatten();
+            if self.removed.contains(&id) {
+                // Deleting a bead made in this same transaction leaves nothing to write.
+                removed.extend(before);
+                continue;
+            }
             if before.as_ref() == Some(&self.beads[i]) {
                 continue;
             }
@@ -394,7 +426,7 @@ impl Tx {
                 after: after.clone(),
             });
         }
-        if changes.is_empty() {
+        if changes.is_empty() && removed.is_empty() {
             return Ok(Outcome::Done(Applied::default(), Vec::new()));
         }
         let temp_dir = self.layout.beads_dir.clone();
@@ -415,6 +447,9 @@ impl Tx {
                     } else {
                         added.push(c.after.clone());
                     }
+                }
+                for gone in &removed {
+                    changed.insert(gone.id.clone(), None);
                 }
                 let bytes = doc
                     .render(&changed, &added)
@@ -442,9 +477,25 @@ impl Tx {
                     }
                     paths.push(self.layout.relative(&path));
                 }
+                for gone in &removed {
+                    let Some((path, expected)) = files.get(&gone.id) else {
+                        continue;
+                    };
+                    if let Replaced::Conflict = fsio::remove(path, *expected)? {
+                        return Ok(Outcome::Conflict);
+                    }
+                    paths.push(self.layout.relative(path));
+                }
             }
         }
-        Ok(Outcome::Done(Applied { changes, paths }, written))
+        Ok(Outcome::Done(
+            Applied {
+                changes,
+                removed,
+                paths,
+            },
+            written,
+        ))
     }
 }
 

@@ -11,20 +11,20 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
 use crate::agent::persona::PersonaSet;
-use crate::bead::{Bead, Timestamp, dep_type, status};
+use crate::bead::{Bead, Timestamp, dep_type};
 use crate::decision::{self, Verdict};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus};
 use crate::llm::Client;
+use crate::ops::{self, CommitKind, DepSpec, NewBead};
 use crate::orchestrator::dispatch::{self, Control, Setup};
 use crate::orchestrator::report::StopReason;
 use crate::orchestrator::settings::RunSettings;
 use crate::store::watch::Watcher;
-use crate::store::{Snapshot, TxOptions, edit};
+use crate::store::{Snapshot, TxOptions};
 use crate::workspace::Workspace;
 
 use super::app::{AppEvent, Detail, Mutation};
-use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
 mod follow;
@@ -483,7 +483,7 @@ fn set_blockers(
         .retain(|d| !dep_type::blocks_directly(&d.dep_type) || want.contains(&d.depends_on_id));
     for on in want {
         let on = tx.resolve(on)?;
-        edit::add_dependency(tx, id, &on, dep_type::BLOCKS, actor, now)?;
+        ops::edit::add_dependency(tx, id, &on, dep_type::BLOCKS, actor, now)?;
     }
     Ok(())
 }
@@ -495,16 +495,22 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
     let opts = TxOptions::default;
     match m {
         Mutation::Create(d) => {
-            let done = ws.mutate("created", opts(), |tx| {
-                let id = tx.new_id(&d.title, &d.description, &actor, &now)?;
-                tx.insert(new_bead(&id, d, &actor, &now))?;
-                set_blockers(tx, &id, &d.depends_on, &actor, &now)?;
-                Ok(id)
+            let mut new = NewBead::new(d.title.clone(), actor.clone());
+            new.description = Some(d.description.clone());
+            new.issue_type = d.issue_type.clone();
+            new.priority = d.priority;
+            new.deps = d
+                .depends_on
+                .iter()
+                .map(|on| DepSpec::parse(on))
+                .collect::<Result<_>>()?;
+            let done = ws.mutate(CommitKind::Created, opts(), |tx| {
+                ops::create(tx, &new, &now)
             })?;
             Ok(format!("created {}: {}", done.value, d.title))
         }
         Mutation::Update { id, draft: d } => {
-            ws.mutate("updated", opts(), |tx| {
+            ws.mutate(CommitKind::Updated, opts(), |tx| {
                 let b = tx.get_mut(id)?;
                 b.title = d.title.clone();
                 b.issue_type = d.issue_type.clone();
@@ -515,15 +521,15 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
             Ok(format!("updated {id}"))
         }
         Mutation::Priority { id, priority } => {
-            ws.mutate("updated", opts(), |tx| {
+            ws.mutate(CommitKind::Updated, opts(), |tx| {
                 tx.get_mut(id)?.priority = *priority;
                 Ok(())
             })?;
             Ok(format!("{id} is P{priority} now"))
         }
         Mutation::AddDependency { id, on } => {
-            let existed = ws.mutate("dep_added", opts(), |tx| {
-                edit::add_dependency(tx, id, on, dep_type::BLOCKS, &actor, &now)
+            let existed = ws.mutate(CommitKind::DepAdded, opts(), |tx| {
+                ops::edit::add_dependency(tx, id, on, dep_type::BLOCKS, &actor, &now)
             })?;
             Ok(if existed.value {
                 format!("{id} already depends on {on}")
@@ -532,13 +538,13 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
             })
         }
         Mutation::Close { id, reason } => {
-            ws.mutate("closed", opts(), |tx| {
-                edit::close(tx, id, reason, false, &now)
+            ws.mutate(CommitKind::Closed, opts(), |tx| {
+                ops::edit::close(tx, id, reason, false, &now)
             })?;
             Ok(format!("closed {id}"))
         }
         Mutation::Replace(b) => {
-            ws.mutate("updated", opts(), |tx| {
+            ws.mutate(CommitKind::Updated, opts(), |tx| {
                 let cur = tx.get_mut(&b.id)?;
                 let mut next = (**b).clone();
                 // What changed meanwhile stays theirs: the timestamp is the store's to set.
@@ -549,25 +555,10 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
             Ok(format!("updated {} from the editor", b.id))
         }
         Mutation::Reopen { id } => {
-            ws.mutate("reopened", opts(), |tx| {
-                edit::reopen(tx, id, None, &actor, &now)
+            ws.mutate(CommitKind::Reopened, opts(), |tx| {
+                ops::edit::reopen(tx, id, None, &actor, &now)
             })?;
             Ok(format!("reopened {id}"))
         }
-    }
-}
-
-fn new_bead(id: &str, d: &BeadDraft, actor: &str, now: &Timestamp) -> Bead {
-    Bead {
-        id: id.to_owned(),
-        title: d.title.clone(),
-        description: (!d.description.is_empty()).then(|| d.description.clone()),
-        status: status::OPEN.to_owned(),
-        priority: d.priority,
-        issue_type: d.issue_type.clone(),
-        created_at: Some(now.clone()),
-        created_by: Some(actor.to_owned()),
-        updated_at: Some(now.clone()),
-        ..Bead::default()
     }
 }

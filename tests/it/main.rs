@@ -8,6 +8,7 @@
 
 mod agent;
 mod bad_input;
+mod bd_compat;
 mod commands;
 mod concurrency;
 mod crash;

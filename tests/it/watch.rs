@@ -166,7 +166,7 @@ fn an_undone_change_is_noticed_and_applied_again() {
             restorer
                 .transact(
                     TxOptions::default(),
-                    |t| loom::store::edit::restore(t, lost),
+                    |t| loom::store::restore(t, lost),
                     |_| Ok(()),
                 )
                 .map(|(put_back, _)| {
@@ -232,7 +232,7 @@ fn restore_tells_a_stale_writer_from_git() {
     let stale_text = repo.read_string(&rel);
     let stale = ws.store.load().unwrap().beads[0].clone();
     let done = ws
-        .mutate("updated", TxOptions::default(), |tx| {
+        .mutate(loom::git::CommitKind::Updated, TxOptions::default(), |tx| {
             tx.get_mut(&id)?.priority = 0;
             Ok(tx.get(&id)?.cloned())
         })

@@ -1,14 +1,14 @@
-//! Bead edits every front end makes the same way (the CLI's `close`, `reopen`, `dep add`, the
-//! TUI's keys), as functions over a transaction so each caller keeps its own commit message and
-//! output.
+//! Changes to existing beads, each a function over a transaction: status (validated), claim,
+//! close, reopen, dependencies (with the cycle check), labels, comments, and closing finished
+//! epics. The caller names the commit ([`super::CommitKind`]) and keeps its own output.
 
 use crate::bead::Timestamp;
 
 use crate::bead::graph::Graph;
-use crate::bead::{self, Dependency, dep_type, status};
+use crate::bead::{self, Comment, Dependency, dep_type, status};
 use crate::error::{Error, Result};
 
-use super::Tx;
+use crate::store::Tx;
 
 /// A dependency record `from` → `to` of `kind`, made now by `actor`.
 pub fn dependency(from: &str, to: &str, kind: &str, now: &Timestamp, actor: &str) -> Dependency {
@@ -162,17 +162,132 @@ pub fn close_finished_epics(tx: &mut Tx, busy: &[String], now: &Timestamp) -> Re
     }
 }
 
-/// Puts back a change of this process that another program undid (see
-/// [`super::OwnWrites::undone`]), if the bead is still as that program left it; whether it did.
-pub fn restore(tx: &mut Tx, lost: &super::Lost) -> Result<bool> {
-    let id = lost.after.id.clone();
-    let now = tx.get(&id)?.map(super::content_hash);
-    if now != lost.now {
+/// bd's built-in statuses (what `update --status` accepts besides `status.custom`).
+pub const BD_STATUSES: &[&str] = &[
+    status::OPEN,
+    status::IN_PROGRESS,
+    status::BLOCKED,
+    status::DEFERRED,
+    status::CLOSED,
+    status::PINNED,
+    status::HOOKED,
+];
+
+/// Refuses a status that is neither one of bd's built-ins nor configured in
+/// `.beads/config.yaml` (`status.custom`), naming the valid ones.
+pub fn check_status(tx: &Tx, value: &str) -> Result<()> {
+    let custom = tx.layout().custom_statuses()?;
+    if BD_STATUSES.contains(&value) || custom.iter().any(|c| c == value) {
+        return Ok(());
+    }
+    let custom_text = if custom.is_empty() {
+        "no custom statuses; add them as status.custom in .beads/config.yaml, e.g. status.custom: \"in_review,qa\"".to_owned()
+    } else {
+        format!("custom: {}", custom.join(", "))
+    };
+    Err(Error::Usage(format!(
+        "invalid status {value:?} (built-in: {}; {custom_text})",
+        BD_STATUSES.join(", ")
+    )))
+}
+
+/// Sets `id`'s status to `value` (validated; `closed` records `reason`).
+pub fn set_status(
+    tx: &mut Tx,
+    id: &str,
+    value: &str,
+    reason: Option<&str>,
+    now: &Timestamp,
+) -> Result<()> {
+    check_status(tx, value)?;
+    let b = tx.get_mut(id)?;
+    if b.status != value {
+        bead::set_status(b, value, now, reason);
+    }
+    Ok(())
+}
+
+/// Claims `id` for `actor`: assignee and `in_progress` in one change, as bd's `update --claim`.
+/// Refused when someone else holds it (naming them) or the bead is not open; claiming one's
+/// own claim again changes nothing. Whether it changed the bead.
+pub fn claim(tx: &mut Tx, id: &str, actor: &str, now: &Timestamp) -> Result<bool> {
+    let b = tx.get_mut(id)?;
+    if let Some(holder) = b
+        .assignee
+        .as_deref()
+        .filter(|a| !a.is_empty() && *a != actor)
+    {
+        return Err(Error::Refused(format!(
+            "{id} is already claimed by {holder}; ask them, or take it over with `loom update {id} -a {actor} -s in_progress`"
+        )));
+    }
+    if b.status == status::IN_PROGRESS && b.assignee.as_deref() == Some(actor) {
         return Ok(false);
     }
-    match now {
-        Some(_) => *tx.get_mut(&id)? = lost.after.clone(),
-        None => tx.insert(lost.after.clone())?,
+    if b.status != status::OPEN {
+        return Err(Error::Refused(format!(
+            "{id} cannot be claimed: its status is {} (only open beads can be claimed)",
+            b.status
+        )));
     }
+    b.assignee = Some(actor.to_owned());
+    bead::set_status(b, status::IN_PROGRESS, now, None);
     Ok(true)
+}
+
+/// Adds and removes labels on `id` (adding one it has, or removing one it lacks, is no change).
+pub fn labels(tx: &mut Tx, id: &str, add: &[String], remove: &[String]) -> Result<()> {
+    let b = tx.get_mut(id)?;
+    for l in add {
+        if !b.labels.contains(l) {
+            b.labels.push(l.clone());
+        }
+    }
+    b.labels.retain(|l| !remove.contains(l));
+    Ok(())
+}
+
+/// Labels as typed: comma-separated, trimmed; empty or `provides:` ones refused (bd's rule).
+pub fn parse_labels(values: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for l in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        if l.is_empty() {
+            continue;
+        }
+        if l.starts_with("provides:") {
+            return Err(Error::Usage(format!(
+                "{l:?}: labels starting with provides: are reserved"
+            )));
+        }
+        if !out.iter().any(|o| o == l) {
+            out.push(l.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Adds a comment by `author` to `id`; the comment.
+pub fn comment(
+    tx: &mut Tx,
+    id: &str,
+    author: &str,
+    text: &str,
+    now: &Timestamp,
+) -> Result<Comment> {
+    let b = tx.get_mut(id)?;
+    let c = b.new_comment(author, text, now);
+    b.comments.push(c.clone());
+    Ok(c)
+}
+
+/// Removes `from`'s dependency on `to` (of `kind`, or of any type); refused if there is none.
+pub fn remove_dependency(tx: &mut Tx, from: &str, to: &str, kind: Option<&str>) -> Result<()> {
+    let b = tx.get_mut(from)?;
+    let before = b.dependencies.len();
+    b.dependencies
+        .retain(|d| !(d.depends_on_id == to && kind.is_none_or(|t| d.dep_type == t)));
+    if b.dependencies.len() == before {
+        return Err(Error::Refused(format!("{from} does not depend on {to}")));
+    }
+    Ok(())
 }
