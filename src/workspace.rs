@@ -112,18 +112,86 @@ impl Workspace {
         let repo = self.require_repo()?;
         self.refuse_unmerged(repo)?;
         let mut commit = None;
-        let (value, applied) = self.store.transact(options, change, |applied| {
-            if self.config.auto_commit {
-                let request = self.describe(event, applied);
-                commit = self.commit(repo, request)?;
-            }
-            Ok(())
-        })?;
+        let folded = std::cell::RefCell::new(Vec::new());
+        let (value, applied) = self.store.transact_with(
+            options,
+            change,
+            |paths, may_commit| self.commit_external(repo, paths, may_commit, &folded),
+            |applied| {
+                if self.config.auto_commit {
+                    let mut request = self.describe(event, applied);
+                    name_folded(&mut request, &folded.borrow());
+                    commit = self.commit(repo, request)?;
+                }
+                Ok(())
+            },
+        )?;
         Ok(Mutation {
             value,
             applied,
             commit,
         })
+    }
+
+    /// Before Loom's change is written: files it is about to rewrite that hold edits made
+    /// outside Loom and not committed (an editor, bd, a script) are committed first as they
+    /// are, marked `external`, so the next commit's message describes exactly its own diff.
+    /// This process's own uncommitted writes (the orchestrator's stages) ride along instead.
+    /// Whether it committed something (the transaction then starts over). When it may not
+    /// commit any more (the files keep changing), the files are named in `folded` instead, for
+    /// Loom's own commit message to mention.
+    fn commit_external(
+        &self,
+        repo: &Repo,
+        paths: &[PathBuf],
+        may_commit: bool,
+        folded: &std::cell::RefCell<Vec<PathBuf>>,
+    ) -> Result<bool> {
+        if !self.config.auto_commit {
+            return Ok(false);
+        }
+        let rel: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| !self.store.uncommitted_own(p))
+            .filter_map(|p| p.strip_prefix(&repo.workdir).ok().map(Path::to_path_buf))
+            .collect();
+        let dirty = repo.changed_since_head(&rel)?;
+        let Some(first) = dirty.first() else {
+            folded.borrow_mut().clear();
+            return Ok(false);
+        };
+        if !may_commit {
+            *folded.borrow_mut() = dirty;
+            return Ok(false);
+        }
+        let yaml_dir = self.layout().relative(&self.layout().yaml_dir());
+        let beads: Vec<String> = dirty
+            .iter()
+            .filter(|p| p.parent() == Some(yaml_dir.as_path()))
+            .filter_map(|p| crate::store::yaml::id_from_path(p))
+            .collect();
+        let subject = match dirty.as_slice() {
+            [_] => format!("loom: record uncommitted edits to {}", first.display()),
+            many => format!(
+                "loom: record uncommitted edits to {} bead files",
+                many.len()
+            ),
+        };
+        let files: Vec<String> = dirty.iter().map(|p| format!("- {}", p.display())).collect();
+        repo.commit_beads(&CommitRequest {
+            paths: dirty.clone(),
+            subject,
+            body: Some(format!(
+                "These bead files had changes nobody committed (made outside Loom, or with \
+                 --no-commit). They are committed as they were, before Loom's own change, so \
+                 that each commit holds only what its message says.\n\n{}",
+                files.join("\n")
+            )),
+            beads,
+            actor: "external".into(),
+            event: CommitKind::External,
+        })?;
+        Ok(true)
     }
 
     /// A merge left bead files conflicted: nothing is written (and nothing marks them resolved)
@@ -150,6 +218,10 @@ impl Workspace {
         if let Ok(repo) = self.require_repo() {
             self.refuse_unmerged(repo)?;
         }
+        let options = TxOptions {
+            uncommitted: true,
+            ..options
+        };
         let (value, _) = self.store.transact(options, change, |_| Ok(()))?;
         Ok(value)
     }
@@ -283,6 +355,24 @@ impl Workspace {
     pub fn start_dir(opts: &OpenOptions) -> Result<PathBuf> {
         start_dir(opts)
     }
+}
+
+/// Names in `req`'s message the files whose uncommitted edits it also carries (they kept
+/// changing while Loom tried to commit them separately).
+fn name_folded(req: &mut CommitRequest, folded: &[PathBuf]) {
+    if folded.is_empty() {
+        return;
+    }
+    let files: Vec<String> = folded.iter().map(|p| p.display().to_string()).collect();
+    let note = format!(
+        "Also carries edits made outside Loom to {} (they kept changing while Loom tried to \
+         commit them on their own).",
+        files.join(", ")
+    );
+    req.body = Some(match req.body.take() {
+        Some(b) => format!("{b}\n\n{note}"),
+        None => note,
+    });
 }
 
 impl Repo {

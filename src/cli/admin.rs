@@ -145,6 +145,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         ws.store.preview(
             TxOptions {
                 keep_updated_at: true,
+                ..TxOptions::default()
             },
             run,
         )?
@@ -153,6 +154,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
             crate::git::CommitKind::Imported,
             TxOptions {
                 keep_updated_at: true,
+                ..TxOptions::default()
             },
             run,
         )?;

@@ -123,6 +123,58 @@ impl Repo {
         Ok(paths)
     }
 
+    /// Which of `paths` (relative to the worktree) differ from HEAD on disk or in the index,
+    /// untracked files included (git's stat cache: a clean file is not read).
+    pub fn changed_since_head(&self, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Many paths (an import): ask about their directories and keep ours.
+        const MANY: usize = 256;
+        let mut specs: Vec<String> = if paths.len() > MANY {
+            let mut dirs: Vec<String> = paths
+                .iter()
+                .map(|p| {
+                    p.parent()
+                        .unwrap_or(Path::new("."))
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            dirs.sort();
+            dirs.dedup();
+            dirs
+        } else {
+            paths
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect()
+        };
+        specs
+            .iter_mut()
+            .filter(|s| s.is_empty())
+            .for_each(|s| *s = ".".into());
+        let mut args = vec![
+            "--no-optional-locks",
+            "--literal-pathspecs",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+        ];
+        args.extend(specs.iter().map(String::as_str));
+        let out = checked(&args, self.git(&args, &[], None)?)?;
+        let wanted: std::collections::HashSet<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        Ok(out
+            .split('\0')
+            .filter(|e| e.len() > 3 && !e.starts_with("!!"))
+            .map(|e| PathBuf::from(&e[3..]))
+            .filter(|p| wanted.contains(p.as_path()))
+            .collect())
+    }
+
     /// Whether the file at `rel` (relative to the worktree) is on disk exactly as HEAD has it
     /// (absent from both counts).
     pub fn matches_head(&self, rel: &std::path::Path) -> Result<bool> {

@@ -151,6 +151,9 @@ impl Applied {
     }
 }
 
+/// How often a transaction's `prepare` may act before the write goes ahead regardless.
+pub const PREPARE_ROUNDS: usize = 3;
+
 /// Loom's own acknowledged writes, so the watcher does not report them as external changes
 /// (and diffs a later external edit against what Loom wrote, not against an older version).
 #[derive(Debug, Default)]
@@ -265,6 +268,9 @@ pub struct Store {
     layout: Layout,
     lock_path: PathBuf,
     own: Arc<OwnWrites>,
+    /// Files this process wrote without a commit (the orchestrator's stages), as written:
+    /// the next commit carries them, and they are not mistaken for edits made elsewhere.
+    uncommitted: Arc<Mutex<HashMap<PathBuf, fsio::Fingerprint>>>,
 }
 
 impl Store {
@@ -274,6 +280,7 @@ impl Store {
             layout,
             lock_path,
             own: Arc::new(OwnWrites::default()),
+            uncommitted: Arc::default(),
         }
     }
 
@@ -285,6 +292,16 @@ impl Store {
     /// including those written through `self` (a front end watching its own orchestrator).
     pub fn detached(&self) -> Store {
         Store::new(self.layout.clone(), self.lock_path.clone())
+    }
+
+    /// Whether `path` (absolute) is as this process last wrote it without a commit.
+    pub fn uncommitted_own(&self, path: &Path) -> bool {
+        let Ok(pending) = self.uncommitted.lock() else {
+            return false;
+        };
+        pending
+            .get(path)
+            .is_some_and(|fp| fsio::fingerprint(path).ok().flatten() == Some(*fp))
     }
 
     /// This store's record of its own writes (shared with its watcher).
@@ -411,15 +428,34 @@ impl Store {
     pub fn transact<T>(
         &self,
         options: TxOptions,
+        change: impl FnMut(&mut Tx) -> Result<T>,
+        after: impl FnMut(&Applied) -> Result<()>,
+    ) -> Result<(T, Applied)> {
+        self.transact_with(options, change, |_, _| Ok(false), after)
+    }
+
+    /// [`Store::transact`] with `prepare`, which runs under the lock before anything is
+    /// written, given the files that may be (absolute paths) and whether it may still act;
+    /// when it returns `true` (it did something to them, e.g. committed them) the attempt
+    /// starts over on what is on disk now. It may act [`PREPARE_ROUNDS`] times.
+    pub fn transact_with<T>(
+        &self,
+        options: TxOptions,
         mut change: impl FnMut(&mut Tx) -> Result<T>,
+        mut prepare: impl FnMut(&[PathBuf], bool) -> Result<bool>,
         mut after: impl FnMut(&Applied) -> Result<()>,
     ) -> Result<(T, Applied)> {
         let _guard = fsio::lock(&self.lock_path, LOCK_TIMEOUT)?;
         admin::finish_conversion(&self.layout)?;
         fsio::sweep_temps(&self.layout.beads_dir);
+        let mut prepared = 0;
         for _ in 0..MAX_ATTEMPTS {
             let mut tx = Tx::begin(&self.layout, options)?;
             let out = change(&mut tx)?;
+            if prepare(&tx.pending_paths(), prepared < PREPARE_ROUNDS)? {
+                prepared += 1;
+                continue;
+            }
             let (applied, written) = match tx.commit()? {
                 tx::Outcome::Conflict => continue,
                 tx::Outcome::Done(a, w) => (a, w),
@@ -438,6 +474,15 @@ impl Store {
                 continue;
             }
             self.own.record(&applied);
+            if let Ok(mut pending) = self.uncommitted.lock() {
+                for (path, fp) in written {
+                    if options.uncommitted {
+                        pending.insert(path, fp);
+                    } else {
+                        pending.remove(&path);
+                    }
+                }
+            }
             return Ok((out, applied));
         }
         let path = match self.layout.format {

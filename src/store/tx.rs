@@ -34,6 +34,8 @@ pub struct TxOptions {
     /// Keep `updated_at` as the caller set it (import of newer records, convert); otherwise
     /// every changed bead gets a new, strictly later `updated_at`.
     pub keep_updated_at: bool,
+    /// The write gets no commit of its own (the next commit carries it).
+    pub uncommitted: bool,
 }
 
 /// The beads as they are on disk now, open for change.
@@ -385,6 +387,25 @@ impl Tx {
     /// Problems with unreadable records met so far.
     pub fn unreadable(&self) -> impl Iterator<Item = &Problem> {
         self.kept.values()
+    }
+
+    /// The files [`Tx::commit`] may write (touched beads' files; JSONL: the one file), before
+    /// it writes them.
+    pub(super) fn pending_paths(&self) -> Vec<PathBuf> {
+        if self.touched.is_empty() {
+            return Vec::new();
+        }
+        match &self.backing {
+            Backing::Jsonl { path, .. } => vec![path.clone()],
+            Backing::Yaml { files, .. } => self
+                .touched
+                .iter()
+                .map(|id| match files.get(id) {
+                    Some((p, _)) => p.clone(),
+                    None => self.layout.yaml_path(id),
+                })
+                .collect(),
+        }
     }
 
     /// Writes the changes. `Conflict` means another program wrote first: start over.

@@ -255,3 +255,48 @@ fn a_bead_s_log_shows_outside_commits_to_its_file() {
         "the whole-store log stays Loom's"
     );
 }
+
+/// A commit describes its own diff: edits to a bead file nobody committed (an editor, bd,
+/// `--no-commit`) are committed first, as they were, marked `external`; Loom's change follows
+/// in a commit of its own whose diff is exactly what its subject says.
+#[test]
+fn uncommitted_bead_edits_get_their_own_commit_first() {
+    for format in ["yaml", "jsonl"] {
+        let repo = TestRepo::with_loom(format);
+        let a = repo.create("Alpha", &[]);
+        let b = repo.create("Beta", &[]);
+        let file = if format == "yaml" {
+            format!(".beads/beads/{a}.yaml")
+        } else {
+            ".beads/issues.jsonl".to_owned()
+        };
+        let text = repo.read_string(&file);
+        repo.write(&file, text.replace("Alpha", "Alpha (edited by hand)"));
+        let base = repo.commit_count();
+        // YAML: a change to the edited bead's own file; JSONL: any change shares the file.
+        let target = if format == "yaml" { &a } else { &b };
+        repo.ok(&["update", target, "-p", "0"]);
+        assert_eq!(repo.commit_count(), base + 2, "{format}");
+        let external = repo.git(&["log", "-1", "--skip=1", "--format=%B"]);
+        assert!(
+            external.starts_with(&format!("loom: record uncommitted edits to {file}")),
+            "{external}"
+        );
+        assert!(external.contains("Loom-Event: external"), "{external}");
+        let ours = repo.git(&["show", "-U0", "--format=%s", "HEAD"]);
+        assert!(ours.contains("priority 2 → 0"), "{ours}");
+        assert!(
+            !ours.contains("edited by hand"),
+            "{format}: folded in: {ours}"
+        );
+        let theirs = repo.git(&["show", "-U0", "--format=%s", "HEAD~1"]);
+        assert!(
+            theirs.contains("edited by hand") && !theirs.contains("\"priority\":0"),
+            "{theirs}"
+        );
+        assert!(repo.git(&["status", "--porcelain"]).trim().is_empty());
+        // Nothing left uncommitted: the next change is one commit.
+        repo.ok(&["update", target, "-p", "1"]);
+        assert_eq!(repo.commit_count(), base + 3);
+    }
+}

@@ -248,8 +248,8 @@ fn restore_tells_a_stale_writer_from_git() {
     assert_eq!(restore(&ws, &lost).unwrap(), watch::Restored::Applied);
     assert!(repo.read_string(&rel).contains("priority: 0"));
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
-    // Git: the last two commits reset away; the file is as HEAD has it.
-    repo.git(&["reset", "-q", "--hard", "HEAD~2"]);
+    // Git: the last commits (the update, the stale edit recorded, the restore) reset away.
+    repo.git(&["reset", "-q", "--hard", "HEAD~3"]);
     let reset = ws.store.load().unwrap().beads[0].clone();
     let lost = Lost {
         now: Some(content_hash(&reset)),
