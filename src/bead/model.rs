@@ -275,7 +275,8 @@ impl<'de> Visitor<'de> for BeadVisitor {
                 }
                 Some(BeadKey::Ephemeral) => b.ephemeral = opt_field(&mut map, key)?,
                 Some(BeadKey::Pinned) => b.pinned = opt_field(&mut map, key)?,
-                None if light => {
+                // `_type` tells bd's other records (memories) from issues: kept even here.
+                None if light && key != "_type" => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
                 None => {
@@ -290,6 +291,11 @@ impl<'de> Visitor<'de> for BeadVisitor {
         b.issue_type = issue_type
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| super::issue_type::TASK.to_owned());
+        // A vector read from JSON grows to room for at least four: with 100,000 beads the
+        // unused room of their dependency lists alone is tens of megabytes.
+        b.dependencies.shrink_to_fit();
+        b.labels.shrink_to_fit();
+        b.comments.shrink_to_fit();
         Ok(b)
     }
 }

@@ -6,8 +6,10 @@
 //! serializes only changed and new beads, so `git diff` shows exactly what changed.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::bead::json::write_go_json;
 use crate::bead::{Bead, FastMap, IndexBead};
@@ -75,65 +77,25 @@ impl JsonlDoc {
     }
 
     fn parse_as(bytes: Vec<u8>, path: &Path, light: bool) -> (JsonlDoc, Vec<Problem>) {
-        let mut lines = split_lines(&bytes);
+        let mut lines = split_lines(&bytes, true);
         let results = parse_all(&bytes, &lines, light);
-        let mut problems = Vec::new();
-        let mut beads = Vec::with_capacity(lines.len());
-        let mut line_of = Vec::with_capacity(lines.len());
-        let mut first_line: FastMap<String, usize> =
-            FastMap::with_capacity_and_hasher(lines.len(), Default::default());
+        let mut found = Collector::new(path, lines.len());
         let mut ids = Vec::with_capacity(lines.len());
         for (n, (line, result)) in lines.iter_mut().zip(results).enumerate() {
-            let number = n + 1;
-            let problem = |message: String, id: Option<String>, severity| Problem {
-                path: path.to_path_buf(),
-                line: Some(number),
-                id,
-                severity,
-                message,
-            };
-            match result {
-                Parsed::Blank => line.kind = LineKind::Blank,
-                Parsed::Foreign => line.kind = LineKind::Kept,
-                Parsed::Bad(message) => {
-                    line.kind = LineKind::Kept;
-                    let id = sniff_id(&bytes[line.range.clone()]);
-                    problems.push(problem(
-                        format!("{message}; the line is kept as it is"),
-                        id,
-                        Severity::Error,
-                    ));
-                }
-                Parsed::Bead(bead) => {
-                    if let Some(&first) = first_line.get(&bead.id) {
-                        line.kind = LineKind::Kept;
-                        problems.push(problem(
-                            format!(
-                                "duplicate id {} (first on line {first}); this later record is ignored and kept as it is",
-                                bead.id
-                            ),
-                            Some(bead.id.clone()),
-                            Severity::Error,
-                        ));
-                        continue;
-                    }
-                    first_line.insert(bead.id.clone(), number);
-                    line.kind = LineKind::Bead(beads.len());
-                    ids.push(bead.id.clone());
-                    beads.push(*bead);
-                    line_of.push(number);
-                }
+            line.kind = found.add(n + 1, result, &bytes[line.range.clone()]);
+            if let LineKind::Bead(i) = line.kind {
+                ids.push(found.beads[i].id.clone());
             }
         }
         (
             JsonlDoc {
                 bytes,
                 lines,
-                beads,
-                line_of,
+                beads: found.beads,
+                line_of: found.line_of,
                 ids,
             },
-            problems,
+            found.problems,
         )
     }
 
@@ -217,12 +179,220 @@ pub fn render_all<'a>(beads: impl IntoIterator<Item = &'a Bead>) -> serde_json::
     Ok(out)
 }
 
+/// Turns parsed lines into beads and problems, in file order: the first record of each id
+/// wins; later duplicates, malformed and foreign lines are kept verbatim.
+struct Collector<'p> {
+    path: &'p Path,
+    beads: Vec<Bead>,
+    line_of: Vec<usize>,
+    /// The first bead whose id hashes to a value (ids are compared on a hit); ids whose hash
+    /// another id holds go to `collided`. Smaller than a map of owned ids (100k beads: 2 MB).
+    first: FastMap<u64, usize>,
+    collided: FastMap<String, usize>,
+    hasher: foldhash::fast::FixedState,
+    problems: Vec<Problem>,
+}
+
+impl<'p> Collector<'p> {
+    fn new(path: &'p Path, capacity: usize) -> Self {
+        Collector {
+            path,
+            beads: Vec::with_capacity(capacity),
+            line_of: Vec::with_capacity(capacity),
+            first: FastMap::with_capacity_and_hasher(capacity, Default::default()),
+            collided: FastMap::default(),
+            hasher: foldhash::fast::FixedState::default(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The index of the bead already loaded with this id, or records `next` as its index.
+    fn first_of(&mut self, id: &str, next: usize) -> Option<usize> {
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(id);
+        match self.first.get(&h) {
+            None => {
+                self.first.insert(h, next);
+                None
+            }
+            Some(&i) if self.beads[i].id == id => Some(i),
+            Some(_) => match self.collided.get(id) {
+                Some(&i) => Some(i),
+                None => {
+                    self.collided.insert(id.to_owned(), next);
+                    None
+                }
+            },
+        }
+    }
+
+    fn reserve(&mut self, more: usize) {
+        self.beads.reserve(more);
+        self.line_of.reserve(more);
+        self.first.reserve(more);
+    }
+
+    /// Takes line `number` (1-based), parsed as `result` from `raw`; what the line is.
+    fn add(&mut self, number: usize, result: Parsed, raw: &[u8]) -> LineKind {
+        let mut problem = |message: String, id: Option<String>| {
+            self.problems.push(Problem {
+                path: self.path.to_path_buf(),
+                line: Some(number),
+                id,
+                severity: Severity::Error,
+                message,
+            });
+        };
+        match result {
+            Parsed::Blank => LineKind::Blank,
+            Parsed::Foreign => LineKind::Kept,
+            Parsed::Bad(message) => {
+                problem(
+                    format!("{message}; the line is kept as it is"),
+                    sniff_id(raw),
+                );
+                LineKind::Kept
+            }
+            Parsed::Bead(bead) => {
+                if let Some(i) = self.first_of(&bead.id, self.beads.len()) {
+                    let first = self.line_of[i];
+                    self.problems.push(Problem {
+                        path: self.path.to_path_buf(),
+                        line: Some(number),
+                        id: Some(bead.id.clone()),
+                        severity: Severity::Error,
+                        message: format!(
+                            "duplicate id {} (first on line {first}); this later record is ignored and kept as it is",
+                            bead.id
+                        ),
+                    });
+                    return LineKind::Kept;
+                }
+                self.beads.push(*bead);
+                self.line_of.push(number);
+                LineKind::Bead(self.beads.len() - 1)
+            }
+        }
+    }
+}
+
+/// Where each bead of an index-only read sits in the file, to read it completely later.
+#[derive(Clone, Debug)]
+pub struct Spans {
+    file: Arc<File>,
+    spans: Vec<Range<u64>>,
+}
+
+impl Spans {
+    /// Bead `i` complete, read again from its line; `None` if the file no longer holds a
+    /// readable record there (changed since).
+    pub fn full(&self, i: usize) -> Option<Bead> {
+        use std::os::unix::fs::FileExt;
+        let span = self.spans.get(i)?;
+        let mut buf = vec![0; usize::try_from(span.end - span.start).ok()?];
+        self.file.read_exact_at(&mut buf, span.start).ok()?;
+        serde_json::from_slice(&buf).ok()
+    }
+}
+
+/// An index-only read of a JSONL file (see [`read_index`]).
+pub struct Indexed {
+    pub beads: Vec<Bead>,
+    /// 1-based line number of each bead.
+    pub line_of: Vec<usize>,
+    pub spans: Spans,
+    pub problems: Vec<Problem>,
+}
+
+/// Bytes read per step by [`read_index`].
+const INDEX_CHUNK: usize = 8 << 20;
+
+/// Reads `file` (shown as `path`) for listings: index-only beads (see [`IndexBead`]), a chunk
+/// at a time, so the file is never in memory whole — on 100,000 beads that is most of the
+/// peak memory of a read command.
+pub fn read_index(file: File, path: &Path) -> std::io::Result<Indexed> {
+    read_index_by(file, path, INDEX_CHUNK)
+}
+
+fn read_index_by(file: File, path: &Path, chunk: usize) -> std::io::Result<Indexed> {
+    use std::os::unix::fs::FileExt;
+    let size = file.metadata()?.len();
+    let mut found = Collector::new(path, 0);
+    let mut spans: Vec<Range<u64>> = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk);
+    // File offset of `buf[0]`, and of the first byte not yet read.
+    let (mut base, mut next) = (0u64, 0u64);
+    let mut number = 0;
+    loop {
+        let at_start = base == 0;
+        // Fill to a chunk (more if one line is longer).
+        let want = chunk.max(buf.len() * 2);
+        let old = buf.len();
+        buf.resize(want, 0);
+        let mut filled = old;
+        while filled < want {
+            let n = file.read_at(&mut buf[filled..], next)?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+            next += n as u64;
+        }
+        buf.truncate(filled);
+        let eof = next >= size || filled < want;
+        let complete = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(nl) => nl + 1,
+                None => continue, // a line longer than the buffer: read more
+            }
+        };
+        let part = &buf[..complete];
+        let lines = split_lines(part, at_start);
+        if found.beads.capacity() == 0 && !lines.is_empty() {
+            // Room for the whole file, estimated generously from its first lines: growing a
+            // vector this size later would copy it (twice the memory for a moment), while
+            // reserved room that stays unused is never touched, so it costs no memory.
+            let per_line = (complete / lines.len()).max(2) as u64 / 2;
+            found.reserve(usize::try_from(size / per_line).unwrap_or(0) + 64);
+        }
+        let results = parse_all(part, &lines, true);
+        for (line, result) in lines.iter().zip(results) {
+            number += 1;
+            let raw = &part[line.range.clone()];
+            if let LineKind::Bead(_) = found.add(number, result, raw) {
+                spans.push(base + line.range.start as u64..base + line.range.end as u64);
+            }
+        }
+        buf.drain(..complete);
+        base += complete as u64;
+        if eof && buf.is_empty() {
+            break;
+        }
+    }
+    Ok(Indexed {
+        beads: found.beads,
+        line_of: found.line_of,
+        spans: Spans {
+            file: Arc::new(file),
+            spans,
+        },
+        problems: found.problems,
+    })
+}
+
 /// A UTF-8 byte order mark, which some editors put first: tolerated and kept.
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
-fn split_lines(bytes: &[u8]) -> Vec<Line> {
+/// `bytes` split into lines; `file_start`: they begin the file (a BOM is skipped).
+fn split_lines(bytes: &[u8], file_start: bool) -> Vec<Line> {
     let mut lines = Vec::with_capacity(bytes.len() / 512 + 1);
-    let mut start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    let mut start = if file_start && bytes.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
     for nl in memchr::memchr_iter(b'\n', bytes) {
         let (end, terminator) = if nl > start && bytes[nl - 1] == b'\r' {
             (nl - 1, Terminator::CrLf)
@@ -424,6 +594,47 @@ mod tests {
 
     fn doc(text: &[u8]) -> (JsonlDoc, Vec<Problem>) {
         JsonlDoc::parse(text.to_vec(), Path::new("issues.jsonl"))
+    }
+
+    /// The chunked index read gives what the whole-file parse gives, wherever chunks end:
+    /// a BOM, CRLF, blank, malformed and duplicate lines, a line longer than a chunk, no final
+    /// newline; and each bead read again completely from its span.
+    #[test]
+    fn chunked_index_read_matches_the_whole_file_parse() {
+        let long = format!(r#"{{"id":"b-long","title":"{}"}}"#, "x".repeat(300));
+        let text = format!(
+            "{bom}{{\"id\":\"b-1\",\"title\":\"One\",\"description\":\"text\"}}\r\n\n\
+             not json\n{{\"id\":\"b-2\",\"title\":\"Two\",\"dependencies\":[{{\"depends_on_id\":\"b-1\"}}]}}\n\
+             {{\"id\":\"b-1\",\"title\":\"Again\"}}\n{long}\n{{\"_type\":\"memory\",\"id\":\"m\"}}\n\
+             {{\"id\":\"b-3\",\"title\":\"Last\"}}",
+            bom = '\u{feff}'
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("issues.jsonl");
+        std::fs::write(&file, &text).unwrap();
+        let (whole, whole_problems) =
+            JsonlDoc::parse_index(text.clone().into_bytes(), Path::new("x"));
+        let (full, _) = JsonlDoc::parse(text.into_bytes(), Path::new("x"));
+        for chunk in [1, 7, 16, 64, 100, 4096] {
+            let read = read_index_by(File::open(&file).unwrap(), Path::new("x"), chunk).unwrap();
+            assert_eq!(read.beads, whole.beads, "chunk {chunk}");
+            assert_eq!(read.line_of, whole.line_of, "chunk {chunk}");
+            let lines =
+                |p: &[Problem]| p.iter().map(|p| (p.line, p.id.clone())).collect::<Vec<_>>();
+            assert_eq!(
+                lines(&read.problems),
+                lines(&whole_problems),
+                "chunk {chunk}"
+            );
+            for (i, b) in full.beads.iter().enumerate() {
+                assert_eq!(
+                    read.spans.full(i).as_ref(),
+                    Some(b),
+                    "chunk {chunk}, bead {i}"
+                );
+            }
+        }
+        assert_eq!(whole.beads.len(), 4);
     }
 
     #[test]

@@ -80,7 +80,8 @@ impl std::fmt::Display for Problem {
 /// Where a loaded bead lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
-    pub path: PathBuf,
+    /// Shared by every bead of one file (a JSONL store has one for all).
+    pub path: Arc<Path>,
     pub line: Option<usize>,
 }
 
@@ -93,13 +94,24 @@ pub struct Snapshot {
     /// Parallel to `beads`.
     pub locations: Vec<Location>,
     pub problems: Vec<Problem>,
-    /// For an index-only snapshot: the parsed file, to read beads completely on demand.
-    index_of: Option<jsonl::JsonlDoc>,
+    /// For an index-only snapshot: where each bead is in the file, to read it completely on
+    /// demand.
+    index_of: Option<jsonl::Spans>,
 }
 
 impl Snapshot {
-    /// `bead` (one of `self.beads`) with every field: itself, or re-read from disk bytes
-    /// already in memory when the snapshot is index-only.
+    fn empty(format: Format) -> Snapshot {
+        Snapshot {
+            format,
+            beads: Vec::new(),
+            locations: Vec::new(),
+            problems: Vec::new(),
+            index_of: None,
+        }
+    }
+
+    /// `bead` (one of `self.beads`) with every field: itself, or its record read again from
+    /// the file when the snapshot is index-only (itself if the file changed meanwhile).
     pub fn full<'a>(&'a self, bead: &'a Bead) -> std::borrow::Cow<'a, Bead> {
         let Some(doc) = &self.index_of else {
             return std::borrow::Cow::Borrowed(bead);
@@ -110,8 +122,8 @@ impl Snapshot {
         let i = offset / std::mem::size_of::<Bead>().max(1);
         let found = self.beads.get(i).filter(|b| std::ptr::eq(*b, bead));
         match found.and_then(|_| doc.full(i)) {
-            Some(b) => std::borrow::Cow::Owned(b),
-            None => std::borrow::Cow::Borrowed(bead),
+            Some(b) if b.id == bead.id => std::borrow::Cow::Owned(b),
+            _ => std::borrow::Cow::Borrowed(bead),
         }
     }
 }
@@ -336,30 +348,40 @@ impl Store {
     fn load_jsonl(&self, index_only: bool) -> Result<Snapshot> {
         let path = self.layout.jsonl_path();
         let shown = self.layout.relative(&path);
+        let shared: Arc<Path> = Arc::from(shown.as_path());
+        let locations = |line_of: &[usize]| {
+            line_of
+                .iter()
+                .map(|&l| Location {
+                    path: Arc::clone(&shared),
+                    line: Some(l),
+                })
+                .collect()
+        };
+        if index_only {
+            let Some(file) = fsio::open_regular(&path)? else {
+                return Ok(Snapshot::empty(Format::Jsonl));
+            };
+            let read = jsonl::read_index(file, &shown).map_err(|e| Error::io(&path, e))?;
+            return Ok(Snapshot {
+                format: Format::Jsonl,
+                locations: locations(&read.line_of),
+                beads: read.beads,
+                problems: read.problems,
+                index_of: Some(read.spans),
+            });
+        }
         let bytes = match fsio::read_with_fingerprint(&path)? {
             Some((b, _)) => b,
             None => Vec::new(),
         };
-        let (mut doc, problems) = if index_only {
-            jsonl::JsonlDoc::parse_index(bytes, &shown)
-        } else {
-            jsonl::JsonlDoc::parse(bytes, &shown)
-        };
-        let locations = doc
-            .line_of
-            .iter()
-            .map(|&l| Location {
-                path: shown.clone(),
-                line: Some(l),
-            })
-            .collect();
-        let beads = std::mem::take(&mut doc.beads);
+        let (mut doc, problems) = jsonl::JsonlDoc::parse(bytes, &shown);
         Ok(Snapshot {
             format: Format::Jsonl,
-            beads,
-            locations,
+            locations: locations(&doc.line_of),
+            beads: std::mem::take(&mut doc.beads),
             problems,
-            index_of: index_only.then_some(doc),
+            index_of: None,
         })
     }
 
@@ -405,7 +427,7 @@ impl Store {
                     first.insert(b.id.clone(), shown.clone());
                     beads.push(b);
                     locations.push(Location {
-                        path: shown,
+                        path: Arc::from(shown.as_path()),
                         line: None,
                     });
                 }
@@ -535,7 +557,7 @@ fn lint(snap: &mut Snapshot) {
     let ids: bead::FastSet<&str> = snap.beads.iter().map(|b| b.id.as_str()).collect();
     for (b, loc) in snap.beads.iter().zip(&snap.locations) {
         let warn = |message: String| Problem {
-            path: loc.path.clone(),
+            path: loc.path.to_path_buf(),
             line: loc.line,
             id: Some(b.id.clone()),
             severity: Severity::Warning,
