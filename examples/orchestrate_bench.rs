@@ -255,6 +255,7 @@ fn latency(out: &Path, events: usize) {
         limits: Default::default(),
         provider_down_limit: Duration::from_secs(30),
         idle_exit: false,
+        agent: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,119 +14,28 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-/// One config file's contents; every key optional.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ConfigFile {
-    /// Commit every bead change (default true).
-    pub auto_commit: Option<bool>,
-    /// Name recorded as `Loom-Actor` for changes a person makes.
-    pub actor: Option<String>,
-    /// The LLM endpoint (`provider.url`, `provider.model`, …).
-    pub provider: Option<crate::llm::ProviderFile>,
-    /// Agent budgets and limits.
-    pub agent: Option<crate::agent::run::AgentFile>,
-    /// Command sandbox settings.
-    pub sandbox: Option<crate::agent::sandbox::SandboxFile>,
-    /// Worktree setup (files to copy, a setup command).
-    pub worktree: Option<crate::git::worktree::WorktreeFile>,
-    /// The repository's verification command (run in each bead's worktree).
-    pub test_command: Option<String>,
-    /// How long the test command may take.
-    pub test_timeout_secs: Option<u64>,
-    /// The branch agents' work is merged into (default: the branch checked out).
-    pub target_branch: Option<String>,
-    /// How many agents run at once (default 4).
-    pub max_agents: Option<usize>,
-    /// Whether a reviewer checks each bead before merging (default true).
-    pub review: Option<bool>,
-    /// `auto`, `approve` or `none`.
-    pub merge: Option<crate::orchestrator::settings::MergeMode>,
-    /// Per-bead and per-run limits.
-    pub budget: Option<crate::orchestrator::settings::BudgetFile>,
-    /// Dispatch beads agents file in the same run (also `budget.dispatch_followups`).
-    pub dispatch_followups: Option<bool>,
-    /// Globs of paths agents may not change without a person's approval, and that are read
-    /// from the target branch when verifying (default: the test script, CI configuration).
-    pub protected_paths: Option<Vec<String>>,
-    /// The terminal UI: `theme`, `keys`.
-    pub tui: Option<TuiFile>,
-    /// Repositories (their root, or a directory above it; `~` allowed) whose
-    /// `.loom/config.yaml` may set `provider:` and `sandbox:`. Read from the user's config
-    /// only.
-    pub trusted_repos: Option<Vec<PathBuf>>,
-    /// Everything else, kept for later features.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, serde_json::Value>,
+/// One layer of configuration: a file's top-level keys (or values set in code), as read.
+#[derive(Clone, Debug)]
+struct Layer {
+    /// Where it came from (a file; `<set>` for values set in code).
+    source: PathBuf,
+    keys: Map<String, Value>,
 }
 
-/// The `tui:` section.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct TuiFile {
-    /// A theme name: built-in (`dark`, `light`, `high-contrast`, `terminal`) or a file in the
-    /// config dir's `themes/`.
-    pub theme: Option<String>,
-    /// Action name → key(s), e.g. `new: ctrl+n` or `quit: [q, ctrl+q]`.
-    pub keys: std::collections::BTreeMap<String, KeySpec>,
-    /// Take the mouse (wheel, clicks); default on. Off keeps the terminal's own selection.
-    pub mouse: Option<bool>,
-}
-
-/// One key or several for an action.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum KeySpec {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl KeySpec {
-    pub fn keys(&self) -> Vec<String> {
-        match self {
-            KeySpec::One(k) => vec![k.clone()],
-            KeySpec::Many(ks) => ks.clone(),
-        }
-    }
-}
-
-impl TuiFile {
-    fn merge(&mut self, other: TuiFile) {
-        if other.theme.is_some() {
-            self.theme = other.theme;
-        }
-        if other.mouse.is_some() {
-            self.mouse = other.mouse;
-        }
-        self.keys.extend(other.keys);
-    }
-}
-
-/// The effective configuration.
+/// The effective configuration: the layers, lowest precedence first. The loader reads only
+/// its own keys (`auto_commit`, `actor`, `trusted_repos`); each subsystem reads its section
+/// with [`Config::section`] (merged over the layers with the subsystem's own rule) or a
+/// top-level key with [`Config::value`], so the loader depends on no feature.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub auto_commit: bool,
     pub actor: Option<String>,
-    /// Provider settings from the files (the environment is applied by
-    /// [`crate::llm::ProviderConfig::resolve`]).
-    pub provider: crate::llm::ProviderFile,
-    pub agent: crate::agent::run::AgentFile,
-    pub sandbox: crate::agent::sandbox::SandboxFile,
-    pub worktree: crate::git::worktree::WorktreeFile,
-    pub test_command: Option<String>,
-    pub test_timeout_secs: Option<u64>,
-    pub target_branch: Option<String>,
-    pub max_agents: Option<usize>,
-    pub review: Option<bool>,
-    pub merge: Option<crate::orchestrator::settings::MergeMode>,
-    pub budget: crate::orchestrator::settings::BudgetFile,
-    pub dispatch_followups: Option<bool>,
-    pub protected_paths: Option<Vec<String>>,
-    pub tui: TuiFile,
+    layers: Vec<Layer>,
     /// Files that contributed, lowest precedence first.
     pub sources: Vec<PathBuf>,
     /// This repository's runtime data directory, when a caller sets it (`loom demo` keeps
@@ -146,20 +55,7 @@ impl Default for Config {
         Config {
             auto_commit: true,
             actor: None,
-            provider: crate::llm::ProviderFile::default(),
-            agent: crate::agent::run::AgentFile::default(),
-            sandbox: crate::agent::sandbox::SandboxFile::default(),
-            worktree: crate::git::worktree::WorktreeFile::default(),
-            test_command: None,
-            test_timeout_secs: None,
-            target_branch: None,
-            max_agents: None,
-            review: None,
-            merge: None,
-            budget: crate::orchestrator::settings::BudgetFile::default(),
-            dispatch_followups: None,
-            protected_paths: None,
-            tui: TuiFile::default(),
+            layers: Vec::new(),
             sources: Vec::new(),
             repo_data_dir: None,
             repo_trusted: false,
@@ -168,6 +64,10 @@ impl Default for Config {
         }
     }
 }
+
+/// Sections that only the user's own config may set (a cloned repository could otherwise
+/// name the endpoint the key goes to, or turn the sandbox off).
+const SECURITY_SECTIONS: [&str; 2] = ["provider", "sandbox"];
 
 /// Where Loom keeps runtime data (logs, recordings; later worktrees and transcripts):
 /// `$LOOM_DATA_DIR`, else the platform's data dir (e.g. `~/.local/share/loom`).
@@ -204,26 +104,28 @@ pub fn user_config_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "loom").map(|d| d.config_dir().to_path_buf())
 }
 
-/// A config file, parsed, with its raw YAML value (to say which keys it sets).
-fn read_file(path: &Path) -> Result<Option<(ConfigFile, serde_json::Value)>> {
+/// A config file's top-level keys (`None`: no such file).
+fn read_file(path: &Path) -> Result<Option<Map<String, Value>>> {
     // A plain file of at most 1 MB: a repository's config could be a FIFO or a device.
     let Some(text) = crate::store::fsio::read_small(path, 1 << 20)? else {
         return Ok(None);
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     if text.trim().is_empty() {
-        return Ok(Some((ConfigFile::default(), serde_json::Value::Null)));
+        return Ok(Some(Map::new()));
     }
     let bad = |e: &dyn std::fmt::Display| Error::Config(format!("{}: {e}", path.display()));
-    let raw: serde_json::Value = serde_norway::from_str(text).map_err(|e| bad(&e))?;
-    let file = serde_norway::from_str(text).map_err(|e| bad(&e))?;
-    Ok(Some((file, raw)))
+    match serde_norway::from_str(text).map_err(|e| bad(&e))? {
+        Value::Object(keys) => Ok(Some(keys)),
+        Value::Null => Ok(Some(Map::new())),
+        _ => Err(bad(&"expected keys and values (a YAML mapping) at the top")),
+    }
 }
 
 /// The security-relevant keys a config file sets (`provider.url`, `sandbox`, …).
-fn security_keys(raw: &serde_json::Value) -> Vec<String> {
+fn security_keys(raw: &Map<String, Value>) -> Vec<String> {
     let mut out = Vec::new();
-    for section in ["provider", "sandbox"] {
+    for section in SECURITY_SECTIONS {
         match raw.get(section) {
             Some(serde_json::Value::Object(m)) if !m.is_empty() => {
                 out.extend(m.keys().map(|k| format!("{section}.{k}")));
@@ -270,31 +172,29 @@ impl Config {
     pub fn load(repo_root: Option<&Path>) -> Result<Config> {
         let mut cfg = Config::default();
         if let Some(path) = user_config_dir().map(|d| d.join("config.yaml"))
-            && let Some((mut file, _)) = read_file(&path)?
+            && let Some(mut keys) = read_file(&path)?
         {
-            cfg.trusted_repos = file
-                .trusted_repos
-                .take()
+            let trusted = keys.remove("trusted_repos");
+            cfg.trusted_repos = typed::<Option<Vec<PathBuf>>>(&path, "trusted_repos", trusted)?
                 .unwrap_or_default()
                 .iter()
                 .map(|p| expand_home(p))
                 .collect();
-            cfg.apply(file);
-            cfg.sources.push(path);
+            cfg.push(path, keys)?;
         }
         if let Some(root) = repo_root {
             cfg.repo_trusted = trusts(&cfg.trusted_repos, root);
             let path = root.join(".loom").join("config.yaml");
-            if let Some((mut file, raw)) = read_file(&path)? {
+            if let Some(mut keys) = read_file(&path)? {
                 // A repository cannot trust itself (or others).
-                file.trusted_repos = None;
+                keys.remove("trusted_repos");
                 if !cfg.repo_trusted {
-                    cfg.ignored = security_keys(&raw);
-                    file.provider = None;
-                    file.sandbox = None;
+                    cfg.ignored = security_keys(&keys);
+                    for section in SECURITY_SECTIONS {
+                        keys.remove(section);
+                    }
                 }
-                cfg.apply(file);
-                cfg.sources.push(path);
+                cfg.push(path, keys)?;
             }
         }
         if let Ok(v) = std::env::var("LOOM_AUTO_COMMIT") {
@@ -309,43 +209,142 @@ impl Config {
         Ok(cfg)
     }
 
-    fn apply(&mut self, file: ConfigFile) {
-        if let Some(v) = file.auto_commit {
+    /// Adds a file's keys as the layer of highest precedence so far.
+    fn push(&mut self, source: PathBuf, keys: Map<String, Value>) -> Result<()> {
+        if let Some(v) =
+            typed::<Option<bool>>(&source, "auto_commit", keys.get("auto_commit").cloned())?
+        {
             self.auto_commit = v;
         }
-        if let Some(v) = file.actor.filter(|a| !a.trim().is_empty()) {
+        if let Some(v) = typed::<Option<String>>(&source, "actor", keys.get("actor").cloned())?
+            .filter(|a| !a.trim().is_empty())
+        {
             self.actor = Some(v);
         }
-        if let Some(p) = file.provider {
-            self.provider.merge(p);
+        self.sources.push(source.clone());
+        self.layers.push(Layer { source, keys });
+        Ok(())
+    }
+
+    /// Sets `key` above every file (flags, tests, programs that configure Loom in code).
+    pub fn set(&mut self, key: &str, value: Value) {
+        match self.layers.last_mut() {
+            Some(l) if l.source == Path::new(SET) => {
+                l.keys.insert(key.to_owned(), value);
+            }
+            _ => {
+                let mut keys = Map::new();
+                keys.insert(key.to_owned(), value);
+                self.layers.push(Layer {
+                    source: PathBuf::from(SET),
+                    keys,
+                });
+            }
         }
-        if let Some(a) = file.agent {
-            self.agent.merge(a);
+    }
+
+    /// Section `key` (e.g. `agent:`), read from every layer that has it, lowest precedence
+    /// first, and folded with `merge` (each subsystem says how its keys combine).
+    pub fn section<T: DeserializeOwned + Default>(
+        &self,
+        key: &str,
+        merge: impl Fn(&mut T, T),
+    ) -> Result<T> {
+        let mut out = T::default();
+        for layer in &self.layers {
+            if let Some(part) =
+                typed::<Option<T>>(&layer.source, key, layer.keys.get(key).cloned())?
+            {
+                merge(&mut out, part);
+            }
         }
-        if let Some(s) = file.sandbox {
-            self.sandbox.merge(s);
+        Ok(out)
+    }
+
+    /// Top-level `key` from the layer of highest precedence that sets it.
+    pub fn value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        for layer in self.layers.iter().rev() {
+            if let Some(v) = typed::<Option<T>>(&layer.source, key, layer.keys.get(key).cloned())? {
+                return Ok(Some(v));
+            }
         }
-        if let Some(t) = file.tui {
-            self.tui.merge(t);
+        Ok(None)
+    }
+}
+
+/// The name of the layer [`Config::set`] writes.
+const SET: &str = "<set in code>";
+
+/// `value` (of `key` in the file `source`) as a `T`; `null` and absent are `None` for an
+/// `Option`.
+fn typed<T: DeserializeOwned>(source: &Path, key: &str, value: Option<Value>) -> Result<T> {
+    serde_json::from_value(value.unwrap_or(Value::Null))
+        .map_err(|e| Error::Config(format!("{}: {key}: {e}", source.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, serde::Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct Part {
+        a: Option<u32>,
+        list: Vec<String>,
+    }
+
+    impl Part {
+        fn merge(&mut self, later: Part) {
+            if later.a.is_some() {
+                self.a = later.a;
+            }
+            self.list.extend(later.list);
         }
-        if let Some(w) = file.worktree {
-            self.worktree.merge(w);
-        }
-        if let Some(b) = file.budget {
-            self.budget.merge(b);
-        }
-        macro_rules! take {
-            ($($f:ident),*) => { $( if file.$f.is_some() { self.$f = file.$f; } )* };
-        }
-        take!(
-            test_command,
-            test_timeout_secs,
-            target_branch,
-            max_agents,
-            review,
-            merge,
-            dispatch_followups,
-            protected_paths
+    }
+
+    fn layer(cfg: &mut Config, source: &str, yaml: &str) {
+        let keys = match serde_norway::from_str(yaml).unwrap() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        cfg.push(PathBuf::from(source), keys).unwrap();
+    }
+
+    #[test]
+    fn sections_fold_over_layers_and_values_take_the_last() {
+        let mut cfg = Config::default();
+        layer(
+            &mut cfg,
+            "user.yaml",
+            "part: {a: 1, list: [x]}\nmax: 3\nactor: ann\n",
+        );
+        layer(
+            &mut cfg,
+            "repo.yaml",
+            "part: {list: [y]}\nauto_commit: false\n",
+        );
+        let part: Part = cfg.section("part", Part::merge).unwrap();
+        assert_eq!(
+            part,
+            Part {
+                a: Some(1),
+                list: vec!["x".into(), "y".into()]
+            }
+        );
+        assert_eq!(cfg.value::<u32>("max").unwrap(), Some(3));
+        assert_eq!(cfg.value::<u32>("absent").unwrap(), None);
+        assert!(!cfg.auto_commit);
+        assert_eq!(cfg.actor.as_deref(), Some("ann"));
+        cfg.set("max", 5.into());
+        assert_eq!(cfg.value::<u32>("max").unwrap(), Some(5));
+        // The section type decides what is wrong, and the error names the file.
+        layer(&mut cfg, "bad.yaml", "part: {typo: 1}\n");
+        let err = cfg.section("part", Part::merge).unwrap_err().to_string();
+        assert!(err.contains("bad.yaml") && err.contains("typo"), "{err}");
+        assert_eq!(
+            cfg.value::<u32>("max").unwrap(),
+            Some(5),
+            "other keys still read"
         );
     }
 }

@@ -160,8 +160,7 @@ impl PairSession {
         let persona = session::persona_for(&set, ws, &bead, opts.persona.as_deref())?.clone();
         let trees = session::worktrees(ws)?;
         let target = session::current_target(&repo)?;
-        let setup_timeout =
-            std::time::Duration::from_secs(ws.config.test_timeout_secs.unwrap_or(600).max(1));
+        let setup_timeout = super::session::setup_timeout(ws)?;
         let (wt, _) = session::block_on(session::prepare_worktree(
             ws,
             client,
@@ -175,7 +174,7 @@ impl PairSession {
         let tools = ToolContext::new(sandbox, ws.clone(), &bead.id, &persona.name)
             .map_err(|e| crate::error::Error::io(&wt.path, e))?
             .in_worktree(&wt);
-        let mut limits = Limits::new(&ws.config.agent, &persona);
+        let mut limits = Limits::new(&super::run::AgentFile::from_config(&ws.config)?, &persona);
         limits.max_iterations = limits.max_iterations.min(PAIR_MAX_ITERATIONS);
         let mut messages = vec![Message::system(format!(
             "{PAIR_PROMPT}\n\nThe bead under discussion:\n{}",

@@ -44,6 +44,11 @@ pub struct Committer {
 }
 
 impl AgentFile {
+    /// The `agent:` section of `config`, over all its layers.
+    pub fn from_config(config: &crate::config::Config) -> crate::error::Result<AgentFile> {
+        config.section("agent", AgentFile::merge)
+    }
+
     pub fn merge(&mut self, other: AgentFile) {
         macro_rules! take {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::bead::graph::Graph;
 use crate::bead::{Bead, Timestamp};
 use crate::error::{Error, Result};
-use crate::git::worktree::{Identity, Worktree, Worktrees};
+use crate::git::worktree::{Identity, Worktree, WorktreeFile, Worktrees};
 use crate::git::{CommitRequest, Repo};
 use crate::llm::{Client, Message};
 use crate::store::TxOptions;
@@ -20,9 +20,9 @@ use super::exec::ToolContext;
 use super::lessons;
 use super::persona::{Persona, PersonaSet};
 use super::prompt;
-use super::run::{self, AgentEvent, Limits, LoopEnd, LoopMode, RunReport, Terminal};
+use super::run::{self, AgentEvent, AgentFile, Limits, LoopEnd, LoopMode, RunReport, Terminal};
 use super::runner;
-use super::sandbox::{self, Sandbox};
+use super::sandbox::{self, Sandbox, SandboxFile};
 
 /// Options of [`run_bead`].
 #[derive(Clone, Debug, Default)]
@@ -38,6 +38,12 @@ pub struct RunOptions {
     pub quota: Option<std::sync::Arc<super::quota::Quota>>,
 }
 
+/// How long a new worktree's setup may take (`test_timeout_secs`, else 10 minutes).
+pub fn setup_timeout(ws: &Workspace) -> Result<std::time::Duration> {
+    let secs = ws.config.value::<u64>("test_timeout_secs")?.unwrap_or(600);
+    Ok(std::time::Duration::from_secs(secs.max(1)))
+}
+
 /// The worktrees of a workspace's repository.
 pub fn worktrees(ws: &Workspace) -> Result<Worktrees> {
     let repo = ws.require_repo()?.clone();
@@ -45,7 +51,8 @@ pub fn worktrees(ws: &Workspace) -> Result<Worktrees> {
         .data_dir()
         .ok_or_else(|| Error::Config("no data directory: set LOOM_DATA_DIR".into()))?
         .join("worktrees");
-    let trees = Worktrees::new(repo.clone(), base, ws.config.worktree.clone());
+    let section = ws.config.section("worktree", WorktreeFile::merge)?;
+    let trees = Worktrees::new(repo.clone(), base, section);
     // The bead store stays out of agents' checkouts (when it lives inside the repository).
     Ok(match ws.layout().beads_dir.strip_prefix(&repo.workdir) {
         Ok(rel) if !rel.as_os_str().is_empty() => trees.leaving_out(&rel.to_string_lossy()),
@@ -104,12 +111,8 @@ pub fn persona_for<'a>(
             ))
         });
     }
-    let default = ws
-        .config
-        .agent
-        .default_persona
-        .as_deref()
-        .unwrap_or("coder");
+    let agent = AgentFile::from_config(&ws.config)?;
+    let default = agent.default_persona.as_deref().unwrap_or("coder");
     set.for_bead(bead, default).map(|(p, _)| p).ok_or_else(|| {
         Error::Config(format!(
             "no persona matches {} and the default {default:?} does not exist",
@@ -133,7 +136,7 @@ pub fn sandbox_for(
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let secrets = client.config().secret_values();
     let secret_values: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let cfg = &ws.config.sandbox;
+    let cfg = &SandboxFile::from_config(&ws.config)?;
     let env = sandbox::env::current(&secret_values, &cfg.env_allow);
     let mut sandbox = Sandbox::new(&wt.path, &tmp, env).map_err(|e| Error::io(&wt.path, e))?;
     sandbox = sandbox.expecting_dotgit(wt.expected_dotgit());
@@ -256,8 +259,7 @@ pub async fn run_bead(
         None => current_target(&repo)?,
     };
     let trees = worktrees(ws)?;
-    let setup_timeout =
-        std::time::Duration::from_secs(ws.config.test_timeout_secs.unwrap_or(600).max(1));
+    let setup_timeout = setup_timeout(ws)?;
     let (wt, _) = prepare_worktree(
         ws,
         client,
@@ -269,7 +271,7 @@ pub async fn run_bead(
     )
     .await?;
     let (sandbox, tmp) = sandbox_for(ws, client, &wt, opts.sandbox_helper.clone())?;
-    let limits = Limits::new(&ws.config.agent, &persona);
+    let limits = Limits::new(&AgentFile::from_config(&ws.config)?, &persona);
     let model = match (&persona.runner, persona.model.clone()) {
         (Some(spec), _) => spec.command.clone(),
         (None, Some(m)) => m,
@@ -396,10 +398,12 @@ pub fn commit_work(
         end.model,
         agent_identity(&persona.name).email
     );
-    let committer = ws.config.agent.committer.as_ref().map(|c| Identity {
-        name: c.name.clone(),
-        email: c.email.clone(),
-    });
+    let committer = AgentFile::from_config(&ws.config)?
+        .committer
+        .map(|c| Identity {
+            name: c.name,
+            email: c.email,
+        });
     trees.commit(
         wt,
         &message,

@@ -42,7 +42,7 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
     let id = read::resolve(&snap, &a.id)?;
     // An external-runner persona needs no endpoint: a missing one only matters if called.
     llm::warn_untrusted(ctx, &ws);
-    let client = llm::client_for_agent(ctx, llm::provider(&ws))?;
+    let client = llm::client_for_agent(ctx, llm::provider(&ws)?)?;
     let opts = RunOptions {
         persona: a.persona.clone(),
         target: a.target.clone(),

@@ -37,7 +37,7 @@ const TUI_PACE: Duration = Duration::from_millis(25);
 fn client(ctx: &Ctx, ws: &crate::workspace::Workspace, watched: bool) -> Result<Client> {
     let offline = || ProviderConfig::resolve(&ProviderFile::default(), |_| None);
     if ctx.global.record.is_some() {
-        return llm::client(ctx, llm::provider(ws));
+        return llm::client(ctx, llm::provider(ws)?);
     }
     let tape = match &ctx.global.replay {
         Some(path) => Replayer::open(path, ReplayMatch::Off)?,
@@ -67,10 +67,8 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
     }
     let mut ws = demo::scaffold(&root)?;
     // The demo is the same everywhere: the user's configuration does not apply.
-    ws.config = Config {
-        repo_data_dir: Some(tmp.path().join("data")),
-        ..Config::default()
-    };
+    ws.config = Config::default();
+    ws.config.repo_data_dir = Some(tmp.path().join("data"));
     let settings = RunSettings {
         test_command: Some("./test.sh".into()),
         test_timeout: Duration::from_secs(60),
@@ -86,6 +84,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
         limits: Default::default(),
         provider_down_limit: Duration::from_secs(30),
         idle_exit: true,
+        agent: Default::default(),
     };
     let client = client(ctx, &ws, a.tui)?;
     let personas = PersonaSet::load(None, Some(&root));
@@ -105,7 +104,9 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
                 helper: std::env::current_exe().ok(),
             }),
             auto: true,
-            mouse: user.tui.mouse.unwrap_or(true),
+            mouse: crate::tui::settings::TuiFile::from_config(&user)?
+                .mouse
+                .unwrap_or(true),
         })?;
         if a.keep {
             let kept = tmp.keep();

@@ -135,7 +135,7 @@ pub fn doctor(ctx: &Ctx) -> Result<i32> {
         problems = snap.problems;
         checks.push(trust_check(ws));
         checks.extend(sandbox_checks(ws));
-        checks.extend(endpoint_checks(ctx, llm::provider(ws))?);
+        checks.extend(endpoint_checks(ctx, llm::provider(ws)?)?);
     }
 
     let failed = checks.iter().any(|c| c.status == Status::Fail);
@@ -208,7 +208,7 @@ fn trust_check(ws: &Workspace) -> Check {
 /// scoping, capabilities) and process containment.
 fn sandbox_checks(ws: &Workspace) -> Vec<Check> {
     use crate::agent::sandbox::{Enforced, Network, contain::Cgroup};
-    let cfg = &ws.config.sandbox;
+    let cfg = &crate::agent::sandbox::SandboxFile::from_config(&ws.config).unwrap_or_default();
     let always = "paths resolved beneath the worktree, allow-listed environment, timeouts, every process ended with its command";
     let deny = cfg.network == Some(Network::Deny);
     let mut args = vec!["__sandbox-exec".to_owned(), "--probe".to_owned()];

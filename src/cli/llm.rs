@@ -3,15 +3,16 @@
 
 use crate::error::{Error, Result};
 use crate::llm::record::{Recorder, Replayer};
-use crate::llm::{Client, LlmError, ProviderConfig, Tape};
+use crate::llm::{Client, LlmError, ProviderConfig, ProviderFile, Tape};
 use crate::workspace::Workspace;
 
 use super::Ctx;
 
 /// The endpoint settings: config files, then the environment.
-pub fn provider(ws: &Workspace) -> ProviderConfig {
-    ProviderConfig::resolve(&ws.config.provider, |k| std::env::var(k).ok())
-        .with_other_secrets(crate::agent::sandbox::env::secret_values_in_env())
+pub fn provider(ws: &Workspace) -> Result<ProviderConfig> {
+    let file = ws.config.section("provider", ProviderFile::merge)?;
+    Ok(ProviderConfig::resolve(&file, |k| std::env::var(k).ok())
+        .with_other_secrets(crate::agent::sandbox::env::secret_values_in_env()))
 }
 
 /// Says which security settings of the repository's config were ignored (it is not trusted),

@@ -73,7 +73,7 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
         .map(|b| snap.full(b).into_owned())
         .ok_or_else(|| Error::NotFound(id.clone()))?;
     llm::warn_untrusted(ctx, &ws);
-    let client = llm::client(ctx, llm::provider(&ws))?;
+    let client = llm::client(ctx, llm::provider(&ws)?)?;
     let opts = OpenOptions {
         persona: a.persona.clone(),
         model: a.model.clone(),

@@ -81,7 +81,7 @@ pub(super) fn settings(ctx: &Ctx, ws: &Workspace, a: &RunArgs) -> Result<RunSett
     let s = RunSettings::resolve(
         &ws.config,
         current.as_deref(),
-        llm::provider(ws).down_limit,
+        llm::provider(ws)?.down_limit,
         Overrides {
             target: a.target.clone(),
             max_agents: a.max_agents,
@@ -110,7 +110,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let ws = ctx.workspace()?;
     let settings = settings(ctx, &ws, &a)?;
     llm::warn_untrusted(ctx, &ws);
-    let client = llm::client_for_agent(ctx, llm::provider(&ws))?;
+    let client = llm::client_for_agent(ctx, llm::provider(&ws)?)?;
     let summary = execute(ctx, ws, client, settings, "loom run", None)?;
     finish(ctx, &summary, a.junit.as_deref())?;
     Ok(summary.exit_code)

@@ -6,6 +6,7 @@ use crate::config;
 use crate::error::Result;
 use crate::tui::keys::KeyMap;
 use crate::tui::runtime::{self, Options};
+use crate::tui::settings::TuiFile;
 use crate::tui::theme::{self, Theme};
 use crate::tui::worker::AgentSetup;
 use crate::workspace::Workspace;
@@ -17,24 +18,23 @@ use super::{Ctx, llm, run};
 pub(super) fn theme(ctx: &Ctx, ws_config: &config::Config) -> Result<Theme> {
     // The same decision as every command's output (NO_COLOR, --color, TERM=dumb).
     let no_color = !ctx.paint.color;
-    let name = ctx
-        .global
-        .theme
-        .as_deref()
-        .or(ws_config.tui.theme.as_deref());
+    let tui = TuiFile::from_config(ws_config)?;
+    let name = ctx.global.theme.as_deref().or(tui.theme.as_deref());
     theme::choose(name, config::user_config_dir().as_deref(), no_color)
 }
 
 /// The configured keys (`tui.keys`).
 pub(super) fn keys(ws_config: &config::Config) -> Result<KeyMap> {
-    KeyMap::with_overrides(&ws_config.tui.keys)
+    KeyMap::with_overrides(&TuiFile::from_config(ws_config)?.keys)
 }
 
 /// How agents run in this repository, or why they cannot (said when the user presses `s`).
 fn agents(ctx: &Ctx, ws: &Workspace) -> std::result::Result<AgentSetup, String> {
     let describe = |e: crate::error::Error| format!("agents cannot run: {}", e.with_hint());
     let settings = run::settings(ctx, ws, &run::RunArgs::default()).map_err(describe)?;
-    let client = llm::client_for_agent(ctx, llm::provider(ws)).map_err(describe)?;
+    let client = llm::provider(ws)
+        .and_then(|p| llm::client_for_agent(ctx, p))
+        .map_err(describe)?;
     Ok(AgentSetup {
         client,
         settings,
@@ -48,7 +48,7 @@ pub fn tui(ctx: &Ctx) -> Result<i32> {
     let theme = theme(ctx, &ws.config)?;
     let keys = keys(&ws.config)?;
     let agents = agents(ctx, &ws);
-    let mouse = ws.config.tui.mouse.unwrap_or(true);
+    let mouse = TuiFile::from_config(&ws.config)?.mouse.unwrap_or(true);
     runtime::run(Options {
         ws,
         theme,

@@ -117,7 +117,7 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
         .in_worktree(s.wt);
     ctx.diff_base = s.diff_base.clone();
     ctx.quota = Arc::clone(&cx.quota);
-    let mut limits = Limits::new(&cx.ws.config.agent, s.persona);
+    let mut limits = Limits::new(&cx.settings.agent, s.persona);
     limits.max_tokens = limits.max_tokens.min(s.tokens_left);
     limits.max_time = limits.max_time.min(s.time_left);
     limits.max_iterations = limits.max_iterations.min(s.iterations_left.max(1));

@@ -188,7 +188,7 @@ impl Context {
 
     /// The committer of agents' commits, when configured (else git's identity).
     pub fn committer(&self) -> Option<Identity> {
-        self.ws.config.agent.committer.as_ref().map(|c| Identity {
+        self.settings.agent.committer.as_ref().map(|c| Identity {
             name: c.name.clone(),
             email: c.email.clone(),
         })

@@ -208,7 +208,11 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
         .personas
         .unwrap_or_else(|| crate::agent::session::personas(&setup.ws));
     let protected = super::gate::Protected::new(
-        setup.ws.config.protected_paths.as_deref(),
+        setup
+            .ws
+            .config
+            .value::<Vec<String>>("protected_paths")?
+            .as_deref(),
         setup.settings.test_command.as_deref(),
         &repo.workdir,
     )?;

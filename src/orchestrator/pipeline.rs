@@ -419,7 +419,7 @@ impl Pipeline {
         let wt = self.worktree()?;
         let id = self.id().to_owned();
         let persona2 = persona.clone();
-        let tool_mode = Limits::new(&self.cx.ws.config.agent, persona).tool_mode;
+        let tool_mode = Limits::new(&self.cx.settings.agent, persona).tool_mode;
         let extra = extra.to_owned();
         self.cx
             .blocking(move |cx| {

@@ -148,6 +148,8 @@ pub struct RunSettings {
     /// End the run when nothing is ready or running (`loom run`); `false` keeps dispatching
     /// as beads become ready until stopped (the TUI).
     pub idle_exit: bool,
+    /// The `agent:` section (limits, committer) for every session of the run.
+    pub agent: crate::agent::run::AgentFile,
 }
 
 /// What `loom run` flags override.
@@ -182,9 +184,10 @@ impl RunSettings {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
         };
+        let configured = nonempty(&config.value("target_branch")?);
         let target = o
             .target
-            .or_else(|| nonempty(&config.target_branch))
+            .or(configured)
             .or_else(|| current.map(str::to_owned))
             .ok_or_else(|| {
                 Error::Usage(
@@ -192,8 +195,8 @@ impl RunSettings {
                         .into(),
                 )
             })?;
-        let max_agents = o.max_agents.or(config.max_agents).unwrap_or(4);
-        let b = &config.budget;
+        let max_agents = o.max_agents.or(config.value("max_agents")?).unwrap_or(4);
+        let b = &config.section("budget", BudgetFile::merge)?;
         if max_agents == 0 {
             return Err(Error::Usage(
                 "max_agents must be at least 1 (--max-agents, or max_agents in .loom/config.yaml)"
@@ -201,17 +204,22 @@ impl RunSettings {
             ));
         }
         Ok(RunSettings {
-            test_command: nonempty(&config.test_command),
-            test_timeout: Duration::from_secs(config.test_timeout_secs.unwrap_or(600).max(1)),
+            test_command: nonempty(&config.value("test_command")?),
+            test_timeout: Duration::from_secs(
+                config
+                    .value::<u64>("test_timeout_secs")?
+                    .unwrap_or(600)
+                    .max(1),
+            ),
             target,
             max_agents,
-            review: config.review.unwrap_or(true),
+            review: config.value("review")?.unwrap_or(true),
             merge: if o.no_merge {
                 MergeMode::None
             } else {
-                config.merge.unwrap_or_default()
+                config.value("merge")?.unwrap_or_default()
             },
-            budget: Budget::from_file(&config.budget),
+            budget: Budget::from_file(b),
             beads: o.beads,
             max_beads: o.max_beads,
             timeout: o.timeout,
@@ -232,10 +240,11 @@ impl RunSettings {
                 tokens: o.run_tokens.or(b.run_tokens).unwrap_or(DEFAULT_RUN_TOKENS),
                 dispatch_followups: o.dispatch_followups
                     || b.dispatch_followups.unwrap_or(false)
-                    || config.dispatch_followups.unwrap_or(false),
+                    || config.value("dispatch_followups")?.unwrap_or(false),
             },
             provider_down_limit: down_limit,
             idle_exit: true,
+            agent: crate::agent::run::AgentFile::from_config(config)?,
         })
     }
 }
@@ -303,10 +312,10 @@ mod tests {
         assert_eq!(s.limits.created_beads, 20);
         assert_eq!(s.limits.bead_created_beads, 5);
         assert!(!s.limits.dispatch_followups);
-        c.target_branch = Some("dev".into());
-        c.max_agents = Some(2);
-        c.merge = Some(MergeMode::Approve);
-        c.test_command = Some("  ".into());
+        c.set("target_branch", "dev".into());
+        c.set("max_agents", 2.into());
+        c.set("merge", "approve".into());
+        c.set("test_command", "  ".into());
         let s = RunSettings::resolve(&c, Some("main"), d, Overrides::default()).unwrap();
         assert_eq!(
             (s.target.as_str(), s.max_agents, s.merge),

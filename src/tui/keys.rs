@@ -285,7 +285,7 @@ pub struct KeyMap {
 }
 
 /// `tui.keys` in a config file: action name → one key or a list.
-pub type KeysFile = BTreeMap<String, crate::config::KeySpec>;
+pub type KeysFile = BTreeMap<String, crate::tui::settings::KeySpec>;
 
 impl Default for KeyMap {
     fn default() -> Self {
@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_an_actions_keys() {
-        use crate::config::KeySpec;
+        use crate::tui::settings::KeySpec;
         let mut o = KeysFile::new();
         o.insert("close".into(), KeySpec::One("ctrl+w".into()));
         o.insert("new".into(), KeySpec::Many(vec!["n".into(), "+".into()]));

@@ -14,6 +14,7 @@ pub mod model;
 pub mod pacing;
 pub mod pair;
 pub mod runtime;
+pub mod settings;
 pub mod theme;
 pub mod ui;
 pub mod worker;

@@ -64,6 +64,12 @@ pub struct SandboxFile {
 }
 
 impl SandboxFile {
+    /// The `sandbox:` section of `config`, over all its layers (the repository's only when
+    /// the user trusts it: see [`crate::config`]).
+    pub fn from_config(config: &crate::config::Config) -> crate::error::Result<SandboxFile> {
+        config.section("sandbox", SandboxFile::merge)
+    }
+
     pub fn merge(&mut self, other: SandboxFile) {
         macro_rules! take {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
