@@ -53,6 +53,39 @@ impl Outcome {
     }
 }
 
+impl From<crate::store::watch::StoreChange> for Event {
+    /// What the store watcher saw, as the event every front end reads.
+    fn from(c: crate::store::watch::StoreChange) -> Event {
+        use crate::store::watch::StoreChange;
+        let at = now();
+        match c {
+            StoreChange::Created(bead) => Event::BeadCreated {
+                at,
+                origin: Origin::External,
+                bead,
+            },
+            StoreChange::Changed { changes, bead } => Event::BeadChanged {
+                at,
+                origin: Origin::External,
+                changes,
+                bead,
+            },
+            StoreChange::Deleted(id) => Event::BeadDeleted {
+                at,
+                origin: Origin::External,
+                id,
+            },
+            StoreChange::Problem(problem) => Event::StoreProblem { at, problem },
+            StoreChange::WatchFailed(message) => Event::WatchError { at, message },
+            StoreChange::Undone { bead, message } => Event::Error {
+                at,
+                bead: Some(bead),
+                message,
+            },
+        }
+    }
+}
+
 /// Something that happened.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

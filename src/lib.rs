@@ -1,11 +1,16 @@
 //! Loom: a terminal-first orchestrator for AI coding agents. Work items ("beads") live as plain
 //! files under `.beads/` in the user's git repository; every change is a git commit.
 //!
-//! Data flows one way: `store`, `git` are the edges; `cli` (and later the TUI and the
-//! orchestrator) consume [`event`]s and call into them. See `docs/ARCHITECTURE.md`.
+//! Layers, lowest first: `bead`, `llm` → `store`, `git` → `config` → `ops`, `workspace` →
+//! `agent` → `orchestrator` → `tui`, `cli`; a module imports only from its own layer or
+//! below (`tests/it/layers.rs` enforces it). Only the front ends print. See
+//! `docs/ARCHITECTURE.md`.
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
 pub mod bead;
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
 pub mod config;
 pub mod decision;
@@ -19,6 +24,7 @@ pub mod orchestrator;
 pub mod store;
 pub mod synth;
 pub mod text;
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod tui;
 pub mod workspace;
 

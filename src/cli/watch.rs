@@ -16,7 +16,7 @@ pub fn watch(ctx: &Ctx) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Event>();
     let _watcher = watch::watch(&ws.store, move |e| {
         // The receiver only goes away when we exit.
-        let _ = tx.send(e);
+        let _ = tx.send(Event::from(e));
     })?;
     // Also with --json: on stderr, it tells scripts the watcher is ready.
     if !ctx.global.quiet {

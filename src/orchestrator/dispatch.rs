@@ -365,7 +365,7 @@ impl Dispatcher {
             &self.cx.ws.store,
             WATCH_DEBOUNCE,
             move |e| {
-                bus.publish(e);
+                bus.publish(e.into());
                 wake.notify_one();
             },
             Some(restore),

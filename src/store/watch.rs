@@ -1,5 +1,7 @@
 //! The live watcher: notices beads created, changed or deleted on disk by anyone else (an
-//! editor, `git pull`, bd, another Loom) and reports them as [`Event`]s, debounced.
+//! editor, `git pull`, bd, another Loom) and reports them as [`StoreChange`]s, debounced. The
+//! layers above wrap them in their own events (`event::Event` for the orchestrator, the TUI
+//! and `loom watch`).
 //!
 //! It keeps a baseline of every bead's content hash and diffs against it on each batch of file
 //! events: JSONL reloads the one file, YAML re-reads only the files that changed. Changes this
@@ -15,10 +17,30 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use crate::bead::Bead;
 use crate::bead::change;
+use crate::bead::change::FieldChange;
 use crate::error::{Error, Result};
-use crate::event::{self, Event, Origin};
 
 use super::{Format, Lost, OwnWrites, Store, content_hash, fsio, yaml};
+
+/// What the watcher saw another program do to the store.
+#[derive(Clone, Debug)]
+pub enum StoreChange {
+    Created(Box<Bead>),
+    Changed {
+        changes: Vec<FieldChange>,
+        bead: Box<Bead>,
+    },
+    Deleted(String),
+    /// A file under `.beads/` changed into something Loom cannot read.
+    Problem(super::Problem),
+    /// The watcher itself failed (e.g. the OS ran out of watches).
+    WatchFailed(String),
+    /// Another program undid a change this process had just made (what became of it).
+    Undone {
+        bead: String,
+        message: String,
+    },
+}
 
 /// How long the file system must be quiet before a batch of events is processed.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -55,7 +77,7 @@ fn changes_content(kind: &notify::EventKind) -> bool {
 }
 
 /// Starts watching `store`'s `.beads/`; `sink` receives each event (on the watcher's thread).
-pub fn watch(store: &Store, sink: impl FnMut(Event) + Send + 'static) -> Result<Watcher> {
+pub fn watch(store: &Store, sink: impl FnMut(StoreChange) + Send + 'static) -> Result<Watcher> {
     watch_with(store, DEBOUNCE, sink)
 }
 
@@ -63,7 +85,7 @@ pub fn watch(store: &Store, sink: impl FnMut(Event) + Send + 'static) -> Result<
 pub fn watch_with(
     store: &Store,
     debounce: Duration,
-    sink: impl FnMut(Event) + Send + 'static,
+    sink: impl FnMut(StoreChange) + Send + 'static,
 ) -> Result<Watcher> {
     watch_restoring(store, debounce, sink, None)
 }
@@ -91,7 +113,7 @@ pub enum Restored {
 pub fn watch_restoring(
     store: &Store,
     debounce: Duration,
-    mut sink: impl FnMut(Event) + Send + 'static,
+    mut sink: impl FnMut(StoreChange) + Send + 'static,
     mut restore: Option<Restore>,
 ) -> Result<Watcher> {
     let mut base = Baseline {
@@ -132,10 +154,7 @@ pub fn watch_restoring(
                             paths.extend(e.paths);
                         }
                         Ok(_) => {}
-                        Err(e) => sink(Event::WatchError {
-                            at: event::now(),
-                            message: e.to_string(),
-                        }),
+                        Err(e) => sink(StoreChange::WatchFailed(e.to_string())),
                     }
                 }
                 paths.sort();
@@ -170,11 +189,7 @@ pub fn watch_restoring(
                         ),
                         None => format!("{what}; that change is lost — make it again"),
                     };
-                    sink(Event::Error {
-                        at: event::now(),
-                        bead: Some(id),
-                        message,
-                    });
+                    sink(StoreChange::Undone { bead: id, message });
                 }
             }
         })
@@ -231,7 +246,7 @@ impl Baseline {
     }
 
     /// Diffs what changed on disk against the baseline and returns the events.
-    fn update(&mut self, paths: &[PathBuf], rescan: bool) -> Vec<Event> {
+    fn update(&mut self, paths: &[PathBuf], rescan: bool) -> Vec<StoreChange> {
         let layout = self.store.layout().clone();
         let relevant: Vec<&PathBuf> = paths.iter().filter(|p| self.relevant(p)).collect();
         if relevant.is_empty() && !rescan {
@@ -255,33 +270,24 @@ impl Baseline {
                         self.files.insert(path.clone(), bead.id.clone());
                         out.extend(self.observe(bead));
                     }
-                    Err(problem) => out.push(Event::StoreProblem {
-                        at: event::now(),
-                        problem,
-                    }),
+                    Err(problem) => out.push(StoreChange::Problem(problem)),
                 },
                 Ok(None) => {
                     if let Some(id) = self.files.remove(path.as_path()) {
                         out.extend(self.forget(&id));
                     }
                 }
-                Err(e) => out.push(Event::WatchError {
-                    at: event::now(),
-                    message: e.to_string(),
-                }),
+                Err(e) => out.push(StoreChange::WatchFailed(e.to_string())),
             }
         }
         out
     }
 
-    fn reload_all(&mut self) -> Vec<Event> {
+    fn reload_all(&mut self) -> Vec<StoreChange> {
         let snap = match self.store.load() {
             Ok(s) => s,
             Err(e) => {
-                return vec![Event::WatchError {
-                    at: event::now(),
-                    message: e.to_string(),
-                }];
+                return vec![StoreChange::WatchFailed(e.to_string())];
             }
         };
         let mut out = Vec::new();
@@ -296,10 +302,7 @@ impl Baseline {
                 unreadable.insert(id.clone());
             }
             if p.id.as_ref().is_none_or(|id| self.beads.contains_key(id)) {
-                out.push(Event::StoreProblem {
-                    at: event::now(),
-                    problem: p.clone(),
-                });
+                out.push(StoreChange::Problem(p.clone()));
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -327,7 +330,7 @@ impl Baseline {
         out
     }
 
-    fn observe(&mut self, bead: Bead) -> Option<Event> {
+    fn observe(&mut self, bead: Bead) -> Option<StoreChange> {
         let hash = content_hash(&bead);
         if let Some(lost) = self.own.undone(&bead.id, Some(hash)) {
             self.lost.push(lost);
@@ -342,29 +345,21 @@ impl Baseline {
         }
         match previous {
             Some((h, _)) if h == hash => None,
-            Some((_, before)) => Some(Event::BeadChanged {
-                at: event::now(),
-                origin: Origin::External,
+            Some((_, before)) => Some(StoreChange::Changed {
                 changes: change::diff(&before, &bead),
                 bead: Box::new(bead),
             }),
-            None => Some(Event::BeadCreated {
-                at: event::now(),
-                origin: Origin::External,
-                bead: Box::new(bead),
-            }),
+            None => Some(StoreChange::Created(Box::new(bead))),
         }
     }
 
-    fn forget(&mut self, id: &str) -> Option<Event> {
+    fn forget(&mut self, id: &str) -> Option<StoreChange> {
         if let Some(lost) = self.own.undone(id, None) {
             self.lost.push(lost);
         }
-        self.beads.remove(id).map(|_| Event::BeadDeleted {
-            at: event::now(),
-            origin: Origin::External,
-            id: id.to_owned(),
-        })
+        self.beads
+            .remove(id)
+            .map(|_| StoreChange::Deleted(id.to_owned()))
     }
 }
 

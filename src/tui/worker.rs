@@ -175,13 +175,14 @@ impl Worker {
         let running = Arc::clone(&self.running);
         let store = self.ws.store.detached();
         let started = crate::store::watch::watch(&store, move |e| {
-            let problem = matches!(e, Event::WatchError { .. } | Event::StoreProblem { .. });
+            use crate::store::watch::StoreChange;
+            let problem = matches!(e, StoreChange::WatchFailed(_) | StoreChange::Problem(_));
             if !problem {
                 rebuild.disk_changed();
             }
             // The orchestrator's own watcher reports bead changes while it runs.
             if problem || lock(&running).is_none() {
-                let _ = events.send(AppEvent::Run(Box::new(e)));
+                let _ = events.send(AppEvent::Run(Box::new(Event::from(e))));
             }
         });
         match started {

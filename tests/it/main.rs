@@ -15,6 +15,7 @@ mod crash;
 mod demo;
 mod git_trail;
 mod hostile;
+mod layers;
 mod llm;
 mod llm_server;
 mod orchestrate;

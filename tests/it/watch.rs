@@ -51,7 +51,7 @@ fn run(format: &str) {
     let store = store_of(&repo);
     let (tx, rx) = mpsc::channel();
     let _w = watch::watch(&store, move |e| {
-        let _ = tx.send(e);
+        let _ = tx.send(loom::event::Event::from(e));
     })
     .unwrap();
 
@@ -181,7 +181,7 @@ fn an_undone_change_is_noticed_and_applied_again() {
             &store,
             watch::DEBOUNCE,
             move |e| {
-                let _ = tx.send(e);
+                let _ = tx.send(loom::event::Event::from(e));
             },
             Some(restore),
         )

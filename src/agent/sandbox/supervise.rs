@@ -217,7 +217,9 @@ fn apply_landlock(o: &Options, e: &mut Enforced) {
 }
 
 /// The entry point of `loom __sandbox-exec [options] --serve` (or `--probe`, which prints
-/// what would be enforced here as JSON). Returns the exit code.
+/// what would be enforced here as JSON). Returns the exit code. The supervisor is a process
+/// of its own: its output is how it answers Loom, so it may print.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn sandbox_exec(args: &[OsString]) -> i32 {
     let (opts, mode) = match Options::parse(args) {
         Ok(p) => p,
@@ -259,6 +261,7 @@ struct Job {
 /// A session: the thread that holds the restrictions starts each command Loom sends; this
 /// thread waits for it, ends its tree, and replies with its status. The session ends when
 /// Loom closes the socket (or stops it with SIGTERM, which also ends the running command).
+#[allow(clippy::print_stderr)]
 fn serve(opts: Options) -> i32 {
     use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
     use std::os::fd::AsFd;
