@@ -162,6 +162,17 @@ impl Client {
         }
     }
 
+    /// The model list answered: the endpoint is reachable — which says nothing about
+    /// completions, so it is not marked healthy (only a chat request that succeeds does).
+    fn note_listed(&self) {
+        let Ok(mut t) = self.inner.health.lock() else {
+            return;
+        };
+        if t.listed() {
+            self.inner.health_tx.send_replace(t.snapshot().clone());
+        }
+    }
+
     fn base(&self) -> Result<&str, LlmError> {
         self.inner
             .config
@@ -242,7 +253,7 @@ impl Client {
                 excerpt(&body, 120)
             ),
         })?;
-        self.note(Ok(()));
+        self.note_listed();
         Ok(list
             .data
             .into_iter()
@@ -255,7 +266,8 @@ impl Client {
             .collect())
     }
 
-    /// Checks the endpoint by listing its models; returns the health after.
+    /// Checks the endpoint by listing its models; returns the health after (`reachable` when
+    /// it answered; healthy only after a chat request succeeds).
     pub async fn probe(&self) -> HealthSnapshot {
         if let Ok(mut cache) = self.inner.models.lock() {
             *cache = None;
@@ -265,7 +277,8 @@ impl Client {
     }
 
     /// After an outage: probes the endpoint with growing pauses (¼ s doubling to 5 s) until it
-    /// answers (`true`) or `give_up_at` passes (`false`).
+    /// answers again — worth sending the request again (`true`) — or `give_up_at` passes
+    /// (`false`).
     pub async fn wait_until_up(&self, give_up_at: std::time::Instant) -> bool {
         let mut delay = Duration::from_millis(250);
         loop {
@@ -274,7 +287,8 @@ impl Client {
                 return false;
             }
             tokio::time::sleep(delay.min(give_up_at - now)).await;
-            if self.probe().await.health == Health::Healthy {
+            let h = self.probe().await;
+            if h.health == Health::Healthy || h.reachable {
                 return true;
             }
             delay = (delay * 2).min(Duration::from_secs(5));

@@ -29,6 +29,10 @@ pub struct HealthSnapshot {
     pub consecutive_failures: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The model list answered since the last failure, but no chat request has succeeded
+    /// since: worth trying again, not yet healthy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reachable: bool,
 }
 
 /// Pure state machine over attempt outcomes.
@@ -42,21 +46,33 @@ impl HealthTracker {
         &self.snap
     }
 
-    /// A request succeeded. Returns whether the health changed.
+    /// A chat request succeeded. Returns whether the health changed.
     pub fn success(&mut self) -> bool {
         let before = self.snap.health;
         self.snap = HealthSnapshot {
             health: Health::Healthy,
             consecutive_failures: 0,
             last_error: None,
+            reachable: false,
         };
         before != Health::Healthy
+    }
+
+    /// The model list answered. Health is judged by chat requests: this only notes that the
+    /// endpoint is reachable again after failures. Returns whether the snapshot changed.
+    pub fn listed(&mut self) -> bool {
+        if self.snap.health == Health::Healthy || self.snap.reachable {
+            return false;
+        }
+        self.snap.reachable = true;
+        true
     }
 
     /// An attempt failed as `class`. Returns whether the health changed.
     pub fn failure(&mut self, class: Class, message: &str) -> bool {
         let before = self.snap.health;
         self.snap.last_error = Some(message.to_owned());
+        self.snap.reachable = false;
         match class {
             // The endpoint works; the request did not fit or was wrong.
             Class::ContextOverflow | Class::Client => {
@@ -103,5 +119,32 @@ mod tests {
         let mut t = HealthTracker::default();
         t.failure(Class::ContextOverflow, "too long");
         assert_eq!(t.snapshot().health, Health::Healthy);
+    }
+
+    /// A model list that answers while completions fail never makes the endpoint healthy.
+    #[test]
+    fn listing_models_is_not_health() {
+        let mut t = HealthTracker::default();
+        assert!(t.listed());
+        assert_eq!(t.snapshot().health, Health::Unknown);
+        for _ in 0..DOWN_AFTER {
+            t.failure(Class::Server, "500");
+        }
+        assert!(!t.snapshot().reachable);
+        assert!(t.listed(), "reachable again is news");
+        assert!(!t.listed(), "once");
+        assert_eq!(t.snapshot().health, Health::Down);
+        assert!(t.snapshot().reachable);
+        t.failure(Class::Server, "500");
+        assert_eq!(
+            (t.snapshot().health, t.snapshot().reachable),
+            (Health::Down, false)
+        );
+        assert!(t.success());
+        assert_eq!(
+            (t.snapshot().health, t.snapshot().reachable),
+            (Health::Healthy, false)
+        );
+        assert!(!t.listed(), "healthy stays healthy");
     }
 }

@@ -279,6 +279,8 @@ struct Dispatcher {
     /// Set when nothing eligible was left at the last look.
     nothing_ready: bool,
     down_since: Option<Instant>,
+    /// The endpoint answers its model list again while down and nothing runs: dispatch one.
+    trial: bool,
     external_stop: Option<Arc<Notify>>,
     control: Option<mpsc::UnboundedReceiver<Control>>,
     signals: Signals,
@@ -340,6 +342,7 @@ impl Dispatcher {
             stopped: None,
             nothing_ready: false,
             down_since: None,
+            trial: false,
             external_stop,
             control,
             signals: Signals::new(),
@@ -428,8 +431,13 @@ impl Dispatcher {
                 () = tokio::time::sleep(probe_delay), if down && self.stopped.is_none() => {
                     let h = self.cx.client.probe().await;
                     probe_delay = (probe_delay * 2).min(Duration::from_secs(5));
-                    if h.health == Health::Healthy {
+                    if h.health == Health::Healthy || h.reachable {
                         probe_delay = Duration::from_millis(250);
+                    }
+                    // Reachable again with nobody working: one bead is the trial that tells
+                    // whether completions work (a model list alone does not).
+                    if h.reachable && self.tasks.is_empty() {
+                        self.trial = true;
                     }
                     self.health_changed(h);
                 }
@@ -555,8 +563,10 @@ impl Dispatcher {
 
     /// Starts what the policy allows.
     async fn dispatch(&mut self) -> Result<()> {
-        // Paused while the endpoint is down; done once a limit is reached.
-        if self.down_since.is_some()
+        // Paused while the endpoint is down (except one trial bead once it answers again);
+        // done once a limit is reached.
+        let trial = std::mem::take(&mut self.trial);
+        if (self.down_since.is_some() && !(trial && self.tasks.is_empty()))
             || self.state.beads_left == Some(0)
             || self.limit_tokens_reached()
         {
@@ -572,7 +582,10 @@ impl Dispatcher {
         if !self.cx.settings.limits.dispatch_followups {
             ready.retain(|c| !self.cx.quota.is_followup(&c.id));
         }
-        let chosen = choose(&ready, &self.state);
+        let mut chosen = choose(&ready, &self.state);
+        if self.down_since.is_some() {
+            chosen.truncate(1); // the trial
+        }
         self.nothing_ready = chosen.is_empty() && !ready.iter().any(|c| eligible(c, &self.state));
         for id in chosen {
             let dispatches = ready
@@ -697,7 +710,10 @@ impl Dispatcher {
         self.state.running.remove(&id);
         match report {
             Some(r) => {
-                let closed = r.outcome == Some(crate::event::Outcome::Merged);
+                // A merge may finish an epic; so may a planner ending after its children
+                // (they run alongside it and can all be done first).
+                let closed = r.outcome == Some(crate::event::Outcome::Merged)
+                    || r.outcome == Some(crate::event::Outcome::Completed);
                 self.reports.push(r);
                 closed
             }

@@ -533,7 +533,44 @@ impl Pipeline {
     /// An epic is done once its planner has split it into child beads: it stays in progress
     /// (stage `planned`, no owner) until a person closes it.
     async fn planned(&mut self) -> Result<Step> {
-        let note = format!("planned: {}", self.summary.trim());
+        let id = self.id().to_owned();
+        let children = self
+            .cx
+            .blocking(move |cx| {
+                let snap = cx.ws.store.load_index()?;
+                Ok(crate::bead::graph::Graph::new(&snap.beads)
+                    .dependents(&id)
+                    .iter()
+                    .filter(|(b, d)| {
+                        d.dep_type == crate::bead::dep_type::PARENT_CHILD
+                            && b.status != status::TOMBSTONE
+                    })
+                    .count())
+            })
+            .await?;
+        if children == 0 {
+            // A plan without parts is no plan: a person decides.
+            let q = Question {
+                title: format!("{}: the planner filed no child beads", self.id()),
+                body: format!(
+                    "The planner finished epic {} ({}) without filing any child bead, so \
+                     nothing would carry the work out. It said: {}",
+                    self.id(),
+                    self.bead.title,
+                    self.summary.trim()
+                ),
+                options: retry_options(),
+                reason: "planned without child beads".into(),
+                stage: String::new(),
+            };
+            return self.escalate(q).await;
+        }
+        let note = format!(
+            "planned: {} child {}; {}",
+            children,
+            if children == 1 { "bead" } else { "beads" },
+            self.summary.trim()
+        );
         self.put_away_worktree().await;
         let (id, n2) = (self.id().to_owned(), note.clone());
         self.cx

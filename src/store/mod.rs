@@ -170,6 +170,11 @@ pub const PREPARE_ROUNDS: usize = 3;
 /// (and diffs a later external edit against what Loom wrote, not against an older version).
 #[derive(Debug, Default)]
 pub struct OwnWrites {
+    /// Counts acknowledged writes: a reader notes it before reading, so it can tell a write
+    /// acknowledged while it read (its copy may predate it) from one that came before.
+    seq: std::sync::atomic::AtomicU64,
+    /// Which write last touched each bead (its `seq`).
+    last_seq: Mutex<HashMap<String, u64>>,
     written: Mutex<HashMap<String, (u64, Bead)>>,
     /// Changes acknowledged in the last [`RESTORE_WINDOW`]: what the bead was before (its
     /// content hash; `None`: Loom created it) and what Loom wrote.
@@ -204,6 +209,12 @@ pub struct Lost {
 
 impl OwnWrites {
     fn record(&self, applied: &Applied) {
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if let Ok(mut s) = self.last_seq.lock() {
+            for c in &applied.changes {
+                s.insert(c.id.clone(), seq);
+            }
+        }
         if let Ok(mut w) = self.written.lock() {
             for c in &applied.changes {
                 w.insert(c.id.clone(), (content_hash(&c.after), c.after.clone()));
@@ -230,6 +241,19 @@ impl OwnWrites {
                 );
             }
         }
+    }
+
+    /// The number of writes acknowledged so far (note it before reading the store).
+    pub fn seq(&self) -> u64 {
+        self.seq.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether this process acknowledged a write of `id` after `seq` was noted: a copy read
+    /// since may be older than that write, so it says nothing about the bead now.
+    pub fn written_since(&self, id: &str, seq: u64) -> bool {
+        self.last_seq
+            .lock()
+            .is_ok_and(|s| s.get(id).is_some_and(|&at| at > seq))
     }
 
     /// Whether bead `id`, now with content hash `now` (`None`: gone), is back to what it was

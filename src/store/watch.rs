@@ -62,6 +62,8 @@ struct Baseline {
     files: HashMap<PathBuf, String>,
     /// Changes of this process that another program undid (since the last batch).
     lost: Vec<Lost>,
+    /// [`OwnWrites::seq`] when the batch being processed started reading.
+    read_seq: u64,
 }
 
 /// Whether an event can mean changed content. Reads (open, access, close after reading) do
@@ -122,6 +124,7 @@ pub fn watch_restoring(
         beads: HashMap::new(),
         files: HashMap::new(),
         lost: Vec::new(),
+        read_seq: 0,
     };
     base.reset()?;
     let beads_dir = store.layout().beads_dir.clone();
@@ -247,6 +250,9 @@ impl Baseline {
 
     /// Diffs what changed on disk against the baseline and returns the events.
     fn update(&mut self, paths: &[PathBuf], rescan: bool) -> Vec<StoreChange> {
+        // Before anything is read: a write this process acknowledges from now on may be newer
+        // than what this batch reads (the file was opened before the rename).
+        self.read_seq = self.own.seq();
         let layout = self.store.layout().clone();
         let relevant: Vec<&PathBuf> = paths.iter().filter(|p| self.relevant(p)).collect();
         if relevant.is_empty() && !rescan {
@@ -331,6 +337,12 @@ impl Baseline {
     }
 
     fn observe(&mut self, bead: Bead) -> Option<StoreChange> {
+        if self.own.written_since(&bead.id, self.read_seq) {
+            // Possibly read before this process's own latest write: not evidence of anything
+            // (its own event brings the next batch). Taken for an older version put back, it
+            // raised a false alarm during ordinary runs.
+            return None;
+        }
         let hash = content_hash(&bead);
         if let Some(lost) = self.own.undone(&bead.id, Some(hash)) {
             self.lost.push(lost);
@@ -354,6 +366,9 @@ impl Baseline {
     }
 
     fn forget(&mut self, id: &str) -> Option<StoreChange> {
+        if self.own.written_since(id, self.read_seq) {
+            return None;
+        }
         if let Some(lost) = self.own.undone(id, None) {
             self.lost.push(lost);
         }
@@ -383,5 +398,65 @@ mod tests {
             "no wait once the sender is gone"
         );
         assert_eq!(next_batch(&rx, Duration::from_secs(60)), None);
+    }
+
+    /// The race behind a false "another program put back an older version": the watcher
+    /// opens a bead file, this process writes and acknowledges a change to it, then the
+    /// watcher parses what it opened (the version before). That stale copy is no evidence.
+    #[test]
+    fn a_copy_read_before_an_own_write_is_not_an_undo() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::store::init(dir.path(), Format::Yaml, "t", &dir.path().join("lock")).unwrap();
+        let layout = super::super::Layout::discover(dir.path()).unwrap();
+        let store = Store::new(layout, dir.path().join("lock"));
+        let bead = Bead {
+            id: "t-1".into(),
+            title: "One".into(),
+            status: "open".into(),
+            issue_type: "task".into(),
+            created_at: Some(crate::bead::Timestamp::now()),
+            ..Bead::default()
+        };
+        let write = |title: &str| {
+            store
+                .transact(
+                    crate::store::TxOptions::default(),
+                    |tx| {
+                        match tx.get_mut("t-1") {
+                            Ok(b) => b.title = title.to_owned(),
+                            Err(_) => tx.insert(bead.clone())?,
+                        }
+                        Ok(())
+                    },
+                    |_| Ok(()),
+                )
+                .unwrap()
+        };
+        write("One");
+        let mut base = Baseline {
+            store: store.clone(),
+            own: store.own_writes(),
+            beads: HashMap::new(),
+            files: HashMap::new(),
+            lost: Vec::new(),
+            read_seq: 0,
+        };
+        base.reset().unwrap();
+        let _ = base.own.take("t-1");
+        // The batch starts reading: it gets the current version…
+        base.read_seq = base.own.seq();
+        let stale = store.load().unwrap().beads[0].clone();
+        // …while this process changes the bead and acknowledges it.
+        write("Two");
+        assert!(base.observe(stale.clone()).is_none());
+        assert!(base.lost.is_empty(), "a false alarm: {:?}", base.lost);
+        // The next batch reads the new version: ours, silent.
+        base.read_seq = base.own.seq();
+        let fresh = store.load().unwrap().beads[0].clone();
+        assert!(base.observe(fresh).is_none());
+        // Now a real undo: another program puts the old version back.
+        base.read_seq = base.own.seq();
+        assert!(base.observe(stale).is_some());
+        assert_eq!(base.lost.len(), 1, "the undo is noticed");
     }
 }

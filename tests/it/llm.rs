@@ -495,7 +495,9 @@ async fn models_health_and_context_length() {
     assert_eq!(c.known_context_length("qwen-coder"), Some(32768));
     assert_eq!(c.known_context_length("small"), Some(4096));
     assert_eq!(c.resolve_model(None).await.unwrap(), "qwen-coder");
-    assert_eq!(c.probe().await.health, Health::Healthy);
+    // A model list is not health: only a chat request that succeeds makes it healthy.
+    let probed = c.probe().await;
+    assert_eq!((probed.health, probed.reachable), (Health::Unknown, true));
     let models_req = server
         .all_requests()
         .into_iter()

@@ -712,6 +712,32 @@ fn endpoint_down_for_a_while_pauses_and_resumes() {
     );
 }
 
+/// Health is judged by chat requests: an endpoint whose model list answers while every
+/// completion fails is never reported healthy or "answering again", and the run gives up.
+#[test]
+fn a_model_list_that_answers_is_not_health_while_completions_fail() {
+    let repo = project("review: false\n");
+    repo.user_config("provider:\n  max_attempts: 2\n  down_limit_secs: 3\n");
+    let id = repo.create("Add theta", &[]);
+    // Nothing scripted: every chat request gets a 500; GET /models answers.
+    let server = LlmServer::start();
+    let (out, events) = run(&repo, &server, &["--timeout", "90s"]);
+    assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(summary(&events)["stopped"], "endpoint_down");
+    let health: Vec<&Value> = of_type(&events, "provider_health")
+        .iter()
+        .map(|e| &e["health"])
+        .collect();
+    assert!(health.iter().any(|h| h["health"] == "down"), "{health:#?}");
+    assert!(
+        health.iter().all(|h| h["health"] != "healthy"),
+        "reported healthy while completions failed: {health:#?}"
+    );
+    assert!(!out.stderr.contains("answering again"), "{}", out.stderr);
+    assert!(server.chats().len() >= 2, "the trial asked again");
+    assert_eq!(bead(&repo, &id)["status"], "open");
+}
+
 #[test]
 fn endpoint_down_past_the_limit_exits_4_and_gives_the_bead_back() {
     let repo = project("review: false\n");
@@ -920,13 +946,15 @@ fn an_epic_closes_when_its_children_are_done() {
     );
 }
 
-/// The planner splits an epic into child beads; the run builds them; the epic closes.
+/// The planner splits an epic into child beads (`<epic>.N`, parent-child, in its order: the
+/// second waits for the first); the run builds them; the epic closes.
 #[test]
 fn a_planned_epic_closes_when_the_run_has_built_its_children() {
     const PLANNER: &str = "You are the planner";
     let server = LlmServer::start();
-    let repo = project("review: false\nmax_agents: 1\n");
+    let repo = project("review: false\nmax_agents: 2\n");
     let epic = repo.create("Notes, all of them", &["-t", "epic"]);
+    let (first, second) = (format!("{epic}.1"), format!("{epic}.2"));
     server.route(
         &[&epic, PLANNER],
         call(
@@ -936,29 +964,96 @@ fn a_planned_epic_closes_when_the_run_has_built_its_children() {
     );
     server.route(
         &[&epic, PLANNER],
-        call("done", json!({"summary": "Split into one bead."})),
+        call(
+            "create_bead",
+            json!({"title": "Write two.txt", "description": "two.txt says ok", "depends_on": [first]}),
+        ),
     );
-    // The child's coder (its id is not known in advance: route on its title).
+    // The planner ends after its children are built (they run alongside it): the epic
+    // still closes.
     server.route(
-        &["Write one.txt", CODER],
-        call("write_file", json!({"path": "one.txt", "content": "ok\n"})),
+        &[&epic, PLANNER],
+        call("done", json!({"summary": "Split into two beads."}))
+            .with(Fault::SlowFirstByte(Duration::from_secs(4))),
     );
-    server.route(
-        &["Write one.txt", CODER],
-        call("done", json!({"summary": "Wrote one.txt."})),
-    );
-    let (out, _) = run(&repo, &server, &[]);
+    // The children's coders (routed on their titles).
+    for (title, file) in [("Write one.txt", "one.txt"), ("Write two.txt", "two.txt")] {
+        server.route(
+            &[title, CODER],
+            call("write_file", json!({"path": file, "content": "ok\n"})),
+        );
+        server.route(
+            &[title, CODER],
+            call("done", json!({"summary": format!("Wrote {file}.")})),
+        );
+    }
+    let (out, events) = run(&repo, &server, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let all = repo.json(&["list", "--all", "-n", "0"]);
-    let child = all
+    let one = bead(&repo, &first);
+    let two = bead(&repo, &second);
+    assert_eq!(one["title"], "Write one.txt");
+    assert_eq!(two["title"], "Write two.txt");
+    assert_eq!(
+        (one["status"].as_str(), two["status"].as_str()),
+        (Some("closed"), Some("closed"))
+    );
+    assert_eq!(one["dependencies"][0]["type"], "parent-child", "{one}");
+    assert_eq!(one["dependencies"][0]["depends_on_id"], epic.as_str());
+    let deps: Vec<(String, String)> = two["dependencies"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|b| b["title"] == "Write one.txt")
-        .expect("the planner's child bead");
-    assert_eq!(child["status"], "closed", "{child}");
-    assert_eq!(child["dependencies"][0]["type"], "parent-child", "{child}");
+        .map(|d| {
+            (
+                d["depends_on_id"].as_str().unwrap().to_owned(),
+                d["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(deps.contains(&(first.clone(), "blocks".into())), "{deps:?}");
+    // The order is kept: the second starts after the first merged.
+    let merged_one = position(&events, |e| {
+        e["type"] == "bead_finished" && e["bead"] == first.as_str()
+    });
+    let started_two = position(&events, |e| {
+        e["type"] == "agent_started" && e["bead"] == second.as_str()
+    });
+    assert!(merged_one < started_two, "{events:#?}");
+    let merged_two = position(&events, |e| {
+        e["type"] == "bead_finished" && e["bead"] == second.as_str()
+    });
+    let planned = position(&events, |e| {
+        e["type"] == "bead_finished" && e["bead"] == epic.as_str()
+    });
+    assert!(
+        merged_two < planned,
+        "the children were done first: {events:#?}"
+    );
     let e = bead(&repo, &epic);
     assert_eq!(e["status"], "closed", "{e}");
     assert_eq!(e["close_reason"], "all its child beads are closed");
+}
+
+/// A planner that files no child bead has not planned: the epic waits on a person instead of
+/// ending "completed".
+#[test]
+fn an_epic_planned_without_children_asks_a_person() {
+    const PLANNER: &str = "You are the planner";
+    let server = LlmServer::start();
+    let repo = project("review: false\n");
+    let epic = repo.create("Everything at once", &["-t", "epic"]);
+    server.route(
+        &[&epic, PLANNER],
+        call("done", json!({"summary": "Looks fine as it is."})),
+    );
+    let (out, events) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let finished = of_type(&events, "bead_finished");
+    assert!(
+        finished.iter().all(|e| e["outcome"] != "completed"),
+        "{finished:#?}"
+    );
+    assert_eq!(of_type(&events, "decision_needed").len(), 1);
+    let e = bead(&repo, &epic);
+    assert_eq!(e["status"], "blocked", "{e}");
 }

@@ -133,6 +133,7 @@ fn events() -> Vec<Event> {
                 health: Health::Healthy,
                 consecutive_failures: 0,
                 last_error: None,
+                reachable: false,
             },
         },
         Event::AgentStarted {
