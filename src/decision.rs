@@ -76,11 +76,25 @@ fn new_decision(
     let d = tx.get_mut(&did)?;
     if let Some(text) = d.description.as_mut() {
         text.push_str(&format!(
-            "\nResolve with `loom decide {did} approve`, `loom decide {did} deny` or \
-             `loom decide {did} answer \"…\"`.\n"
+            "\nResolve with `loom decide {did} approve`, `loom decide {did} deny`, \
+             `loom decide {did} answer \"…\"`, or an option by its number \
+             (`loom decide {did} 1`).\n"
         ));
     }
     Ok(did)
+}
+
+/// The options a decision bead's description lists (`Options:` then `1. …` lines).
+pub fn options(description: &str) -> Vec<String> {
+    let mut lines = description.lines().skip_while(|l| l.trim() != "Options:");
+    lines.next();
+    lines
+        .map(str::trim)
+        .map_while(|l| {
+            let (n, rest) = l.split_once(". ")?;
+            n.parse::<usize>().ok().map(|_| rest.trim().to_owned())
+        })
+        .collect()
 }
 
 /// Files a decision about the run itself (a run-wide limit reached): it blocks no bead (one

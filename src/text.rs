@@ -6,6 +6,16 @@
 use unicode_width::UnicodeWidthStr;
 
 /// `s` cut to `width` columns, with `…` when cut.
+/// `n` and `noun`, the noun in the plural unless `n` is 1: `1 round`, `2 rounds`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn fit(s: &str, width: usize) -> String {
     if UnicodeWidthStr::width(s) <= width {
         return s.to_owned();

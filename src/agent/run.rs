@@ -328,14 +328,17 @@ pub async fn action_loop(
         if end.iterations >= limits.max_iterations {
             end.terminal = Terminal::MaxIterations;
             end.detail = format!(
-                "stopped after {} iterations without finishing",
-                end.iterations
+                "stopped after {} without finishing",
+                crate::text::count(end.iterations, "iteration")
             );
             break;
         }
         if started.elapsed().saturating_sub(paused) >= limits.max_time {
             end.terminal = Terminal::TimeBudget;
-            end.detail = format!("stopped after {} minutes", limits.max_time.as_secs() / 60);
+            end.detail = format!(
+                "stopped after {}",
+                crate::text::count(limits.max_time.as_secs() / 60, "minute")
+            );
             break;
         }
         if end.usage.total_tokens >= limits.max_tokens {

@@ -9,6 +9,7 @@ use crossterm::style::Color;
 use crate::agent::run::{AgentEvent, Terminal};
 use crate::agent::session::{self, RunOptions};
 use crate::error::Result;
+use crate::text::count;
 
 use super::output::{self, Table, stdout_err};
 use super::{Ctx, llm, read};
@@ -133,17 +134,23 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                     .map(|c| format!(" · commit {}", &c[..c.len().min(10)]))
                     .unwrap_or_default();
                 say!(
-                    "{mark} {} after {} iterations · {} tool calls · {} tokens{cost}{commit}",
+                    "{mark} {} after {} · {} · {}{cost}{commit}",
                     report.terminal.as_str(),
-                    report.iterations,
-                    report.tool_calls,
-                    report.usage.total_tokens
+                    count(report.iterations, "iteration"),
+                    count(report.tool_calls, "tool call"),
+                    count(report.usage.total_tokens, "token")
                 );
                 if !report.detail.is_empty() {
                     say!("  {}", report.detail.trim().replace('\n', "\n  "));
                 }
                 if let Some(d) = &report.decision {
                     say!("  waiting on decision {d}: `loom show {d}`");
+                }
+                if report.commit.is_some() && !report.branch.is_empty() {
+                    let (b, id) = (&report.branch, &report.bead);
+                    say!(
+                        "  the work is on branch {b}. To land it: `loom run --bead {id}` (tests, review, merge), or `git merge --squash {b}` yourself. To discard it: `loom worktrees` shows its worktree; remove that with `git worktree remove <path>`, then `git branch -D {b}`."
+                    );
                 }
             }
         }
@@ -206,12 +213,30 @@ pub fn worktrees(ctx: &Ctx, a: WorktreesArgs) -> Result<()> {
     let trees = session::worktrees(&ws)?;
     let mut out = ctx.out();
     if a.sweep {
-        let report = trees.sweep(&target)?;
+        // Beads a person dropped (a denied decision): their work is not wanted.
+        let snap = ws.store.load_index()?;
+        let dropped: Vec<String> = snap
+            .beads
+            .iter()
+            .filter(|b| {
+                b.status == crate::bead::status::CLOSED
+                    && b.loom_get("stage").and_then(|s| s.as_str()) == Some("denied")
+            })
+            .map(|b| b.id.clone())
+            .collect();
+        let report = trees.sweep(&target, &dropped)?;
         if ctx.global.json {
             return output::write_json(&mut out, &report);
         }
         for p in &report.removed {
-            writeln!(out, "{} removed {}", ctx.paint.ok(""), p.display()).map_err(stdout_err)?;
+            let line = ctx.paint.ok(&format!("removed {}", p.display()));
+            writeln!(out, "{line}").map_err(stdout_err)?;
+        }
+        for b in &report.branches_deleted {
+            let line = ctx
+                .paint
+                .ok(&format!("deleted branch {b} (its bead was denied)"));
+            writeln!(out, "{line}").map_err(stdout_err)?;
         }
         for (p, why) in &report.kept {
             writeln!(out, "  kept {} — {why}", p.display()).map_err(stdout_err)?;

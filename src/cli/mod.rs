@@ -325,7 +325,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Convert(a) => admin::convert(&ctx, a),
         Command::Watch => watch::watch(&ctx),
         Command::Doctor => return doctor::doctor(&ctx),
-        Command::Pair(a) => pair::pair(&ctx, a),
+        Command::Pair(a) => return pair::pair(&ctx, a),
         Command::Agent(a) => return agent::agent(&ctx, a),
         Command::Personas(a) => agent::personas(&ctx, a),
         Command::Worktrees(a) => agent::worktrees(&ctx, a),

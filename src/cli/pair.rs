@@ -57,7 +57,10 @@ fn ask_terminal(action: &Action, interactive: bool) -> Confirm {
     }
 }
 
-pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
+/// Exit code of a reply stopped with Ctrl-C (128 + SIGINT, as shells report it).
+const STOPPED: i32 = 130;
+
+pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<i32> {
     if a.message.trim().is_empty() {
         return Err(Error::Usage(
             "the message is empty: loom pair <id> -m \"…\"".into(),
@@ -118,11 +121,26 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
                 &a.message,
                 &mut confirm,
                 &mut on_event,
-                std::future::pending(),
+                // Ctrl-C stops the reply; what came so far is kept, as in the TUI's pane.
+                async {
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                },
             )
             .await
     })?;
     let recorded = session.record(&ex)?;
+    if ex.stopped {
+        if !json_out {
+            println!();
+        }
+        ctx.commit_warnings(recorded.log.as_ref());
+        ctx.warn(&format!(
+            "stopped: the question and the reply so far are in {id}'s conversation log"
+        ));
+        return Ok(STOPPED);
+    }
     if let Some(e) = &ex.end.error {
         return Err(e.clone().into());
     }
@@ -134,12 +152,13 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
     let usage = ex.end.usage;
     let model = &ex.end.model;
     if json_out {
-        return output::write_json(
+        output::write_json(
             &mut ctx.out(),
             &json!({"bead": id, "model": model, "reply": reply, "usage": usage,
                     "tool_calls": ex.end.tool_calls, "commit": recorded.work,
                     "branch": session.branch()}),
-        );
+        )?;
+        return Ok(0);
     }
     if !quiet {
         eprintln!(
@@ -147,5 +166,6 @@ pub fn pair(ctx: &Ctx, a: PairArgs) -> Result<()> {
             ex.summary(session.branch(), recorded.work.as_deref())
         );
     }
-    std::io::stdout().flush().map_err(stdout_err)
+    std::io::stdout().flush().map_err(stdout_err)?;
+    Ok(0)
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use crossterm::style::Color;
 
 use crate::decision::{self, Verdict};
@@ -417,42 +417,84 @@ impl Progress {
     }
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum VerdictArg {
-    /// Yes: retry the bead with a fresh budget, or merge it if it waits for approval.
-    Approve,
-    /// No: close the beads it blocks without doing them.
-    Deny,
-    /// Give an answer (the text): it goes to the blocked beads as a comment and they reopen.
-    Answer,
-}
-
 #[derive(Debug, Args)]
 pub struct DecideArgs {
     /// The decision bead.
     id: String,
-    /// approve, deny or answer.
-    #[arg(value_enum)]
-    verdict: VerdictArg,
-    /// The answer (with `answer`).
+    /// approve (retry with a fresh budget, or merge what waits for approval), deny (close the
+    /// beads it blocks), answer (the text goes to them as a comment and they reopen), or the
+    /// number of one of the decision's options.
+    #[arg(value_name = "VERDICT")]
+    verdict: String,
+    /// The answer (with `answer`, or an option that asks for one).
     text: Vec<String>,
+}
+
+/// The verdict a person typed: a word, or an option of the decision by its number (an option
+/// that names a verdict — `approve: …` — is that verdict; any other is the answer).
+fn verdict_of(word: &str, text: &str, id: &str, options: &[String]) -> Result<Verdict> {
+    let answer = |text: &str| {
+        if text.trim().is_empty() {
+            Err(Error::Usage(format!(
+                "`answer` needs the answer: loom decide {id} answer \"what to do\""
+            )))
+        } else {
+            Ok(Verdict::Answer(text.trim().to_owned()))
+        }
+    };
+    match word.trim().to_ascii_lowercase().as_str() {
+        "approve" => return Ok(Verdict::Approve),
+        "deny" => return Ok(Verdict::Deny),
+        "answer" => return answer(text),
+        _ => {}
+    }
+    let Some(option) = word
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| options.get(i))
+    else {
+        let listed: Vec<String> = options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| format!("{} = {o}", i + 1))
+            .collect();
+        let choices = if listed.is_empty() {
+            String::new()
+        } else {
+            format!(", or an option by number ({})", listed.join("; "))
+        };
+        return Err(Error::Usage(format!(
+            "{word:?} is not a verdict: use approve, deny or answer \"…\"{choices}"
+        )));
+    };
+    let head = option
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match head.as_str() {
+        "approve" => Ok(Verdict::Approve),
+        "deny" => Ok(Verdict::Deny),
+        "answer" => answer(text),
+        _ if text.trim().is_empty() => Ok(Verdict::Answer(option.clone())),
+        _ => Ok(Verdict::Answer(format!("{option}: {}", text.trim()))),
+    }
 }
 
 pub fn decide(ctx: &Ctx, a: DecideArgs) -> Result<()> {
     let ws = ctx.workspace()?;
     let snap = read::load(ctx, &ws)?;
     let id = read::resolve(&snap, &a.id)?;
-    let text = a.text.join(" ");
-    let verdict = match a.verdict {
-        VerdictArg::Approve => Verdict::Approve,
-        VerdictArg::Deny => Verdict::Deny,
-        VerdictArg::Answer if text.trim().is_empty() => {
-            return Err(Error::Usage(format!(
-                "`answer` needs the answer: loom decide {id} answer \"what to do\""
-            )));
-        }
-        VerdictArg::Answer => Verdict::Answer(text.trim().to_owned()),
-    };
+    let options = snap
+        .beads
+        .iter()
+        .find(|b| b.id == id)
+        .map(|b| decision::options(snap.full(b).description.as_deref().unwrap_or("")))
+        .unwrap_or_default();
+    let verdict = verdict_of(&a.verdict, &a.text.join(" "), &id, &options)?;
     let decided = decision::decide(&ws, &id, &verdict)?;
     if ctx.global.json {
         return output::write_json(&mut ctx.out(), &decided);
@@ -460,7 +502,7 @@ pub fn decide(ctx: &Ctx, a: DecideArgs) -> Result<()> {
     if ctx.global.quiet {
         return Ok(());
     }
-    let mut line = format!("{} {id}: {}", ctx.paint.ok("✓"), decided.verdict);
+    let mut line = ctx.paint.ok(&format!("{id}: {}", decided.verdict));
     if decided.beads.is_empty() {
         line.push_str(" (it blocked nothing)");
     }
@@ -468,4 +510,40 @@ pub fn decide(ctx: &Ctx, a: DecideArgs) -> Result<()> {
         line.push_str(&format!("; {} {}", ctx.paint.bold(&b.id), b.result));
     }
     ctx.say(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_by_word_or_option_number() {
+        let options = vec![
+            "approve: try again with a fresh budget".to_owned(),
+            "deny: drop the bead (close it)".to_owned(),
+            "answer: give guidance, then try again".to_owned(),
+            "Use SQLite".to_owned(),
+        ];
+        let v = |w: &str, t: &str| verdict_of(w, t, "d-1", &options);
+        assert!(matches!(v("approve", ""), Ok(Verdict::Approve)));
+        assert!(matches!(v("1", ""), Ok(Verdict::Approve)));
+        assert!(matches!(v("2", ""), Ok(Verdict::Deny)));
+        assert!(v("3", "").is_err(), "an answer needs its text");
+        assert!(matches!(v("3", "use the cache"), Ok(Verdict::Answer(a)) if a == "use the cache"));
+        assert!(matches!(v("4", ""), Ok(Verdict::Answer(a)) if a == "Use SQLite"));
+        assert!(
+            matches!(v("4", "in memory"), Ok(Verdict::Answer(a)) if a == "Use SQLite: in memory")
+        );
+        let err = v("5", "").unwrap_err().to_string();
+        assert!(err.contains("4 = Use SQLite"), "{err}");
+        assert!(v("0", "").is_err());
+        assert!(v("maybe", "").is_err());
+    }
+
+    #[test]
+    fn options_are_read_from_the_description() {
+        let d = "Why it stopped.\n\nOptions:\n1. approve: again\n2. Use SQLite\n\nResolve with `loom decide x approve`.";
+        assert_eq!(decision::options(d), vec!["approve: again", "Use SQLite"]);
+        assert!(decision::options("no options here").is_empty());
+    }
 }

@@ -105,6 +105,8 @@ pub struct WorktreeState {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Sweep {
     pub removed: Vec<PathBuf>,
+    /// Branches deleted because a person dropped their bead (`loom/<id>`).
+    pub branches_deleted: Vec<String>,
     /// Kept, with the reason.
     pub kept: Vec<(PathBuf, String)>,
 }
@@ -543,8 +545,9 @@ impl Worktrees {
 
     /// Removes worktrees under Loom's directory whose branch is merged into `target` and that
     /// are clean; keeps (and reports) everything else. Directories that are not registered
-    /// worktrees are left alone.
-    pub fn sweep(&self, target: &str) -> Result<Sweep> {
+    /// worktrees are left alone. Beads in `dropped` were given up by a person (a denied
+    /// decision): their clean worktrees go, and their branches too, merged or not.
+    pub fn sweep(&self, target: &str, dropped: &[String]) -> Result<Sweep> {
         let mut report = Sweep::default();
         let _ = self.repo.git_ok(&["worktree", "prune"], &[], None);
         let Ok(base) = std::fs::canonicalize(&self.base) else {
@@ -584,9 +587,24 @@ impl Worktrees {
                 copied: self.copied_present(&path),
                 git_dir,
             };
-            match self.remove(&wt, target, false)? {
+            match self.remove(&wt, target, dropped.contains(&id))? {
                 None => report.removed.push(path),
                 Some(reason) => report.kept.push((path, reason)),
+            }
+        }
+        // Dropped beads' branches, with or without a worktree left (a kept worktree keeps its
+        // branch checked out, and git refuses to delete that).
+        for id in dropped {
+            let branch = branch_of(id);
+            if self.repo.tip(&branch).is_err() {
+                continue;
+            }
+            match self
+                .repo
+                .git_ok(&["branch", "-D", "-q", &branch], &[], None)
+            {
+                Ok(_) => report.branches_deleted.push(branch),
+                Err(e) => report.kept.push((PathBuf::from(&branch), e.to_string())),
             }
         }
         Ok(report)

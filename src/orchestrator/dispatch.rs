@@ -239,7 +239,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
         );
     }
     let swept = cx
-        .blocking(|cx| cx.with_git(|| cx.trees.sweep(&cx.settings.target)))
+        .blocking(|cx| cx.with_git(|| cx.trees.sweep(&cx.settings.target, &[])))
         .await;
     if let Ok(s) = swept {
         for p in s.removed {

@@ -455,8 +455,9 @@ impl Pipeline {
             let ahead = self.branch_ahead().await?;
             let note = if ahead > 0 {
                 format!(
-                    "Note: an earlier attempt already committed work on this branch ({ahead} commit(s)). \
-                     Start by reviewing it with `git_diff`, then finish the bead."
+                    "Note: an earlier attempt already committed work on this branch ({}). \
+                     Start by reviewing it with `git_diff`, then finish the bead.",
+                    crate::text::count(ahead as u64, "commit")
                 )
             } else {
                 String::new()

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::event::Outcome;
 use crate::llm::Usage;
+use crate::text::count;
 
 /// How one bead's pipeline went in this run.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -174,11 +175,11 @@ pub fn junit(summary: &RunSummary) -> String {
                     out,
                     "      <system-out>{}</system-out>",
                     xml(&format!(
-                        "{}; {} rounds, {} iterations, {} tokens{}",
+                        "{}; {}, {}, {}{}",
                         message,
-                        b.rounds,
-                        b.iterations,
-                        b.usage.total_tokens,
+                        count(b.rounds, "round"),
+                        count(b.iterations, "iteration"),
+                        count(b.usage.total_tokens, "token"),
                         b.commit
                             .as_deref()
                             .map(|c| format!(", commit {c}"))

@@ -39,12 +39,17 @@ impl Pipeline {
         let max = self.cx.settings.budget.max_verify_rounds;
         if round >= max {
             let q = Question {
-                title: format!("{}: tests still fail after {round} rounds", self.id()),
+                title: format!(
+                    "{}: tests still fail after {}",
+                    self.id(),
+                    crate::text::count(round, "round")
+                ),
                 body: format!(
-                    "The test command `{cmd}` still fails on {} ({}) after {round} verification rounds.\n\n\
+                    "The test command `{cmd}` still fails on {} ({}) after {}.\n\n\
                      The end of its output:\n\n```\n{}\n```",
                     self.id(),
                     self.bead.title,
+                    crate::text::count(round, "verification round"),
                     run.tail
                 ),
                 options: retry_options(),

@@ -419,6 +419,40 @@ fn failing_tests_escalate_to_one_decision_and_decide_unblocks() {
     assert_eq!(ready, [id.clone()]);
 }
 
+/// A person denies a decision by its option number: the bead is dropped, and `loom worktrees
+/// --sweep` deletes its unmerged branch (any other unmerged branch stays).
+#[test]
+fn a_denied_bead_s_branch_is_swept() {
+    let repo = project("test_command: ./test.sh\nbudget:\n  max_verify_rounds: 1\n");
+    let id = repo.create("Make notes say ok", &[]);
+    let server = LlmServer::start();
+    codes(&server, &id, "notes.txt", "nope\n");
+    let (out, _) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let branch = format!("loom/{id}");
+    assert!(repo.git(&["branch", "--list", &branch]).contains(&branch));
+    let decisions = repo.json(&["list", "-t", "decision"]);
+    let d = decisions[0]["id"].as_str().unwrap().to_owned();
+    // Option 2 of a failed bead's decision is "deny: drop the bead".
+    let said = repo.ok(&["decide", &d, "2"]);
+    assert!(said.contains("deny") && !said.contains("✓ ✓"), "{said}");
+    let v = bead(&repo, &id);
+    assert_eq!(v["status"], "closed", "{v:#}");
+    assert_eq!(v["metadata"]["loom"]["stage"], "denied");
+    repo.git(&["branch", "loom/t-other"]);
+    let swept = repo.json(&["worktrees", "--sweep"]);
+    assert_eq!(
+        swept["branches_deleted"],
+        json!([branch.clone()]),
+        "{swept:#}"
+    );
+    assert!(repo.git(&["branch", "--list", &branch]).trim().is_empty());
+    assert!(
+        repo.git(&["branch", "--list", "loom/t-other"])
+            .contains("loom/t-other")
+    );
+}
+
 /// No worktree directories are left (branches with unmerged work may stay).
 fn assert_clean_worktrees(repo: &TestRepo) {
     let trees = repo.git(&["worktree", "list", "--porcelain"]);

@@ -363,3 +363,72 @@ fn pair_uses_tools_and_asks_before_writing() {
         "{msg}"
     );
 }
+
+/// Ctrl-C stops a reply: the question and what streamed so far stay in the conversation log
+/// (marked stopped), as in the TUI's pane, and the exit code says it was interrupted.
+#[test]
+fn pair_stopped_with_ctrl_c_keeps_the_question_and_the_partial_reply() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let repo = TestRepo::with_loom("yaml");
+    let id = repo.create("Name the cache", &[]);
+    let server = LlmServer::start();
+    server.push(
+        Reply::text(&[
+            "First thought: call it ",
+            "stash",
+            " or hoard, and then more",
+        ])
+        .with(crate::llm_server::Fault::EventDelay(Duration::from_millis(
+            700,
+        ))),
+    );
+    let mut cmd = repo.command(&["pair", &id, "-m", "What should the cache be called?"]);
+    cmd.env("TOKENHUB_URL", server.url())
+        .env("TOKENHUB_API_KEY", KEY)
+        .env("LOOM_MODEL", "test-model")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Wait (bounded) for the first words of the reply.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&seen).contains("call it") {
+        let left = until.saturating_duration_since(Instant::now());
+        seen.extend(rx.recv_timeout(left).expect("the reply began"));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = repo.read_string(&format!(".beads/conversations/{id}.jsonl"));
+    assert!(log.contains("What should the cache be called?"), "{log}");
+    assert!(log.contains("call it"), "{log}");
+    assert!(log.contains("(stopped)"), "{log}");
+    assert!(!log.contains("and then more"), "{log}");
+    assert!(
+        repo.git(&["log", "-1", "--format=%B"])
+            .contains("Loom-Event: pair")
+    );
+}

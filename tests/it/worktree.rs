@@ -99,7 +99,7 @@ fn the_sweep_keeps_dirty_and_unmerged_work_and_removes_merged() {
     std::fs::create_dir_all(&stray).unwrap();
     std::fs::write(stray.join("precious.txt"), "keep me").unwrap();
 
-    let report = trees.sweep("main").unwrap();
+    let report = trees.sweep("main", &[]).unwrap();
     let removed: Vec<String> = report
         .removed
         .iter()
