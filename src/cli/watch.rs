@@ -85,7 +85,7 @@ pub(super) fn human_with(p: &output::Painter, e: &Event) -> Option<String> {
             let d = if detail.is_empty() {
                 String::new()
             } else {
-                format!("  {}", p.dim(detail))
+                format!(" {}", p.dim(detail))
             };
             format!("{} {} {stage}{d}", clock(at), p.bold(bead))
         }
@@ -159,6 +159,9 @@ pub(super) fn human_with(p: &output::Painter, e: &Event) -> Option<String> {
                 format!(" — {}", comments.lines().next().unwrap_or(""))
             }
         ),
+        // A merge is announced once, by the bead finishing (`merged: …`); the commit is in the
+        // summary.
+        Event::MergeResult { merged: true, .. } => return None,
         Event::MergeResult {
             at,
             bead,
@@ -226,13 +229,16 @@ pub(super) fn human_with(p: &output::Painter, e: &Event) -> Option<String> {
             detail,
             ..
         } => {
-            format!(
-                "{} {} {} {}",
-                clock(at),
-                p.bold(bead),
-                outcome.as_str(),
-                p.dim(detail)
-            )
+            // The detail may begin with the outcome ("waiting on decision …"): said once.
+            let (word, d) = (outcome.as_str(), detail.trim());
+            let text = if d.is_empty() {
+                word.to_owned()
+            } else if d.starts_with(word) {
+                p.dim(d)
+            } else {
+                format!("{word}: {}", p.dim(d))
+            };
+            format!("{} {} {text}", clock(at), p.bold(bead))
         }
         Event::RunFinished { at, exit_code, .. } => {
             format!("{} run finished (exit {exit_code})", clock(at))

@@ -166,11 +166,13 @@ impl Pipeline {
         let Some(cmd) = self.cx.settings.test_command.clone() else {
             return Ok(None);
         };
+        // Counts against the verification budget, but is no new round of work: the events
+        // carry the round the summary shows.
         self.verify_rounds += 1;
         let round = self.verify_rounds;
         self.cx
             .stage_event(self.id(), stage::VERIFYING, format!("`{cmd}` {when}"));
-        let Some(run) = self.run_tests(&cmd, round).await? else {
+        let Some(run) = self.run_tests(&cmd, self.report.rounds.max(1)).await? else {
             return self
                 .interrupted("the run stopped during verification")
                 .await

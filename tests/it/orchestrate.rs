@@ -1045,14 +1045,23 @@ fn a_planned_epic_closes_when_the_run_has_built_its_children() {
         })
         .collect();
     assert!(deps.contains(&(first.clone(), "blocks".into())), "{deps:?}");
-    // The order is kept: the second starts after the first merged.
-    let merged_one = position(&events, |e| {
-        e["type"] == "bead_finished" && e["bead"] == first.as_str()
-    });
-    let started_two = position(&events, |e| {
-        e["type"] == "agent_started" && e["bead"] == second.as_str()
-    });
-    assert!(merged_one < started_two, "{events:#?}");
+    // The order is kept: the second is claimed after the first closed (git's order).
+    let subjects: Vec<String> = repo
+        .git(&["log", "--format=%s", "--reverse"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let at = |needle: &str| {
+        subjects
+            .iter()
+            .position(|s| s.starts_with(needle))
+            .unwrap_or_else(|| panic!("no commit {needle:?} in {subjects:#?}"))
+    };
+    assert!(
+        at(&format!("loom: {first} in_progress → closed"))
+            < at(&format!("loom: {second} open → in_progress")),
+        "{subjects:#?}"
+    );
     let merged_two = position(&events, |e| {
         e["type"] == "bead_finished" && e["bead"] == second.as_str()
     });
