@@ -16,6 +16,8 @@ use super::{Ctx, llm, read};
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
+    #[command(flatten)]
+    pub exchanges: super::ModelArgs,
     /// The bead to work on.
     id: String,
     /// Use this persona instead of the one the bead matches.

@@ -21,6 +21,11 @@ use super::{Ctx, llm, run};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    #[command(flatten)]
+    pub exchanges: super::ModelArgs,
+    /// The terminal UI's theme (with --tui).
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
     /// Keep the scratch repository afterwards and print where it is.
     #[arg(long)]
     keep: bool,
@@ -36,10 +41,10 @@ const TUI_PACE: Duration = Duration::from_millis(25);
 /// endpoint while recording (`--record`). Never the user's key for a replay.
 fn client(ctx: &Ctx, ws: &crate::workspace::Workspace, watched: bool) -> Result<Client> {
     let offline = || ProviderConfig::resolve(&ProviderFile::default(), |_| None);
-    if ctx.global.record.is_some() {
+    if ctx.model.record.is_some() {
         return llm::client(ctx, llm::provider(ws)?);
     }
-    let tape = match &ctx.global.replay {
+    let tape = match &ctx.model.replay {
         Some(path) => Replayer::open(path, ReplayMatch::Off)?,
         None => Replayer::parse(
             Path::new("the demo recording"),

@@ -320,7 +320,7 @@ fn sandbox_checks(ws: &Workspace) -> Vec<Check> {
 
 fn endpoint_checks(ctx: &Ctx, mut provider: ProviderConfig) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
-    if ctx.global.replay.is_some() {
+    if ctx.model.replay.is_some() {
         checks.push(check(
             "endpoint",
             Status::Ok,
@@ -358,6 +358,27 @@ fn endpoint_checks(ctx: &Ctx, mut provider: ProviderConfig) -> Result<Vec<Check>
             Some(format!("export {}=…", provider.api_key_env)),
         ),
     });
+    // Where the URL is set, for fixes that say what to change.
+    let origin = if std::env::var_os("TOKENHUB_URL").is_some_and(|v| !v.is_empty()) {
+        "TOKENHUB_URL".to_owned()
+    } else {
+        "provider.url in your config.yaml".to_owned()
+    };
+    let example = "e.g. http://localhost:8090 or https://tokenhub.example.com";
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        _ => {
+            checks.push(check(
+                "endpoint",
+                Status::Fail,
+                format!("{url:?} is not an http(s) URL"),
+                Some(format!(
+                    "set {origin} to the endpoint's base URL with scheme and host ({example})"
+                )),
+            ));
+            return Ok(checks);
+        }
+    }
     // One attempt each, and a short wait: this is a diagnosis, not a job.
     provider.retry.max_attempts = 1;
     provider.idle_timeout = provider.idle_timeout.min(Duration::from_secs(20));
@@ -368,18 +389,22 @@ fn endpoint_checks(ctx: &Ctx, mut provider: ProviderConfig) -> Result<Vec<Check>
             checks.push(check(
                 "reachable",
                 Status::Ok,
-                format!("{url} lists {} model(s)", m.len()),
+                format!(
+                    "{url} lists {}",
+                    crate::text::count(m.len() as u64, "model")
+                ),
                 None,
             ));
             m
         }
         Err(e) => {
-            checks.push(check(
-                "reachable",
-                Status::Fail,
-                format!("{url}: {e}"),
-                e.hint(),
-            ));
+            let fix = match e.kind() {
+                "transport" | "stalled" => Some(format!(
+                    "nothing answers at {url}: start the endpoint, or set {origin} to where it runs ({example})"
+                )),
+                _ => e.hint(),
+            };
+            checks.push(check("reachable", Status::Fail, format!("{url}: {e}"), fix));
             return Ok(checks);
         }
     };

@@ -29,14 +29,14 @@ pub fn warn_untrusted(ctx: &Ctx, ws: &Workspace) {
 
 /// A client over `provider`, recording or replaying as the flags say.
 pub fn client(ctx: &Ctx, provider: ProviderConfig) -> Result<Client> {
-    let tape = match (&ctx.global.record, &ctx.global.replay) {
+    let tape = match (&ctx.model.record, &ctx.model.replay) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage(
                 "--record and --replay cannot be used together".into(),
             ));
         }
         (Some(path), None) => Tape::Record(Recorder::create(path)?),
-        (None, Some(path)) => Tape::Replay(Replayer::open(path, ctx.global.replay_match)?),
+        (None, Some(path)) => Tape::Replay(Replayer::open(path, ctx.model.replay_match)?),
         (None, None) => Tape::Live,
     };
     if matches!(tape, Tape::Live | Tape::Record(_)) && provider.url.is_none() {
@@ -48,7 +48,7 @@ pub fn client(ctx: &Ctx, provider: ProviderConfig) -> Result<Client> {
 /// Like [`client`], but without an endpoint the client is still built (calls then fail with a
 /// clear "not configured" error): for agents whose persona may not use the model.
 pub fn client_for_agent(ctx: &Ctx, provider: ProviderConfig) -> Result<Client> {
-    if provider.url.is_some() || ctx.global.record.is_some() || ctx.global.replay.is_some() {
+    if provider.url.is_some() || ctx.model.record.is_some() || ctx.model.replay.is_some() {
         return client(ctx, provider);
     }
     Ok(Client::new(provider, Tape::Live)?)

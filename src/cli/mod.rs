@@ -34,6 +34,15 @@ use output::Painter;
 pub struct Cli {
     #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
+    /// The terminal UI's theme: dark, light, high-contrast, terminal, or one of yours in the
+    /// config dir's themes/ (default: tui.theme in the config, else dark).
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    #[command(
+        flatten,
+        next_help_heading = "Model exchanges (agents in the terminal UI)"
+    )]
+    pub exchanges: ModelArgs,
     /// Without a command, `loom` opens the terminal UI.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -60,18 +69,19 @@ pub struct Global {
     /// When to colour output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// Recording and replaying model exchanges: only for the commands that talk to a model.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ModelArgs {
     /// Record every model exchange to this file (JSONL; no keys).
-    #[arg(long, global = true, env = "LOOM_RECORD", value_name = "FILE")]
+    #[arg(long, env = "LOOM_RECORD", value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Serve model exchanges from this recording instead of the network.
-    #[arg(long, global = true, env = "LOOM_REPLAY", value_name = "FILE")]
+    #[arg(long, env = "LOOM_REPLAY", value_name = "FILE")]
     pub replay: Option<PathBuf>,
-    /// The terminal UI's theme: dark, light, high-contrast, terminal, or one of yours in the
-    /// config dir's themes/ (default: tui.theme in the config, else dark).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub theme: Option<String>,
     /// How closely replayed requests must match the recording.
-    #[arg(long, global = true, value_enum, default_value_t = crate::llm::ReplayMatch::Exact)]
+    #[arg(long, value_enum, default_value_t = crate::llm::ReplayMatch::Exact)]
     pub replay_match: crate::llm::ReplayMatch,
 }
 
@@ -132,7 +142,7 @@ pub enum Command {
     /// Print a line for each bead created, changed or deleted on disk by others.
     Watch,
     /// Check git, the store, the configuration and the LLM endpoint; say how to fix each problem.
-    Doctor,
+    Doctor(DoctorArgs),
     /// Talk a bead through with the model (one exchange, kept in the bead's conversation log).
     Pair(pair::PairArgs),
     /// Run one agent on one bead in its own worktree, to the end of its loop.
@@ -149,6 +159,12 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Print a completion script for your shell (e.g. `loom completions bash > ~/.local/share/bash-completion/completions/loom`).
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub exchanges: ModelArgs,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +221,10 @@ pub enum LabelCommand {
 pub(crate) struct Ctx {
     pub global: Global,
     pub paint: Painter,
+    /// `--record`/`--replay` of the command that talks to a model (default: neither).
+    pub model: ModelArgs,
+    /// `--theme` (the terminal UI).
+    pub theme: Option<String>,
 }
 
 impl Ctx {
@@ -285,9 +305,24 @@ pub(crate) fn priority_arg(p: &str) -> Result<i64> {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    let model = match &cli.command {
+        None => cli.exchanges.clone(),
+        Some(Command::Pair(a)) => a.exchanges.clone(),
+        Some(Command::Agent(a)) => a.exchanges.clone(),
+        Some(Command::Run(a)) => a.exchanges.clone(),
+        Some(Command::Demo(a)) => a.exchanges.clone(),
+        Some(Command::Doctor(a)) => a.exchanges.clone(),
+        Some(_) => ModelArgs::default(),
+    };
+    let theme = match &cli.command {
+        Some(Command::Demo(a)) => a.theme.clone(),
+        _ => cli.theme.clone(),
+    };
     let ctx = Ctx {
         paint: Painter::new(cli.global.color),
         global: cli.global,
+        model,
+        theme,
     };
     let Some(command) = cli.command else {
         return tui::tui(&ctx);
@@ -324,7 +359,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Log(a) => read::log(&ctx, a),
         Command::Convert(a) => admin::convert(&ctx, a),
         Command::Watch => watch::watch(&ctx),
-        Command::Doctor => return doctor::doctor(&ctx),
+        Command::Doctor(_) => return doctor::doctor(&ctx),
         Command::Pair(a) => return pair::pair(&ctx, a),
         Command::Agent(a) => return agent::agent(&ctx, a),
         Command::Personas(a) => agent::personas(&ctx, a),

@@ -233,7 +233,57 @@ pub fn bead_with(bead: &Bead, extra: &[(&str, serde_json::Value)]) -> Result<ser
     Ok(v)
 }
 
+/// A time for people: `2026-12-06 23:54 UTC (3 hours ago)`; the text as stored when it does
+/// not parse.
+pub fn readable_time(t: &crate::bead::Timestamp, now: jiff::Timestamp) -> String {
+    let Some(at) = t.instant() else {
+        return t.as_str().to_owned();
+    };
+    let clock = at.strftime("%Y-%m-%d %H:%M UTC");
+    let secs = now.as_second() - at.as_second();
+    let (n, unit) = match secs.unsigned_abs() {
+        s if s < 60 => return format!("{clock} (just now)"),
+        s if s < 3_600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3_600, "hour"),
+        s if s < 86_400 * 60 => (s / 86_400, "day"),
+        s if s < 86_400 * 730 => (s / (86_400 * 30), "month"),
+        s => (s / (86_400 * 365), "year"),
+    };
+    let span = crate::text::count(n, unit);
+    if secs >= 0 {
+        format!("{clock} ({span} ago)")
+    } else {
+        format!("{clock} (in {span})")
+    }
+}
+
 /// Errors writing to stdout (a closed pipe included).
 pub fn stdout_err(e: io::Error) -> Error {
     Error::io("<stdout>", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_time;
+    use crate::bead::Timestamp;
+
+    #[test]
+    fn times_read_as_a_date_and_how_long_ago() {
+        let now: jiff::Timestamp = "2026-12-06T12:00:00Z".parse().unwrap();
+        let t = |s: &str| readable_time(&Timestamp::parse(s), now);
+        assert_eq!(t("2026-12-06T11:59:30Z"), "2026-12-06 11:59 UTC (just now)");
+        assert_eq!(
+            t("2026-12-06T09:00:00.123456789+00:00"),
+            "2026-12-06 09:00 UTC (3 hours ago)"
+        );
+        assert_eq!(
+            t("2026-12-05T13:00:00+02:00"),
+            "2026-12-05 11:00 UTC (1 day ago)"
+        );
+        assert_eq!(
+            t("2026-12-20T12:00:00Z"),
+            "2026-12-20 12:00 UTC (in 14 days)"
+        );
+        assert_eq!(t("not a time"), "not a time");
+    }
 }

@@ -18,6 +18,8 @@ use super::{Ctx, llm, read};
 
 #[derive(Debug, Args)]
 pub struct PairArgs {
+    #[command(flatten)]
+    pub exchanges: super::ModelArgs,
     /// The bead to talk about.
     id: String,
     /// Your message.

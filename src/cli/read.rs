@@ -482,7 +482,8 @@ fn write_detail(
     if !b.labels.is_empty() {
         field("labels", b.labels.join(", "));
     }
-    let when = |t: &Option<bead::Timestamp>| t.as_ref().map(|t| t.as_str().to_owned());
+    let now = jiff::Timestamp::now();
+    let when = |t: &Option<bead::Timestamp>| t.as_ref().map(|t| output::readable_time(t, now));
     if let Some(c) = when(&b.created_at) {
         let by = b
             .created_by

@@ -23,6 +23,8 @@ use super::{Ctx, llm, read};
 
 #[derive(Debug, Default, Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub exchanges: super::ModelArgs,
     /// How many agents work at once (default: max_agents in .loom/config.yaml, else 4).
     #[arg(long, value_name = "N")]
     max_agents: Option<usize>,

@@ -19,7 +19,7 @@ pub(super) fn theme(ctx: &Ctx, ws_config: &config::Config) -> Result<Theme> {
     // The same decision as every command's output (NO_COLOR, --color, TERM=dumb).
     let no_color = !ctx.paint.color;
     let tui = TuiFile::from_config(ws_config)?;
-    let name = ctx.global.theme.as_deref().or(tui.theme.as_deref());
+    let name = ctx.theme.as_deref().or(tui.theme.as_deref());
     theme::choose(name, config::user_config_dir().as_deref(), no_color)
 }
 

@@ -274,7 +274,29 @@ fn doctor_checks_the_endpoint_and_says_how_to_fix_it() {
     let out = run(&repo, None, &["doctor"], &[("TOKENHUB_URL", &url)]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("✗ reachable"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("set TOKENHUB_URL to where it runs"),
+        "the fix says what to change: {}",
+        out.stdout
+    );
     assert!(!out.stdout.contains(KEY));
+
+    // A malformed URL: the fix names the setting and the form it needs.
+    let out = run(
+        &repo,
+        None,
+        &["doctor"],
+        &[("TOKENHUB_URL", "localhost:8090")],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("is not an http(s) URL")
+            && out
+                .stdout
+                .contains("set TOKENHUB_URL to the endpoint's base URL"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
