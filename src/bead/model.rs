@@ -178,7 +178,49 @@ where
     A: MapAccess<'de>,
     T: DeserializeOwned,
 {
-    Ok(opt_field::<A, Vec<T>>(map, key)?.unwrap_or_default())
+    Ok(opt_field::<A, Exact<T>>(map, key)?
+        .map(|e| e.0)
+        .unwrap_or_default())
+}
+
+/// A list read into a vector of exactly its length. serde's own grows a vector to room for
+/// four at least: with 100,000 beads, the unused room of their dependency lists alone is
+/// tens of megabytes, and shrinking afterwards costs a copy per bead.
+struct Exact<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Exact<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Seq<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Seq<T> {
+            type Value = Exact<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Exact<T>, S::Error> {
+                // Up to four on the stack, then one allocation of the right size.
+                const HEAD: usize = 4;
+                let mut head: [Option<T>; HEAD] = [None, None, None, None];
+                for n in 0..HEAD {
+                    match seq.next_element::<T>()? {
+                        Some(x) => head[n] = Some(x),
+                        None => {
+                            let mut v = Vec::with_capacity(n);
+                            v.extend(head.into_iter().flatten());
+                            return Ok(Exact(v));
+                        }
+                    }
+                }
+                let mut v = Vec::with_capacity(HEAD * 2);
+                v.extend(head.into_iter().flatten());
+                while let Some(x) = seq.next_element::<T>()? {
+                    v.push(x);
+                }
+                v.shrink_to_fit();
+                Ok(Exact(v))
+            }
+        }
+        deserializer.deserialize_seq(Seq(std::marker::PhantomData))
+    }
 }
 
 /// A map key, borrowed from the input when it has no escapes (no allocation per key).
@@ -291,11 +333,6 @@ impl<'de> Visitor<'de> for BeadVisitor {
         b.issue_type = issue_type
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| super::issue_type::TASK.to_owned());
-        // A vector read from JSON grows to room for at least four: with 100,000 beads the
-        // unused room of their dependency lists alone is tens of megabytes.
-        b.dependencies.shrink_to_fit();
-        b.labels.shrink_to_fit();
-        b.comments.shrink_to_fit();
         Ok(b)
     }
 }

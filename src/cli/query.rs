@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::text::inert;
 
 use super::output::{self, stdout_err};
-use super::read::{finish, list_sort, load, resolve};
+use super::read::{WhoFilter, finish, list_sort, load, resolve};
 use super::{Ctx, priority_arg, split_list};
 
 /// Filters `search` and `count` share (bd's names).
@@ -22,18 +22,8 @@ pub struct Filters {
     /// Only this status (`all` for every one).
     #[arg(short, long)]
     status: Option<String>,
-    /// Only beads assigned to this person.
-    #[arg(short, long)]
-    assignee: Option<String>,
-    /// Only this type.
-    #[arg(short = 't', long = "type")]
-    issue_type: Option<String>,
-    /// Only beads with all these labels (repeatable, comma-separated).
-    #[arg(short, long = "label")]
-    labels: Vec<String>,
-    /// Only beads with at least one of these labels.
-    #[arg(long, value_delimiter = ',')]
-    label_any: Vec<String>,
+    #[command(flatten)]
+    who: WhoFilter,
     /// Lowest priority number (0-4 or P0-P4).
     #[arg(long)]
     priority_min: Option<String>,
@@ -90,10 +80,10 @@ impl Filters {
         Ok(Filter {
             all: status == Some("all") || (status.is_none() && closed_by_default),
             status: status.filter(|s| *s != "all").map(str::to_owned),
-            assignee: self.assignee.clone(),
-            issue_type: self.issue_type.clone(),
-            labels: split_list(&self.labels),
-            label_any: split_list(&self.label_any),
+            assignee: self.who.assignee.clone(),
+            issue_type: self.who.issue_type.clone(),
+            labels: split_list(&self.who.labels),
+            label_any: split_list(&self.who.label_any),
             priority: (p(&self.priority_min, 0)?, p(&self.priority_max, i64::MAX)?),
             desc: self.desc_contains.as_deref().map(str::to_lowercase),
             notes: self.notes_contains.as_deref().map(str::to_lowercase),

@@ -228,18 +228,8 @@ pub struct ListArgs {
     /// Only this priority (0-4 or P0-P4).
     #[arg(short, long)]
     priority: Option<String>,
-    /// Only beads assigned to this person.
-    #[arg(short, long)]
-    assignee: Option<String>,
-    /// Only this type.
-    #[arg(short = 't', long = "type")]
-    issue_type: Option<String>,
-    /// Only beads with all these labels (repeatable, comma-separated).
-    #[arg(short, long = "label")]
-    labels: Vec<String>,
-    /// Only beads with at least one of these labels.
-    #[arg(long, value_delimiter = ',')]
-    label_any: Vec<String>,
+    #[command(flatten)]
+    who: WhoFilter,
     /// Only beads whose title contains this text (case-insensitive).
     #[arg(long)]
     title: Option<String>,
@@ -261,6 +251,23 @@ pub struct ListArgs {
     parent: Option<String>,
 }
 
+/// Filters by who, what type and which labels (`list`, `search`, `count`).
+#[derive(Debug, Default, Args)]
+pub struct WhoFilter {
+    /// Only beads assigned to this person.
+    #[arg(short, long)]
+    pub assignee: Option<String>,
+    /// Only this type.
+    #[arg(short = 't', long = "type")]
+    pub issue_type: Option<String>,
+    /// Only beads with all these labels (repeatable, comma-separated).
+    #[arg(short, long = "label")]
+    pub labels: Vec<String>,
+    /// Only beads with at least one of these labels.
+    #[arg(long, value_delimiter = ',')]
+    pub label_any: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ChildrenArgs {
     /// The parent bead.
@@ -274,10 +281,7 @@ pub fn children(ctx: &Ctx, a: ChildrenArgs) -> Result<()> {
         ListArgs {
             status: vec!["all".into()],
             priority: None,
-            assignee: None,
-            issue_type: None,
-            labels: Vec::new(),
-            label_any: Vec::new(),
+            who: WhoFilter::default(),
             title: None,
             limit: None,
             all: false,
@@ -347,10 +351,10 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     check_statuses(&ws, &statuses)?;
     let parent = a.parent.as_deref().map(|p| resolve(&snap, p)).transpose()?;
     let filter = ReadyFilter {
-        assignee: a.assignee.clone(),
+        assignee: a.who.assignee.clone(),
         priority: a.priority.as_deref().map(priority_arg).transpose()?,
-        labels: split_list(&a.labels),
-        labels_any: split_list(&a.label_any),
+        labels: split_list(&a.who.labels),
+        labels_any: split_list(&a.who.label_any),
         ..ReadyFilter::default()
     };
     let title = a.title.as_deref().map(str::to_lowercase);
@@ -368,7 +372,7 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
                     || !matches!(b.status.as_str(), status::CLOSED | status::PINNED)
             }
         })
-        .filter(|b| a.issue_type.as_ref().is_none_or(|t| &b.issue_type == t))
+        .filter(|b| a.who.issue_type.as_ref().is_none_or(|t| &b.issue_type == t))
         .filter(|b| {
             title
                 .as_ref()

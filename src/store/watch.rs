@@ -118,14 +118,7 @@ pub fn watch_restoring(
     mut sink: impl FnMut(StoreChange) + Send + 'static,
     mut restore: Option<Restore>,
 ) -> Result<Watcher> {
-    let mut base = Baseline {
-        store: store.clone(),
-        own: store.own_writes(),
-        beads: HashMap::new(),
-        files: HashMap::new(),
-        lost: Vec::new(),
-        read_seq: 0,
-    };
+    let mut base = Baseline::new(store);
     base.reset()?;
     let beads_dir = store.layout().beads_dir.clone();
     let own = store.own_writes();
@@ -220,6 +213,17 @@ fn next_batch<T>(rx: &mpsc::Receiver<T>, quiet: Duration) -> Option<Vec<T>> {
 }
 
 impl Baseline {
+    fn new(store: &Store) -> Baseline {
+        Baseline {
+            store: store.clone(),
+            own: store.own_writes(),
+            beads: HashMap::new(),
+            files: HashMap::new(),
+            lost: Vec::new(),
+            read_seq: 0,
+        }
+    }
+
     fn reset(&mut self) -> Result<()> {
         let snap = self.store.load()?;
         self.beads.clear();
@@ -433,14 +437,7 @@ mod tests {
                 .unwrap()
         };
         write("One");
-        let mut base = Baseline {
-            store: store.clone(),
-            own: store.own_writes(),
-            beads: HashMap::new(),
-            files: HashMap::new(),
-            lost: Vec::new(),
-            read_seq: 0,
-        };
+        let mut base = Baseline::new(&store);
         base.reset().unwrap();
         let _ = base.own.take("t-1");
         // The batch starts reading: it gets the current version…
