@@ -1,7 +1,7 @@
 //! Loom: a terminal-first orchestrator for AI coding agents. Work items ("beads") live as plain
 //! files under `.beads/` in the user's git repository; every change is a git commit.
 //!
-//! Layers, lowest first: `bead`, `llm` → `store`, `git` → `config` → `ops`, `workspace` →
+//! Layers, lowest first: `bead`, `llm` → `store`, `git` → `config` → `ops`, `workspace`, `event` →
 //! `agent` → `orchestrator` → `tui`, `cli`; a module imports only from its own layer or
 //! below (`tests/it/layers.rs` enforces it). Only the front ends print. See
 //! `docs/ARCHITECTURE.md`.
@@ -13,7 +13,6 @@ pub mod bead;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
 pub mod config;
-pub mod decision;
 pub mod demo;
 pub mod error;
 pub mod event;

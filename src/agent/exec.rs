@@ -644,14 +644,14 @@ impl ToolContext {
 
     fn escalate(&mut self, question: &str, options: &[String]) -> Outcome {
         let (blocked, agent) = (self.bead_id.clone(), self.agent.clone());
-        let q = crate::decision::Question {
+        let q = crate::ops::decision::Question {
             title: question.lines().next().unwrap_or(question).to_owned(),
             body: format!("{agent} needs a decision to continue {blocked}.\n\n{question}"),
             options: options.to_vec(),
             reason: format!("{agent} escalated: {question}"),
             stage: String::new(),
         };
-        match crate::decision::escalate(&self.workspace, &blocked, &agent, &q) {
+        match crate::ops::decision::escalate(&self.workspace, &blocked, &agent, &q) {
             Ok(Some(decision)) => Outcome::Finish(Finish::Escalated {
                 question: question.to_owned(),
                 decision,

@@ -351,12 +351,7 @@ fn security_comment(ws: &Workspace, id: &str, agent: &str, why: &str, wt: &Workt
     ws.mutate(
         crate::git::CommitKind::Commented,
         TxOptions::default(),
-        |tx| {
-            let b = tx.get_mut(id)?;
-            let c = b.new_comment(agent, &text, &now);
-            b.comments.push(c);
-            Ok(())
-        },
+        |tx| crate::ops::edit::comment(tx, id, agent, &text, &now).map(drop),
     )?;
     Ok(())
 }

@@ -10,9 +10,9 @@ use std::time::Instant;
 use clap::Args;
 use crossterm::style::Color;
 
-use crate::decision::{self, Verdict};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus, Outcome};
+use crate::ops::decision::{self, Verdict};
 use crate::orchestrator::dispatch::{self, Setup};
 use crate::orchestrator::report::{self, RunSummary};
 use crate::orchestrator::settings::{Overrides, RunSettings, parse_duration};

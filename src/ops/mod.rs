@@ -8,8 +8,10 @@
 //! - [`edit`]: status (validated against bd's set and `status.custom`), claim, close, reopen,
 //!   dependencies with the cycle check, labels, comments, finished epics.
 //! - [`delete`]: bd's `delete`, with the links and text references it leaves behind.
+//! - [`decision`]: escalating (a bead blocked on one decision bead) and deciding.
 
 pub mod create;
+pub mod decision;
 pub mod delete;
 pub mod edit;
 

@@ -1,6 +1,6 @@
 //! The orchestrator's changes to beads: claiming with an owner record, stage updates, releasing,
 //! closing after a merge, and recovering beads whose owner died (escalation and decisions are
-//! in [`crate::decision`]).
+//! in [`crate::ops::decision`]).
 //!
 //! Claims, releases and closes are commits; intermediate stage updates are written without
 //! committing (the next commit carries them), so a bead's history reads claim → close rather
@@ -23,13 +23,13 @@ pub mod stage {
     pub const REVIEWING: &str = "reviewing";
     pub const MERGING: &str = "merging";
     /// Waiting for a person to approve the merge (`merge: approve`).
-    pub const AWAITING_APPROVAL: &str = crate::decision::AWAITING_APPROVAL;
+    pub const AWAITING_APPROVAL: &str = crate::ops::decision::AWAITING_APPROVAL;
     /// The merge was refused (the user's uncommitted changes); the next run retries it.
     pub const MERGE_WAITING: &str = "merge_waiting";
     /// Done and left on its branch (`merge: none`).
     pub const COMPLETED: &str = "completed";
     pub const DONE: &str = "done";
-    pub const ESCALATED: &str = crate::decision::ESCALATED;
+    pub const ESCALATED: &str = crate::ops::decision::ESCALATED;
     pub const RECOVERED: &str = "recovered";
     pub const INTERRUPTED: &str = "interrupted";
 }

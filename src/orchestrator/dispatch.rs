@@ -613,7 +613,7 @@ impl Dispatcher {
             return;
         }
         self.stopped = Some(StopReason::RunLimit);
-        let q = crate::decision::Question {
+        let q = crate::ops::decision::Question {
             title: "Run limit reached: dispatching stopped".into(),
             body: format!(
                 "Loom stopped dispatching beads because {why}. Beads already running were \
@@ -631,7 +631,7 @@ impl Dispatcher {
         };
         let filed = self
             .cx
-            .blocking(move |cx| crate::decision::file_for_run(&cx.ws, &cx.ws.actor, &q))
+            .blocking(move |cx| crate::ops::decision::file_for_run(&cx.ws, &cx.ws.actor, &q))
             .await;
         match filed {
             Ok(d) => self.cx.publish(Event::DecisionNeeded {

@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 
 use crate::agent::session::agent_identity;
 use crate::bead::status;
-use crate::decision::Question;
 use crate::error::{Error, Result};
 use crate::event::{self, Event, Outcome};
 use crate::git::merge::{self, Advance, Integrated, Landing};
+use crate::ops::decision::Question;
 
 use super::beads::{self, stage};
 use super::pipeline::{Pipeline, Step};

@@ -17,11 +17,11 @@ use crate::agent::run::{Limits, Terminal};
 use crate::agent::{lessons, session};
 use crate::bead::graph::Graph;
 use crate::bead::{Bead, status};
-use crate::decision::{self, Question};
 use crate::error::{Error, Result};
 use crate::event::{self, Event, Outcome};
 use crate::git::worktree::Worktree;
 use crate::llm::Message;
+use crate::ops::decision::{self, Question};
 
 use super::agents::{self, Session};
 use super::beads::{self, Claim, stage};
@@ -724,9 +724,7 @@ impl Pipeline {
                     crate::git::CommitKind::Escalated,
                     crate::store::TxOptions::default(),
                     |tx| {
-                        let b = tx.get_mut(&id)?;
-                        let c = b.new_comment(&actor, &comment, &now);
-                        b.comments.push(c);
+                        crate::ops::edit::comment(tx, &id, &actor, &comment, &now)?;
                         decision::escalate_in(tx, &id, &actor, &q, &now)
                     },
                 )

@@ -3,9 +3,9 @@
 //! `max_review_rounds`, then to a person.
 
 use crate::agent::run::Terminal;
-use crate::decision::Question;
 use crate::error::{Error, Result};
 use crate::event::{self, Event};
+use crate::ops::decision::Question;
 
 use super::agents;
 use super::beads::stage;

@@ -3,9 +3,9 @@
 //! the coder when it fails, within `max_verify_rounds`.
 
 use crate::agent::session;
-use crate::decision::Question;
 use crate::error::Result;
 use crate::event::{self, Event};
+use crate::ops::decision::Question;
 
 use super::beads::stage;
 use super::pipeline::{Pipeline, Step, retry_options};

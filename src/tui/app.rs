@@ -11,9 +11,9 @@ use crossterm::event::KeyEvent;
 
 use crate::agent::run::Confirm;
 use crate::bead::Bead;
-use crate::decision::Verdict;
 use crate::event::Event;
 use crate::git::LogEntry;
+use crate::ops::decision::Verdict;
 
 use super::forms::{BeadDraft, BeadForm, LineInput, PickItem, Picker};
 use super::keys::{Action, KeyMap};

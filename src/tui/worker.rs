@@ -12,10 +12,10 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::agent::persona::PersonaSet;
 use crate::bead::{Bead, Timestamp, dep_type};
-use crate::decision::{self, Verdict};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus};
 use crate::llm::Client;
+use crate::ops::decision::{self, Verdict};
 use crate::ops::{self, CommitKind, DepSpec, NewBead};
 use crate::orchestrator::dispatch::{self, Control, Setup};
 use crate::orchestrator::report::StopReason;

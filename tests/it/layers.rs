@@ -1,6 +1,6 @@
 //! The layering, enforced: a module imports only from its own layer or below. Lowest first:
 //! foundations (`bead`, `llm`, `error`, `text`) → `store`, `git` (and `synth`) → `config` →
-//! `ops`, `workspace`, `decision`, `event` → `agent` → `orchestrator`, `demo` → `tui`, `cli`.
+//! `ops`, `workspace`, `event` → `agent` → `orchestrator`, `demo` → `tui`, `cli`.
 //! docs/ARCHITECTURE.md has the same table.
 
 use std::path::{Path, PathBuf};
@@ -16,7 +16,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 3),
     ("ops", 4),
     ("workspace", 4),
-    ("decision", 4),
     ("event", 4),
     ("agent", 5),
     ("orchestrator", 6),

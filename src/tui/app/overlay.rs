@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use crate::decision::Verdict;
+use crate::ops::decision::Verdict;
 
 use super::super::forms::Outcome;
 use super::super::keys::Action;
