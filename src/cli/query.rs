@@ -222,7 +222,23 @@ pub fn search(ctx: &Ctx, a: SearchArgs) -> Result<()> {
     }
     let mut out = ctx.out();
     let result = if ctx.global.json {
-        output::write_json_array(&mut out, found.iter().map(|b| snap.full(b)))
+        // bd's IssueWithCounts: each bead with its dependency, dependent and comment counts.
+        let graph = Graph::new(&snap.beads);
+        let items = found
+            .iter()
+            .map(|b| {
+                let full = snap.full(b);
+                output::bead_with(
+                    &full,
+                    &[
+                        ("dependency_count", json!(full.dependencies.len())),
+                        ("dependent_count", json!(graph.dependents(&b.id).len())),
+                        ("comment_count", json!(full.comments.len())),
+                    ],
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        output::write_json_array(&mut out, items)
     } else if found.is_empty() {
         ctx.say(&format!("No issues found matching '{}'", inert(&query)))
     } else {

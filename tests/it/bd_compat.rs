@@ -245,6 +245,10 @@ fn search_matches_titles_and_ids_like_bd() {
     let found = repo.json(&["search", "login"]);
     assert_eq!(ids(&found), vec![login.clone()]);
     assert!(found[0]["created_at"].is_string(), "whole beads: {found}");
+    // bd's IssueWithCounts.
+    assert_eq!(found[0]["dependency_count"], 0);
+    assert_eq!(found[0]["dependent_count"], 0);
+    assert_eq!(found[0]["comment_count"], 0);
     let all = ids(&repo.json(&["search", "login", "-s", "all"]));
     assert_eq!(all.len(), 2, "{all:?}");
     // An id-like query matches by id prefix.
