@@ -8,11 +8,13 @@ mod demo;
 mod doctor;
 pub mod inert;
 mod llm;
+mod log;
 mod output;
 mod pair;
 mod query;
 mod read;
 mod run;
+mod search;
 mod tui;
 mod watch;
 mod write;
@@ -115,9 +117,9 @@ pub enum Command {
     /// Delete beads for good (shows what would go unless --force).
     Delete(delete::DeleteArgs),
     /// Find beads by words in their title or id.
-    Search(query::SearchArgs),
+    Search(search::SearchArgs),
     /// Count beads, optionally grouped (--by-status, --by-priority, --by-type, …).
-    Count(query::CountArgs),
+    Count(search::CountArgs),
     /// Beads nobody has updated for a while.
     Stale(query::StaleArgs),
     /// The direct children of a bead (all statuses).
@@ -136,7 +138,7 @@ pub enum Command {
     /// Export all beads as bd-compatible JSONL.
     Export(admin::ExportArgs),
     /// The history of a bead (or all bead changes) from git.
-    Log(read::LogArgs),
+    Log(log::LogArgs),
     /// Switch the store between YAML and JSONL, losslessly.
     Convert(admin::ConvertArgs),
     /// Print a line for each bead created, changed or deleted on disk by others.
@@ -194,7 +196,7 @@ pub enum DepCommand {
     #[command(visible_alias = "rm")]
     Remove(write::DepRemoveArgs),
     /// Show the dependency tree of a bead.
-    Tree(read::TreeArgs),
+    Tree(query::TreeArgs),
     /// List dependency cycles (over blocks and conditional-blocks).
     Cycles,
 }
@@ -337,14 +339,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Reopen(a) => write::reopen(&ctx, a),
         Command::Dep(DepCommand::Add(a)) => write::dep_add(&ctx, a),
         Command::Dep(DepCommand::Remove(a)) => write::dep_remove(&ctx, a),
-        Command::Dep(DepCommand::Tree(a)) => read::tree(&ctx, a),
+        Command::Dep(DepCommand::Tree(a)) => query::tree(&ctx, a),
         Command::Label(LabelCommand::Add(a)) => write::label(&ctx, a, true),
         Command::Label(LabelCommand::Remove(a)) => write::label(&ctx, a, false),
         Command::Comment(a) => write::comment(&ctx, a),
         Command::Comments(a) => query::comments(&ctx, a),
         Command::Delete(a) => delete::delete(&ctx, a),
-        Command::Search(a) => query::search(&ctx, a),
-        Command::Count(a) => query::count(&ctx, a),
+        Command::Search(a) => search::search(&ctx, a),
+        Command::Count(a) => search::count(&ctx, a),
         Command::Stale(a) => query::stale(&ctx, a),
         Command::Children(a) => read::children(&ctx, a),
         Command::Epic(EpicCommand::Status(a)) => query::epic_status(&ctx, a),
@@ -353,10 +355,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Label(LabelCommand::ListAll) => query::label_list_all(&ctx),
         Command::Ready(a) => read::ready(&ctx, a),
         Command::Blocked(a) => read::blocked(&ctx, a),
-        Command::Stats => read::stats(&ctx),
+        Command::Stats => query::stats(&ctx),
         Command::Import(a) => admin::import(&ctx, a),
         Command::Export(a) => admin::export(&ctx, a),
-        Command::Log(a) => read::log(&ctx, a),
+        Command::Log(a) => log::log(&ctx, a),
         Command::Convert(a) => admin::convert(&ctx, a),
         Command::Watch => watch::watch(&ctx),
         Command::Doctor(_) => return doctor::doctor(&ctx),
