@@ -26,6 +26,18 @@ fn short(s: &str) -> String {
     out
 }
 
+/// The end of `s` (its last line's last [`SHORT`] characters), for values whose beginnings
+/// are the same.
+fn short_end(s: &str) -> String {
+    let line = s.lines().last().unwrap_or("");
+    let n = line.chars().count();
+    if n <= SHORT && s.lines().nth(1).is_none() {
+        return line.to_owned();
+    }
+    let tail: String = line.chars().skip(n.saturating_sub(SHORT)).collect();
+    format!("…{tail}")
+}
+
 fn opt(s: &Option<String>) -> Option<String> {
     s.as_deref().map(short)
 }
@@ -33,19 +45,25 @@ fn opt(s: &Option<String>) -> Option<String> {
 /// The fields that differ between `before` and `after`, in bd's key order.
 pub fn diff(before: &Bead, after: &Bead) -> Vec<FieldChange> {
     let mut out = Vec::new();
+    // Compared whole, shown short: two values may differ only past what `short` keeps (then
+    // their ends are shown), and a change must never read as no change.
     let mut push = |field: &str, b: Option<String>, a: Option<String>| {
         if b != a {
+            let (mut sb, mut sa) = (b.as_deref().map(short), a.as_deref().map(short));
+            if sb == sa {
+                (sb, sa) = (b.as_deref().map(short_end), a.as_deref().map(short_end));
+            }
             out.push(FieldChange {
                 field: field.to_owned(),
-                before: b,
-                after: a,
+                before: sb,
+                after: sa,
             });
         }
     };
     push(
         "title",
-        Some(short(&before.title)),
-        Some(short(&after.title)),
+        Some(before.title.clone()),
+        Some(after.title.clone()),
     );
     // Long text fields: report that they changed, not their whole text.
     // (Compared whole: two texts may differ only past what `short` keeps.)
@@ -83,12 +101,12 @@ pub fn diff(before: &Bead, after: &Bead) -> Vec<FieldChange> {
         Some(before.issue_type.clone()),
         Some(after.issue_type.clone()),
     );
-    push("assignee", opt(&before.assignee), opt(&after.assignee));
-    push("owner", opt(&before.owner), opt(&after.owner));
+    push("assignee", before.assignee.clone(), after.assignee.clone());
+    push("owner", before.owner.clone(), after.owner.clone());
     push(
         "close_reason",
-        opt(&before.close_reason),
-        opt(&after.close_reason),
+        before.close_reason.clone(),
+        after.close_reason.clone(),
     );
     let time = |t: &Option<super::Timestamp>| t.as_ref().map(|t| t.as_str().to_owned());
     push("due_at", time(&before.due_at), time(&after.due_at));
@@ -99,8 +117,8 @@ pub fn diff(before: &Bead, after: &Bead) -> Vec<FieldChange> {
     );
     push(
         "external_ref",
-        opt(&before.external_ref),
-        opt(&after.external_ref),
+        before.external_ref.clone(),
+        after.external_ref.clone(),
     );
     for l in after.labels.iter().filter(|l| !before.labels.contains(l)) {
         push("labels", None, Some(l.clone()));
@@ -194,6 +212,28 @@ pub fn summarize(changes: &[FieldChange]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// A change past the first 40 characters is still a change, shown by the ends.
+    #[test]
+    fn long_values_that_differ_late_are_a_change() {
+        let before = Bead {
+            title: "Split orchestrator/dispatch.rs (948 lines) and cli/read.rs (708)".into(),
+            ..Bead::default()
+        };
+        let after = Bead {
+            title: "Split orchestrator/dispatch.rs (948 lines) into policy and epic files".into(),
+            ..Bead::default()
+        };
+        let d = diff(&before, &after);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_ne!(d[0].before, d[0].after);
+        assert!(
+            d[0].after
+                .as_deref()
+                .is_some_and(|a| a.ends_with("policy and epic files"))
+        );
+        assert_ne!(summarize(&d), "no change");
+    }
     use super::*;
     use crate::bead::Dependency;
 
