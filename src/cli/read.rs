@@ -19,10 +19,8 @@ use super::{Ctx, priority_arg, split_list};
 fn check_statuses(ws: &Workspace, statuses: &[String]) -> Result<()> {
     let custom = ws.layout().custom_statuses()?;
     for s in statuses {
-        let known = crate::ops::edit::BD_STATUSES.contains(&s.as_str())
-            || custom.contains(s)
-            || s == "all"
-            || s == status::TOMBSTONE;
+        let known =
+            crate::ops::edit::is_known_status(&custom, s) || s == "all" || s == status::TOMBSTONE;
         if !known {
             let mut valid: Vec<&str> = crate::ops::edit::BD_STATUSES.to_vec();
             valid.extend(custom.iter().map(String::as_str));

@@ -173,11 +173,16 @@ pub const BD_STATUSES: &[&str] = &[
     status::HOOKED,
 ];
 
+/// Whether `value` is one of bd's built-in statuses or one of `custom` (`status.custom`).
+pub fn is_known_status(custom: &[String], value: &str) -> bool {
+    BD_STATUSES.contains(&value) || custom.iter().any(|c| c == value)
+}
+
 /// Refuses a status that is neither one of bd's built-ins nor configured in
 /// `.beads/config.yaml` (`status.custom`), naming the valid ones.
 pub fn check_status(tx: &Tx, value: &str) -> Result<()> {
     let custom = tx.layout().custom_statuses()?;
-    if BD_STATUSES.contains(&value) || custom.iter().any(|c| c == value) {
+    if is_known_status(&custom, value) {
         return Ok(());
     }
     let custom_text = if custom.is_empty() {
