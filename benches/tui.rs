@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use loom::event::Event;
+use loom::event::{Event, EventKind};
 use loom::tui::app::{App, AppEvent, Detail, RepoInfo};
 use loom::tui::keys::KeyMap;
 use loom::tui::model::{self, Filter};
@@ -38,40 +38,45 @@ fn fill_logs(app: &mut App, t0: Instant) {
     let at = || "2026-11-21T10:41:07Z".to_owned();
     for i in 0..100_000u32 {
         let bead = format!("b-{}", i % 16);
-        let e = match i % 4 {
-            0 => Event::ToolCall {
-                at: at(),
+        let mut e = match i % 4 {
+            0 => Event::about(
                 bead,
-                agent: "coder".into(),
-                iteration: i,
-                tool: "read_file".into(),
-                arguments: serde_json::json!({"path": format!("src/file_{i}.rs")}),
-            },
-            1 => Event::ToolResult {
-                at: at(),
+                EventKind::ToolCall {
+                    iteration: i,
+                    tool: "read_file".into(),
+                    arguments: serde_json::json!({"path": format!("src/file_{i}.rs")}),
+                },
+            )
+            .by("coder"),
+            1 => Event::about(
                 bead,
-                agent: "coder".into(),
-                iteration: i,
-                tool: "read_file".into(),
-                ok: true,
-                summary: format!("{} lines", i % 300),
-            },
-            2 => Event::StageChanged {
-                at: at(),
+                EventKind::ToolResult {
+                    iteration: i,
+                    tool: "read_file".into(),
+                    ok: true,
+                    summary: format!("{} lines", i % 300),
+                },
+            )
+            .by("coder"),
+            2 => Event::about(
                 bead,
-                stage: "verifying".into(),
-                detail: format!("round {}", i % 3),
-            },
-            _ => Event::TestOutput {
-                at: at(),
+                EventKind::StageChanged {
+                    stage: loom::event::Stage::Verifying,
+                    detail: format!("round {}", i % 3),
+                },
+            ),
+            _ => Event::about(
                 bead,
-                round: 1,
-                command: "cargo test".into(),
-                exit_code: Some(1),
-                passed: false,
-                output: "test a ... ok\ntest b ... FAILED\n".repeat(4),
-            },
+                EventKind::TestOutput {
+                    round: 1,
+                    command: "cargo test".into(),
+                    exit_code: Some(1),
+                    passed: false,
+                    output: "test a ... ok\ntest b ... FAILED\n".repeat(4),
+                },
+            ),
         };
+        e.at = at();
         app.event(AppEvent::Run(Box::new(e)), t0);
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use loom::bead::{Bead, Dependency, Timestamp, dep_type, issue_type, status};
-use loom::event::{Event, EventBus};
+use loom::event::{EventBus, EventKind, Stage};
 use loom::llm::record::Replayer;
 use loom::llm::{Client, ProviderConfig, ProviderFile, ReplayMatch, Tape};
 use loom::orchestrator::dispatch::{self, Setup};
@@ -286,7 +286,9 @@ fn latency(out: &Path, events: usize) {
         let run = tokio::spawn(dispatch::run(setup));
         // Wait until the orchestrator is up.
         loop {
-            if let Ok(Event::RunStarted { .. }) = rx.recv().await {
+            if let Ok(e) = rx.recv().await
+                && matches!(e.kind, EventKind::RunStarted { .. })
+            {
                 break;
             }
         }
@@ -311,22 +313,21 @@ fn latency(out: &Path, events: usize) {
             let mut claimed = Duration::ZERO;
             let mut worktree = Duration::ZERO;
             let started = loop {
-                match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-                    Ok(Ok(Event::AgentStarted { bead, .. })) if bead == *work => {
-                        break t0.elapsed();
-                    }
-                    Ok(Ok(Event::BeadChanged { bead, .. })) if bead.id == *gate => {
-                        seen = t0.elapsed();
-                    }
-                    Ok(Ok(Event::StageChanged { bead, stage, .. })) if bead == *work => {
-                        match stage.as_str() {
-                            "claimed" => claimed = t0.elapsed(),
-                            "worktree" => worktree = t0.elapsed(),
-                            _ => {}
-                        }
-                    }
-                    Ok(_) => {}
+                let e = match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                    Ok(Ok(e)) => e,
+                    Ok(Err(_)) => continue,
                     Err(_) => panic!("{work} did not start within 10 s"),
+                };
+                let about = |id: &str| e.bead.as_deref() == Some(id);
+                match e.kind {
+                    EventKind::AgentStarted { .. } if about(work) => break t0.elapsed(),
+                    EventKind::BeadChanged { .. } if about(gate) => seen = t0.elapsed(),
+                    EventKind::StageChanged { stage, .. } if about(work) => match stage {
+                        Stage::Claimed => claimed = t0.elapsed(),
+                        Stage::Worktree => worktree = t0.elapsed(),
+                        _ => {}
+                    },
+                    _ => {}
                 }
             };
             if std::env::var_os("LATENCY_DETAIL").is_some() {
@@ -341,7 +342,12 @@ fn latency(out: &Path, events: usize) {
             samples.push((started, wrote));
             loop {
                 match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
-                    Ok(Ok(Event::BeadFinished { bead, .. })) if bead == *work => break,
+                    Ok(Ok(e))
+                        if matches!(e.kind, EventKind::BeadFinished { .. })
+                            && e.bead.as_deref() == Some(work.as_str()) =>
+                    {
+                        break;
+                    }
                     Ok(_) => {}
                     Err(_) => panic!("{work} did not finish"),
                 }

@@ -649,7 +649,7 @@ impl ToolContext {
             body: format!("{agent} needs a decision to continue {blocked}.\n\n{question}"),
             options: options.to_vec(),
             reason: format!("{agent} escalated: {question}"),
-            stage: String::new(),
+            stage: None,
         };
         match crate::ops::decision::escalate(&self.workspace, &blocked, &agent, &q) {
             Ok(Some(decision)) => Outcome::Finish(Finish::Escalated {

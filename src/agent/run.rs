@@ -207,6 +207,55 @@ pub enum AgentEvent {
     },
 }
 
+impl AgentEvent {
+    /// The protocol event for this agent event of `agent` on `bead`: what `loom run`, the TUI
+    /// and `loom agent` show. `None` for the run's start, end and usage, which the caller
+    /// reports in its own terms (a run's budget, a session's summary).
+    pub fn to_event(&self, bead: &str, agent: &str) -> Option<crate::event::Event> {
+        use crate::event::{Event, EventKind, Notice};
+        let notice = |notice: Notice, message: String| EventKind::AgentNotice { notice, message };
+        let kind = match self {
+            AgentEvent::Text { text } => EventKind::ModelText { text: text.clone() },
+            AgentEvent::ToolCall {
+                iteration,
+                tool,
+                arguments,
+            } => EventKind::ToolCall {
+                iteration: *iteration,
+                tool: tool.clone(),
+                arguments: arguments.clone(),
+            },
+            AgentEvent::ToolResult {
+                iteration,
+                tool,
+                ok,
+                summary,
+            } => EventKind::ToolResult {
+                iteration: *iteration,
+                tool: tool.clone(),
+                ok: *ok,
+                summary: summary.clone(),
+            },
+            AgentEvent::Correction { reason, .. } => notice(Notice::Correction, reason.clone()),
+            AgentEvent::Retrying { reason } => notice(Notice::Retrying, reason.clone()),
+            AgentEvent::Paused { reason } => notice(Notice::Paused, reason.clone()),
+            AgentEvent::Resumed => notice(Notice::Resumed, "the endpoint answers again".into()),
+            AgentEvent::HistoryElided { outputs } => notice(
+                Notice::HistoryElided,
+                format!(
+                    "elided {}",
+                    crate::text::count(*outputs as u64, "old tool output")
+                ),
+            ),
+            AgentEvent::RunnerOutput { line } => notice(Notice::RunnerOutput, line.clone()),
+            AgentEvent::Started { .. } | AgentEvent::Finished { .. } | AgentEvent::Usage { .. } => {
+                return None;
+            }
+        };
+        Some(Event::about(bead, kind).by(agent))
+    }
+}
+
 /// How a run ended, with its counts. Stored (summarised) in the bead's `metadata.loom`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {

@@ -9,6 +9,7 @@ use crossterm::style::Color;
 use crate::agent::run::{AgentEvent, Terminal};
 use crate::agent::session::{self, RunOptions};
 use crate::error::Result;
+use crate::event::render;
 use crate::text::count;
 
 use super::output::{self, Table, stdout_err};
@@ -58,6 +59,8 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
     macro_rules! say {
         ($($t:tt)*) => { println!("{}", super::inert::line(&format!($($t)*), p.color)) };
     }
+    // Who the session's lines are by (the persona, once the session says which).
+    let mut who = String::from("agent");
     let mut text = String::new();
     let flush_text = |text: &mut String| {
         let t = text.trim();
@@ -81,43 +84,15 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                 model,
                 worktree,
             } => {
+                who = persona.clone();
                 say!(
                     "{} {persona} on {bead} ({model}) in {worktree}",
                     p.bold("▶")
                 );
             }
-            AgentEvent::ToolCall { .. } => flush_text(&mut text),
-            AgentEvent::ToolResult {
-                iteration,
-                ok,
-                summary,
-                ..
-            } => {
-                let mark = if *ok {
-                    p.paint("✓", Color::Green)
-                } else {
-                    p.paint("✗", Color::Red)
-                };
-                say!("{} {iteration:>3} {summary}", mark);
-            }
-            AgentEvent::Correction { reason, .. } => {
-                say!("  {} {reason}", p.paint("↺ correction:", Color::Yellow))
-            }
-            AgentEvent::Retrying { reason } => {
-                say!("  {} {reason}", p.paint("↻ retrying:", Color::Yellow))
-            }
-            AgentEvent::Paused { reason } => say!(
-                "  {} {reason}",
-                p.paint("⏸ endpoint down, waiting:", Color::Yellow)
-            ),
-            AgentEvent::Resumed => say!("  {}", p.paint("▶ endpoint back", Color::Green)),
-            AgentEvent::HistoryElided { outputs } => say!(
-                "  {}",
-                p.dim(&format!("(elided {outputs} old tool outputs)"))
-            ),
-            AgentEvent::RunnerOutput { line } => say!("  │ {line}"),
-            // The total is in the final line.
+            // The total is in the final line; a call shows with its result.
             AgentEvent::Usage { .. } => {}
+            AgentEvent::ToolCall { .. } => flush_text(&mut text),
             AgentEvent::Finished { report } => {
                 flush_text(&mut text);
                 let mark = if report.terminal.is_success() {
@@ -153,6 +128,12 @@ pub fn agent(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
                     say!(
                         "  the work is on branch {b}. To land it: `loom run --bead {id}` (tests, review, merge), or `git merge --squash {b}` yourself. To discard it: `loom worktrees` shows its worktree; remove that with `git worktree remove <path>`, then `git branch -D {b}`."
                     );
+                }
+            }
+            // Everything else in the words every front end uses.
+            other => {
+                if let Some(line) = other.to_event(&id, &who).as_ref().and_then(render::line) {
+                    say!("{}", super::watch::paint(&p, &line, false));
                 }
             }
         }

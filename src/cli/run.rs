@@ -11,7 +11,7 @@ use clap::Args;
 use crossterm::style::Color;
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventBus, Outcome};
+use crate::event::{Event, EventBus, EventKind, Outcome};
 use crate::ops::decision::{self, Verdict};
 use crate::orchestrator::dispatch::{self, Setup};
 use crate::orchestrator::report::{self, RunSummary};
@@ -159,7 +159,7 @@ pub(super) fn execute(
                 tokio::select! {
                     got = rx.recv() => match got {
                         Ok(e) => {
-                            let last = matches!(e, Event::RunFinished { .. });
+                            let last = matches!(e.kind, EventKind::RunFinished { .. });
                             if json {
                                 let mut out = std::io::stdout().lock();
                                 let _ = output::write_json(&mut out, &e);
@@ -245,7 +245,7 @@ pub(super) fn finish(ctx: &Ctx, s: &RunSummary, junit: Option<&std::path::Path>)
             t.row(vec![
                 p.bold(&b.id),
                 p.paint(b.outcome().as_str(), colour),
-                b.stage.clone(),
+                b.stage.to_string(),
                 b.rounds.to_string(),
                 b.iterations.to_string(),
                 b.usage.total_tokens.to_string(),
@@ -314,15 +314,16 @@ impl Progress {
     }
 
     fn event(&mut self, e: &Event) {
-        match e {
-            Event::AgentStarted { bead, .. } => {
-                self.running.insert(bead.clone());
+        let bead = e.bead_or_empty();
+        match &e.kind {
+            EventKind::AgentStarted { .. } => {
+                self.running.insert(bead.to_owned());
             }
-            Event::BeadFinished { bead, outcome, .. } => {
+            EventKind::BeadFinished { outcome, .. } => {
                 self.running.remove(bead);
                 self.done[*outcome as usize] += 1;
             }
-            Event::Usage { usage, .. } => {
+            EventKind::Usage { usage } => {
                 self.tokens += usage.total_tokens;
                 self.cost += usage.cost_usd.unwrap_or(0.0);
             }
@@ -331,18 +332,18 @@ impl Progress {
         if self.quiet {
             return;
         }
-        let worth = match e {
-            Event::AgentNotice { kind, .. } => matches!(kind.as_str(), "paused" | "resumed"),
-            Event::ModelText { .. }
-            | Event::ToolCall { .. }
-            | Event::ToolResult { .. }
-            | Event::Usage { .. }
-            | Event::BeadCreated { .. }
-            | Event::BeadChanged { .. }
-            | Event::BeadDeleted { .. }
-            | Event::RunFinished { .. } => false,
+        let worth = match &e.kind {
+            EventKind::AgentNotice { notice, .. } => notice.is_endpoint(),
+            EventKind::ModelText { .. }
+            | EventKind::ToolCall { .. }
+            | EventKind::ToolResult { .. }
+            | EventKind::Usage { .. }
+            | EventKind::BeadCreated { .. }
+            | EventKind::BeadChanged { .. }
+            | EventKind::BeadDeleted { .. }
+            | EventKind::RunFinished { .. } => false,
             // The endpoint going down, and coming back after that.
-            Event::ProviderHealth { health, .. } => {
+            EventKind::ProviderHealth { health } => {
                 use crate::llm::Health;
                 let show = match health.health {
                     Health::Down => !self.endpoint_down,

@@ -19,6 +19,17 @@ pub enum Health {
     Down,
 }
 
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+        }
+    }
+}
+
 /// Consecutive failed attempts after which the endpoint counts as down.
 pub const DOWN_AFTER: u32 = 3;
 

@@ -6,14 +6,10 @@ use serde_json::{Value, json};
 
 use crate::bead::{self, Bead, Timestamp, dep_type, issue_type, status};
 use crate::error::{Error, Result};
+use crate::event::Stage;
 use crate::ops::{self, NewBead};
 use crate::store::{Tx, TxOptions};
 use crate::workspace::Workspace;
-
-/// `metadata.loom.stage` of a bead waiting for a merge approval.
-pub const AWAITING_APPROVAL: &str = "awaiting_approval";
-/// `metadata.loom.stage` of a bead blocked on a decision.
-pub const ESCALATED: &str = "escalated";
 
 /// What a person is asked.
 #[derive(Clone, Debug, Default)]
@@ -25,8 +21,8 @@ pub struct Question {
     pub options: Vec<String>,
     /// Why the bead stopped (recorded in its `metadata.loom.escalation`).
     pub reason: String,
-    /// The stage the blocked bead shows (`escalated`, or `awaiting_approval`).
-    pub stage: String,
+    /// The stage the blocked bead shows (`None`: escalated; or awaiting approval).
+    pub stage: Option<Stage>,
 }
 
 /// The open decision bead already blocking `b`, if any.
@@ -149,11 +145,7 @@ pub fn escalate_in(
     let l = bm.loom_mut();
     l.remove("owner");
     l.remove("merge_approved");
-    let stage = if q.stage.is_empty() {
-        ESCALATED
-    } else {
-        q.stage.as_str()
-    };
+    let stage = q.stage.unwrap_or(Stage::Escalated);
     l.insert("stage".into(), json!(stage));
     if !q.reason.is_empty() {
         l.insert(
@@ -269,21 +261,25 @@ fn resolve_blocked(
         );
         let l = b.loom_mut();
         l.remove("owner");
-        l.insert("stage".into(), json!("denied"));
+        l.insert("stage".into(), json!(Stage::Denied));
         return Ok("closed".into());
     }
     if let Verdict::Answer(text) = verdict {
         let c = b.new_comment(actor, &format!("Decision {decision}: {text}"), now);
         b.comments.push(c);
     }
-    let awaiting = b.loom_get("stage").and_then(Value::as_str) == Some(AWAITING_APPROVAL);
+    let awaiting = b
+        .loom_get("stage")
+        .and_then(Value::as_str)
+        .map(Stage::parse)
+        == Some(Stage::AwaitingApproval);
     let l = b.loom_mut();
     l.insert("dispatches".into(), json!(0));
     l.remove("escalation");
     if awaiting && *verdict == Verdict::Approve {
         l.insert("merge_approved".into(), json!(true));
     }
-    l.insert("stage".into(), json!("decided"));
+    l.insert("stage".into(), json!(Stage::Decided));
     // Other open blockers keep it blocked; `blocked` is only the status Loom set.
     let other_blockers = {
         let deps: Vec<String> = b

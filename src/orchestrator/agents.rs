@@ -11,7 +11,7 @@ use crate::agent::run::{self, AgentEvent, Limits, LoopEnd, LoopMode, Terminal};
 use crate::agent::{lessons, runner, session};
 use crate::bead::{Bead, Timestamp};
 use crate::error::Result;
-use crate::event::{self, Event};
+use crate::event::{Event, EventKind, Notice};
 use crate::git::worktree::Worktree;
 use crate::llm::Message;
 
@@ -38,71 +38,26 @@ pub struct Ended {
     pub end: LoopEnd,
 }
 
-/// Maps an agent's events onto the bus.
+/// Maps an agent's events onto the bus (a runner's output redacted; usage counted against the
+/// run's budget at once and reported once, from the session's end).
 fn forward(cx: &Arc<Context>, bead: &str, agent: &str) -> impl FnMut(AgentEvent) + Send + use<> {
     let cx = Arc::clone(cx);
     let (bead, agent) = (bead.to_owned(), agent.to_owned());
     move |e: AgentEvent| {
-        let at = event::now();
-        let (b, a) = (bead.clone(), agent.clone());
-        let notice = |kind: &str, message: String| Event::AgentNotice {
-            at: event::now(),
-            bead: bead.clone(),
-            agent: agent.clone(),
-            kind: kind.to_owned(),
+        if let AgentEvent::Usage { usage } = &e {
+            cx.spend(usage.total_tokens);
+            return;
+        }
+        let Some(mut ev) = e.to_event(&bead, &agent) else {
+            return;
+        };
+        if let EventKind::AgentNotice {
+            notice: Notice::RunnerOutput,
             message,
-        };
-        let ev = match e {
-            AgentEvent::Text { text } => Event::ModelText {
-                at,
-                bead: b,
-                agent: a,
-                text,
-            },
-            AgentEvent::ToolCall {
-                iteration,
-                tool,
-                arguments,
-            } => Event::ToolCall {
-                at,
-                bead: b,
-                agent: a,
-                iteration,
-                tool,
-                arguments,
-            },
-            AgentEvent::ToolResult {
-                iteration,
-                tool,
-                ok,
-                summary,
-            } => Event::ToolResult {
-                at,
-                bead: b,
-                agent: a,
-                iteration,
-                tool,
-                ok,
-                summary,
-            },
-            AgentEvent::Correction { reason, .. } => notice("correction", reason),
-            AgentEvent::Retrying { reason } => notice("retrying", reason),
-            AgentEvent::Paused { reason } => notice("paused", reason),
-            AgentEvent::Resumed => notice("resumed", "the endpoint answers again".into()),
-            AgentEvent::HistoryElided { outputs } => notice(
-                "history_elided",
-                format!("elided {outputs} old tool outputs"),
-            ),
-            AgentEvent::RunnerOutput { line } => {
-                notice("runner_output", cx.client.config().redact(&line))
-            }
-            // Counted at once against the run's budget; reported once, from the session's end.
-            AgentEvent::Usage { usage } => {
-                cx.spend(usage.total_tokens);
-                return;
-            }
-            AgentEvent::Started { .. } | AgentEvent::Finished { .. } => return,
-        };
+        } = &mut ev.kind
+        {
+            *message = cx.client.config().redact(message);
+        }
         cx.publish(ev);
     }
 }
@@ -159,12 +114,10 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
     // The last words (or a runner's last output lines) go into commits, summaries and
     // decisions: never a secret.
     end.detail = cx.client.config().redact(&end.detail);
-    cx.publish(Event::Usage {
-        at: event::now(),
-        bead: id.to_owned(),
-        agent: s.persona.name.clone(),
-        usage: end.usage,
-    });
+    cx.publish(
+        Event::about(id.to_owned(), EventKind::Usage { usage: end.usage })
+            .by(s.persona.name.clone()),
+    );
     if let Some(line) = lessons::lesson(
         id,
         &s.persona.name,

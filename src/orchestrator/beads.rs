@@ -10,29 +10,11 @@ use serde_json::{Value, json};
 
 use crate::bead::{self, Bead, Timestamp, issue_type, status};
 use crate::error::Result;
+use crate::event::Stage;
 use crate::store::TxOptions;
 use crate::workspace::Workspace;
 
 use super::lock::Owner;
-
-/// Pipeline stages as they show in `metadata.loom.stage`.
-pub mod stage {
-    pub const CLAIMED: &str = "claimed";
-    pub const IMPLEMENTING: &str = "implementing";
-    pub const VERIFYING: &str = "verifying";
-    pub const REVIEWING: &str = "reviewing";
-    pub const MERGING: &str = "merging";
-    /// Waiting for a person to approve the merge (`merge: approve`).
-    pub const AWAITING_APPROVAL: &str = crate::ops::decision::AWAITING_APPROVAL;
-    /// The merge was refused (the user's uncommitted changes); the next run retries it.
-    pub const MERGE_WAITING: &str = "merge_waiting";
-    /// Done and left on its branch (`merge: none`).
-    pub const COMPLETED: &str = "completed";
-    pub const DONE: &str = "done";
-    pub const ESCALATED: &str = crate::ops::decision::ESCALATED;
-    pub const RECOVERED: &str = "recovered";
-    pub const INTERRUPTED: &str = "interrupted";
-}
 
 /// How a claim went.
 #[derive(Debug)]
@@ -41,7 +23,7 @@ pub enum Claim {
         bead: Box<Bead>,
         dispatches: u32,
         /// `metadata.loom.stage` before the claim (where an earlier run left it).
-        previous_stage: Option<String>,
+        previous_stage: Option<Stage>,
         /// A person approved merging it (the approval is used up by this claim).
         merge_approved: bool,
     },
@@ -66,14 +48,14 @@ pub fn claim(ws: &Workspace, id: &str, owner: &Owner) -> Result<Claim> {
             let previous_stage = b
                 .loom_get("stage")
                 .and_then(Value::as_str)
-                .map(str::to_owned);
+                .map(Stage::parse);
             bead::set_status(b, status::IN_PROGRESS, &now, None);
             let l = b.loom_mut();
             let merge_approved = l.remove("merge_approved") == Some(json!(true));
             let dispatches = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0) as u32 + 1;
             l.insert("dispatches".into(), json!(dispatches));
             l.insert("owner".into(), json!(owner));
-            l.insert("stage".into(), json!(stage::CLAIMED));
+            l.insert("stage".into(), json!(Stage::Claimed));
             l.insert("claimed_at".into(), json!(now.as_str()));
             Ok(Claim::Claimed {
                 bead: Box::new(b.clone()),
@@ -87,7 +69,7 @@ pub fn claim(ws: &Workspace, id: &str, owner: &Owner) -> Result<Claim> {
 }
 
 /// Records the stage (without a commit of its own).
-pub fn set_stage(ws: &Workspace, id: &str, stage: &str, extra: &[(&str, Value)]) -> Result<()> {
+pub fn set_stage(ws: &Workspace, id: &str, stage: Stage, extra: &[(&str, Value)]) -> Result<()> {
     ws.write_only(TxOptions::default(), |tx| {
         let b = tx.get_mut(id)?;
         let l = b.loom_mut();
@@ -100,7 +82,7 @@ pub fn set_stage(ws: &Workspace, id: &str, stage: &str, extra: &[(&str, Value)])
 }
 
 /// Gives a claimed bead back: status `status`, no owner, the stage recorded (a commit).
-pub fn release(ws: &Workspace, id: &str, to_status: &str, stage: &str, note: &str) -> Result<()> {
+pub fn release(ws: &Workspace, id: &str, to_status: &str, stage: Stage, note: &str) -> Result<()> {
     let now = Timestamp::now();
     ws.mutate(
         crate::git::CommitKind::Released,
@@ -139,7 +121,7 @@ pub fn give_back(ws: &Workspace, id: &str, why: &str) -> Result<()> {
             }
             let l = b.loom_mut();
             l.remove("owner");
-            l.insert("stage".into(), json!(stage::INTERRUPTED));
+            l.insert("stage".into(), json!(Stage::Interrupted));
             l.insert(
                 "note".into(),
                 json!(why.chars().take(500).collect::<String>()),
@@ -166,7 +148,7 @@ pub fn close_merged(ws: &Workspace, id: &str, summary: &str, commit: Option<&str
         bead::set_status(b, status::CLOSED, &now, Some(&reason));
         let l = b.loom_mut();
         l.remove("owner");
-        l.insert("stage".into(), json!(stage::DONE));
+        l.insert("stage".into(), json!(Stage::Done));
         if let Some(c) = commit {
             l.insert("merged_commit".into(), json!(c));
         }
@@ -201,7 +183,7 @@ pub fn recover(ws: &Workspace, me: &Owner) -> Result<Vec<String>> {
                 bead::set_status(b, status::OPEN, &now, None);
                 let l = b.loom_mut();
                 l.remove("owner");
-                l.insert("stage".into(), json!(stage::RECOVERED));
+                l.insert("stage".into(), json!(Stage::Recovered));
             }
             Ok(())
         },

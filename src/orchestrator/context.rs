@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::agent::persona::PersonaSet;
 use crate::error::{Error, Result};
-use crate::event::{self, Event, EventBus};
+use crate::event::{Event, EventBus, EventKind, Stage};
 use crate::git::worktree::{Identity, Worktrees};
 use crate::llm::Client;
 use crate::workspace::Workspace;
@@ -115,13 +115,14 @@ impl Context {
     }
 
     /// Announces that bead `id` reached `stage`.
-    pub fn stage_event(&self, id: &str, stage: &str, detail: impl Into<String>) {
-        self.publish(Event::StageChanged {
-            at: event::now(),
-            bead: id.to_owned(),
-            stage: stage.to_owned(),
-            detail: detail.into(),
-        });
+    pub fn stage_event(&self, id: &str, stage: Stage, detail: impl Into<String>) {
+        self.publish(Event::about(
+            id.to_owned(),
+            EventKind::StageChanged {
+                stage,
+                detail: detail.into(),
+            },
+        ));
     }
 
     /// Asks every pipeline to stop at its next step (agents are interrupted).

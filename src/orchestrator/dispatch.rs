@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::bead::graph::{Graph, ReadyFilter, SortPolicy};
 use crate::bead::{Bead, dep_type, issue_type, status};
 use crate::error::Result;
-use crate::event::{self, Event, EventBus};
+use crate::event::{Event, EventBus, EventKind, Stage};
 use crate::llm::{Client, Health};
 use crate::store::Snapshot;
 use crate::workspace::Workspace;
@@ -232,11 +232,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
         .blocking(|cx| super::beads::recover(&cx.ws, &cx.owner))
         .await?;
     for id in &recovered {
-        cx.stage_event(
-            id,
-            super::beads::stage::RECOVERED,
-            "its owner is gone; reopened",
-        );
+        cx.stage_event(id, Stage::Recovered, "its owner is gone; reopened");
     }
     let swept = cx
         .blocking(|cx| cx.with_git(|| cx.trees.sweep(&cx.settings.target, &[])))
@@ -248,7 +244,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .as_deref()
                     .unwrap_or(""),
-                "worktree removed",
+                Stage::WorktreeRemoved,
                 "its branch was already merged",
             );
         }
@@ -256,11 +252,10 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     let mut d = Dispatcher::new(Arc::clone(&cx), setup.stop, setup.control);
     let result = d.run().await;
     let summary = d.summary(started, result).await;
-    cx.publish(Event::RunFinished {
-        at: event::now(),
+    cx.publish(Event::new(EventKind::RunFinished {
         exit_code: summary.exit_code,
         summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
-    });
+    }));
     if let Some(log) = log {
         // Bounded: it ends at `run_finished`, just published.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), log).await;
@@ -377,12 +372,11 @@ impl Dispatcher {
         let ready = candidates(&snap);
         let ready_now = ready.iter().filter(|c| eligible(c, &self.state)).count();
         self.explain_scope(&snap, &ready);
-        self.cx.publish(Event::RunStarted {
-            at: event::now(),
+        self.cx.publish(Event::new(EventKind::RunStarted {
             target: self.cx.settings.target.clone(),
             max_agents: self.state.max_agents,
             beads_ready: ready_now,
-        });
+        }));
         if ready_now > 0 {
             self.preflight()?;
         }
@@ -467,13 +461,14 @@ impl Dispatcher {
         if matches!(c, Control::Auto(true) | Control::Start(_))
             && let Err(e) = self.preflight()
         {
-            self.cx.publish(Event::Error {
-                at: event::now(),
+            self.cx.publish(Event {
                 bead: match &c {
                     Control::Start(id) => Some(id.clone()),
                     _ => None,
                 },
-                message: e.with_hint(),
+                ..Event::new(EventKind::Error {
+                    message: e.with_hint(),
+                })
             });
             return;
         }
@@ -535,10 +530,11 @@ impl Dispatcher {
             Some(b) if b.status != status::OPEN => format!("it is {}", b.status),
             Some(_) => "it is blocked (see `loom blocked`)".to_owned(),
         };
-        self.cx.publish(Event::Error {
-            at: event::now(),
+        self.cx.publish(Event {
             bead: Some(id.to_owned()),
-            message: format!("{id} is not ready: {why}"),
+            ..Event::new(EventKind::Error {
+                message: format!("{id} is not ready: {why}"),
+            })
         });
     }
 
@@ -627,26 +623,25 @@ impl Dispatcher {
                 "deny: stop here".into(),
             ],
             reason: why.clone(),
-            stage: String::new(),
+            stage: None,
         };
         let filed = self
             .cx
             .blocking(move |cx| crate::ops::decision::file_for_run(&cx.ws, &cx.ws.actor, &q))
             .await;
         match filed {
-            Ok(d) => self.cx.publish(Event::DecisionNeeded {
-                at: event::now(),
-                bead: d.clone(),
-                decision: d,
-                question: format!("run limit reached: {why}"),
-            }),
-            Err(e) => self.cx.publish(Event::Error {
-                at: event::now(),
-                bead: None,
+            Ok(d) => self.cx.publish(Event::about(
+                d.clone(),
+                EventKind::DecisionNeeded {
+                    decision: d,
+                    question: format!("run limit reached: {why}"),
+                },
+            )),
+            Err(e) => self.cx.publish(Event::new(EventKind::Error {
                 message: format!(
                     "run limit reached ({why}), and the decision could not be filed: {e}"
                 ),
-            }),
+            })),
         }
     }
 
@@ -670,14 +665,12 @@ impl Dispatcher {
             Ok(ids) => {
                 for id in ids {
                     self.cx
-                        .stage_event(&id, "closed", crate::ops::edit::EPIC_DONE);
+                        .stage_event(&id, Stage::Closed, crate::ops::edit::EPIC_DONE);
                 }
             }
-            Err(e) => self.cx.publish(Event::Error {
-                at: event::now(),
-                bead: None,
+            Err(e) => self.cx.publish(Event::new(EventKind::Error {
                 message: format!("cannot close finished epics: {e}"),
-            }),
+            })),
         }
     }
 
@@ -692,10 +685,11 @@ impl Dispatcher {
                 let id = self.task_beads.remove(&e.id()).unwrap_or_default();
                 self.state.running.remove(&id);
                 self.give_back(id.clone(), format!("the pipeline stopped abnormally: {e}"));
-                self.cx.publish(Event::Error {
-                    at: event::now(),
+                self.cx.publish(Event {
                     bead: Some(id.clone()),
-                    message: format!("the pipeline of {id} crashed: {e}"),
+                    ..Event::new(EventKind::Error {
+                        message: format!("the pipeline of {id} crashed: {e}"),
+                    })
                 });
                 self.reports.push(BeadReport {
                     id,
@@ -748,10 +742,8 @@ impl Dispatcher {
             Health::Healthy if was_down => self.down_since = None,
             _ => {}
         }
-        self.cx.publish(Event::ProviderHealth {
-            at: event::now(),
-            health: h,
-        });
+        self.cx
+            .publish(Event::new(EventKind::ProviderHealth { health: h }));
     }
 
     fn stop(&mut self, why: StopReason) {
@@ -765,11 +757,9 @@ impl Dispatcher {
         let mut error = None;
         if let Err(e) = result {
             let msg = e.with_hint();
-            self.cx.publish(Event::Error {
-                at: event::now(),
-                bead: None,
+            self.cx.publish(Event::new(EventKind::Error {
                 message: msg.clone(),
-            });
+            }));
             error = Some((msg, e.exit_code()));
             self.stop(StopReason::Interrupted);
         }
@@ -803,7 +793,7 @@ impl Dispatcher {
                 self.reports.push(BeadReport {
                     id,
                     outcome: Some(crate::event::Outcome::Interrupted),
-                    stage: super::beads::stage::INTERRUPTED.into(),
+                    stage: Stage::Interrupted,
                     detail: "the run stopped before the bead was settled".into(),
                     ..BeadReport::default()
                 });

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::event::{Event, EventBus};
+use crate::event::{EventBus, EventKind};
 use crate::llm::ProviderConfig;
 use crate::workspace::Workspace;
 
@@ -62,12 +62,12 @@ pub fn spawn(
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => break,
             };
-            let last = matches!(event, Event::RunFinished { .. });
+            let last = matches!(event.kind, EventKind::RunFinished { .. });
             let Ok(line) = serde_json::to_string(&event) else {
                 continue;
             };
             let line = provider.redact(&line);
-            if matches!(event, Event::RunStarted { .. }) {
+            if matches!(event.kind, EventKind::RunStarted { .. }) {
                 started = Some(line.clone());
             }
             if written + line.len() as u64 > CAP {
@@ -99,32 +99,34 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
 
     #[test]
     fn events_read_back_as_they_were_written() {
         let at = || "2026-11-21T10:00:00Z".to_owned();
         let events = vec![
-            Event::RunStarted {
-                at: at(),
+            Event::new(EventKind::RunStarted {
                 target: "main".into(),
                 max_agents: 2,
                 beads_ready: 1,
-            },
-            Event::ModelText {
-                at: at(),
-                bead: "t-1".into(),
-                agent: "coder".into(),
-                text: "Hello\n".into(),
-            },
-            Event::RunFinished {
-                at: at(),
+            }),
+            Event::about(
+                "t-1",
+                EventKind::ModelText {
+                    text: "Hello\n".into(),
+                },
+            )
+            .by("coder"),
+            Event::new(EventKind::RunFinished {
                 exit_code: 0,
                 summary: serde_json::json!({"done": 1}),
-            },
+            }),
         ];
-        for e in events {
+        for mut e in events {
+            e.at = at();
             let line = serde_json::to_string(&e).unwrap();
             let back: Event = serde_json::from_str(&line).unwrap();
+            assert_eq!(back, e);
             assert_eq!(serde_json::to_string(&back).unwrap(), line);
         }
     }

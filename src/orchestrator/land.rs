@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use crate::agent::session::agent_identity;
 use crate::bead::status;
 use crate::error::{Error, Result};
-use crate::event::{self, Event, Outcome};
+use crate::event::{Event, EventKind, Outcome, Stage};
 use crate::git::merge::{self, Advance, Integrated, Landing};
 use crate::ops::decision::Question;
 
-use super::beads::{self, stage};
+use super::beads;
 use super::pipeline::{Pipeline, Step};
 use super::settings::MergeMode;
 
@@ -60,7 +60,7 @@ impl Pipeline {
         }
         let target = self.cx.settings.target.clone();
         self.set_stage(
-            stage::MERGING,
+            Stage::Merging,
             &[
                 ("summary", json!(self.summary)),
                 ("model", json!(self.model)),
@@ -68,7 +68,7 @@ impl Pipeline {
         )
         .await?;
         self.cx
-            .stage_event(self.id(), stage::MERGING, format!("into {target}"));
+            .stage_event(self.id(), Stage::Merging, format!("into {target}"));
         for _ in 0..ATTEMPTS {
             // One bead at a time takes in the target, tests and lands (a merge queue), so what
             // lands was tested on exactly the code it lands on. A conflict round runs outside.
@@ -111,7 +111,7 @@ impl Pipeline {
                 "answer: guidance for the coder".into(),
             ],
             reason: "landing kept failing".into(),
-            stage: String::new(),
+            stage: None,
         };
         self.escalate(q).await
     }
@@ -146,7 +146,7 @@ impl Pipeline {
             Integrated::UpToDate => Ok(TakeIn::Ready),
             Integrated::Merged => {
                 self.cx
-                    .stage_event(self.id(), stage::MERGING, format!("took in {target}"));
+                    .stage_event(self.id(), Stage::Merging, format!("took in {target}"));
                 Ok(
                     match self
                         .recheck(&format!("after taking in the latest {target}"))
@@ -171,7 +171,7 @@ impl Pipeline {
         self.verify_rounds += 1;
         let round = self.verify_rounds;
         self.cx
-            .stage_event(self.id(), stage::VERIFYING, format!("`{cmd}` {when}"));
+            .stage_event(self.id(), Stage::Verifying, format!("`{cmd}` {when}"));
         let Some(run) = self.run_tests(&cmd, self.report.rounds.max(1)).await? else {
             return self
                 .interrupted("the run stopped during verification")
@@ -195,7 +195,7 @@ impl Pipeline {
                     "answer: guidance for the coder".into(),
                 ],
                 reason: format!("tests failed {when}"),
-                stage: String::new(),
+                stage: None,
             };
             return self.escalate(q).await.map(Some);
         }
@@ -227,13 +227,14 @@ impl Pipeline {
         let wt = self.worktree()?;
         self.conflict_rounds += 1;
         let list = files.join(", ");
-        self.cx.publish(Event::MergeResult {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            merged: false,
-            commit: None,
-            detail: format!("conflict with {target} in {list}"),
-        });
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::MergeResult {
+                merged: false,
+                commit: None,
+                detail: format!("conflict with {target} in {list}"),
+            },
+        ));
         if self.conflict_rounds > 1 {
             self.abandon_merge().await;
             return self
@@ -259,7 +260,7 @@ impl Pipeline {
         let round = self.report.rounds;
         self.cx.stage_event(
             self.id(),
-            stage::IMPLEMENTING,
+            Stage::Implementing,
             format!("resolving a conflict with {target}"),
         );
         let model = match &coder.model {
@@ -328,7 +329,7 @@ impl Pipeline {
                 "answer: explain how to resolve it".into(),
             ],
             reason: format!("merge conflict in {files}: {why}"),
-            stage: String::new(),
+            stage: None,
         };
         self.escalate(q).await
     }
@@ -461,19 +462,20 @@ impl Pipeline {
         if let Some(m) = self.cx.landing_marker(self.id()) {
             let _ = std::fs::remove_file(m);
         }
-        self.report.stage = stage::DONE.into();
+        self.report.stage = Stage::Done;
         self.report.commit = squash.clone();
         let detail = match &squash {
             Some(_) => format!("squashed onto {}", self.cx.settings.target),
             None => "nothing to merge: the branch changes nothing on the target".into(),
         };
-        self.cx.publish(Event::MergeResult {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            merged: true,
-            commit: squash,
-            detail,
-        });
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::MergeResult {
+                merged: true,
+                commit: squash,
+                detail,
+            },
+        ));
         if let Some(wt) = self.wt.take() {
             let from = from.to_owned();
             let kept = self
@@ -513,18 +515,17 @@ impl Pipeline {
         );
         let (id, n2) = (self.id().to_owned(), note.clone());
         self.cx
-            .blocking(move |cx| {
-                beads::release(&cx.ws, &id, status::OPEN, stage::MERGE_WAITING, &n2)
-            })
+            .blocking(move |cx| beads::release(&cx.ws, &id, status::OPEN, Stage::MergeWaiting, &n2))
             .await?;
-        self.report.stage = stage::MERGE_WAITING.into();
-        self.cx.publish(Event::MergeResult {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            merged: false,
-            commit: None,
-            detail: note.clone(),
-        });
+        self.report.stage = Stage::MergeWaiting;
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::MergeResult {
+                merged: false,
+                commit: None,
+                detail: note.clone(),
+            },
+        ));
         self.put_away_worktree().await;
         Ok(Step::End(Outcome::Waiting, note))
     }
@@ -540,10 +541,10 @@ impl Pipeline {
         let (id, n2) = (self.id().to_owned(), note.clone());
         self.cx
             .blocking(move |cx| {
-                beads::release(&cx.ws, &id, status::IN_PROGRESS, stage::COMPLETED, &n2)
+                beads::release(&cx.ws, &id, status::IN_PROGRESS, Stage::Completed, &n2)
             })
             .await?;
-        self.report.stage = stage::COMPLETED.into();
+        self.report.stage = Stage::Completed;
         self.report.commit = Some(tip);
         self.put_away_worktree().await;
         Ok(Step::End(Outcome::Completed, note))
@@ -585,10 +586,10 @@ impl Pipeline {
                 "answer: send it back to the coder with guidance".into(),
             ],
             reason: "merge: approve".into(),
-            stage: stage::AWAITING_APPROVAL.into(),
+            stage: Some(Stage::AwaitingApproval),
         };
         self.set_stage(
-            stage::MERGING,
+            Stage::Merging,
             &[
                 ("summary", json!(self.summary)),
                 ("model", json!(self.model)),
@@ -629,16 +630,16 @@ impl Pipeline {
                 "answer: send it back to the coder (e.g. to leave those files alone)".into(),
             ],
             reason: format!("changes protected paths: {}", files.join(", ")),
-            stage: stage::AWAITING_APPROVAL.into(),
+            stage: Some(Stage::AwaitingApproval),
         };
         self.cx.stage_event(
             self.id(),
-            stage::AWAITING_APPROVAL,
+            Stage::AwaitingApproval,
             format!("touches protected paths: {}", files.join(", ")),
         );
         // What an approval will cover: this change to the protected paths, nothing else.
         self.set_stage(
-            stage::AWAITING_APPROVAL,
+            Stage::AwaitingApproval,
             &[
                 ("protected_approval", json!(digest)),
                 ("summary", json!(self.summary)),
@@ -681,7 +682,7 @@ impl Pipeline {
             .to_owned();
         self.cx.stage_event(
             self.id(),
-            stage::MERGING,
+            Stage::Merging,
             format!("finishing a landing interrupted after {squash} reached the target"),
         );
         self.landed(Some(squash), &from).await.map(Some)

@@ -18,13 +18,13 @@ use crate::agent::{lessons, session};
 use crate::bead::graph::Graph;
 use crate::bead::{Bead, status};
 use crate::error::{Error, Result};
-use crate::event::{self, Event, Outcome};
+use crate::event::{Event, EventKind, Outcome, Stage};
 use crate::git::worktree::Worktree;
 use crate::llm::Message;
 use crate::ops::decision::{self, Question};
 
 use super::agents::{self, Session};
-use super::beads::{self, Claim, stage};
+use super::beads::{self, Claim};
 use super::context::Context;
 use super::report::BeadReport;
 
@@ -45,7 +45,7 @@ pub(super) struct Pipeline {
     pub(super) bead: Bead,
     pub(super) report: BeadReport,
     pub(super) started: Instant,
-    pub(super) previous_stage: Option<String>,
+    pub(super) previous_stage: Option<Stage>,
     /// A person approved merging this bead (consumed by the claim).
     pub(super) approved: bool,
     pub(super) wt: Option<Worktree>,
@@ -91,20 +91,21 @@ pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
         }) => (*bead, dispatches, previous_stage, merge_approved),
         Ok(Claim::Skipped(why)) => {
             undo_add(added).await;
-            cx.stage_event(&id, "skipped", why);
+            cx.stage_event(&id, Stage::Skipped, why);
             return None;
         }
         Err(e) => {
             undo_add(added).await;
-            cx.publish(Event::Error {
-                at: event::now(),
+            cx.publish(Event {
                 bead: Some(id.clone()),
-                message: format!("cannot claim {id}: {e}"),
+                ..Event::new(EventKind::Error {
+                    message: format!("cannot claim {id}: {e}"),
+                })
             });
             return Some(BeadReport {
                 id,
                 outcome: Some(Outcome::Failed),
-                stage: "claim".into(),
+                stage: Stage::ClaimFailed,
                 detail: e.to_string(),
                 duration_ms: started.elapsed().as_millis() as u64,
                 ..BeadReport::default()
@@ -113,7 +114,7 @@ pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
     };
     cx.stage_event(
         &id,
-        stage::CLAIMED,
+        Stage::Claimed,
         format!(
             "dispatch {dispatches} of {}",
             cx.settings.budget.max_dispatches
@@ -124,7 +125,7 @@ pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
         report: BeadReport {
             id: id.clone(),
             title: bead.title.clone(),
-            stage: stage::CLAIMED.into(),
+            stage: Stage::Claimed,
             ..BeadReport::default()
         },
         bead,
@@ -219,16 +220,16 @@ impl Pipeline {
         } else {
             format!("reusing worktree {} on {}", wt.path.display(), wt.branch)
         };
-        self.cx.stage_event(self.id(), "worktree", detail);
+        self.cx.stage_event(self.id(), Stage::Worktree, detail);
         self.set_stage(
-            stage::CLAIMED,
+            Stage::Claimed,
             &[
                 ("branch", json!(wt.branch)),
                 ("worktree", json!(wt.path.display().to_string())),
             ],
         )
         .await?;
-        let waiting = self.previous_stage.as_deref() == Some(stage::MERGE_WAITING);
+        let waiting = self.previous_stage == Some(Stage::MergeWaiting);
         if (self.approved || waiting) && self.branch_ahead().await? > 0 {
             for (key, field) in [("summary", &mut self.summary), ("model", &mut self.model)] {
                 *field = self
@@ -251,7 +252,7 @@ impl Pipeline {
         };
         let wt = self.worktree()?;
         self.cx
-            .stage_event(self.id(), "worktree", format!("setting up: `{cmd}`"));
+            .stage_event(self.id(), Stage::Worktree, format!("setting up: `{cmd}`"));
         let cx = Arc::clone(&self.cx);
         let setup = session::setup_worktree(
             &cx.ws,
@@ -322,9 +323,9 @@ impl Pipeline {
     }
 
     /// Records the stage on the bead (no commit) and announces it.
-    pub(super) async fn set_stage(&mut self, name: &str, extra: &[(&str, Value)]) -> Result<()> {
-        self.report.stage = name.to_owned();
-        let (id, name2) = (self.id().to_owned(), name.to_owned());
+    pub(super) async fn set_stage(&mut self, name: Stage, extra: &[(&str, Value)]) -> Result<()> {
+        self.report.stage = name;
+        let id = self.id().to_owned();
         let extra: Vec<(String, Value)> = extra
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -333,12 +334,12 @@ impl Pipeline {
             .blocking(move |cx| {
                 let refs: Vec<(&str, Value)> =
                     extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-                beads::set_stage(&cx.ws, &id, &name2, &refs)
+                beads::set_stage(&cx.ws, &id, name, &refs)
             })
             .await
     }
 
-    pub(super) async fn announce(&mut self, name: &str, detail: String) -> Result<()> {
+    pub(super) async fn announce(&mut self, name: Stage, detail: String) -> Result<()> {
         self.set_stage(name, &[]).await?;
         self.cx.stage_event(self.id(), name, detail);
         Ok(())
@@ -382,13 +383,14 @@ impl Pipeline {
         round: u32,
     ) -> Result<Option<agents::Ended>> {
         let wt = self.worktree()?;
-        self.cx.publish(Event::AgentStarted {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            persona: persona.name.clone(),
-            model: model.to_owned(),
-            round,
-        });
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::AgentStarted {
+                persona: persona.name.clone(),
+                model: model.to_owned(),
+                round,
+            },
+        ));
         let (tokens_left, time_left, iterations_left) = self.budget_left();
         let diff_base = self.diff_base().await;
         let bead = self.bead.clone();
@@ -448,7 +450,7 @@ impl Pipeline {
         self.report.rounds += 1;
         let round = self.report.rounds;
         let what = format!("round {round}");
-        self.announce(stage::IMPLEMENTING, what).await?;
+        self.announce(Stage::Implementing, what).await?;
         let model = self.model_for(&coder).await?;
         self.model = model.clone();
         if self.conversation.is_empty() {
@@ -524,7 +526,7 @@ impl Pipeline {
                     ),
                     options: retry_options(),
                     reason: format!("{}: {}", t.as_str(), end.detail),
-                    stage: String::new(),
+                    stage: None,
                 };
                 self.escalate(q).await
             }
@@ -562,7 +564,7 @@ impl Pipeline {
                 ),
                 options: retry_options(),
                 reason: "planned without child beads".into(),
-                stage: String::new(),
+                stage: None,
             };
             return self.escalate(q).await;
         }
@@ -575,9 +577,11 @@ impl Pipeline {
         self.put_away_worktree().await;
         let (id, n2) = (self.id().to_owned(), note.clone());
         self.cx
-            .blocking(move |cx| beads::release(&cx.ws, &id, status::IN_PROGRESS, "planned", &n2))
+            .blocking(move |cx| {
+                beads::release(&cx.ws, &id, status::IN_PROGRESS, Stage::Planned, &n2)
+            })
             .await?;
-        self.report.stage = "planned".into();
+        self.report.stage = Stage::Planned;
         Ok(Step::End(Outcome::Completed, note))
     }
 
@@ -591,26 +595,23 @@ impl Pipeline {
             .blocking(move |cx| decision::escalate(&cx.ws, &id, &actor, &q2))
             .await?;
         let decision = decision.unwrap_or_default();
-        self.report.stage = if q.stage.is_empty() {
-            stage::ESCALATED.into()
-        } else {
-            q.stage.clone()
-        };
+        self.report.stage = q.stage.unwrap_or(Stage::Escalated);
         self.waiting_on(&decision, &q.title).await
     }
 
     /// The bead waits on decision bead `decision` (already recorded).
     async fn waiting_on(&mut self, decision: &str, question: &str) -> Result<Step> {
         self.report.decision = Some(decision.to_owned());
-        if self.report.stage != stage::AWAITING_APPROVAL {
-            self.report.stage = stage::ESCALATED.into();
+        if self.report.stage != Stage::AwaitingApproval {
+            self.report.stage = Stage::Escalated;
         }
-        self.cx.publish(Event::DecisionNeeded {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            decision: decision.to_owned(),
-            question: question.to_owned(),
-        });
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::DecisionNeeded {
+                decision: decision.to_owned(),
+                question: question.to_owned(),
+            },
+        ));
         self.put_away_worktree().await;
         Ok(Step::End(
             Outcome::Waiting,
@@ -637,7 +638,7 @@ impl Pipeline {
             Ok(Some(why)) => why,
             Err(e) => e.to_string(),
         };
-        self.cx.stage_event(self.id(), "worktree kept", why);
+        self.cx.stage_event(self.id(), Stage::WorktreeKept, why);
     }
 
     /// Gives the bead back for the next run: status open, stage `interrupted`. Work in
@@ -648,8 +649,11 @@ impl Pipeline {
             let end = crate::agent::run::LoopEnd::new(Terminal::Interrupted, why, &self.model);
             let bead = self.bead.clone();
             if let Err(e) = agents::commit(&self.cx, &bead, &coder, &wt, &end).await {
-                self.cx
-                    .stage_event(self.id(), "worktree kept", format!("cannot commit: {e}"));
+                self.cx.stage_event(
+                    self.id(),
+                    Stage::WorktreeKept,
+                    format!("cannot commit: {e}"),
+                );
             }
         }
         self.put_away_worktree().await;
@@ -657,7 +661,7 @@ impl Pipeline {
         self.cx
             .blocking(move |cx| beads::give_back(&cx.ws, &id, &why2))
             .await?;
-        self.report.stage = stage::INTERRUPTED.into();
+        self.report.stage = Stage::Interrupted;
         Ok(Step::End(Outcome::Interrupted, why.to_owned()))
     }
 
@@ -683,7 +687,7 @@ impl Pipeline {
             ),
             options: retry_options(),
             reason: format!("dispatched {} times (max_dispatches {max})", dispatches - 1),
-            stage: String::new(),
+            stage: None,
         };
         self.escalate(q).await
     }
@@ -693,11 +697,12 @@ impl Pipeline {
     /// and its worktree is kept as it is for inspection — nothing from it is merged.
     async fn security_stop(&mut self, why: &str) -> (Outcome, String) {
         let why = self.cx.client.config().redact(why);
-        self.cx.publish(Event::SecurityNotice {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            message: why.clone(),
-        });
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::SecurityNotice {
+                message: why.clone(),
+            },
+        ));
         let place = self
             .wt
             .take()
@@ -713,7 +718,7 @@ impl Pipeline {
             ),
             options: retry_options(),
             reason: format!("security: {why}"),
-            stage: "security_stop".into(),
+            stage: Some(Stage::SecurityStop),
         };
         let (id, actor) = (self.id().to_owned(), self.cx.ws.actor.clone());
         let decided = self
@@ -730,22 +735,24 @@ impl Pipeline {
                 )
             })
             .await;
-        self.report.stage = "security_stop".into();
+        self.report.stage = Stage::SecurityStop;
         match decided {
             Ok(m) => {
                 let d = m.value.map(|(d, _)| d).unwrap_or_default();
                 self.report.decision = Some(d.clone());
-                self.cx.publish(Event::DecisionNeeded {
-                    at: event::now(),
-                    bead: self.id().to_owned(),
-                    decision: d,
-                    question: format!("{}: stopped for security", self.id()),
-                });
+                self.cx.publish(Event::about(
+                    self.id().to_owned(),
+                    EventKind::DecisionNeeded {
+                        decision: d,
+                        question: format!("{}: stopped for security", self.id()),
+                    },
+                ));
             }
-            Err(e) => self.cx.publish(Event::Error {
-                at: event::now(),
+            Err(e) => self.cx.publish(Event {
                 bead: Some(self.id().to_owned()),
-                message: format!("cannot record the security stop: {e}"),
+                ..Event::new(EventKind::Error {
+                    message: format!("cannot record the security stop: {e}"),
+                })
             }),
         }
         (Outcome::Failed, format!("security: {why}"))
@@ -755,18 +762,19 @@ impl Pipeline {
     /// bead goes back to `open` with the reason, for a person to look at.
     async fn failed(&mut self, e: Error) -> (Outcome, String) {
         let msg = e.with_hint();
-        self.cx.publish(Event::Error {
-            at: event::now(),
+        self.cx.publish(Event {
             bead: Some(self.id().to_owned()),
-            message: msg.clone(),
+            ..Event::new(EventKind::Error {
+                message: msg.clone(),
+            })
         });
         self.put_away_worktree().await;
         let (id, note) = (self.id().to_owned(), msg.clone());
         let _ = self
             .cx
-            .blocking(move |cx| beads::release(&cx.ws, &id, status::OPEN, "failed", &note))
+            .blocking(move |cx| beads::release(&cx.ws, &id, status::OPEN, Stage::Failed, &note))
             .await;
-        self.report.stage = "failed".into();
+        self.report.stage = Stage::Failed;
         (Outcome::Failed, msg)
     }
 
@@ -774,13 +782,14 @@ impl Pipeline {
         self.report.outcome = Some(outcome);
         self.report.detail = detail.clone();
         self.report.duration_ms = self.started.elapsed().as_millis() as u64;
-        self.cx.publish(Event::BeadFinished {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            outcome,
-            stage: self.report.stage.clone(),
-            detail,
-        });
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::BeadFinished {
+                outcome,
+                stage: self.report.stage,
+                detail,
+            },
+        ));
         self.report
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::event::Outcome;
+use crate::event::{Outcome, Stage};
 use crate::llm::Usage;
 use crate::text::count;
 
@@ -16,7 +16,7 @@ pub struct BeadReport {
     pub title: String,
     pub outcome: Option<Outcome>,
     /// The last stage it reached (`implementing`, `verifying`, `merging`, `done`, …).
-    pub stage: String,
+    pub stage: Stage,
     /// The summary (merged), the question (waiting) or what went wrong.
     pub detail: String,
     /// Implementation rounds (1, plus one per failed test, requested change or conflict).
@@ -217,7 +217,7 @@ mod tests {
             id: id.into(),
             title: format!("title <{id}> & \"more\""),
             outcome: Some(outcome),
-            stage: "done".into(),
+            stage: Stage::Done,
             detail: "it went\nlike this".into(),
             ..BeadReport::default()
         }

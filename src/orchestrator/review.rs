@@ -4,11 +4,10 @@
 
 use crate::agent::run::Terminal;
 use crate::error::{Error, Result};
-use crate::event::{self, Event};
+use crate::event::{Event, EventKind, Stage};
 use crate::ops::decision::Question;
 
 use super::agents;
-use super::beads::stage;
 use super::pipeline::{Pipeline, Step};
 
 impl Pipeline {
@@ -33,7 +32,7 @@ impl Pipeline {
         }
         self.review_rounds += 1;
         let round = self.review_rounds;
-        self.announce(stage::REVIEWING, format!("round {round}"))
+        self.announce(Stage::Reviewing, format!("round {round}"))
             .await?;
         let reviewer = self
             .cx
@@ -76,11 +75,14 @@ impl Pipeline {
             return self.interrupted("the run stopped during review").await;
         };
         let end = ended.end;
-        let verdict = |approved: bool, comments: &str| Event::ReviewVerdict {
-            at: event::now(),
-            bead: self.bead.id.clone(),
-            approved,
-            comments: comments.to_owned(),
+        let verdict = |approved: bool, comments: &str| {
+            Event::about(
+                self.bead.id.clone(),
+                EventKind::ReviewVerdict {
+                    verdict: (approved).into(),
+                    comments: comments.to_owned(),
+                },
+            )
         };
         match end.terminal {
             Terminal::Approved => {
@@ -111,7 +113,7 @@ impl Pipeline {
                         reason: format!(
                             "changes requested {round} times (max_review_rounds {max})"
                         ),
-                        stage: stage::AWAITING_APPROVAL.into(),
+                        stage: Some(Stage::AwaitingApproval),
                     };
                     return self.escalate(q).await;
                 }
@@ -139,7 +141,7 @@ impl Pipeline {
                         "answer: send it back to the coder with guidance".into(),
                     ],
                     reason: format!("review ended: {}", t.as_str()),
-                    stage: stage::AWAITING_APPROVAL.into(),
+                    stage: Some(Stage::AwaitingApproval),
                 };
                 self.escalate(q).await
             }

@@ -4,10 +4,9 @@
 
 use crate::agent::session;
 use crate::error::Result;
-use crate::event::{self, Event};
+use crate::event::{Event, EventKind, Stage};
 use crate::ops::decision::Question;
 
-use super::beads::stage;
 use super::pipeline::{Pipeline, Step, retry_options};
 
 /// The result of one run of the test command.
@@ -26,7 +25,7 @@ impl Pipeline {
         };
         self.verify_rounds += 1;
         let round = self.verify_rounds;
-        self.announce(stage::VERIFYING, format!("`{cmd}`, round {round}"))
+        self.announce(Stage::Verifying, format!("`{cmd}`, round {round}"))
             .await?;
         let Some(run) = self.run_tests(&cmd, round).await? else {
             return self
@@ -54,7 +53,7 @@ impl Pipeline {
                 ),
                 options: retry_options(),
                 reason: format!("tests failed {round} times (max_verify_rounds {max})"),
-                stage: String::new(),
+                stage: None,
             };
             return self.escalate(q).await;
         }
@@ -91,7 +90,7 @@ impl Pipeline {
         if !swapped.paths().is_empty() {
             self.cx.stage_event(
                 self.id(),
-                stage::VERIFYING,
+                Stage::Verifying,
                 format!(
                     "with {}'s version of {}",
                     self.cx.settings.target,
@@ -135,15 +134,16 @@ impl Pipeline {
             }
         }
         let tail = tail(&text, 4000);
-        self.cx.publish(Event::TestOutput {
-            at: event::now(),
-            bead: self.id().to_owned(),
-            round,
-            command: cmd.to_owned(),
-            exit_code: out.exit_code,
-            passed,
-            output: tail.clone(),
-        });
+        self.cx.publish(Event::about(
+            self.id().to_owned(),
+            EventKind::TestOutput {
+                round,
+                command: cmd.to_owned(),
+                exit_code: out.exit_code,
+                passed,
+                output: tail.clone(),
+            },
+        ));
         Ok(Some(TestRun {
             passed,
             status,

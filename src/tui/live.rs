@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::event::{Event, Outcome};
+use crate::event::{Event, EventKind, Outcome, Stage};
 use crate::llm::{Health, Usage};
 
 /// One bead's agent, as far as the events tell.
@@ -14,7 +14,7 @@ pub struct AgentLive {
     pub bead: String,
     pub persona: String,
     pub model: String,
-    pub stage: String,
+    pub stage: Stage,
     pub round: u32,
     pub iteration: u32,
     pub tokens: u64,
@@ -95,7 +95,7 @@ impl Live {
                 bead: id.to_owned(),
                 persona: String::new(),
                 model: String::new(),
-                stage: String::new(),
+                stage: Stage::Claimed,
                 round: 0,
                 iteration: 0,
                 tokens: 0,
@@ -107,22 +107,23 @@ impl Live {
 
     /// Folds one event in (at `now`).
     pub fn apply(&mut self, e: &Event, now: Instant) {
-        match e {
-            Event::RunStarted { max_agents, .. } => {
+        let bead = e.bead_or_empty();
+        match &e.kind {
+            EventKind::RunStarted { max_agents, .. } => {
                 self.max_agents = *max_agents;
                 self.orchestrating = true;
             }
             // Here or in another process (followed through its event log). An agent the run
             // did not report finished (its process died) is not working any more.
-            Event::RunFinished { .. } => {
+            EventKind::RunFinished { .. } => {
                 self.orchestrating = false;
                 for a in self.agents.values_mut().filter(|a| a.outcome.is_none()) {
                     a.outcome = Some(Outcome::Interrupted);
                 }
             }
-            Event::StageChanged { bead, stage, .. } => {
+            EventKind::StageChanged { stage, .. } => {
                 let a = self.agent(bead, now);
-                if stage == "claimed" {
+                if *stage == Stage::Claimed {
                     *a = AgentLive {
                         since: now,
                         outcome: None,
@@ -133,12 +134,14 @@ impl Live {
                         ..a.clone()
                     };
                 }
-                if !matches!(stage.as_str(), "worktree" | "worktree kept" | "skipped") {
-                    a.stage = stage.clone();
+                if !matches!(
+                    stage,
+                    Stage::Worktree | Stage::WorktreeKept | Stage::WorktreeRemoved | Stage::Skipped
+                ) {
+                    a.stage = *stage;
                 }
             }
-            Event::AgentStarted {
-                bead,
+            EventKind::AgentStarted {
                 persona,
                 model,
                 round,
@@ -150,19 +153,18 @@ impl Live {
                 a.round = *round;
                 a.outcome = None;
             }
-            Event::ToolCall {
-                bead, iteration, ..
-            } => {
+            EventKind::ToolCall { iteration, .. } => {
                 if let Some(a) = self.agents.get_mut(bead) {
                     a.iteration = a.iteration.max(*iteration);
                 }
             }
-            Event::Usage {
-                bead, agent, usage, ..
-            } => {
+            EventKind::Usage { usage } => {
                 self.total.add(usage);
-                self.by_agent.entry(agent.clone()).or_default().add(usage);
-                self.by_bead.entry(bead.clone()).or_default().add(usage);
+                self.by_agent
+                    .entry(e.agent_or_empty().to_owned())
+                    .or_default()
+                    .add(usage);
+                self.by_bead.entry(bead.to_owned()).or_default().add(usage);
                 let model = self
                     .agents
                     .get(bead)
@@ -181,31 +183,26 @@ impl Live {
                     a.cost += usage.cost_usd.unwrap_or(0.0);
                 }
             }
-            Event::BeadFinished {
-                bead,
-                outcome,
-                stage,
-                ..
-            } => {
+            EventKind::BeadFinished { outcome, stage, .. } => {
                 if let Some(a) = self.agents.get_mut(bead) {
                     a.outcome = Some(*outcome);
-                    a.stage = stage.clone();
+                    a.stage = *stage;
                 }
             }
-            Event::ProviderHealth { health, .. } => {
+            EventKind::ProviderHealth { health, .. } => {
                 self.health = health.health;
                 self.health_detail = health.last_error.clone();
             }
-            Event::SecurityNotice { bead, message, .. } => {
+            EventKind::SecurityNotice { message } => {
                 self.last_error = Some(format!("{bead}: security: {message}"));
             }
-            Event::Error { bead, message, .. } => {
-                self.last_error = Some(match bead {
+            EventKind::Error { message } => {
+                self.last_error = Some(match &e.bead {
                     Some(b) => format!("{b}: {message}"),
                     None => message.clone(),
                 });
             }
-            Event::WatchError { message, .. } => {
+            EventKind::WatchError { message, .. } => {
                 self.watcher_ok = false;
                 self.last_error = Some(format!("watcher: {message}"));
             }
@@ -218,41 +215,42 @@ impl Live {
 mod tests {
     use super::*;
 
-    fn at() -> String {
-        crate::event::now()
-    }
-
     #[test]
     fn agents_and_usage_follow_the_events() {
         let t0 = Instant::now();
         let mut l = Live::new(t0);
-        let stage = |s: &str| Event::StageChanged {
-            at: at(),
-            bead: "t-a".into(),
-            stage: s.into(),
-            detail: String::new(),
+        let stage = |s: &str| {
+            Event::about(
+                "t-a",
+                EventKind::StageChanged {
+                    stage: Stage::parse(s),
+                    detail: String::new(),
+                },
+            )
         };
         l.apply(&stage("claimed"), t0);
         l.apply(
-            &Event::AgentStarted {
-                at: at(),
-                bead: "t-a".into(),
-                persona: "coder".into(),
-                model: "m1".into(),
-                round: 1,
-            },
+            &Event::about(
+                "t-a",
+                EventKind::AgentStarted {
+                    persona: "coder".into(),
+                    model: "m1".into(),
+                    round: 1,
+                },
+            ),
             t0,
         );
         l.apply(&stage("implementing"), t0);
         l.apply(
-            &Event::ToolCall {
-                at: at(),
-                bead: "t-a".into(),
-                agent: "coder".into(),
-                iteration: 3,
-                tool: "read_file".into(),
-                arguments: serde_json::json!({}),
-            },
+            &Event::about(
+                "t-a",
+                EventKind::ToolCall {
+                    iteration: 3,
+                    tool: "read_file".into(),
+                    arguments: serde_json::json!({}),
+                },
+            )
+            .by("coder"),
             t0,
         );
         let usage = Usage {
@@ -262,12 +260,7 @@ mod tests {
             cost_usd: Some(0.01),
         };
         l.apply(
-            &Event::Usage {
-                at: at(),
-                bead: "t-a".into(),
-                agent: "coder".into(),
-                usage,
-            },
+            &Event::about("t-a", EventKind::Usage { usage }).by("coder"),
             t0 + std::time::Duration::from_secs(125),
         );
         let a = &l.agents["t-a"];
@@ -280,13 +273,14 @@ mod tests {
         assert_eq!(l.per_minute, [0, 0, 120]);
         assert!((l.total.cost - 0.01).abs() < 1e-9);
         l.apply(
-            &Event::BeadFinished {
-                at: at(),
-                bead: "t-a".into(),
-                outcome: Outcome::Merged,
-                stage: "done".into(),
-                detail: String::new(),
-            },
+            &Event::about(
+                "t-a",
+                EventKind::BeadFinished {
+                    outcome: Outcome::Merged,
+                    stage: Stage::Done,
+                    detail: String::new(),
+                },
+            ),
             t0,
         );
         assert_eq!(l.busy(), 0);

@@ -6,28 +6,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::event::Event;
-use crate::text::{clock, one_line};
+use crate::event::{Event, EventKind, render};
+use crate::text::clock;
 
 use super::pacing::{LineStream, Pacing};
 
 /// Entries kept.
 pub const CAPACITY: usize = 100_000;
 
-/// What an entry is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Stage,
-    Text,
-    Tool,
-    Test,
-    Review,
-    Merge,
-    Decision,
-    Notice,
-    Error,
-    Bead,
-}
+/// What an entry is (the shared renderer's topic).
+pub use crate::event::render::Topic as Kind;
 
 /// One line of the log.
 #[derive(Clone, Debug)]
@@ -44,6 +32,22 @@ pub struct Entry {
     /// Shown on `enter`: arguments, output.
     pub detail: Option<String>,
     pub expanded: bool,
+}
+
+impl From<render::Line> for Entry {
+    fn from(l: render::Line) -> Entry {
+        let text = l.body();
+        Entry {
+            time: l.clock,
+            bead: l.bead,
+            who: l.who,
+            kind: l.topic,
+            text,
+            ok: l.ok,
+            detail: l.detail,
+            expanded: false,
+        }
+    }
 }
 
 /// The log and how it is viewed.
@@ -112,26 +116,14 @@ impl Logs {
     }
 
     /// Folds an event in; returns when to look again for paced text (`None`: nothing waits).
+    /// Lines are worded by [`render::line`]; the log only streams model text and folds a tool
+    /// call with its result.
     pub fn apply(&mut self, ev: &Event, now: Instant) -> Option<Duration> {
-        let entry = |at: &str, bead: &str, who: &str, kind: Kind, text: String| Entry {
-            time: clock(at).to_owned(),
-            bead: bead.to_owned(),
-            who: who.to_owned(),
-            kind,
-            text,
-            ok: None,
-            detail: None,
-            expanded: false,
-        };
-        match ev {
-            Event::ModelText {
-                at,
-                bead,
-                agent,
-                text,
-            } => {
-                let key = (bead.clone(), agent.clone());
-                self.stream_at.insert(key.clone(), clock(at).to_owned());
+        let (bead, agent) = (ev.bead_or_empty(), ev.agent_or_empty());
+        match &ev.kind {
+            EventKind::ModelText { text } => {
+                let key = (bead.to_owned(), agent.to_owned());
+                self.stream_at.insert(key.clone(), clock(&ev.at).to_owned());
                 let pacing = self.pacing;
                 self.streams
                     .entry(key)
@@ -139,196 +131,33 @@ impl Logs {
                     .push(now, text);
                 return self.pump(now);
             }
-            Event::ToolCall {
-                at,
-                bead,
-                agent,
-                tool,
-                arguments,
-                ..
-            } => {
-                self.flush_stream(bead, agent, at);
-                let mut e = entry(
-                    at,
-                    bead,
-                    agent,
-                    Kind::Tool,
-                    format!("{tool} {}", one_line(&arguments.to_string(), 90)),
-                );
-                e.detail = serde_json::to_string_pretty(arguments).ok();
-                self.push(e);
-                self.open_calls
-                    .insert((bead.clone(), agent.clone()), self.end() - 1);
-            }
-            Event::ToolResult {
-                at,
-                bead,
-                agent,
-                tool,
-                ok,
-                summary,
-                ..
-            } => {
-                let key = (bead.clone(), agent.clone());
-                match self
-                    .open_calls
-                    .remove(&key)
-                    .and_then(|i| self.get_mut(i).map(|_| i))
+            EventKind::ToolCall { .. } => self.flush_stream(bead, agent, &ev.at),
+            EventKind::ToolResult { tool, ok, .. } => {
+                let open = self.open_calls.remove(&(bead.to_owned(), agent.to_owned()));
+                if let Some(e) = open.and_then(|i| self.get_mut(i))
+                    && let Some(l) = render::line(ev)
                 {
-                    Some(i) => {
-                        if let Some(e) = self.get_mut(i) {
-                            e.ok = Some(*ok);
-                            e.text = summary.clone();
-                        }
-                    }
-                    None => {
-                        let mut e =
-                            entry(at, bead, agent, Kind::Tool, format!("{tool}: {summary}"));
-                        e.ok = Some(*ok);
-                        self.push(e);
-                    }
+                    e.ok = Some(*ok);
+                    e.text = l.text;
+                    return None;
                 }
+                if let Some(mut l) = render::line(ev) {
+                    l.text = format!("{tool}: {}", l.text);
+                    self.push(Entry::from(l));
+                }
+                return None;
             }
-            Event::StageChanged {
-                at,
-                bead,
-                stage,
-                detail,
-            } => {
-                let text = if detail.is_empty() {
-                    stage.clone()
-                } else {
-                    format!("{stage} · {detail}")
-                };
-                self.push(entry(at, bead, "loom", Kind::Stage, text));
-            }
-            Event::AgentStarted {
-                at,
-                bead,
-                persona,
-                model,
-                round,
-            } => self.push(entry(
-                at,
-                bead,
-                persona,
-                Kind::Stage,
-                format!("{persona} started · {model} · round {round}"),
-            )),
-            Event::TestOutput {
-                at,
-                bead,
-                round,
-                command,
-                exit_code,
-                passed,
-                output,
-            } => {
-                let status = exit_code.map_or("killed".to_owned(), |c| format!("exit {c}"));
-                let mut e = entry(
-                    at,
-                    bead,
-                    "verify",
-                    Kind::Test,
-                    format!("{command}  {status}  (round {round})"),
-                );
-                e.ok = Some(*passed);
-                e.detail = Some(output.clone());
-                self.push(e);
-            }
-            Event::ReviewVerdict {
-                at,
-                bead,
-                approved,
-                comments,
-            } => {
-                let mut e = entry(
-                    at,
-                    bead,
-                    "review",
-                    Kind::Review,
-                    if *approved {
-                        format!("approved · {}", one_line(comments, 100))
-                    } else {
-                        format!("changes requested · {}", one_line(comments, 100))
-                    },
-                );
-                e.ok = Some(*approved);
-                e.detail = Some(comments.clone());
-                self.push(e);
-            }
-            Event::MergeResult {
-                at,
-                bead,
-                merged,
-                commit,
-                detail,
-            } => {
-                let text = match (merged, commit) {
-                    (true, Some(c)) => format!("merged as {}", c.get(..10).unwrap_or(c)),
-                    _ => one_line(detail, 140),
-                };
-                let mut e = entry(at, bead, "merge", Kind::Merge, text);
-                e.ok = Some(*merged);
-                e.detail = Some(detail.clone());
-                self.push(e);
-            }
-            Event::DecisionNeeded {
-                at,
-                bead,
-                decision,
-                question,
-            } => self.push(entry(
-                at,
-                bead,
-                "loom",
-                Kind::Decision,
-                format!("waits on {decision}: {}", one_line(question, 120)),
-            )),
-            Event::AgentNotice {
-                at,
-                bead,
-                agent,
-                kind,
-                message,
-            } => self.push(entry(
-                at,
-                bead,
-                agent,
-                Kind::Notice,
-                format!("{kind}: {}", one_line(message, 140)),
-            )),
-            Event::SecurityNotice { at, bead, message } => {
-                let mut e = entry(
-                    at,
-                    bead,
-                    "loom",
-                    Kind::Error,
-                    format!("security: {}", one_line(message, 150)),
-                );
-                e.detail = Some(message.clone());
-                self.push(e);
-            }
-            Event::Error { at, bead, message } => {
-                let b = bead.clone().unwrap_or_default();
-                let mut e = entry(at, &b, "loom", Kind::Error, one_line(message, 160));
-                e.detail = Some(message.clone());
-                self.push(e);
-            }
-            Event::BeadFinished {
-                at,
-                bead,
-                outcome,
-                detail,
-                ..
-            } => self.push(entry(
-                at,
-                bead,
-                "loom",
-                Kind::Bead,
-                format!("{} · {}", outcome.as_str(), one_line(detail, 120)),
-            )),
             _ => {}
+        }
+        let l = render::line(ev)?;
+        if matches!(l.topic, Kind::Store | Kind::Run | Kind::Health) {
+            return None;
+        }
+        let call = l.topic == Kind::Tool;
+        self.push(Entry::from(l));
+        if call {
+            self.open_calls
+                .insert((bead.to_owned(), agent.to_owned()), self.end() - 1);
         }
         None
     }
@@ -509,32 +338,31 @@ impl Logs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at() -> String {
-        crate::event::now()
-    }
+    use crate::event::Stage;
 
     fn call(bead: &str, tool: &str) -> Event {
-        Event::ToolCall {
-            at: at(),
-            bead: bead.into(),
-            agent: "coder".into(),
-            iteration: 1,
-            tool: tool.into(),
-            arguments: serde_json::json!({"path": "a.rs"}),
-        }
+        Event::about(
+            bead,
+            EventKind::ToolCall {
+                iteration: 1,
+                tool: tool.into(),
+                arguments: serde_json::json!({"path": "a.rs"}),
+            },
+        )
+        .by("coder")
     }
 
     fn result(bead: &str, ok: bool) -> Event {
-        Event::ToolResult {
-            at: at(),
-            bead: bead.into(),
-            agent: "coder".into(),
-            iteration: 1,
-            tool: "read_file".into(),
-            ok,
-            summary: "read_file a.rs (1-40)".into(),
-        }
+        Event::about(
+            bead,
+            EventKind::ToolResult {
+                iteration: 1,
+                tool: "read_file".into(),
+                ok,
+                summary: "read_file a.rs (1-40)".into(),
+            },
+        )
+        .by("coder")
     }
 
     #[test]
@@ -555,12 +383,8 @@ mod tests {
     fn model_text_arrives_in_paced_lines() {
         let t = Instant::now();
         let mut l = Logs::default();
-        let text = |s: &str| Event::ModelText {
-            at: at(),
-            bead: "t-a".into(),
-            agent: "coder".into(),
-            text: s.into(),
-        };
+        let text =
+            |s: &str| Event::about("t-a", EventKind::ModelText { text: s.into() }).by("coder");
         assert!(l.apply(&text("Looking at the"), t).is_none());
         assert!(l.entries.is_empty(), "no whole line yet");
         let next = l.apply(&text(" code.\nSecond line\nthird"), t);
@@ -581,12 +405,13 @@ mod tests {
         for i in 0..(CAPACITY + 10) {
             let bead = if i % 2 == 0 { "t-a" } else { "t-b" };
             l.apply(
-                &Event::StageChanged {
-                    at: at(),
-                    bead: bead.into(),
-                    stage: format!("s{i}."),
-                    detail: String::new(),
-                },
+                &Event::about(
+                    bead,
+                    EventKind::StageChanged {
+                        stage: Stage::Implementing,
+                        detail: format!("s{i}."),
+                    },
+                ),
                 t,
             );
         }
@@ -602,7 +427,7 @@ mod tests {
         assert!(l.follow, "back at the end follows again");
         l.search = Some("s13.".into());
         assert!(l.search_next());
-        assert_eq!(l.get(l.cursor).unwrap().text, "s13.");
+        assert_eq!(l.get(l.cursor).unwrap().text, "implementing · s13.");
         l.search = Some("s12.".into());
         assert!(!l.search_next(), "s12 is t-a's, filtered out");
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::bead::graph::{Graph, ReadyFilter, SortPolicy};
 use crate::bead::{Bead, dep_type, issue_type, status};
+use crate::event::Stage;
 
 /// The board's columns, left to right.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,17 +195,15 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         if !filter.keeps(b) {
             continue;
         }
-        let stage = loom_str(b, "stage");
-        let waiting = matches!(
-            stage.as_deref(),
-            Some("awaiting_approval" | "merge_waiting")
-        );
+        let raw_stage = loom_str(b, "stage");
+        let stage = raw_stage.as_deref().map(Stage::parse);
+        let waiting = matches!(stage, Some(Stage::AwaitingApproval | Stage::MergeWaiting));
         let mut note = None;
         let column = if b.status == status::CLOSED {
             Column::Done
         } else if waiting && b.status != status::IN_PROGRESS {
-            note = match stage.as_deref() {
-                Some("merge_waiting") => Some("⧖ merge waits for you".to_owned()),
+            note = match stage {
+                Some(Stage::MergeWaiting) => Some("⧖ merge waits for you".to_owned()),
                 _ => loom_str(b, "decision").map(|d| format!("⚑ approve in {d}")),
             };
             Column::Review
@@ -239,7 +238,7 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
             status: b.status.clone(),
             assignee: b.assignee.clone(),
             agent: loom_str(b, "persona"),
-            stage,
+            stage: raw_stage,
             note: note.or_else(|| {
                 (column == Column::Done)
                     .then(|| b.close_reason.clone())

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::agent::persona::PersonaSet;
 use crate::bead::{Bead, Timestamp, dep_type};
 use crate::error::{Error, Result};
-use crate::event::{Event, EventBus};
+use crate::event::{Event, EventBus, EventKind};
 use crate::llm::Client;
 use crate::ops::decision::{self, Verdict};
 use crate::ops::{self, CommitKind, DepSpec, NewBead};
@@ -188,12 +188,9 @@ impl Worker {
         match started {
             Ok(w) => Some(w),
             Err(e) => {
-                let _ = self.events.send(AppEvent::Run(Box::new(Event::WatchError {
-                    at: crate::event::now(),
-                    message: format!(
+                let _ = self.events.send(AppEvent::Run(Box::new(Event::new(EventKind::WatchError { message: format!(
                         "cannot watch .beads/ ({e}); changes by others show after your next edit"
-                    ),
-                })));
+                    ) }))));
                 None
             }
         }
@@ -349,7 +346,7 @@ impl Worker {
             loop {
                 match sub.recv().await {
                     Ok(e) => {
-                        let last = matches!(e, Event::RunFinished { .. });
+                        let last = matches!(e.kind, EventKind::RunFinished { .. });
                         if events.send(AppEvent::Run(Box::new(e))).is_err() || last {
                             return;
                         }

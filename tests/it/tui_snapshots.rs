@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use loom::bead::{Bead, Comment, Dependency, Timestamp};
-use loom::event::Event;
+use loom::event::{Event, EventKind};
 use loom::git::LogEntry;
 use loom::llm::{Health, HealthSnapshot, Usage};
 use loom::store::ConversationEntry;
@@ -121,110 +121,128 @@ fn events() -> Vec<Event> {
         cost_usd: Some(t as f64 * 0.000_004),
     };
     vec![
-        Event::RunStarted {
-            at: at(),
+        Event::new(EventKind::RunStarted {
             target: "main".into(),
             max_agents: 4,
             beads_ready: 3,
-        },
-        Event::ProviderHealth {
-            at: at(),
+        }),
+        Event::new(EventKind::ProviderHealth {
             health: HealthSnapshot {
                 health: Health::Healthy,
                 consecutive_failures: 0,
                 last_error: None,
                 reachable: false,
             },
-        },
-        Event::AgentStarted {
-            at: at(),
-            bead: "shop-9xq".into(),
-            persona: "coder".into(),
-            model: "qwen3-coder".into(),
-            round: 1,
-        },
-        Event::StageChanged {
-            at: at(),
-            bead: "shop-9xq".into(),
-            stage: "implementing".into(),
-            detail: "round 1".into(),
-        },
-        Event::ToolCall {
-            at: at(),
-            bead: "shop-9xq".into(),
-            agent: "coder".into(),
-            iteration: 1,
-            tool: "read_file".into(),
-            arguments: serde_json::json!({"path": "src/pay/button.tsx"}),
-        },
-        Event::ToolResult {
-            at: at(),
-            bead: "shop-9xq".into(),
-            agent: "coder".into(),
-            iteration: 1,
-            tool: "read_file".into(),
-            ok: true,
-            summary: "120 lines".into(),
-        },
-        Event::ModelText {
-            at: at(),
-            bead: "shop-9xq".into(),
-            agent: "coder".into(),
-            text: "The test expects the label \"Pay\"; updating the component.\n".into(),
-        },
-        Event::TestOutput {
-            at: at(),
-            bead: "shop-9xq".into(),
-            round: 1,
-            command: "npm test -- button".into(),
-            exit_code: Some(1),
-            passed: false,
-            output: "FAIL button.test.tsx\n  expected \"Pay\", got \"Buy\"\n2 failed, 41 passed\n"
-                .into(),
-        },
-        Event::StageChanged {
-            at: at(),
-            bead: "shop-9xq".into(),
-            stage: "verifying".into(),
-            detail: "`npm test`, round 2".into(),
-        },
-        Event::Usage {
-            at: at(),
-            bead: "shop-9xq".into(),
-            agent: "coder".into(),
-            usage: usage(31_000),
-        },
-        Event::AgentStarted {
-            at: at(),
-            bead: "shop-77d".into(),
-            persona: "reviewer".into(),
-            model: "qwen3-coder".into(),
-            round: 1,
-        },
-        Event::ReviewVerdict {
-            at: at(),
-            bead: "shop-77d".into(),
-            approved: true,
-            comments: "Clean rename.".into(),
-        },
-        Event::Usage {
-            at: at(),
-            bead: "shop-77d".into(),
-            agent: "reviewer".into(),
-            usage: usage(9_000),
-        },
-        Event::DecisionNeeded {
-            at: at(),
-            bead: "shop-m3r".into(),
-            decision: "shop-d91".into(),
-            question: "Which payment provider for refunds?".into(),
-        },
-        Event::Error {
-            at: at(),
+        }),
+        Event::about(
+            "shop-9xq",
+            EventKind::AgentStarted {
+                persona: "coder".into(),
+                model: "qwen3-coder".into(),
+                round: 1,
+            },
+        ),
+        Event::about(
+            "shop-9xq",
+            EventKind::StageChanged {
+                stage: loom::event::Stage::Implementing,
+                detail: "round 1".into(),
+            },
+        ),
+        Event::about(
+            "shop-9xq",
+            EventKind::ToolCall {
+                iteration: 1,
+                tool: "read_file".into(),
+                arguments: serde_json::json!({"path": "src/pay/button.tsx"}),
+            },
+        )
+        .by("coder"),
+        Event::about(
+            "shop-9xq",
+            EventKind::ToolResult {
+                iteration: 1,
+                tool: "read_file".into(),
+                ok: true,
+                summary: "120 lines".into(),
+            },
+        )
+        .by("coder"),
+        Event::about(
+            "shop-9xq",
+            EventKind::ModelText {
+                text: "The test expects the label \"Pay\"; updating the component.\n".into(),
+            },
+        )
+        .by("coder"),
+        Event::about(
+            "shop-9xq",
+            EventKind::TestOutput {
+                round: 1,
+                command: "npm test -- button".into(),
+                exit_code: Some(1),
+                passed: false,
+                output:
+                    "FAIL button.test.tsx\n  expected \"Pay\", got \"Buy\"\n2 failed, 41 passed\n"
+                        .into(),
+            },
+        ),
+        Event::about(
+            "shop-9xq",
+            EventKind::StageChanged {
+                stage: loom::event::Stage::Verifying,
+                detail: "`npm test`, round 2".into(),
+            },
+        ),
+        Event::about(
+            "shop-9xq",
+            EventKind::Usage {
+                usage: usage(31_000),
+            },
+        )
+        .by("coder"),
+        Event::about(
+            "shop-77d",
+            EventKind::AgentStarted {
+                persona: "reviewer".into(),
+                model: "qwen3-coder".into(),
+                round: 1,
+            },
+        ),
+        Event::about(
+            "shop-77d",
+            EventKind::ReviewVerdict {
+                verdict: (true).into(),
+                comments: "Clean rename.".into(),
+            },
+        ),
+        Event::about(
+            "shop-77d",
+            EventKind::Usage {
+                usage: usage(9_000),
+            },
+        )
+        .by("reviewer"),
+        Event::about(
+            "shop-m3r",
+            EventKind::DecisionNeeded {
+                decision: "shop-d91".into(),
+                question: "Which payment provider for refunds?".into(),
+            },
+        ),
+        Event {
             bead: Some("shop-e55".into()),
-            message: "shop-e55 is not ready: it is blocked".into(),
+            ..Event::new(EventKind::Error {
+                message: "shop-e55 is not ready: it is blocked".into(),
+            })
         },
     ]
+    .into_iter()
+    .map(|mut e| {
+        e.at = at();
+        e
+    })
+    .collect()
 }
 
 /// The app as a person sees it after a few minutes of work.

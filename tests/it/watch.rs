@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use loom::event::Event;
+use loom::event::{Event, EventKind};
 use loom::store::{Layout, Store, TxOptions, watch};
 
 use crate::support::TestRepo;
@@ -67,8 +67,8 @@ fn run(format: &str) {
         _ => ("\"title\":\"Watch me\"", "\"title\":\"Edited outside\""),
     };
     external_edit(&repo, &rel, from, to);
-    match next(&rx) {
-        Event::BeadChanged { bead, changes, .. } => {
+    match next(&rx).kind {
+        EventKind::BeadChanged { bead, changes, .. } => {
             assert_eq!(bead.id, id);
             assert_eq!(bead.title, "Edited outside");
             assert_eq!(changes.len(), 1, "{changes:?}");
@@ -79,20 +79,20 @@ fn run(format: &str) {
 
     // Another process's create and a deletion are seen too.
     let other = repo.create("From another process", &[]);
-    match next(&rx) {
-        Event::BeadCreated { bead, .. } => assert_eq!(bead.id, other),
+    match next(&rx).kind {
+        EventKind::BeadCreated { bead, .. } => assert_eq!(bead.id, other),
         e => panic!("expected a create, got {e:?}"),
     }
     if format == "yaml" {
         std::fs::remove_file(repo.path().join(format!(".beads/beads/{other}.yaml"))).unwrap();
-        match next(&rx) {
-            Event::BeadDeleted { id: gone, .. } => assert_eq!(gone, other),
+        match next(&rx).kind {
+            EventKind::BeadDeleted { id: gone, .. } => assert_eq!(gone, other),
             e => panic!("expected a delete, got {e:?}"),
         }
         // A file broken by an editor is reported, not taken for a deletion.
         repo.write(&rel, "id: [oops\n");
-        match next(&rx) {
-            Event::StoreProblem { problem, .. } => {
+        match next(&rx).kind {
+            EventKind::StoreProblem { problem, .. } => {
                 assert!(problem.path.ends_with(format!("{id}.yaml")))
             }
             e => panic!("expected a problem, got {e:?}"),
@@ -196,7 +196,10 @@ fn an_undone_change_is_noticed_and_applied_again() {
         let said = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(Event::Error { message, .. }) => break message,
+                Ok(Event {
+                    kind: EventKind::Error { message },
+                    ..
+                }) => break message,
                 Ok(_) => continue,
                 Err(_) => panic!("{format}: the undone change was not noticed"),
             }

@@ -4,6 +4,7 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use crate::event::EventKind;
 use crate::tui::model::{Card, Decision};
 use crate::tui::pair::Phase;
 
@@ -297,13 +298,14 @@ fn a_question_while_the_pane_is_hidden_is_said_and_a_failed_pane_reopens() {
 fn no_pairing_on_a_bead_an_agent_works_on() {
     let mut app = app_with([vec![], vec![], vec!["t-a"], vec![], vec![]]);
     app.event(
-        AppEvent::Run(Box::new(crate::event::Event::AgentStarted {
-            at: "2026-11-21T10:00:00Z".into(),
-            bead: "t-a".into(),
-            persona: "coder".into(),
-            model: "m".into(),
-            round: 1,
-        })),
+        AppEvent::Run(Box::new(crate::event::Event::about(
+            "t-a",
+            EventKind::AgentStarted {
+                persona: "coder".into(),
+                model: "m".into(),
+                round: 1,
+            },
+        ))),
         Instant::now(),
     );
     press(&mut app, 'l');

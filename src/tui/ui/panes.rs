@@ -105,7 +105,7 @@ fn entry_line(t: &Theme, e: &crate::tui::logs::Entry, w: usize, chosen: bool) ->
         _ => t.style(Role::Muted),
     };
     let text_style = match e.kind {
-        Kind::Stage | Kind::Bead => t.style(Role::Muted),
+        Kind::Stage | Kind::Finished => t.style(Role::Muted),
         Kind::Error => t.style(Role::Error),
         _ => Style::new(),
     };
@@ -243,7 +243,7 @@ pub fn agents(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
             let row = Row::new(vec![
                 Cell::from(a.bead.clone()),
                 Cell::from(a.persona.clone()),
-                Cell::from(a.stage.clone()),
+                Cell::from(a.stage.as_str()),
                 Cell::from(a.round.to_string()),
                 Cell::from(a.iteration.to_string()),
                 Cell::from(tokens(a.tokens)),

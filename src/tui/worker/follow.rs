@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 use crate::orchestrator::{eventlog, lock};
 
 use super::super::app::AppEvent;
@@ -125,12 +125,12 @@ fn events(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
         .filter_map(|l| serde_json::from_slice::<Event>(l).ok())
         .filter(|e| {
             !matches!(
-                e,
-                Event::BeadCreated { .. }
-                    | Event::BeadChanged { .. }
-                    | Event::BeadDeleted { .. }
-                    | Event::StoreProblem { .. }
-                    | Event::WatchError { .. }
+                e.kind,
+                EventKind::BeadCreated { .. }
+                    | EventKind::BeadChanged { .. }
+                    | EventKind::BeadDeleted { .. }
+                    | EventKind::StoreProblem { .. }
+                    | EventKind::WatchError { .. }
             )
         })
 }
@@ -141,10 +141,8 @@ fn ends_run(bytes: &[u8]) -> bool {
         .split(|&b| b == b'\n')
         .rfind(|l| !l.is_empty())
         .is_some_and(|l| {
-            matches!(
-                serde_json::from_slice::<Event>(l),
-                Ok(Event::RunFinished { .. })
-            )
+            serde_json::from_slice::<Event>(l)
+                .is_ok_and(|e| matches!(e.kind, EventKind::RunFinished { .. }))
         })
 }
 
@@ -187,9 +185,9 @@ impl Worker {
                         return true;
                     }
                     events(bytes).all(|e| {
-                        match e {
-                            Event::RunStarted { .. } => *active = true,
-                            Event::RunFinished { .. } => *active = false,
+                        match e.kind {
+                            EventKind::RunStarted { .. } => *active = true,
+                            EventKind::RunFinished { .. } => *active = false,
                             _ => {}
                         }
                         events_tx.send(AppEvent::Run(Box::new(e))).is_ok()
@@ -228,13 +226,12 @@ impl Worker {
                             if !alive && active {
                                 // The run's process died without finishing it.
                                 active = false;
-                                let ended = Event::RunFinished {
-                                    at: crate::event::now(),
+                                let ended = Event::new(EventKind::RunFinished {
                                     exit_code: 1,
                                     summary: serde_json::json!({
                                         "error": "the process running it ended without finishing"
                                     }),
-                                };
+                                });
                                 if events_tx.send(AppEvent::Run(Box::new(ended))).is_err() {
                                     return;
                                 }

@@ -14,7 +14,7 @@ use crate::agent::pair::{self, OpenOptions, PairSession};
 use crate::agent::run::{AgentEvent, Confirm, ConfirmFuture};
 use crate::agent::session;
 use crate::agent::tools::Action;
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 
 use super::super::app::AppEvent;
 use super::super::pair::PairEvent;
@@ -202,12 +202,15 @@ impl Worker {
                 return lost(&shared, &to, "recording the exchange failed unexpectedly");
             };
             if ex.end.usage.total_tokens > 0 {
-                let _ = to.events.send(AppEvent::Run(Box::new(Event::Usage {
-                    at: crate::event::now(),
-                    bead: pair.bead().id.clone(),
-                    agent: persona,
-                    usage: ex.end.usage,
-                })));
+                let _ = to.events.send(AppEvent::Run(Box::new(
+                    Event::about(
+                        pair.bead().id.clone(),
+                        EventKind::Usage {
+                            usage: ex.end.usage,
+                        },
+                    )
+                    .by(persona),
+                )));
             }
             let (ok, summary) = match (&ex.end.error, recorded) {
                 (Some(e), _) => (false, format!("the model failed: {e}")),
