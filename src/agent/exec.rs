@@ -626,13 +626,11 @@ impl ToolContext {
         if text.trim().is_empty() {
             return fail("the comment is empty", label);
         }
-        let now = Timestamp::now();
-        let (id, agent) = (self.bead_id.clone(), self.agent.clone());
-        let result =
-            self.workspace
-                .mutate(ops::CommitKind::Commented, TxOptions::default(), |tx| {
-                    ops::edit::comment(tx, &id, &agent, text, &now).map(drop)
-                });
+        let comment = ops::change::Change::Comment {
+            author: self.agent.clone(),
+            text: text.to_owned(),
+        };
+        let result = ops::change::edit_as(&self.workspace, &self.bead_id, &self.agent, &comment);
         match result {
             Ok(_) => ok(
                 format!("comment added to {}", self.bead_id),
@@ -650,6 +648,7 @@ impl ToolContext {
             options: options.to_vec(),
             reason: format!("{agent} escalated: {question}"),
             stage: None,
+            comment: None,
         };
         match crate::ops::decision::escalate(&self.workspace, &blocked, &agent, &q) {
             Ok(Some(decision)) => Outcome::Finish(Finish::Escalated {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::bead::graph::Graph;
 use crate::bead::{Bead, Timestamp};
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::git::worktree::{Identity, Worktree, WorktreeFile, Worktrees};
 use crate::git::{CommitRequest, Repo};
 use crate::llm::{Client, Message};
-use crate::store::TxOptions;
+use crate::ops::{self, change::Change};
 use crate::workspace::Workspace;
 
 use super::exec::ToolContext;
@@ -343,17 +343,15 @@ pub async fn run_bead(
 
 /// The comment a bead gets when its agent's command broke the sandbox's promises.
 fn security_comment(ws: &Workspace, id: &str, agent: &str, why: &str, wt: &Worktree) -> Result<()> {
-    let now = Timestamp::now();
     let text = format!(
         "Loom stopped this bead for security: {why}. Nothing from it was committed; the worktree {} is kept as it is for inspection.",
         wt.path.display()
     );
-    ws.mutate(
-        crate::git::CommitKind::Commented,
-        TxOptions::default(),
-        |tx| crate::ops::edit::comment(tx, id, agent, &text, &now).map(drop),
-    )?;
-    Ok(())
+    let comment = Change::Comment {
+        author: agent.to_owned(),
+        text,
+    };
+    ops::change::edit_as(ws, id, agent, &comment).map(drop)
 }
 
 /// The commit author of `persona`'s work.
@@ -411,43 +409,31 @@ pub fn commit_work(
 fn record(ws: &Workspace, report: &RunReport, wt: &Worktree) -> Result<()> {
     let now = Timestamp::now();
     let detail: String = report.detail.chars().take(500).collect();
-    ws.mutate(crate::git::CommitKind::AgentRun, TxOptions::default(), |tx| {
-        let b = tx.get_mut(&report.bead)?;
-        let meta = b.metadata.get_or_insert_with(|| json!({}));
-        if !meta.is_object() {
-            *meta = json!({"previous": meta.clone()});
-        }
-        let Some(obj) = meta.as_object_mut() else { return Ok(()) };
-        let loom = obj.entry("loom").or_insert_with(|| json!({}));
-        if !loom.is_object() {
-            *loom = json!({});
-        }
-        if let Some(l) = loom.as_object_mut() {
-            let runs = l.get("runs").and_then(Value::as_u64).unwrap_or(0) + 1;
-            for (k, v) in [
-                ("terminal", json!(report.terminal.as_str())),
-                ("terminal_detail", json!(detail)),
-                ("iterations", json!(report.iterations)),
-                ("tool_calls", json!(report.tool_calls)),
-                ("tokens", json!({"prompt": report.usage.prompt_tokens, "completion": report.usage.completion_tokens, "total": report.usage.total_tokens})),
-                ("cost_usd", json!(report.usage.cost_usd)),
-                ("persona", json!(report.persona)),
-                ("model", json!(report.model)),
-                ("branch", json!(report.branch)),
-                ("worktree", json!(wt.path.display().to_string())),
-                ("commit", json!(report.commit)),
-                ("last_run_at", json!(now.as_str())),
-                ("runs", json!(runs)),
-            ] {
-                l.insert(k.to_owned(), v);
-            }
-            if let Some(d) = &report.decision {
-                l.insert("decision".into(), json!(d));
-            }
-        }
-        Ok(())
-    })?;
-    Ok(())
+    let mut record = serde_json::Map::new();
+    for (k, v) in [
+        ("terminal", json!(report.terminal.as_str())),
+        ("terminal_detail", json!(detail)),
+        ("iterations", json!(report.iterations)),
+        ("tool_calls", json!(report.tool_calls)),
+        (
+            "tokens",
+            json!({"prompt": report.usage.prompt_tokens, "completion": report.usage.completion_tokens, "total": report.usage.total_tokens}),
+        ),
+        ("cost_usd", json!(report.usage.cost_usd)),
+        ("persona", json!(report.persona)),
+        ("model", json!(report.model)),
+        ("branch", json!(report.branch)),
+        ("worktree", json!(wt.path.display().to_string())),
+        ("commit", json!(report.commit)),
+        ("last_run_at", json!(now.as_str())),
+    ] {
+        record.insert(k.to_owned(), v);
+    }
+    if let Some(d) = &report.decision {
+        record.insert("decision".into(), json!(d));
+    }
+    let agent = report.persona.clone();
+    ops::change::edit_as(ws, &report.bead, &agent, &Change::AgentRun { record }).map(drop)
 }
 
 /// Appends a lesson to `.loom/lessons.md` in the repository and commits it.

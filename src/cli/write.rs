@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::bead::{Bead, Timestamp};
 use crate::error::{Error, Result};
+use crate::ops::change::{self, Change, Edited, Patch};
 use crate::ops::{self, CommitKind, DepSpec, NewBead, edit};
 use crate::store::TxOptions;
 use crate::workspace::{Mutation, Workspace};
@@ -30,11 +31,17 @@ fn finish<T>(ctx: &Ctx, m: &Mutation<T>) {
 }
 
 /// Prints the changed beads: JSON (object for one, array for several) or a line each.
-fn report_beads(ctx: &Ctx, ws: &Workspace, m: &Mutation<Vec<String>>, verb: &str) -> Result<()> {
+fn report_beads<T>(
+    ctx: &Ctx,
+    ws: &Workspace,
+    m: &Mutation<T>,
+    ids: &[String],
+    verb: &str,
+) -> Result<()> {
     finish(ctx, m);
     if ctx.global.json {
         let mut beads: Vec<Bead> = Vec::new();
-        for id in &m.value {
+        for id in ids {
             match m.applied.changes.iter().find(|c| &c.id == id) {
                 Some(c) => beads.push(c.after.clone()),
                 None => {
@@ -51,7 +58,7 @@ fn report_beads(ctx: &Ctx, ws: &Workspace, m: &Mutation<Vec<String>>, verb: &str
             many => output::write_bead_array(&mut out, many),
         };
     }
-    for id in &m.value {
+    for id in ids {
         match m.applied.changes.iter().find(|c| &c.id == id) {
             Some(c) => ctx.say(&ctx.paint.ok(&format!("{verb} {id}: {}", c.summary())))?,
             None => ctx.say(&format!("{id}: no change"))?,
@@ -268,7 +275,6 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
         ));
     }
     let ws = ctx.workspace()?;
-    let now = Timestamp::now();
     let (add, remove) = (
         edit::parse_labels(&a.add_label)?,
         edit::parse_labels(&a.remove_label)?,
@@ -278,59 +284,33 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
         .as_ref()
         .map(|s| edit::parse_labels(std::slice::from_ref(s)))
         .transpose()?;
-    let m = ws.mutate(CommitKind::Updated, TxOptions::default(), |tx| {
-        let mut ids = Vec::new();
-        for q in &a.ids {
-            let id = tx.resolve(q)?;
-            if a.claim {
-                edit::claim(tx, &id, &ws.actor, &now)?;
-            }
-            if let Some(s) = &a.status {
-                edit::set_status(tx, &id, s.trim(), None, &now)?;
-            }
-            if let Some(labels) = &set_labels {
-                tx.get_mut(&id)?.labels = labels.clone();
-            }
-            edit::labels(tx, &id, &add, &remove)?;
-            let b = tx.get_mut(&id)?;
-            if let Some(p) = priority {
-                b.priority = p;
-            }
-            if let Some(t) = &a.title {
-                b.title = t.clone();
-            }
-            if let Some(t) = &a.issue_type {
-                b.issue_type = t.trim().to_owned();
-            }
-            for (field, value) in [
-                (&mut b.assignee, &a.assignee),
-                (&mut b.description, &a.text.description),
-                (&mut b.design, &a.text.design),
-                (&mut b.acceptance_criteria, &a.text.acceptance),
-                (&mut b.notes, &a.text.notes),
-                (&mut b.external_ref, &a.text.external_ref),
-            ] {
-                if let Some(v) = opt_text(value) {
-                    *field = v;
-                }
-            }
-            if let Some(extra) = &a.append_notes {
-                b.notes = Some(match b.notes.take().filter(|n| !n.is_empty()) {
-                    Some(n) => format!("{}\n\n{extra}", n.trim_end()),
-                    None => extra.clone(),
-                });
-            }
-            if let Some(d) = &due {
-                b.due_at = d.clone();
-            }
-            if let Some(d) = &defer {
-                b.defer_until = d.clone();
-            }
-            ids.push(id);
-        }
-        Ok(ids)
-    })?;
-    report_beads(ctx, &ws, &m, "Updated")
+    let patch = Patch {
+        claim: a.claim,
+        status: a.status.clone(),
+        title: a.title.clone(),
+        priority,
+        issue_type: a.issue_type.clone(),
+        assignee: opt_text(&a.assignee),
+        description: opt_text(&a.text.description),
+        design: opt_text(&a.text.design),
+        acceptance_criteria: opt_text(&a.text.acceptance),
+        notes: opt_text(&a.text.notes),
+        external_ref: opt_text(&a.text.external_ref),
+        append_notes: a.append_notes.clone(),
+        due_at: due,
+        defer_until: defer,
+        labels: set_labels,
+        add_labels: add,
+        remove_labels: remove,
+        blockers: None,
+    };
+    let m = change::edit(&ws, &a.ids, &Change::Update(Box::new(patch)))?;
+    report_beads(ctx, &ws, &m, &ids_of(&m), "Updated")
+}
+
+/// The beads a change edited.
+fn ids_of(m: &Mutation<Vec<Edited>>) -> Vec<String> {
+    m.value.iter().map(|e| e.id.clone()).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,18 +330,13 @@ pub struct CloseArgs {
 
 pub fn close(ctx: &Ctx, a: CloseArgs) -> Result<()> {
     let ws = ctx.workspace()?;
-    let now = Timestamp::now();
     let reason = a.reason.clone().unwrap_or_else(|| "Closed".to_owned());
-    let m = ws.mutate(CommitKind::Closed, TxOptions::default(), |tx| {
-        let mut ids = Vec::new();
-        for q in &a.ids {
-            let id = tx.resolve(q)?;
-            edit::close(tx, &id, &reason, a.force, &now)?;
-            ids.push(id);
-        }
-        Ok(ids)
-    })?;
-    report_beads(ctx, &ws, &m, "Closed")
+    let close = Change::Close {
+        reason,
+        force: a.force,
+    };
+    let m = change::edit(&ws, &a.ids, &close)?;
+    report_beads(ctx, &ws, &m, &ids_of(&m), "Closed")
 }
 
 #[derive(Debug, Args)]
@@ -376,17 +351,11 @@ pub struct ReopenArgs {
 
 pub fn reopen(ctx: &Ctx, a: ReopenArgs) -> Result<()> {
     let ws = ctx.workspace()?;
-    let now = Timestamp::now();
-    let m = ws.mutate(CommitKind::Reopened, TxOptions::default(), |tx| {
-        let mut ids = Vec::new();
-        for q in &a.ids {
-            let id = tx.resolve(q)?;
-            edit::reopen(tx, &id, a.reason.as_deref(), &ws.actor, &now)?;
-            ids.push(id);
-        }
-        Ok(ids)
-    })?;
-    report_beads(ctx, &ws, &m, "Reopened")
+    let reopen = Change::Reopen {
+        reason: a.reason.clone(),
+    };
+    let m = change::edit(&ws, &a.ids, &reopen)?;
+    report_beads(ctx, &ws, &m, &ids_of(&m), "Reopened")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,15 +379,16 @@ pub fn dep_add(ctx: &Ctx, a: DepAddArgs) -> Result<()> {
         ));
     }
     let ws = ctx.workspace()?;
-    let now = Timestamp::now();
-    let m = ws.mutate(CommitKind::DepAdded, TxOptions::default(), |tx| {
-        let from = tx.resolve(&a.id)?;
-        let to = tx.resolve(&a.depends_on)?;
-        let exists = edit::add_dependency(tx, &from, &to, &kind, &ws.actor, &now)?;
-        Ok((from, to, exists))
-    })?;
+    let depend = Change::Depend {
+        on: a.depends_on.clone(),
+        dep_type: kind.clone(),
+    };
+    let m = change::edit(&ws, std::slice::from_ref(&a.id), &depend)?;
     finish(ctx, &m);
-    let (from, to, existed) = &m.value;
+    let Some(e) = m.value.first() else {
+        return Ok(());
+    };
+    let (from, to, existed) = (&e.id, e.other.as_deref().unwrap_or_default(), &e.unchanged);
     if ctx.global.json {
         let status = if *existed { "exists" } else { "added" };
         return output::write_json(
@@ -448,16 +418,16 @@ pub struct DepRemoveArgs {
 
 pub fn dep_remove(ctx: &Ctx, a: DepRemoveArgs) -> Result<()> {
     let ws = ctx.workspace()?;
-    let m = ws.mutate(CommitKind::DepRemoved, TxOptions::default(), |tx| {
-        let from = tx.resolve(&a.id)?;
-        let to = tx
-            .resolve(&a.depends_on)
-            .unwrap_or_else(|_| a.depends_on.trim().to_owned());
-        edit::remove_dependency(tx, &from, &to, a.dep_type.as_deref())?;
-        Ok((from, to))
-    })?;
+    let undepend = Change::Undepend {
+        on: a.depends_on.clone(),
+        dep_type: a.dep_type.clone(),
+    };
+    let m = change::edit(&ws, std::slice::from_ref(&a.id), &undepend)?;
     finish(ctx, &m);
-    let (from, to) = &m.value;
+    let Some(e) = m.value.first() else {
+        return Ok(());
+    };
+    let (from, to) = (&e.id, e.other.as_deref().unwrap_or_default());
     if ctx.global.json {
         return output::write_json(
             &mut ctx.out(),
@@ -489,29 +459,21 @@ pub fn label(ctx: &Ctx, a: LabelArgs, add: bool) -> Result<()> {
         )));
     }
     let ws = ctx.workspace()?;
-    let event = if add {
-        CommitKind::Labeled
+    let (adding, removing) = if add {
+        (labels.clone(), Vec::new())
     } else {
-        CommitKind::Unlabeled
+        (Vec::new(), labels.clone())
     };
-    let m = ws.mutate(event, TxOptions::default(), |tx| {
-        let mut out = Vec::new();
-        for q in ids {
-            let id = tx.resolve(q)?;
-            if add {
-                edit::labels(tx, &id, &labels, &[])?;
-            } else {
-                edit::labels(tx, &id, &[], &labels)?;
-            }
-            out.push(id);
-        }
-        Ok(out)
-    })?;
+    let label_change = Change::Label {
+        add: adding,
+        remove: removing,
+    };
+    let m = change::edit(&ws, ids, &label_change)?;
     finish(ctx, &m);
+    let edited = ids_of(&m);
     let verb = if add { "added" } else { "removed" };
     if ctx.global.json {
-        let items: Vec<_> = m
-            .value
+        let items: Vec<_> = edited
             .iter()
             .flat_map(|id| {
                 labels
@@ -522,7 +484,7 @@ pub fn label(ctx: &Ctx, a: LabelArgs, add: bool) -> Result<()> {
         return output::write_json_array(&mut ctx.out(), items);
     }
     let prep = if add { "to" } else { "from" };
-    for id in &m.value {
+    for id in &edited {
         if !m.applied.changes.iter().any(|c| &c.id == id) {
             ctx.say(&format!("{id}: no change"))?;
             continue;
@@ -571,17 +533,14 @@ pub fn comment(ctx: &Ctx, a: CommentArgs) -> Result<()> {
     }
     let ws = ctx.workspace()?;
     let author = a.author.clone().unwrap_or_else(|| ws.actor.clone());
-    let now = Timestamp::now();
-    let m = ws.mutate(CommitKind::Commented, TxOptions::default(), |tx| {
-        let id = tx.resolve(&a.id)?;
-        edit::comment(tx, &id, &author, &text, &now)
-    })?;
+    let comment = Change::Comment { author, text };
+    let m = change::edit(&ws, std::slice::from_ref(&a.id), &comment)?;
     finish(ctx, &m);
+    let Some(c) = m.value.first().and_then(|e| e.comment.as_ref()) else {
+        return Ok(());
+    };
     if ctx.global.json {
-        return output::write_json(&mut ctx.out(), &m.value);
+        return output::write_json(&mut ctx.out(), c);
     }
-    ctx.say(
-        &ctx.paint
-            .ok(&format!("Comment added to {}", m.value.issue_id)),
-    )
+    ctx.say(&ctx.paint.ok(&format!("Comment added to {}", c.issue_id)))
 }

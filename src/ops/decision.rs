@@ -23,6 +23,8 @@ pub struct Question {
     pub reason: String,
     /// The stage the blocked bead shows (`None`: escalated; or awaiting approval).
     pub stage: Option<Stage>,
+    /// A comment left on the blocked bead in the same commit (e.g. why it was stopped).
+    pub comment: Option<String>,
 }
 
 /// The open decision bead already blocking `b`, if any.
@@ -140,6 +142,9 @@ pub fn escalate_in(
             (did, true)
         }
     };
+    if let Some(text) = &q.comment {
+        ops::edit::comment(tx, id, actor, text, now)?;
+    }
     let bm = tx.get_mut(id)?;
     bead::set_status(bm, status::BLOCKED, now, None);
     let l = bm.loom_mut();

@@ -5,15 +5,22 @@
 //! transaction changed. Nothing else builds a bead or edits one.
 //!
 //! - [`create`]: new beads (ids, parents, bd's `--deps` directions).
+//! - [`change`]: one typed [`change::Change`] to existing beads (update, replace, close,
+//!   reopen, dependencies, labels, comments), its commit event, and applying it.
 //! - [`edit`]: status (validated against bd's set and `status.custom`), claim, close, reopen,
 //!   dependencies with the cycle check, labels, comments, finished epics.
 //! - [`delete`]: bd's `delete`, with the links and text references it leaves behind.
+//! - [`claim`]: a run's hold on a bead — claiming it for an [`owner::Owner`], stage updates,
+//!   releasing or giving it back, closing it after a merge, recovering beads whose owner died.
 //! - [`decision`]: escalating (a bead blocked on one decision bead) and deciding.
 
+pub mod change;
+pub mod claim;
 pub mod create;
 pub mod decision;
 pub mod delete;
 pub mod edit;
+pub mod owner;
 
 pub use crate::git::CommitKind;
 pub use create::{DepSpec, NewBead, create};

@@ -229,7 +229,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     ));
     // Beads left by a process that died, and worktrees whose work already landed.
     let recovered = cx
-        .blocking(|cx| super::beads::recover(&cx.ws, &cx.owner))
+        .blocking(|cx| crate::ops::claim::recover(&cx.ws, &cx.owner))
         .await?;
     for id in &recovered {
         cx.stage_event(id, Stage::Recovered, "its owner is gone; reopened");
@@ -358,7 +358,7 @@ impl Dispatcher {
         // A change of this run that a program without the lock undoes is applied again.
         let ws = self.cx.ws.clone();
         let restore: crate::store::watch::Restore =
-            Box::new(move |lost| super::beads::restore(&ws, lost));
+            Box::new(move |lost| crate::ops::claim::restore(&ws, lost));
         let _watcher = crate::store::watch::watch_restoring(
             &self.cx.ws.store,
             WATCH_DEBOUNCE,
@@ -624,6 +624,7 @@ impl Dispatcher {
             ],
             reason: why.clone(),
             stage: None,
+            comment: None,
         };
         let filed = self
             .cx
@@ -730,7 +731,7 @@ impl Dispatcher {
         let cx = Arc::clone(&self.cx);
         tokio::spawn(async move {
             let _ = cx
-                .blocking(move |cx| super::beads::give_back(&cx.ws, &id, &why))
+                .blocking(move |cx| crate::ops::claim::give_back(&cx.ws, &id, &why))
                 .await;
         });
     }
@@ -788,7 +789,9 @@ impl Dispatcher {
                 self.state.running.remove(&id);
                 let (id2, cx) = (id.clone(), Arc::clone(&self.cx));
                 let _ = cx
-                    .blocking(move |cx| super::beads::give_back(&cx.ws, &id2, "the run stopped"))
+                    .blocking(move |cx| {
+                        crate::ops::claim::give_back(&cx.ws, &id2, "the run stopped")
+                    })
                     .await;
                 self.reports.push(BeadReport {
                     id,

@@ -19,9 +19,9 @@ use crate::event::{Event, EventKind, Outcome, Stage};
 use crate::git::merge::{self, Advance, Integrated, Landing};
 use crate::ops::decision::Question;
 
-use super::beads;
 use super::pipeline::{Pipeline, Step};
 use super::settings::MergeMode;
+use crate::ops::claim;
 
 /// How often landing is tried when the target keeps moving.
 const ATTEMPTS: u32 = 5;
@@ -112,6 +112,7 @@ impl Pipeline {
             ],
             reason: "landing kept failing".into(),
             stage: None,
+            comment: None,
         };
         self.escalate(q).await
     }
@@ -196,6 +197,7 @@ impl Pipeline {
                 ],
                 reason: format!("tests failed {when}"),
                 stage: None,
+                comment: None,
             };
             return self.escalate(q).await.map(Some);
         }
@@ -330,6 +332,7 @@ impl Pipeline {
             ],
             reason: format!("merge conflict in {files}: {why}"),
             stage: None,
+            comment: None,
         };
         self.escalate(q).await
     }
@@ -457,7 +460,7 @@ impl Pipeline {
         };
         let (s2, sq2) = (summary.clone(), squash.clone());
         self.cx
-            .blocking(move |cx| beads::close_merged(&cx.ws, &id, &s2, sq2.as_deref()))
+            .blocking(move |cx| claim::close_merged(&cx.ws, &id, &s2, sq2.as_deref()))
             .await?;
         if let Some(m) = self.cx.landing_marker(self.id()) {
             let _ = std::fs::remove_file(m);
@@ -515,7 +518,7 @@ impl Pipeline {
         );
         let (id, n2) = (self.id().to_owned(), note.clone());
         self.cx
-            .blocking(move |cx| beads::release(&cx.ws, &id, status::OPEN, Stage::MergeWaiting, &n2))
+            .blocking(move |cx| claim::release(&cx.ws, &id, status::OPEN, Stage::MergeWaiting, &n2))
             .await?;
         self.report.stage = Stage::MergeWaiting;
         self.cx.publish(Event::about(
@@ -541,7 +544,7 @@ impl Pipeline {
         let (id, n2) = (self.id().to_owned(), note.clone());
         self.cx
             .blocking(move |cx| {
-                beads::release(&cx.ws, &id, status::IN_PROGRESS, Stage::Completed, &n2)
+                claim::release(&cx.ws, &id, status::IN_PROGRESS, Stage::Completed, &n2)
             })
             .await?;
         self.report.stage = Stage::Completed;
@@ -587,6 +590,7 @@ impl Pipeline {
             ],
             reason: "merge: approve".into(),
             stage: Some(Stage::AwaitingApproval),
+            comment: None,
         };
         self.set_stage(
             Stage::Merging,
@@ -631,6 +635,7 @@ impl Pipeline {
             ],
             reason: format!("changes protected paths: {}", files.join(", ")),
             stage: Some(Stage::AwaitingApproval),
+            comment: None,
         };
         self.cx.stage_event(
             self.id(),

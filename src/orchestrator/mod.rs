@@ -3,7 +3,6 @@
 //! budgets, surviving crashes.
 
 mod agents;
-pub mod beads;
 pub mod context;
 pub mod dispatch;
 pub mod eventlog;

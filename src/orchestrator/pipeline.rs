@@ -24,9 +24,9 @@ use crate::llm::Message;
 use crate::ops::decision::{self, Question};
 
 use super::agents::{self, Session};
-use super::beads::{self, Claim};
 use super::context::Context;
 use super::report::BeadReport;
+use crate::ops::claim::{self, Claim};
 
 /// What the pipeline does next.
 pub(super) enum Step {
@@ -68,7 +68,7 @@ pub async fn run(cx: Arc<Context>, id: String) -> Option<BeadReport> {
     // Claiming (a commit) and creating the worktree are independent: do both at once.
     let claim = {
         let id = id.clone();
-        cx.blocking(move |cx| beads::claim(&cx.ws, &id, &cx.owner))
+        cx.blocking(move |cx| claim::claim(&cx.ws, &id, &cx.owner))
     };
     let add = {
         let id = id.clone();
@@ -334,7 +334,7 @@ impl Pipeline {
             .blocking(move |cx| {
                 let refs: Vec<(&str, Value)> =
                     extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-                beads::set_stage(&cx.ws, &id, name, &refs)
+                claim::set_stage(&cx.ws, &id, name, &refs)
             })
             .await
     }
@@ -527,6 +527,7 @@ impl Pipeline {
                     options: retry_options(),
                     reason: format!("{}: {}", t.as_str(), end.detail),
                     stage: None,
+                    comment: None,
                 };
                 self.escalate(q).await
             }
@@ -565,6 +566,7 @@ impl Pipeline {
                 options: retry_options(),
                 reason: "planned without child beads".into(),
                 stage: None,
+                comment: None,
             };
             return self.escalate(q).await;
         }
@@ -578,7 +580,7 @@ impl Pipeline {
         let (id, n2) = (self.id().to_owned(), note.clone());
         self.cx
             .blocking(move |cx| {
-                beads::release(&cx.ws, &id, status::IN_PROGRESS, Stage::Planned, &n2)
+                claim::release(&cx.ws, &id, status::IN_PROGRESS, Stage::Planned, &n2)
             })
             .await?;
         self.report.stage = Stage::Planned;
@@ -659,7 +661,7 @@ impl Pipeline {
         self.put_away_worktree().await;
         let (id, why2) = (self.id().to_owned(), why.to_owned());
         self.cx
-            .blocking(move |cx| beads::give_back(&cx.ws, &id, &why2))
+            .blocking(move |cx| claim::give_back(&cx.ws, &id, &why2))
             .await?;
         self.report.stage = Stage::Interrupted;
         Ok(Step::End(Outcome::Interrupted, why.to_owned()))
@@ -688,6 +690,7 @@ impl Pipeline {
             options: retry_options(),
             reason: format!("dispatched {} times (max_dispatches {max})", dispatches - 1),
             stage: None,
+            comment: None,
         };
         self.escalate(q).await
     }
@@ -719,26 +722,17 @@ impl Pipeline {
             options: retry_options(),
             reason: format!("security: {why}"),
             stage: Some(Stage::SecurityStop),
+            comment: Some(comment),
         };
         let (id, actor) = (self.id().to_owned(), self.cx.ws.actor.clone());
         let decided = self
             .cx
-            .blocking(move |cx| {
-                let now = crate::bead::Timestamp::now();
-                cx.ws.mutate(
-                    crate::git::CommitKind::Escalated,
-                    crate::store::TxOptions::default(),
-                    |tx| {
-                        crate::ops::edit::comment(tx, &id, &actor, &comment, &now)?;
-                        decision::escalate_in(tx, &id, &actor, &q, &now)
-                    },
-                )
-            })
+            .blocking(move |cx| decision::escalate(&cx.ws, &id, &actor, &q))
             .await;
         self.report.stage = Stage::SecurityStop;
         match decided {
-            Ok(m) => {
-                let d = m.value.map(|(d, _)| d).unwrap_or_default();
+            Ok(d) => {
+                let d = d.unwrap_or_default();
                 self.report.decision = Some(d.clone());
                 self.cx.publish(Event::about(
                     self.id().to_owned(),
@@ -772,7 +766,7 @@ impl Pipeline {
         let (id, note) = (self.id().to_owned(), msg.clone());
         let _ = self
             .cx
-            .blocking(move |cx| beads::release(&cx.ws, &id, status::OPEN, Stage::Failed, &note))
+            .blocking(move |cx| claim::release(&cx.ws, &id, status::OPEN, Stage::Failed, &note))
             .await;
         self.report.stage = Stage::Failed;
         (Outcome::Failed, msg)

@@ -114,6 +114,7 @@ impl Pipeline {
                             "changes requested {round} times (max_review_rounds {max})"
                         ),
                         stage: Some(Stage::AwaitingApproval),
+                        comment: None,
                     };
                     return self.escalate(q).await;
                 }
@@ -142,6 +143,7 @@ impl Pipeline {
                     ],
                     reason: format!("review ended: {}", t.as_str()),
                     stage: Some(Stage::AwaitingApproval),
+                    comment: None,
                 };
                 self.escalate(q).await
             }

@@ -54,6 +54,7 @@ impl Pipeline {
                 options: retry_options(),
                 reason: format!("tests failed {round} times (max_verify_rounds {max})"),
                 stage: None,
+                comment: None,
             };
             return self.escalate(q).await;
         }

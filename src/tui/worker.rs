@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
 use crate::agent::persona::PersonaSet;
-use crate::bead::{Bead, Timestamp, dep_type};
+use crate::bead::{Bead, Timestamp};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus, EventKind};
 use crate::llm::Client;
+use crate::ops::change::{Change, Edited, Patch};
 use crate::ops::decision::{self, Verdict};
 use crate::ops::{self, CommitKind, DepSpec, NewBead};
 use crate::orchestrator::dispatch::{self, Control, Setup};
@@ -468,24 +469,6 @@ pub fn detail(snap: &Snapshot, id: &str) -> Option<Detail> {
     })
 }
 
-/// Sets `b`'s blocking dependencies to exactly `want` (others kept).
-fn set_blockers(
-    tx: &mut crate::store::Tx,
-    id: &str,
-    want: &[String],
-    actor: &str,
-    now: &Timestamp,
-) -> Result<()> {
-    let b = tx.get_mut(id)?;
-    b.dependencies
-        .retain(|d| !dep_type::blocks_directly(&d.dep_type) || want.contains(&d.depends_on_id));
-    for on in want {
-        let on = tx.resolve(on)?;
-        ops::edit::add_dependency(tx, id, &on, dep_type::BLOCKS, actor, now)?;
-    }
-    Ok(())
-}
-
 /// Carries out a mutation; returns what to tell the user.
 pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
     let now = Timestamp::now();
@@ -508,55 +491,53 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
             Ok(format!("created {}: {}", done.value, d.title))
         }
         Mutation::Update { id, draft: d } => {
-            ws.mutate(CommitKind::Updated, opts(), |tx| {
-                let b = tx.get_mut(id)?;
-                b.title = d.title.clone();
-                b.issue_type = d.issue_type.clone();
-                b.priority = d.priority;
-                b.description = (!d.description.is_empty()).then(|| d.description.clone());
-                set_blockers(tx, id, &d.depends_on, &actor, &now)
-            })?;
+            let patch = Patch {
+                title: Some(d.title.clone()),
+                issue_type: Some(d.issue_type.clone()),
+                priority: Some(d.priority),
+                description: Some((!d.description.is_empty()).then(|| d.description.clone())),
+                blockers: Some(d.depends_on.clone()),
+                ..Patch::default()
+            };
+            edit(ws, id, Change::Update(Box::new(patch)))?;
             Ok(format!("updated {id}"))
         }
         Mutation::Priority { id, priority } => {
-            ws.mutate(CommitKind::Updated, opts(), |tx| {
-                tx.get_mut(id)?.priority = *priority;
-                Ok(())
-            })?;
+            let patch = Patch {
+                priority: Some(*priority),
+                ..Patch::default()
+            };
+            edit(ws, id, Change::Update(Box::new(patch)))?;
             Ok(format!("{id} is P{priority} now"))
         }
         Mutation::AddDependency { id, on } => {
-            let existed = ws.mutate(CommitKind::DepAdded, opts(), |tx| {
-                ops::edit::add_dependency(tx, id, on, dep_type::BLOCKS, &actor, &now)
-            })?;
-            Ok(if existed.value {
+            let done = edit(ws, id, Change::blocked_by(on.clone()))?;
+            Ok(if done.unchanged {
                 format!("{id} already depends on {on}")
             } else {
                 format!("{id} depends on {on} now")
             })
         }
         Mutation::Close { id, reason } => {
-            ws.mutate(CommitKind::Closed, opts(), |tx| {
-                ops::edit::close(tx, id, reason, false, &now)
-            })?;
+            let close = Change::Close {
+                reason: reason.clone(),
+                force: false,
+            };
+            edit(ws, id, close)?;
             Ok(format!("closed {id}"))
         }
         Mutation::Replace(b) => {
-            ws.mutate(CommitKind::Updated, opts(), |tx| {
-                let cur = tx.get_mut(&b.id)?;
-                let mut next = (**b).clone();
-                // What changed meanwhile stays theirs: the timestamp is the store's to set.
-                next.updated_at = cur.updated_at.clone();
-                *cur = next;
-                Ok(())
-            })?;
+            edit(ws, &b.id, Change::Replace(b.clone()))?;
             Ok(format!("updated {} from the editor", b.id))
         }
         Mutation::Reopen { id } => {
-            ws.mutate(CommitKind::Reopened, opts(), |tx| {
-                ops::edit::reopen(tx, id, None, &actor, &now)
-            })?;
+            edit(ws, id, Change::Reopen { reason: None })?;
             Ok(format!("reopened {id}"))
         }
     }
+}
+
+/// One change to one bead, as this window's user.
+fn edit(ws: &Workspace, id: &str, change: Change) -> Result<Edited> {
+    ops::change::edit_as(ws, id, &ws.actor, &change)
 }

@@ -18,6 +18,7 @@ mod hostile;
 mod layers;
 mod llm;
 mod llm_server;
+mod ops;
 mod orchestrate;
 mod pair;
 mod properties;

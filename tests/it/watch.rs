@@ -221,7 +221,7 @@ fn an_undone_change_is_noticed_and_applied_again() {
 /// file as HEAD has it) is the user's history; one put back by a stale writer is applied again.
 #[test]
 fn restore_tells_a_stale_writer_from_git() {
-    use loom::orchestrator::beads::restore;
+    use loom::ops::claim::restore;
     use loom::store::{Lost, content_hash};
     let repo = TestRepo::with_loom("yaml");
     let id = repo.create("Mine", &[]);

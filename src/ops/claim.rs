@@ -1,4 +1,4 @@
-//! The orchestrator's changes to beads: claiming with an owner record, stage updates, releasing,
+//! A run's hold on beads: claiming with an owner record, stage updates, releasing,
 //! closing after a merge, and recovering beads whose owner died (escalation and decisions are
 //! in [`crate::ops::decision`]).
 //!
@@ -14,7 +14,7 @@ use crate::event::Stage;
 use crate::store::TxOptions;
 use crate::workspace::Workspace;
 
-use super::lock::Owner;
+use super::owner::Owner;
 
 /// How a claim went.
 #[derive(Debug)]
