@@ -74,7 +74,7 @@ fn iteration(c: &mut Criterion) {
     let sandbox = Sandbox::new(dir.path(), tmp.path(), Vec::new())
         .unwrap()
         .supervised(env!("CARGO_BIN_EXE_loom").into(), Vec::new());
-    let mut ctx = ToolContext::new(sandbox, ws, "b-1", "coder").unwrap();
+    let mut ctx = ToolContext::new(sandbox, std::sync::Arc::new(ws), "b-1", "coder").unwrap();
     let allowed: Vec<String> = tools::STANDARD.iter().map(|s| (*s).to_owned()).collect();
     // A realistic history: system prompt, bead, and 10 earlier tool rounds of ~2 kB each.
     let mut history = vec![

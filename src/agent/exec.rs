@@ -8,10 +8,7 @@ use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bead::{Timestamp, dep_type, issue_type};
-use crate::ops::{self, DepSpec, NewBead};
-use crate::store::TxOptions;
-use crate::workspace::Workspace;
+use crate::ops::desk::{AgentDesk, Filed, FollowUp};
 
 use super::beneath::{self, Beneath, Walked};
 use super::quota::Quota;
@@ -92,8 +89,8 @@ pub struct ToolContext {
     pub sandbox: Sandbox,
     /// The worktree, for file tools (every path resolved beneath it by the kernel).
     pub files: Beneath,
-    /// The repository's bead store (beads the agent files go there, not into the worktree).
-    pub workspace: Workspace,
+    /// Where the agent's bead requests go (the repository's store locally, not the worktree).
+    pub desk: Arc<dyn AgentDesk>,
     pub bead_id: String,
     /// The agent's name (recorded as the actor of its bead changes).
     pub agent: String,
@@ -110,17 +107,17 @@ pub struct ToolContext {
 }
 
 impl ToolContext {
-    /// Tools over `sandbox`'s worktree, filing beads in `workspace` as `agent`.
+    /// Tools over `sandbox`'s worktree, filing beads through `desk` as `agent`.
     pub fn new(
         sandbox: Sandbox,
-        workspace: Workspace,
+        desk: Arc<dyn AgentDesk>,
         bead_id: &str,
         agent: &str,
     ) -> std::io::Result<ToolContext> {
         Ok(ToolContext {
             files: Beneath::open(sandbox.root())?,
             sandbox,
-            workspace,
+            desk,
             bead_id: bead_id.to_owned(),
             agent: agent.to_owned(),
             stats: Stats::default(),
@@ -559,65 +556,35 @@ impl ToolContext {
                 label,
             );
         }
-        let now = Timestamp::now();
-        let parent = self.bead_id.clone();
-        let agent = self.agent.clone();
+        let f = FollowUp {
+            title: title.to_owned(),
+            description: description.map(str::to_owned),
+            issue_type: kind.map(str::to_owned),
+            priority,
+            after: after.to_vec(),
+        };
+        // Known to the run before the file exists: the dispatcher, woken by the watcher as
+        // soon as it does, must already see it as a follow-up.
         let quota = Arc::clone(&self.quota);
-        let result = self
-            .workspace
-            .mutate(ops::CommitKind::Created, TxOptions::default(), |tx| {
-                // An epic's planner files its children (the epic closes when they are done);
-                // any other agent files what it discovered.
-                let from_epic = tx
-                    .get(&parent)?
-                    .is_some_and(|b| b.issue_type == issue_type::EPIC);
-                let link = if from_epic {
-                    dep_type::PARENT_CHILD
-                } else {
-                    dep_type::DISCOVERED_FROM
-                };
-                let mut new = NewBead::new(title, agent.clone());
-                new.description = description.map(str::to_owned);
-                new.priority = priority.unwrap_or(2);
-                new.issue_type = kind.unwrap_or(issue_type::TASK).to_owned();
-                if from_epic {
-                    new.parent = Some(parent.clone());
-                } else {
-                    new.deps = vec![DepSpec {
-                        kind: link.to_owned(),
-                        target: parent.clone(),
-                        reverse: false,
-                    }];
-                }
-                new.deps.extend(after.iter().map(|on| DepSpec {
-                    kind: dep_type::BLOCKS.to_owned(),
-                    target: on.clone(),
-                    reverse: false,
-                }));
-                let id = ops::create(tx, &new, &now)?;
-                // Known to the run before the file exists: the dispatcher, woken by the
-                // watcher as soon as it does, must already see it as a follow-up.
-                quota.created(&id, !from_epic);
-                Ok((id, from_epic))
-            });
-        if result.is_err() {
-            self.quota.release(&self.bead_id);
-        }
-        match result {
-            Ok(m) => ok(
+        let noted = move |filed: &Filed| quota.created(&filed.id, !filed.child);
+        match self.desk.file(&self.bead_id, &self.agent, &f, &noted) {
+            Ok(filed) => ok(
                 format!(
                     "created bead {} ({} {})",
-                    m.value.0,
-                    if m.value.1 {
+                    filed.id,
+                    if filed.child {
                         "a child of"
                     } else {
                         "discovered from"
                     },
                     self.bead_id
                 ),
-                format!("{label} → {}", m.value.0),
+                format!("{label} → {}", filed.id),
             ),
-            Err(e) => fail(e.with_hint(), label),
+            Err(e) => {
+                self.quota.release(&self.bead_id);
+                fail(e.with_hint(), label)
+            }
         }
     }
 
@@ -626,12 +593,7 @@ impl ToolContext {
         if text.trim().is_empty() {
             return fail("the comment is empty", label);
         }
-        let comment = ops::change::Change::Comment {
-            author: self.agent.clone(),
-            text: text.to_owned(),
-        };
-        let result = ops::change::edit_as(&self.workspace, &self.bead_id, &self.agent, &comment);
-        match result {
+        match self.desk.comment(&self.bead_id, &self.agent, text) {
             Ok(_) => ok(
                 format!("comment added to {}", self.bead_id),
                 format!("comment: {}", first_line(text)),
@@ -650,7 +612,7 @@ impl ToolContext {
             stage: None,
             comment: None,
         };
-        match crate::ops::decision::escalate(&self.workspace, &blocked, &agent, &q) {
+        match self.desk.escalate(&blocked, &agent, &q) {
             Ok(Some(decision)) => Outcome::Finish(Finish::Escalated {
                 question: question.to_owned(),
                 decision,
@@ -818,6 +780,93 @@ fn no_match_hint(text: &str, old: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::decision::Question;
+    use std::sync::Mutex;
+
+    /// A desk that only records what the tools asked of it.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<String>>);
+
+    impl AgentDesk for Recording {
+        fn file(
+            &self,
+            from: &str,
+            agent: &str,
+            f: &FollowUp,
+            noted: &dyn Fn(&Filed),
+        ) -> crate::error::Result<Filed> {
+            let filed = Filed {
+                id: "r-1".into(),
+                child: false,
+            };
+            noted(&filed);
+            self.0.lock().unwrap().push(format!(
+                "file {from} {agent} {} after {:?}",
+                f.title, f.after
+            ));
+            Ok(filed)
+        }
+        fn comment(&self, bead: &str, agent: &str, text: &str) -> crate::error::Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("comment {bead} {agent} {text}"));
+            Ok(())
+        }
+        fn escalate(
+            &self,
+            bead: &str,
+            agent: &str,
+            q: &Question,
+        ) -> crate::error::Result<Option<String>> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("escalate {bead} {agent} {}", q.title));
+            Ok(Some("r-d".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn bead_tools_reach_beads_only_through_the_desk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wt, tmp) = (dir.path().join("wt"), dir.path().join("tmp"));
+        std::fs::create_dir_all(&wt).unwrap();
+        std::fs::create_dir_all(&tmp).unwrap();
+        let desk = Arc::new(Recording::default());
+        let sandbox = Sandbox::new(&wt, &tmp, Vec::new()).unwrap();
+        let mut ctx = ToolContext::new(sandbox, desk.clone(), "b-1", "coder").unwrap();
+        let filed = ctx
+            .execute(&Action::CreateBead {
+                title: "Follow-up".into(),
+                description: None,
+                issue_type: None,
+                priority: None,
+                depends_on: vec!["b-0".into()],
+            })
+            .await;
+        assert!(matches!(&filed, Outcome::Result(r) if r.ok), "{filed:?}");
+        assert!(ctx.quota.is_followup("r-1"), "the run heard of it");
+        ctx.execute(&Action::Comment {
+            text: "noted".into(),
+        })
+        .await;
+        let asked = ctx
+            .execute(&Action::Escalate {
+                question: "Which way?".into(),
+                options: vec![],
+            })
+            .await;
+        assert!(matches!(asked, Outcome::Finish(Finish::Escalated { .. })));
+        assert_eq!(
+            *desk.0.lock().unwrap(),
+            [
+                "file b-1 coder Follow-up after [\"b-0\"]",
+                "comment b-1 coder noted",
+                "escalate b-1 coder Which way?",
+            ]
+        );
+    }
 
     #[test]
     fn near_miss_points_at_the_closest_lines() {

@@ -171,9 +171,14 @@ impl PairSession {
             setup_timeout,
         ))??;
         let (sandbox, _) = session::sandbox_for(ws, client, &wt, opts.helper.clone())?;
-        let tools = ToolContext::new(sandbox, ws.clone(), &bead.id, &persona.name)
-            .map_err(|e| crate::error::Error::io(&wt.path, e))?
-            .in_worktree(&wt);
+        let tools = ToolContext::new(
+            sandbox,
+            std::sync::Arc::new(ws.clone()),
+            &bead.id,
+            &persona.name,
+        )
+        .map_err(|e| crate::error::Error::io(&wt.path, e))?
+        .in_worktree(&wt);
         let mut limits = Limits::new(&super::run::AgentFile::from_config(&ws.config)?, &persona);
         limits.max_iterations = limits.max_iterations.min(PAIR_MAX_ITERATIONS);
         let mut messages = vec![Message::system(format!(

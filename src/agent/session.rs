@@ -3,6 +3,7 @@
 //! record the outcome in the bead's `metadata.loom`, and leave a lesson if it went wrong.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
@@ -285,7 +286,7 @@ pub async fn run_bead(
     });
     let graph = Graph::new(&snap.beads);
     let bead_text = prompt::bead_message(&bead, Some(&graph));
-    let mut ctx = ToolContext::new(sandbox, ws.clone(), id, &persona.name)
+    let mut ctx = ToolContext::new(sandbox, Arc::new(ws.clone()), id, &persona.name)
         .map_err(|e| Error::io(&wt.path, e))?
         .in_worktree(&wt);
     if let Some(q) = &opts.quota {

@@ -9,6 +9,7 @@
 //!   reopen, dependencies, labels, comments), its commit event, and applying it.
 //! - [`edit`]: status (validated against bd's set and `status.custom`), claim, close, reopen,
 //!   dependencies with the cycle check, labels, comments, finished epics.
+//! - [`desk`]: [`desk::AgentDesk`], the narrow trait agents' tools reach beads through.
 //! - [`delete`]: bd's `delete`, with the links and text references it leaves behind.
 //! - [`claim`]: a run's hold on a bead — claiming it for an [`owner::Owner`], stage updates,
 //!   releasing or giving it back, closing it after a merge, recovering beads whose owner died.
@@ -19,6 +20,7 @@ pub mod claim;
 pub mod create;
 pub mod decision;
 pub mod delete;
+pub mod desk;
 pub mod edit;
 pub mod owner;
 

@@ -67,7 +67,7 @@ pub async fn run(cx: &Arc<Context>, s: Session<'_>) -> Result<Option<Ended>> {
     let id = s.bead.id.as_str();
     let (sandbox, tmp) = session::sandbox_for(&cx.ws, &cx.client, s.wt, cx.helper.clone())?;
     let mut on_event = forward(cx, id, &s.persona.name);
-    let mut ctx = ToolContext::new(sandbox, cx.ws.clone(), id, &s.persona.name)
+    let mut ctx = ToolContext::new(sandbox, Arc::new(cx.ws.clone()), id, &s.persona.name)
         .map_err(|e| crate::error::Error::io(&s.wt.path, e))?
         .in_worktree(s.wt);
     ctx.diff_base = s.diff_base.clone();
