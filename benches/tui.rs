@@ -133,7 +133,7 @@ fn frames(c: &mut Criterion) {
         })
     });
     a.logs.only = Some("b-3".into());
-    a.logs.to_end();
+    a.logs.jump_to_end();
     g.bench_function("logs frame, 100k lines, one bead", |b| {
         b.iter(|| {
             term.draw(|f| loom::tui::ui::draw(f, &a, now)).unwrap();

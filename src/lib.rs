@@ -14,7 +14,7 @@ pub mod bead;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod error;
+pub(crate) mod error;
 pub mod event;
 pub mod git;
 pub mod llm;
@@ -22,7 +22,7 @@ pub mod ops;
 pub mod orchestrator;
 pub mod store;
 pub mod synth;
-pub mod text;
+pub(crate) mod text;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod tui;
 pub mod workspace;

@@ -5,17 +5,17 @@
 //! `quota` (how many beads agents may file), `prompt` (what the model is told), `run` (the
 //! action loop) and `runner` (handing the work to another coding-agent CLI).
 
-pub mod beneath;
+pub(crate) mod beneath;
 pub mod exec;
-pub mod lessons;
-pub mod pair;
-pub mod persona;
-pub mod prompt;
-pub mod quota;
-pub mod run;
-pub mod runner;
+pub(crate) mod lessons;
+pub(crate) mod pair;
+pub(crate) mod persona;
+pub(crate) mod prompt;
+pub(crate) mod quota;
+pub(crate) mod run;
+pub(crate) mod runner;
 pub mod sandbox;
-pub mod session;
+pub(crate) mod session;
 pub mod tools;
 
 pub use persona::{Persona, PersonaSet};

@@ -1,13 +1,13 @@
 //! The bead data model: records, ids, validation, and the dependency graph with bd's ready and
 //! blocked rules. Pure: no I/O, no clock except where a caller passes `now`.
 
-pub mod change;
+pub(crate) mod change;
 pub mod graph;
-pub mod id;
+pub(crate) mod id;
 pub mod json;
 pub mod keys;
 mod model;
-pub mod time;
+pub(crate) mod time;
 
 pub use model::{Bead, Comment, Dependency, IndexBead};
 

@@ -6,7 +6,7 @@ mod agent;
 mod delete;
 mod demo;
 mod doctor;
-pub mod inert;
+pub(crate) mod inert;
 mod llm;
 mod log;
 mod output;

@@ -7,9 +7,9 @@
 //! docs/FORMATS.md documents; changes to it are additive, so recorded logs still read.
 //! [`render`] turns an event into the human line every front end shows; [`bus`] carries them.
 
-pub mod bus;
-pub mod kinds;
-pub mod render;
+pub(crate) mod bus;
+pub(crate) mod kinds;
+pub(crate) mod render;
 
 use serde::de::Error as _;
 use serde::ser::{Error as _, SerializeMap};

@@ -6,14 +6,14 @@
 //! their own; `client` does the I/O and follows them.
 
 pub mod assemble;
-pub mod client;
-pub mod error;
-pub mod health;
-pub mod provider;
+pub(crate) mod client;
+pub(crate) mod error;
+pub(crate) mod health;
+pub(crate) mod provider;
 pub mod record;
-pub mod retry;
+pub(crate) mod retry;
 pub mod sse;
-pub mod types;
+pub(crate) mod types;
 
 pub use client::{Client, Tape};
 pub use error::LlmError;

@@ -17,12 +17,12 @@
 
 pub mod change;
 pub mod claim;
-pub mod create;
-pub mod decision;
-pub mod delete;
-pub mod desk;
-pub mod edit;
-pub mod owner;
+pub(crate) mod create;
+pub(crate) mod decision;
+pub(crate) mod delete;
+pub(crate) mod desk;
+pub(crate) mod edit;
+pub(crate) mod owner;
 
 pub use crate::git::CommitKind;
 pub use create::{DepSpec, NewBead, create};

@@ -48,7 +48,6 @@ pub const DEFAULTS: &[&str] = &[
 /// The protected paths of a run.
 #[derive(Clone, Debug)]
 pub struct Protected {
-    patterns: Vec<String>,
     set: GlobSet,
 }
 
@@ -92,12 +91,7 @@ impl Protected {
         let set = b
             .build()
             .map_err(|e| Error::Config(format!("protected_paths: {e}")))?;
-        Ok(Protected { patterns, set })
-    }
-
-    /// The patterns in force (for messages and `loom doctor`).
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
+        Ok(Protected { set })
     }
 
     /// Whether `path` (relative to the repository root, `/`-separated) is protected.

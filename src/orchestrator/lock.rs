@@ -24,7 +24,6 @@ pub struct Holder {
 #[derive(Debug)]
 pub struct RunLock {
     _file: std::fs::File,
-    pub path: PathBuf,
 }
 
 /// The lock file of a repository.
@@ -80,7 +79,7 @@ pub fn acquire(repo: &Repo, command: &str) -> Result<RunLock> {
     file.rewind().map_err(|e| Error::io(&path, e))?;
     file.write_all(text.as_bytes())
         .map_err(|e| Error::io(&path, e))?;
-    Ok(RunLock { _file: file, path })
+    Ok(RunLock { _file: file })
 }
 
 #[cfg(test)]

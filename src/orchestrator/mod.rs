@@ -3,14 +3,14 @@
 //! budgets, surviving crashes.
 
 mod agents;
-pub mod context;
+pub(crate) mod context;
 pub mod dispatch;
-pub mod eventlog;
-pub mod gate;
+pub(crate) mod eventlog;
+pub(crate) mod gate;
 mod land;
-pub mod lock;
-pub mod pipeline;
-pub mod report;
+pub(crate) mod lock;
+pub(crate) mod pipeline;
+pub(crate) mod report;
 mod review;
 pub mod settings;
 mod verify;

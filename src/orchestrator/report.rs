@@ -83,7 +83,7 @@ pub struct RunSummary {
 pub mod exit {
     pub const OK: i32 = 0;
     pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
+    // 2 is a usage or configuration error, reported before a run starts (`Error::exit_code`).
     pub const WAITING: i32 = 3;
     pub const ENDPOINT: i32 = 4;
 }

@@ -7,10 +7,10 @@
 //! rename, and only then run the caller's follow-up (the git commit) and acknowledge.
 
 mod admin;
-pub mod conversation;
-pub mod fsio;
+pub(crate) mod conversation;
+pub(crate) mod fsio;
 pub mod jsonl;
-pub mod layout;
+pub(crate) mod layout;
 mod tx;
 pub mod watch;
 pub mod yaml;

@@ -686,8 +686,8 @@ impl App {
             Action::Down => self.logs.move_by(1),
             Action::PageUp => self.logs.move_by(-20),
             Action::PageDown => self.logs.move_by(20),
-            Action::Top => self.logs.to_start(),
-            Action::Bottom => self.logs.to_end(),
+            Action::Top => self.logs.jump_to_start(),
+            Action::Bottom => self.logs.jump_to_end(),
             Action::Open => self.logs.toggle(),
             Action::Search => {
                 self.overlay = Some(Overlay::Search(LineInput::new(

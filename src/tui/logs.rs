@@ -280,11 +280,11 @@ impl Logs {
         self.follow = n > 0 && self.step(at, true).is_none();
     }
 
-    pub fn to_end(&mut self) {
+    pub fn jump_to_end(&mut self) {
         self.follow = true;
     }
 
-    pub fn to_start(&mut self) {
+    pub fn jump_to_start(&mut self) {
         if let Some(first) =
             (self.dropped..self.end()).find(|i| self.get(*i).is_some_and(|e| self.visible(e)))
         {

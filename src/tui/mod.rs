@@ -4,17 +4,17 @@
 //! for frames; every git, disk and model operation runs in the background.
 
 pub mod app;
-pub mod external;
-pub mod forms;
-pub mod frame;
+pub(crate) mod external;
+pub(crate) mod forms;
+pub(crate) mod frame;
 pub mod keys;
-pub mod live;
-pub mod logs;
+pub(crate) mod live;
+pub(crate) mod logs;
 pub mod model;
-pub mod pacing;
+pub(crate) mod pacing;
 pub mod pair;
 pub mod runtime;
-pub mod settings;
+pub(crate) mod settings;
 pub mod theme;
 pub mod ui;
 pub mod worker;

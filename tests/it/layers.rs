@@ -134,3 +134,137 @@ fn the_scanner_sees_grouped_and_nested_imports() {
     let text = "use crate::{agent::run, store::{Tx, fsio}};\nlet x = crate::tui::app::App::new();";
     assert_eq!(imported(text), vec!["agent", "store", "tui"]);
 }
+
+/// Every `loom::…` path named outside the library (tests, benches, examples, the binary),
+/// brace groups expanded, with all its prefixes: `loom::a::{b, c::d}` gives `loom::a`,
+/// `loom::a::b`, `loom::a::c`, `loom::a::c::d`.
+fn used_from_outside() -> std::collections::BTreeSet<String> {
+    fn expand(prefix: &str, group: &str, out: &mut std::collections::BTreeSet<String>) {
+        let (mut depth, mut item, mut items) = (0usize, String::new(), Vec::new());
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    items.push(std::mem::take(&mut item));
+                    continue;
+                }
+                _ => {}
+            }
+            item.push(c);
+        }
+        items.push(item);
+        for it in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+            match it.find('{') {
+                Some(open) => {
+                    let head = it[..open].trim_end_matches("::").trim();
+                    let inner = &it[open + 1..it.rfind('}').unwrap_or(it.len())];
+                    expand(&join(prefix, head), inner, out);
+                }
+                None => {
+                    let name = it.split(" as ").next().unwrap_or(it).trim();
+                    add(&join(prefix, name), out);
+                }
+            }
+        }
+    }
+    fn join(prefix: &str, rest: &str) -> String {
+        if rest.is_empty() || rest == "self" {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}::{rest}")
+        }
+    }
+    fn add(path: &str, out: &mut std::collections::BTreeSet<String>) {
+        let parts: Vec<&str> = path.split("::").collect();
+        for k in 1..=parts.len() {
+            out.insert(parts[..k].join("::"));
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("src/main.rs")];
+    for dir in ["tests", "benches", "examples"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("loom::") {
+            rest = &rest[at..];
+            let path: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let after = &rest[path.len()..];
+            let path = path.trim_end_matches(':');
+            if let Some(group) = after.strip_prefix('{') {
+                let mut depth = 1usize;
+                let end = group
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        match c {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        depth == 0
+                    })
+                    .map_or(group.len(), |(i, _)| i);
+                expand(path, &group[..end], &mut out);
+            } else {
+                add(path, &mut out);
+            }
+            rest = &rest["loom::".len()..];
+        }
+    }
+    out
+}
+
+/// `pub mod` declarations of the library, as `loom::…` paths.
+fn public_modules() -> Vec<String> {
+    fn walk(path: &str, file: &Path, dir: &Path, out: &mut Vec<String>) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for line in text.lines() {
+            let Some(name) = line
+                .trim()
+                .strip_prefix("pub mod ")
+                .and_then(|r| r.strip_suffix(';'))
+            else {
+                continue;
+            };
+            let child = format!("{path}::{name}");
+            out.push(child.clone());
+            let (flat, nested) = (
+                dir.join(format!("{name}.rs")),
+                dir.join(name).join("mod.rs"),
+            );
+            let next = if flat.exists() { flat } else { nested };
+            if next.exists() {
+                walk(&child, &next, &dir.join(name), out);
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    walk("loom", &src.join("lib.rs"), &src, &mut out);
+    out
+}
+
+#[test]
+fn modules_nothing_outside_uses_are_crate_private() {
+    let used = used_from_outside();
+    assert!(
+        used.contains("loom::cli"),
+        "the binary's entry point is seen"
+    );
+    let needless: Vec<String> = public_modules()
+        .into_iter()
+        .filter(|m| !used.contains(m))
+        .collect();
+    assert!(
+        needless.is_empty(),
+        "no test, bench, example or the binary uses these: declare them `pub(crate) mod`:\n{}",
+        needless.join("\n")
+    );
+}

@@ -161,11 +161,6 @@ impl Cgroup {
         None
     }
 
-    /// The file a process writes its pid to, to join.
-    pub fn procs_file(&self) -> PathBuf {
-        self.dir.join("cgroup.procs")
-    }
-
     pub fn path(&self) -> &Path {
         &self.dir
     }

@@ -9,11 +9,11 @@
 //!
 //! File tools do not run here: they go through [`crate::agent::beneath`].
 
-pub mod capture;
-pub mod contain;
-pub mod env;
+pub(crate) mod capture;
+pub(crate) mod contain;
+pub(crate) mod env;
 mod session;
-pub mod supervise;
+pub(crate) mod supervise;
 mod wire;
 
 use std::ffi::OsString;

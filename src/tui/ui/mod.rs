@@ -2,9 +2,9 @@
 //! the footer (the keys that matter here, or the last message), and any overlay. Pure
 //! functions of the [`App`]; they never block.
 
-pub mod board;
+pub(crate) mod board;
 mod detail;
-pub mod markdown;
+pub(crate) mod markdown;
 mod overlays;
 mod pair;
 mod panes;
