@@ -83,6 +83,23 @@ pub fn set_stage(ws: &Workspace, id: &str, stage: Stage, extra: &[(&str, Value)]
 
 /// Gives a claimed bead back: status `status`, no owner, the stage recorded (a commit).
 pub fn release(ws: &Workspace, id: &str, to_status: &str, stage: Stage, note: &str) -> Result<()> {
+    hand_back(ws, id, to_status, stage, note, false)
+}
+
+/// Gives an interrupted bead back for the next run (status open, stage `interrupted`); the
+/// dispatch does not count against its budget, since the bead was not at fault.
+pub fn give_back(ws: &Workspace, id: &str, why: &str) -> Result<()> {
+    hand_back(ws, id, status::OPEN, Stage::Interrupted, why, true)
+}
+
+fn hand_back(
+    ws: &Workspace,
+    id: &str,
+    to_status: &str,
+    stage: Stage,
+    note: &str,
+    uncount: bool,
+) -> Result<()> {
     let now = Timestamp::now();
     ws.mutate(
         crate::git::CommitKind::Released,
@@ -101,33 +118,10 @@ pub fn release(ws: &Workspace, id: &str, to_status: &str, stage: Stage, note: &s
                     json!(note.chars().take(500).collect::<String>()),
                 );
             }
-            Ok(())
-        },
-    )?;
-    Ok(())
-}
-
-/// Gives an interrupted bead back for the next run (status open, stage `interrupted`); the
-/// dispatch does not count against its budget, since the bead was not at fault.
-pub fn give_back(ws: &Workspace, id: &str, why: &str) -> Result<()> {
-    let now = Timestamp::now();
-    ws.mutate(
-        crate::git::CommitKind::Released,
-        TxOptions::default(),
-        |tx| {
-            let b = tx.get_mut(id)?;
-            if b.status != status::OPEN {
-                bead::set_status(b, status::OPEN, &now, None);
+            if uncount {
+                let n = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0);
+                l.insert("dispatches".into(), json!(n.saturating_sub(1)));
             }
-            let l = b.loom_mut();
-            l.remove("owner");
-            l.insert("stage".into(), json!(Stage::Interrupted));
-            l.insert(
-                "note".into(),
-                json!(why.chars().take(500).collect::<String>()),
-            );
-            let n = l.get("dispatches").and_then(Value::as_u64).unwrap_or(0);
-            l.insert("dispatches".into(), json!(n.saturating_sub(1)));
             Ok(())
         },
     )?;
