@@ -16,6 +16,40 @@ pub fn count(n: impl Into<u64>, noun: &str) -> String {
     }
 }
 
+/// `text` word-wrapped to `width` columns: its own line breaks kept, words longer than a line
+/// broken, never a word cut elsewhere.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    // Ids and paths keep their hyphens: lines break at spaces only (a word longer than the
+    // line is broken).
+    let options =
+        textwrap::Options::new(width.max(1)).word_splitter(textwrap::WordSplitter::NoHyphenation);
+    text.lines()
+        .flat_map(|l| {
+            let out: Vec<String> = textwrap::wrap(l, &options)
+                .into_iter()
+                .map(|c| c.into_owned())
+                .collect();
+            if out.is_empty() {
+                vec![String::new()]
+            } else {
+                out
+            }
+        })
+        .collect()
+}
+
+/// `s` on one line of `width` columns, cut at a word boundary with `…` when it is longer.
+pub fn fit_words(s: &str, width: usize) -> String {
+    if UnicodeWidthStr::width(s) <= width {
+        return s.to_owned();
+    }
+    let first = wrap(&one_line(s, usize::MAX), width.saturating_sub(1).max(1));
+    format!(
+        "{}…",
+        first.first().map(String::as_str).unwrap_or("").trim_end()
+    )
+}
+
 pub fn fit(s: &str, width: usize) -> String {
     if UnicodeWidthStr::width(s) <= width {
         return s.to_owned();

@@ -19,7 +19,7 @@ use super::forms::{BeadDraft, BeadForm, LineInput, PickItem, Picker};
 use super::keys::{Action, KeyMap};
 use super::live::Live;
 use super::logs::Logs;
-use super::model::{Board, Column, Filter};
+use super::model::{Board, COLUMNS, Column, Filter};
 use super::pair::{PairEvent, PairView};
 use super::theme::Theme;
 
@@ -62,6 +62,10 @@ impl View {
 #[derive(Debug)]
 pub enum Overlay {
     Help,
+    /// The last message (or error) in full, scrolled by this many lines.
+    Message {
+        scroll: u16,
+    },
     Form(Box<BeadForm>),
     Picker(Box<Picker>),
     /// Which persona to pair with.
@@ -220,13 +224,13 @@ pub struct App {
     pub overlay: Option<Overlay>,
     /// Selected column, and the selected card of each column.
     pub col: usize,
-    pub rows: [usize; 5],
+    pub rows: [usize; COLUMNS],
     /// The selected bead (kept across board updates).
     pub selected_id: Option<String>,
     /// First card shown of each column, and where each column's cards are on screen (both
     /// updated while drawing; the mouse finds cards by them).
-    pub scroll: Cell<[usize; 5]>,
-    pub column_areas: Cell<[ratatui::layout::Rect; 5]>,
+    pub scroll: Cell<[usize; COLUMNS]>,
+    pub column_areas: Cell<[ratatui::layout::Rect; COLUMNS]>,
     pub done_folded: bool,
     pub filter: Filter,
     pub detail: DetailView,
@@ -258,10 +262,10 @@ impl App {
             back: View::Board,
             overlay: None,
             col: 0,
-            rows: [0; 5],
+            rows: [0; COLUMNS],
             selected_id: None,
-            scroll: Cell::new([0; 5]),
-            column_areas: Cell::new([ratatui::layout::Rect::default(); 5]),
+            scroll: Cell::new([0; COLUMNS]),
+            column_areas: Cell::new([ratatui::layout::Rect::default(); COLUMNS]),
             done_folded: true,
             filter: Filter::default(),
             detail: DetailView::default(),
@@ -278,9 +282,19 @@ impl App {
         }
     }
 
+    /// What the message overlay shows: the last message, else the run's last error
+    /// (`(is an error, text)`).
+    pub fn full_message(&self) -> Option<(bool, &str)> {
+        match (&self.message, &self.live.last_error) {
+            (Some((error, text, _)), _) => Some((*error, text.as_str())),
+            (None, Some(e)) => Some((true, e.as_str())),
+            (None, None) => None,
+        }
+    }
+
     /// The column selected now.
     pub fn column(&self) -> Column {
-        Column::ALL[self.col.min(4)]
+        Column::ALL[self.col.min(COLUMNS - 1)]
     }
 
     /// The bead under the cursor on the board.
@@ -328,6 +342,10 @@ impl App {
             let n = self.board.column(c).len();
             let r = &mut self.rows[c.index()];
             *r = (*r).min(n.saturating_sub(1));
+        }
+        // A column that folded away (an emptied Deferred) hands the cursor to its left.
+        while self.col > 0 && !self.board.shown(self.column()) {
+            self.col -= 1;
         }
         self.remember();
     }
@@ -469,6 +487,14 @@ impl App {
                 self.overlay = Some(Overlay::Help);
                 return Vec::new();
             }
+            Action::Message => {
+                if self.full_message().is_some() {
+                    self.overlay = Some(Overlay::Message { scroll: 0 });
+                } else {
+                    self.say(true, "no message to show");
+                }
+                return Vec::new();
+            }
             Action::Board => return self.switch(View::Board),
             Action::Logs => {
                 if self.view == View::Board || self.view == View::Detail {
@@ -575,8 +601,14 @@ impl App {
         match action {
             Action::Left | Action::Right => {
                 let step: isize = if action == Action::Left { -1 } else { 1 };
-                let next = self.col as isize + step;
-                if (0..5).contains(&next) {
+                let mut next = self.col as isize + step;
+                // Folded-away columns are stepped over.
+                while (0..COLUMNS as isize).contains(&next)
+                    && !self.board.shown(Column::ALL[next as usize])
+                {
+                    next += step;
+                }
+                if (0..COLUMNS as isize).contains(&next) {
                     self.col = next as usize;
                 }
             }
@@ -601,6 +633,11 @@ impl App {
             }
             Action::Filter => {
                 self.overlay = Some(Overlay::Filter(LineInput::new(&self.filter.text)));
+            }
+            Action::Sort => {
+                self.filter.sort = self.filter.sort.next();
+                self.say(true, format!("sorted by {}", self.filter.sort.name()));
+                return vec![Command::SetFilter(self.filter.clone())];
             }
             Action::Back => {
                 if !self.filter.is_empty() {

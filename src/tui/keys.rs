@@ -30,6 +30,8 @@ pub enum Action {
     Reopen,
     StartStop,
     Filter,
+    /// Cycle the board's sort.
+    Sort,
     Search,
     SearchNext,
     ToggleDone,
@@ -45,6 +47,8 @@ pub enum Action {
     Answer,
     Auto,
     Help,
+    /// The last message (or error) in full.
+    Message,
     Quit,
 }
 
@@ -111,8 +115,14 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
     (
         Action::Filter,
         "filter",
-        "filter (text, label:, type:, assignee:)",
+        "filter (text, label:, type:, assignee:, status:)",
         &["/"],
+    ),
+    (
+        Action::Sort,
+        "sort",
+        "sort the board (priority, updated, created, title)",
+        &["o"],
     ),
     (Action::Search, "search", "search the log", &["ctrl+f"]),
     (Action::SearchNext, "search_next", "next match", &["N"]),
@@ -144,6 +154,12 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
         &["S"],
     ),
     (Action::Help, "help", "this help", &["?", "f1"]),
+    (
+        Action::Message,
+        "message",
+        "the last message or error in full",
+        &["!"],
+    ),
     (Action::Quit, "quit", "quit", &["q", "ctrl+c"]),
 ];
 

@@ -14,16 +14,26 @@ use crate::event::Stage;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Column {
     Ready,
+    /// Exactly what `loom blocked` lists (bar beads in progress or awaiting your review, which
+    /// show where you act on them).
     Blocked,
+    /// Open but not work now: deferred (status, `defer_until`, a deferred parent), pinned,
+    /// ephemeral, bd's non-work types (agent, molecule, gate, …), statuses of their own. Shown
+    /// only when it holds something.
+    Deferred,
     InProgress,
     Review,
     Done,
 }
 
+/// How many columns the board has.
+pub const COLUMNS: usize = 6;
+
 impl Column {
-    pub const ALL: [Column; 5] = [
+    pub const ALL: [Column; COLUMNS] = [
         Column::Ready,
         Column::Blocked,
+        Column::Deferred,
         Column::InProgress,
         Column::Review,
         Column::Done,
@@ -33,10 +43,16 @@ impl Column {
         match self {
             Column::Ready => "Ready",
             Column::Blocked => "Blocked",
+            Column::Deferred => "Deferred",
             Column::InProgress => "In progress",
             Column::Review => "Review",
             Column::Done => "Done",
         }
+    }
+
+    /// Whether the board shows it even when it is empty.
+    pub fn always_shown(self) -> bool {
+        self != Column::Deferred
     }
 
     pub fn index(self) -> usize {
@@ -71,16 +87,58 @@ pub struct Decision {
     pub blocks: Vec<String>,
 }
 
-/// What the board filter keeps: words match id or title; `label:`, `type:`, `assignee:`
-/// (also `l:`, `t:`, `a:`) must match exactly.
+/// The order of cards within a column (Done is always most recently closed first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Ready in `loom ready`'s order; the others by priority, then id.
+    #[default]
+    Priority,
+    /// Most recently updated first.
+    Updated,
+    /// Oldest first.
+    Created,
+    /// By title.
+    Title,
+}
+
+impl Sort {
+    /// The next order (the sort key cycles through them).
+    pub fn next(self) -> Sort {
+        match self {
+            Sort::Priority => Sort::Updated,
+            Sort::Updated => Sort::Created,
+            Sort::Created => Sort::Title,
+            Sort::Title => Sort::Priority,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Priority => "priority",
+            Sort::Updated => "updated",
+            Sort::Created => "created",
+            Sort::Title => "title",
+        }
+    }
+}
+
+/// What the board shows: the filter (words match id or title; `label:`, `type:`, `assignee:`,
+/// `status:` — also `l:`, `t:`, `a:`, `s:` — must match exactly) and the sort.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     pub text: String,
+    pub sort: Sort,
 }
 
 impl Filter {
+    /// Whether it is the default view (nothing filtered, the usual order).
     pub fn is_empty(&self) -> bool {
-        self.text.trim().is_empty()
+        self.text.trim().is_empty() && self.sort == Sort::Priority
+    }
+
+    /// Whether the text filter hides anything.
+    pub fn filters(&self) -> bool {
+        !self.text.trim().is_empty()
     }
 
     /// Whether `b` passes.
@@ -113,10 +171,12 @@ impl Filter {
 /// The board, ready to render.
 #[derive(Clone, Debug, Default)]
 pub struct Board {
-    pub columns: [Vec<Card>; 5],
+    pub columns: [Vec<Card>; COLUMNS],
     pub decisions: Vec<Decision>,
     /// Beads in the store (before the filter).
     pub total: usize,
+    /// Beads the filter hides (decisions aside, which always show in their pane).
+    pub hidden: usize,
     /// Ready beads (before the filter), for the status bar.
     pub ready: usize,
     /// Records that could not be read.
@@ -126,6 +186,11 @@ pub struct Board {
 impl Board {
     pub fn column(&self, c: Column) -> &[Card] {
         &self.columns[c.index()]
+    }
+
+    /// Whether column `c` is on screen (an empty Deferred column folds away).
+    pub fn shown(&self, c: Column) -> bool {
+        c.always_shown() || !self.column(c).is_empty()
     }
 
     /// Where bead `id` is.
@@ -141,6 +206,43 @@ impl Board {
 
 fn loom_str(b: &Bead, key: &str) -> Option<String> {
     b.loom_get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Why an open bead that nothing blocks is not ready work now.
+fn why_not_now(b: &Bead, g: &Graph<'_>, now: jiff::Timestamp) -> String {
+    let later = |x: &Bead| {
+        x.defer_until
+            .as_ref()
+            .filter(|t| t.instant().is_some_and(|t| t > now))
+            .map(|t| t.as_str().get(..10).unwrap_or(t.as_str()).to_owned())
+    };
+    if b.status == status::DEFERRED {
+        return match later(b) {
+            Some(d) => format!("deferred until {d}"),
+            None => "deferred".to_owned(),
+        };
+    }
+    if b.status != status::OPEN {
+        return format!("status {}", b.status);
+    }
+    if let Some(d) = later(b) {
+        return format!("deferred until {d}");
+    }
+    if let Some(p) = g.parent(b)
+        && let Some(d) = later(p)
+    {
+        return format!("its parent {} waits until {d}", p.id);
+    }
+    if issue_type::NOT_WORK.contains(&b.issue_type.as_str()) {
+        return format!("{}: not work", b.issue_type);
+    }
+    if b.pinned == Some(true) {
+        return "pinned".to_owned();
+    }
+    if b.ephemeral == Some(true) {
+        return "ephemeral".to_owned();
+    }
+    "not ready".to_owned()
 }
 
 /// Sorts `beads` into the board.
@@ -193,6 +295,7 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
             continue;
         }
         if !filter.keeps(b) {
+            board.hidden += 1;
             continue;
         }
         let raw_stage = loom_str(b, "stage");
@@ -211,24 +314,21 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
             Column::InProgress
         } else if ready_ids.contains_key(b.id.as_str()) {
             Column::Ready
-        } else {
-            note = Some(match blockers.get(b.id.as_str()) {
-                Some(ids) if !ids.is_empty() => {
-                    let decision = ids.iter().find(|id| {
-                        by_id
-                            .get(*id)
-                            .is_some_and(|x| x.issue_type == issue_type::DECISION)
-                    });
-                    match decision {
-                        Some(d) => format!("⚑ decision {d}"),
-                        None if ids.len() == 1 => format!("⧗ waits on {}", ids[0]),
-                        None => format!("⧗ waits on {} +{}", ids[0], ids.len() - 1),
-                    }
-                }
-                _ if b.status == status::DEFERRED => "deferred".to_owned(),
-                _ => b.status.clone(),
+        } else if let Some(ids) = blockers.get(b.id.as_str()) {
+            let decision = ids.iter().find(|id| {
+                by_id
+                    .get(*id)
+                    .is_some_and(|x| x.issue_type == issue_type::DECISION)
+            });
+            note = Some(match decision {
+                Some(d) => format!("⚑ decision {d}"),
+                None if ids.len() == 1 => format!("⧗ waits on {}", ids[0]),
+                None => format!("⧗ waits on {} +{}", ids[0], ids.len().saturating_sub(1)),
             });
             Column::Blocked
+        } else {
+            note = Some(why_not_now(b, &g, now));
+            Column::Deferred
         };
         let card = Card {
             id: b.id.clone(),
@@ -253,8 +353,35 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
     ready_order.sort_by_key(|(i, _)| *i);
     board.columns[Column::Ready.index()] = ready_order.into_iter().map(|(_, c)| c).collect();
     let order = |a: &Card, b: &Card| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id));
-    for c in [Column::Blocked, Column::InProgress, Column::Review] {
+    for c in [
+        Column::Blocked,
+        Column::Deferred,
+        Column::InProgress,
+        Column::Review,
+    ] {
         board.columns[c.index()].sort_by(order);
+    }
+    if filter.sort != Sort::Priority {
+        let key = |c: &Card| by_id.get(c.id.as_str()).copied();
+        for c in Column::ALL.into_iter().filter(|c| *c != Column::Done) {
+            board.columns[c.index()].sort_by(|a, b| {
+                let (x, y) = (key(a), key(b));
+                let by = match filter.sort {
+                    Sort::Updated => y
+                        .and_then(|b| b.updated_at.as_ref())
+                        .map(|t| t.as_str())
+                        .cmp(&x.and_then(|b| b.updated_at.as_ref()).map(|t| t.as_str())),
+                    Sort::Created => x
+                        .and_then(|b| b.created_at.as_ref())
+                        .map(|t| t.as_str())
+                        .cmp(&y.and_then(|b| b.created_at.as_ref()).map(|t| t.as_str())),
+                    Sort::Title | Sort::Priority => {
+                        a.title.to_lowercase().cmp(&b.title.to_lowercase())
+                    }
+                };
+                by.then_with(|| a.id.cmp(&b.id))
+            });
+        }
     }
     // Done: most recently closed first.
     let closed_at: HashMap<&str, String> = beads
@@ -305,6 +432,58 @@ mod tests {
 
     fn ids(board: &Board, c: Column) -> Vec<&str> {
         board.column(c).iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn blocked_is_what_loom_blocked_lists_and_the_rest_waits_in_deferred() {
+        let mut waiting = bead("t-w", status::OPEN, 2);
+        blocks(&mut waiting, "t-a");
+        let mut later = bead("t-l", status::OPEN, 1);
+        later.defer_until = Timestamp::parse_user("2999-01-01");
+        let mut molecule = bead("t-m", status::OPEN, 1);
+        molecule.issue_type = "molecule".into();
+        let manual = bead("t-s", status::BLOCKED, 1);
+        let beads = vec![
+            bead("t-a", status::OPEN, 2),
+            waiting,
+            bead("t-d", status::DEFERRED, 3),
+            later,
+            molecule,
+            manual,
+        ];
+        let board = build(&beads, &Filter::default(), 0);
+        let listed: Vec<&str> = Graph::new(&beads)
+            .blocked()
+            .iter()
+            .map(|b| b.bead.id.as_str())
+            .collect();
+        assert_eq!(ids(&board, Column::Blocked), listed);
+        assert_eq!(ids(&board, Column::Blocked), ["t-w"]);
+        assert_eq!(
+            ids(&board, Column::Deferred),
+            ["t-l", "t-m", "t-s", "t-d"],
+            "by priority"
+        );
+        let notes: Vec<&str> = board
+            .column(Column::Deferred)
+            .iter()
+            .filter_map(|c| c.note.as_deref())
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "deferred until 2999-01-01",
+                "molecule: not work",
+                "status blocked",
+                "deferred"
+            ]
+        );
+        assert!(board.shown(Column::Deferred));
+        let none = build(&beads[..2], &Filter::default(), 0);
+        assert!(
+            !none.shown(Column::Deferred),
+            "an empty Deferred folds away"
+        );
     }
 
     #[test]
@@ -371,7 +550,14 @@ mod tests {
         a.assignee = Some("ann".into());
         let beads = vec![a, bead("t-b", status::OPEN, 2)];
         let f = |t: &str| {
-            let board = build(&beads, &Filter { text: t.into() }, 0);
+            let board = build(
+                &beads,
+                &Filter {
+                    text: t.into(),
+                    ..Filter::default()
+                },
+                0,
+            );
             ids(&board, Column::Ready)
                 .into_iter()
                 .map(str::to_owned)

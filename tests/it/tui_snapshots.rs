@@ -388,12 +388,41 @@ fn pair_session(a: &mut App, t: Instant) {
     );
 }
 
+/// An error as git or the store might give one: longer than any footer.
+const LONG_ERROR: &str = "cannot update shop-a3f: another program changed .beads/beads/shop-a3f.yaml while Loom was writing it (its content no longer matches what Loom read at 10:41:07). Nothing was lost: Loom kept its own version in .git/loom/conflicts/shop-a3f.yaml. Compare the two, keep what you want with `loom update`, then delete the saved copy.";
+
 /// Every screen worth pinning: (name, how to get there from the board).
 type Setup = fn(&mut App, Instant);
 
 fn screens() -> Vec<(&'static str, Setup)> {
     vec![
         ("board", |_, _| {}),
+        ("board_filtered_sorted", |a, t| {
+            key(a, KeyCode::Char('/'));
+            typed(a, "type:task");
+            key(a, KeyCode::Enter);
+            key(a, KeyCode::Char('o'));
+            let board = model::build(&beads(), &a.filter, 0);
+            a.event(AppEvent::Board(Arc::new(board)), t);
+        }),
+        ("board_deferred", |a, t| {
+            let mut all = beads();
+            let mut later = bead("shop-q7t", "Quarterly report", 2, "task", "deferred");
+            later.defer_until = ts("2027-01-15T00:00:00Z");
+            all.push(later);
+            all.push(bead("shop-mol", "Release molecule", 2, "molecule", "open"));
+            let board = model::build(&all, &a.filter, 0);
+            a.event(AppEvent::Board(Arc::new(board)), t);
+            key(a, KeyCode::Char('l'));
+            key(a, KeyCode::Char('l'));
+        }),
+        ("footer_long_error", |a, t| {
+            a.message = Some((true, LONG_ERROR.into(), t));
+        }),
+        ("overlay_message", |a, t| {
+            a.message = Some((true, LONG_ERROR.into(), t));
+            key(a, KeyCode::Char('!'));
+        }),
         ("board_done_open", |a, _| {
             for _ in 0..4 {
                 key(a, KeyCode::Char('l'));

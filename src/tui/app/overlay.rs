@@ -24,6 +24,18 @@ impl App {
                 ) || self.keys.action(&k) == Some(Action::Help);
                 (if close { None } else { Some(Overlay::Help) }, Vec::new())
             }
+            Overlay::Message { scroll } => {
+                let action = self.keys.action(&k);
+                let next = match (k.code, action) {
+                    (KeyCode::Esc | KeyCode::Char('q'), _) | (_, Some(Action::Message)) => None,
+                    (_, Some(Action::Down)) => Some(scroll.saturating_add(1)),
+                    (_, Some(Action::Up)) => Some(scroll.saturating_sub(1)),
+                    (_, Some(Action::PageDown)) => Some(scroll.saturating_add(10)),
+                    (_, Some(Action::PageUp)) => Some(scroll.saturating_sub(10)),
+                    _ => Some(scroll),
+                };
+                (next.map(|scroll| Overlay::Message { scroll }), Vec::new())
+            }
             Overlay::Priority(id) => match k.code {
                 KeyCode::Char(c @ '0'..='4') => (
                     None,
@@ -87,7 +99,10 @@ impl App {
                 let outcome = input.key(k);
                 let text = input.text();
                 let commands = if text != self.filter.text {
-                    self.filter = Filter { text };
+                    self.filter = Filter {
+                        text,
+                        sort: self.filter.sort,
+                    };
                     vec![Command::SetFilter(self.filter.clone())]
                 } else {
                     Vec::new()
@@ -96,8 +111,8 @@ impl App {
                     Outcome::Editing => (Some(Overlay::Filter(input)), commands),
                     Outcome::Submit => (None, commands),
                     Outcome::Cancel => {
-                        self.filter = Filter::default();
-                        (None, vec![Command::SetFilter(Filter::default())])
+                        self.filter.text.clear();
+                        (None, vec![Command::SetFilter(self.filter.clone())])
                     }
                 }
             }

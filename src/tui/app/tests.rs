@@ -30,8 +30,16 @@ fn app_with(columns: [Vec<&str>; 5]) -> App {
         Instant::now(),
     );
     let mut board = Board::default();
-    for (i, ids) in columns.iter().enumerate() {
-        board.columns[i] = ids.iter().map(|id| card(id)).collect();
+    // Ready, Blocked, In progress, Review, Done (no Deferred: it folds away when empty).
+    let order = [
+        Column::Ready,
+        Column::Blocked,
+        Column::InProgress,
+        Column::Review,
+        Column::Done,
+    ];
+    for (c, ids) in order.iter().zip(columns.iter()) {
+        board.columns[c.index()] = ids.iter().map(|id| card(id)).collect();
     }
     board.decisions = vec![Decision {
         id: "t-d".into(),
@@ -130,7 +138,13 @@ fn the_filter_applies_as_you_type_and_esc_clears_it() {
     let mut app = app_with([vec!["t-a"], vec![], vec![], vec![], vec![]]);
     press(&mut app, '/');
     let cmds = press(&mut app, 'b');
-    assert_eq!(cmds, [Command::SetFilter(Filter { text: "b".into() })]);
+    assert_eq!(
+        cmds,
+        [Command::SetFilter(Filter {
+            text: "b".into(),
+            ..Filter::default()
+        })]
+    );
     code(&mut app, KeyCode::Enter);
     assert!(app.overlay.is_none());
     assert_eq!(
@@ -366,7 +380,7 @@ fn the_mouse_selects_opens_and_scrolls() {
         Column::Blocked,
         "in the column under the pointer"
     );
-    let done = app.column_areas.get()[4];
+    let done = app.column_areas.get()[Column::Done.index()];
     mouse(&mut app, M::Down(MouseButton::Left), done.x + 1, done.y);
     assert!(!app.done_folded, "a click opens Done");
     press(&mut app, 'D');

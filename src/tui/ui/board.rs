@@ -1,5 +1,5 @@
-//! The kanban: five columns (Ready, Blocked, In progress, Review, Done — folded to a count
-//! until opened), cards of three lines (id, priority, type; the title; what it waits on or
+//! The kanban: columns Ready, Blocked, Deferred (only when it holds something), In progress,
+//! Review and Done (folded to a count until opened), cards of three lines (id, priority, type; the title; what it waits on or
 //! what its agent is doing). Only the cards in view are drawn, so a board of 10,000 beads costs
 //! what a board of 30 does.
 
@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::{elapsed, fit, tokens};
 use crate::tui::app::App;
-use crate::tui::model::{Card, Column};
+use crate::tui::model::{COLUMNS, Card, Column};
 use crate::tui::theme::{Role, Theme};
 
 /// Lines per card, the blank line after it included.
@@ -24,6 +24,7 @@ fn column_role(c: Column) -> Role {
     match c {
         Column::Ready => Role::ColumnReady,
         Column::Blocked => Role::ColumnBlocked,
+        Column::Deferred => Role::Muted,
         Column::InProgress => Role::ColumnInProgress,
         Column::Review => Role::ColumnReview,
         Column::Done => Role::ColumnDone,
@@ -57,7 +58,11 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
     }
     let folded = app.done_folded;
     let done_width = if folded { 12 } else { 0 };
-    let constraints: Vec<Constraint> = Column::ALL
+    let shown: Vec<Column> = Column::ALL
+        .into_iter()
+        .filter(|c| app.board.shown(*c))
+        .collect();
+    let constraints: Vec<Constraint> = shown
         .iter()
         .map(|c| match (c, folded) {
             (Column::Done, true) => Constraint::Length(done_width),
@@ -65,10 +70,17 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
         })
         .collect();
     // Neighbours share a border line, joined where they meet.
-    let areas = Layout::horizontal(constraints).spacing(-1).split(area);
+    let split = Layout::horizontal(constraints).spacing(-1).split(area);
+    let mut areas = [Rect::default(); COLUMNS];
+    for (c, r) in shown.iter().zip(split.iter()) {
+        areas[c.index()] = *r;
+    }
     let mut scroll = app.scroll.get();
-    let mut inners = [Rect::default(); 5];
+    let mut inners = [Rect::default(); COLUMNS];
     for (i, c) in Column::ALL.iter().enumerate() {
+        if !app.board.shown(*c) {
+            continue;
+        }
         let cards = app.board.column(*c);
         let focused = app.col == i;
         let border = if focused {

@@ -32,10 +32,12 @@ const STRIP_HEIGHT: u16 = 8;
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
+    let message = footer_message(app, f.area().width, now);
+    let footer_height = message.as_ref().map_or(1, |(_, lines)| lines.len() as u16);
     let [header, main, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(1),
+        Constraint::Length(footer_height),
     ])
     .areas(f.area());
     draw_header(f, header, app);
@@ -55,7 +57,10 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
         View::Usage => panes::usage(f, main, app),
         View::Pair => pair::draw(f, main, app),
     }
-    draw_footer(f, footer, app, now);
+    match message {
+        Some((error, lines)) => draw_message(f, footer, app, error, lines),
+        None => draw_footer(f, footer, app),
+    }
     overlays::draw(f, f.area(), app);
 }
 
@@ -94,19 +99,32 @@ fn draw_header(f: &mut Frame<'_>, area: Rect, app: &App) {
     } else {
         "agents —".to_owned()
     };
-    let mut spans = vec![
-        Span::styled(" loom ", t.style(Role::Accent)),
-        Span::raw(" "),
-        Span::styled(app.repo.name.clone(), t.style(Role::Title)),
-        Span::styled(format!("  {}", app.repo.branch), muted),
-        Span::raw("  "),
-        Span::styled(dot, health_style),
-        Span::styled(format!(" {health}"), muted),
-        Span::styled(format!("  {agents}"), muted),
-        Span::styled(format!("  ready {}", app.board.ready), muted),
+    // (how much it matters, gap before, what): when the line is too narrow the least important
+    // go first.
+    let mut parts: Vec<(u8, &str, Span<'static>)> = vec![
+        (9, "", Span::styled(" loom ", t.style(Role::Accent))),
+        (
+            9,
+            " ",
+            Span::styled(app.repo.name.clone(), t.style(Role::Title)),
+        ),
+        (3, "", Span::styled(format!("  {}", app.repo.branch), muted)),
+        (8, "  ", Span::styled(dot, health_style)),
+        (6, "", Span::styled(format!(" {health}"), muted)),
+        (5, "", Span::styled(format!("  {agents}"), muted)),
+        (
+            7,
+            "",
+            Span::styled(format!("  ready {}", app.board.ready), muted),
+        ),
     ];
+    // The view's state, always in sight: what the filter hides, the order; esc clears them.
+    let view = view_state(app);
+    if !view.is_empty() {
+        parts.push((10, "  ", Span::styled(view, t.style(Role::Warning))));
+    }
     if app.auto {
-        spans.push(Span::styled("  auto", t.style(Role::Warning)));
+        parts.push((4, "  ", Span::styled("auto", t.style(Role::Warning))));
     }
     let spend = &app.live.total;
     if spend.tokens > 0 {
@@ -115,20 +133,73 @@ fn draw_header(f: &mut Frame<'_>, area: Rect, app: &App) {
         } else {
             String::new()
         };
-        spans.push(Span::styled(
-            format!("  {cost}{} tok", tokens(spend.tokens)),
-            muted,
+        parts.push((
+            2,
+            "",
+            Span::styled(format!("  {cost}{} tok", tokens(spend.tokens)), muted),
         ));
     }
     if !app.live.watcher_ok {
-        spans.push(Span::styled("  watcher off", t.style(Role::Warning)));
+        parts.push((8, "  ", Span::styled("watcher off", t.style(Role::Warning))));
     }
     let help = format!("{} help ", app.keys.hint(Action::Help));
-    let used: usize = spans.iter().map(|s| s.content.width()).sum();
+    let room = (area.width as usize).saturating_sub(help.width());
+    let width = |parts: &[(u8, &str, Span<'static>)]| -> usize {
+        parts
+            .iter()
+            .map(|(_, g, s)| g.len() + s.content.width())
+            .sum()
+    };
+    while width(&parts) > room {
+        let Some(least) = parts
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, (p, _, _))| (*p, usize::MAX - i))
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        if parts[least].0 >= 9 {
+            break; // what is left must show, cut at the edge
+        }
+        parts.remove(least);
+    }
+    let used = width(&parts);
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for (_, gap, span) in parts {
+        if !gap.is_empty() {
+            spans.push(Span::raw(gap));
+        }
+        spans.push(span);
+    }
     let pad = (area.width as usize).saturating_sub(used + help.width());
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(help, t.style(Role::Key)));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The active filter and sort, as the header says them (`""`: the default view).
+pub fn view_state(app: &App) -> String {
+    let f = &app.filter;
+    let mut parts = Vec::new();
+    if f.filters() {
+        parts.push(format!(
+            "filter {} ({} hidden)",
+            f.text.trim(),
+            app.board.hidden
+        ));
+    }
+    if f.sort != crate::tui::model::Sort::Priority {
+        parts.push(format!("sort {}", f.sort.name()));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(
+        "{} · {} clears",
+        parts.join(" · "),
+        app.keys.hint(Action::Back)
+    )
 }
 
 /// Key hints: (action, label).
@@ -183,26 +254,55 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
     }
 }
 
-fn draw_footer(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
-    let t = &app.theme;
-    if let Some((error, text, at)) = &app.message
-        && now.saturating_duration_since(*at) < MESSAGE_TTL
-    {
-        let style = if *error {
-            t.style(Role::Error)
-        } else {
-            t.style(Role::Success)
-        };
-        let mark = if *error { "✗ " } else { "✓ " };
-        f.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled(format!(" {mark}"), style),
-                Span::styled(fit(text, area.width.saturating_sub(4) as usize), style),
-            ])),
-            area,
-        );
-        return;
+/// Footer lines the current message takes: wrapped at words to the width, at most
+/// [`MESSAGE_LINES`]; what does not fit ends in a pointer to the whole text.
+fn footer_message(app: &App, width: u16, now: Instant) -> Option<(bool, Vec<String>)> {
+    let (error, text, at) = app.message.as_ref()?;
+    if now.saturating_duration_since(*at) >= MESSAGE_TTL {
+        return None;
     }
+    let room = usize::from(width.saturating_sub(4)).max(10);
+    let mut lines = crate::text::wrap(text, room);
+    if lines.len() > MESSAGE_LINES {
+        let more = format!(" … {} shows all", app.keys.hint(Action::Message));
+        lines.truncate(MESSAGE_LINES);
+        if let Some(last) = lines.last_mut() {
+            let keep = room.saturating_sub(more.width());
+            let cut = crate::text::wrap(last, keep.max(1));
+            *last = format!("{}{more}", cut.first().cloned().unwrap_or_default());
+        }
+    }
+    Some((*error, lines))
+}
+
+/// Lines a message may take in the footer.
+const MESSAGE_LINES: usize = 3;
+
+fn draw_message(f: &mut Frame<'_>, area: Rect, app: &App, error: bool, lines: Vec<String>) {
+    let t = &app.theme;
+    let style = if error {
+        t.style(Role::Error)
+    } else {
+        t.style(Role::Success)
+    };
+    let mark = if error { "✗ " } else { "✓ " };
+    let body: Vec<Line<'static>> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let lead = if i == 0 {
+                format!(" {mark}")
+            } else {
+                "   ".to_owned()
+            };
+            Line::from(vec![Span::styled(lead, style), Span::styled(l, style)])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(body), area);
+}
+
+fn draw_footer(f: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
     let mut spans: Vec<Span<'static>> = vec![Span::raw(" ")];
     let mut width = 1usize;
     for (action, label) in hints(app) {
@@ -218,7 +318,10 @@ fn draw_footer(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
     if let Some(err) = &app.live.last_error {
         let room = (area.width as usize).saturating_sub(width + 2);
         if room > 12 {
-            spans.push(Span::styled(fit(err, room), t.style(Role::Error)));
+            spans.push(Span::styled(
+                crate::text::fit_words(err, room),
+                t.style(Role::Error),
+            ));
         }
     }
     f.render_widget(Paragraph::new(Line::from(spans)).style(Style::new()), area);

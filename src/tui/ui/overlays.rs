@@ -3,9 +3,9 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
-use unicode_width::UnicodeWidthStr;
 
 use super::fit;
 use crate::tui::app::{App, Overlay};
@@ -38,6 +38,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     match &app.overlay {
         None => {}
         Some(Overlay::Help) => help(f, area, app),
+        Some(Overlay::Message { scroll }) => message(f, area, app, *scroll),
         Some(Overlay::Form(form)) => bead_form(f, area, t, form),
         Some(Overlay::Picker(p) | Overlay::Persona(p)) => picker(f, area, t, p),
         Some(Overlay::Priority(id)) => {
@@ -95,6 +96,34 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     }
 }
 
+/// The last message or error, whole, wrapped to the box.
+fn message(f: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
+    let t = &app.theme;
+    let Some((error, text)) = app.full_message() else {
+        return;
+    };
+    let w = area.width.saturating_sub(4).clamp(20, 100);
+    let lines = crate::text::wrap(text, usize::from(w.saturating_sub(4)));
+    let h = (lines.len() as u16 + 2).clamp(3, area.height.saturating_sub(2).max(3));
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    let (title, style) = if error {
+        ("Error", t.style(Role::Error))
+    } else {
+        ("Message", Style::new())
+    };
+    let block = boxed(t, title, "↑↓ scroll · esc close");
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let max = (lines.len() as u16).saturating_sub(inner.height);
+    let body: Vec<Line<'static>> = lines
+        .into_iter()
+        .skip(usize::from(scroll.min(max)))
+        .map(|l| Line::styled(format!(" {l}"), style))
+        .collect();
+    f.render_widget(Paragraph::new(body), inner);
+}
+
 fn prompt(f: &mut Frame<'_>, area: Rect, t: &Theme, title: &str, hint: &str, input: &LineInput) {
     let r = Rect {
         x: area.x + 2,
@@ -111,18 +140,7 @@ fn prompt(f: &mut Frame<'_>, area: Rect, t: &Theme, title: &str, hint: &str, inp
 
 /// Rows `text` takes when word-wrapped to `width`.
 fn wrapped_rows(text: &str, width: usize) -> u16 {
-    let mut rows = 1u16;
-    let mut used = 0usize;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let w = word.width();
-        if used > 0 && used + 1 + w > width {
-            rows += 1;
-            used = w;
-        } else {
-            used += w + usize::from(used > 0);
-        }
-    }
-    rows
+    u16::try_from(crate::text::wrap(text, width).len()).unwrap_or(u16::MAX)
 }
 
 /// The pair pane's own keys (its input takes all others).
