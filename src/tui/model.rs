@@ -218,7 +218,7 @@ fn why_not_now(b: &Bead, g: &Graph<'_>, now: jiff::Timestamp) -> String {
     };
     if b.status == status::DEFERRED {
         return match later(b) {
-            Some(d) => format!("deferred until {d}"),
+            Some(d) => format!("until {d}"),
             None => "deferred".to_owned(),
         };
     }
@@ -226,7 +226,7 @@ fn why_not_now(b: &Bead, g: &Graph<'_>, now: jiff::Timestamp) -> String {
         return format!("status {}", b.status);
     }
     if let Some(d) = later(b) {
-        return format!("deferred until {d}");
+        return format!("until {d}");
     }
     if let Some(p) = g.parent(b)
         && let Some(d) = later(p)
@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(
             notes,
             [
-                "deferred until 2999-01-01",
+                "until 2999-01-01",
                 "molecule: not work",
                 "status blocked",
                 "deferred"

@@ -174,6 +174,47 @@ fn create_a_bead_open_help_and_quit_in_a_real_terminal() {
 }
 
 #[test]
+fn a_filter_is_shown_while_it_hides_beads_and_esc_clears_it() {
+    let repo = TestRepo::with_loom("yaml");
+    repo.create("Fix the login", &["-l", "auth"]);
+    repo.create("Write the docs", &[]);
+    repo.create("Later, maybe", &["--defer", "2999-01-01"]);
+    let Some(t) = Tmux::start(repo.path(), repo.config_dir(), &[]) else {
+        return;
+    };
+    let s = t.wait("the board", WAIT, |s| {
+        s.contains("Ready 2") && s.contains("Deferred 1")
+    });
+    assert!(s.contains("until 2999-01-01"), "{s}");
+    assert!(
+        !s.contains("Blocked 1"),
+        "a deferred bead is not blocked:
+{s}"
+    );
+    t.keys(&["/"]);
+    t.text("label:auth");
+    t.keys(&["Enter"]);
+    let s = t.wait("the filtered board", WAIT, |s| s.contains("Ready 1"));
+    assert!(
+        s.contains("filter label:auth (2 hidden)") && s.contains("esc clears"),
+        "the header says what is filtered:\n{s}"
+    );
+    assert!(!s.contains("Write the docs"), "{s}");
+    t.keys(&["o"]);
+    t.wait("the sort in the header", WAIT, |s| {
+        s.contains("sort updated")
+    });
+    t.keys(&["Escape"]);
+    let s = t.wait("the whole board", WAIT, |s| s.contains("Ready 2"));
+    assert!(
+        !s.contains("filter label") && !s.contains("sort updated"),
+        "esc cleared the filter and the sort:\n{s}"
+    );
+    t.keys(&["q"]);
+    t.wait("the exit", WAIT, |s| s.contains("LOOM-EXIT=0"));
+}
+
+#[test]
 fn the_demo_runs_to_completion_in_the_tui() {
     let dir = tempfile::tempdir().unwrap();
     let Some(t) = Tmux::start(dir.path(), dir.path(), &["demo", "--tui"]) else {
