@@ -256,6 +256,7 @@ fn latency(out: &Path, events: usize) {
         provider_down_limit: Duration::from_secs(30),
         idle_exit: false,
         agent: Default::default(),
+        notify_command: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,9 +6,9 @@
 //!
 //! Trust: a repository's `.loom/config.yaml` comes with the code, so a cloned repository
 //! could name the endpoint the key is sent to, the variables passed to agents, or turn the
-//! sandbox off. Security-relevant sections — `provider:`, `sandbox:` — are therefore taken
-//! from the repository file only when the user's own config lists the repository under
-//! `trusted_repos` (the repository file cannot trust itself); otherwise they are ignored and
+//! sandbox off. Security-relevant settings — `provider:`, `sandbox:`, `notify_command` — are
+//! therefore taken from the repository file only when the user's own config lists the
+//! repository under `trusted_repos` (the repository file cannot trust itself); otherwise they are ignored and
 //! listed in [`Config::ignored`] (shown by `loom doctor` and warned about by the commands
 //! that would use them).
 
@@ -65,9 +65,10 @@ impl Default for Config {
     }
 }
 
-/// Sections that only the user's own config may set (a cloned repository could otherwise
-/// name the endpoint the key goes to, or turn the sandbox off).
-const SECURITY_SECTIONS: [&str; 2] = ["provider", "sandbox"];
+/// Sections (and keys) that only the user's own config may set (a cloned repository could
+/// otherwise name the endpoint the key goes to, turn the sandbox off, or run a command of its
+/// choosing outside it).
+const SECURITY_SECTIONS: [&str; 3] = ["provider", "sandbox", "notify_command"];
 
 /// Where Loom keeps runtime data (logs, recordings; later worktrees and transcripts):
 /// `$LOOM_DATA_DIR`, else the platform's data dir (e.g. `~/.local/share/loom`).

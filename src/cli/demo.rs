@@ -90,6 +90,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
         provider_down_limit: Duration::from_secs(30),
         idle_exit: true,
         agent: Default::default(),
+        notify_command: None,
     };
     let client = client(ctx, &ws, a.tui)?;
     let personas = PersonaSet::load(None, Some(&root));
@@ -98,6 +99,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
         let theme = super::tui::theme(ctx, &ws.config)?;
         let user = Config::load(None)?;
         let keys = super::tui::keys(&user)?;
+        let tui = crate::tui::settings::TuiFile::from_config(&user)?;
         let code = crate::tui::runtime::run(crate::tui::runtime::Options {
             ws,
             theme,
@@ -109,9 +111,8 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
                 helper: std::env::current_exe().ok(),
             }),
             auto: true,
-            mouse: crate::tui::settings::TuiFile::from_config(&user)?
-                .mouse
-                .unwrap_or(true),
+            mouse: tui.mouse.unwrap_or(true),
+            notify: tui.notify_style(),
         })?;
         if a.keep {
             let kept = tmp.keep();

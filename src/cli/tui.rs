@@ -48,13 +48,14 @@ pub fn tui(ctx: &Ctx) -> Result<i32> {
     let theme = theme(ctx, &ws.config)?;
     let keys = keys(&ws.config)?;
     let agents = agents(ctx, &ws);
-    let mouse = TuiFile::from_config(&ws.config)?.mouse.unwrap_or(true);
+    let settings = TuiFile::from_config(&ws.config)?;
     runtime::run(Options {
         ws,
         theme,
         keys,
         agents,
         auto: false,
-        mouse,
+        mouse: settings.mouse.unwrap_or(true),
+        notify: settings.notify_style(),
     })
 }

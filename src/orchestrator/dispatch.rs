@@ -202,6 +202,11 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     let _lock = lock::acquire(&repo, &setup.command)?;
     // Other windows follow the run through its event log.
     let log = super::eventlog::spawn(&setup.ws, &setup.bus, setup.client.config());
+    let notifier = setup.settings.notify_command.clone().map(|cmd| {
+        let provider = setup.client.config().clone();
+        let n = super::notify::Notifier::new(cmd, repo.workdir.clone(), &provider.secret_values());
+        super::notify::spawn(Arc::clone(&setup.bus), n, move |s| provider.redact(s))
+    });
     let owner = Owner::current();
     let trees = crate::agent::session::worktrees(&setup.ws)?;
     let personas = setup
@@ -259,6 +264,10 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     if let Some(log) = log {
         // Bounded: it ends at `run_finished`, just published.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), log).await;
+    }
+    if let Some(n) = notifier {
+        // A decision told just before the end gets its command's time, no more.
+        let _ = tokio::time::timeout(super::notify::LIMIT, n).await;
     }
     Ok(summary)
 }

@@ -9,6 +9,7 @@ pub(crate) mod eventlog;
 pub(crate) mod gate;
 mod land;
 pub(crate) mod lock;
+pub(crate) mod notify;
 pub(crate) mod pipeline;
 pub(crate) mod report;
 mod review;

@@ -150,6 +150,8 @@ pub struct RunSettings {
     pub idle_exit: bool,
     /// The `agent:` section (limits, committer) for every session of the run.
     pub agent: crate::agent::run::AgentFile,
+    /// Run for each decision the run needs, with it as JSON on stdin (`notify_command`).
+    pub notify_command: Option<String>,
 }
 
 /// What `loom run` flags override.
@@ -245,6 +247,7 @@ impl RunSettings {
             provider_down_limit: down_limit,
             idle_exit: true,
             agent: crate::agent::run::AgentFile::from_config(config)?,
+            notify_command: nonempty(&config.value("notify_command")?),
         })
     }
 }

@@ -165,6 +165,11 @@ pub enum Command {
     PairClose,
     /// Look again after this long (paced text, counters): a tick, then a frame.
     FrameAfter(Duration),
+    /// Tell the person (bell, desktop notification): a decision waits.
+    Notify {
+        title: String,
+        body: String,
+    },
     Quit,
 }
 
@@ -233,6 +238,8 @@ pub struct App {
     pub column_areas: Cell<[ratatui::layout::Rect; COLUMNS]>,
     pub done_folded: bool,
     pub filter: Filter,
+    /// Decisions on the board (`None` before the first board).
+    seen_decisions: Option<std::collections::HashSet<String>>,
     pub detail: DetailView,
     /// Open the form for this bead when its detail arrives.
     pending_edit: Option<String>,
@@ -268,6 +275,7 @@ impl App {
             column_areas: Cell::new([ratatui::layout::Rect::default(); COLUMNS]),
             done_folded: true,
             filter: Filter::default(),
+            seen_decisions: None,
             detail: DetailView::default(),
             pending_edit: None,
             logs: Logs::default(),
@@ -280,6 +288,24 @@ impl App {
             message: None,
             quit: false,
         }
+    }
+
+    /// Notifications for decisions on `next` that were not on the board before (none for the
+    /// first board: those were waiting already when the window opened).
+    fn new_decisions(&mut self, next: &Board) -> Vec<Command> {
+        let ids: std::collections::HashSet<String> =
+            next.decisions.iter().map(|d| d.id.clone()).collect();
+        let Some(seen) = self.seen_decisions.replace(ids) else {
+            return Vec::new();
+        };
+        next.decisions
+            .iter()
+            .filter(|d| !seen.contains(&d.id))
+            .map(|d| Command::Notify {
+                title: format!("Loom: {} needs a decision", self.repo.name),
+                body: format!("{} {}", d.id, d.title),
+            })
+            .collect()
     }
 
     /// What the message overlay shows: the last message, else the run's last error
@@ -377,17 +403,19 @@ impl App {
             }
             AppEvent::Resize => Vec::new(),
             AppEvent::Board(b) => {
+                let notify = self.new_decisions(&b);
                 self.board = b;
                 self.loaded = true;
                 self.reselect();
                 self.decisions_row = self
                     .decisions_row
                     .min(self.board.decisions.len().saturating_sub(1));
+                let mut out = notify;
                 // A bead shown in detail that changed: load it again.
                 if self.view == View::Detail && !self.detail.id.is_empty() {
-                    return vec![Command::LoadDetail(self.detail.id.clone())];
+                    out.push(Command::LoadDetail(self.detail.id.clone()));
                 }
-                Vec::new()
+                out
             }
             AppEvent::Detail(d) => {
                 let id = d.bead.id.clone();

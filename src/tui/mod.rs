@@ -11,6 +11,7 @@ pub mod keys;
 pub(crate) mod live;
 pub(crate) mod logs;
 pub mod model;
+pub mod notify;
 pub(crate) mod pacing;
 pub mod pair;
 pub mod runtime;

@@ -36,6 +36,8 @@ pub struct Options {
     pub auto: bool,
     /// Take the mouse (wheel and clicks; the terminal's own selection then needs shift).
     pub mouse: bool,
+    /// How to tell of a decision (bell, desktop notification).
+    pub notify: super::notify::Style,
 }
 
 /// The app and its worker.
@@ -46,6 +48,7 @@ pub struct Session {
     frames: FrameClock,
     /// When paced text wants to be looked at again (a tick, then a frame).
     wake: Option<Instant>,
+    notify: super::notify::Style,
 }
 
 /// What the terminal side must do after an event.
@@ -53,6 +56,8 @@ pub struct Session {
 pub struct After {
     pub quit: bool,
     pub edit: Option<String>,
+    /// Bytes for the terminal: the bell, notification sequences.
+    pub tell: String,
 }
 
 impl Session {
@@ -74,6 +79,7 @@ impl Session {
             events,
             frames,
             wake: None,
+            notify: opts.notify,
         }
     }
 
@@ -117,6 +123,11 @@ impl Session {
                 Command::FrameAfter(d) => {
                     let at = now + d;
                     self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+                }
+                Command::Notify { title, body } => {
+                    after
+                        .tell
+                        .push_str(&super::notify::sequences(self.notify, &title, &body));
                 }
                 Command::Quit => after.quit = true,
             }
@@ -326,6 +337,14 @@ async fn event_loop(session: &mut Session, terminal: &mut Term) -> Result<()> {
         };
         if after.quit {
             return Ok(());
+        }
+        if !after.tell.is_empty() {
+            use std::io::Write;
+            let out = terminal.backend_mut();
+            // A terminal that cannot take it only misses a notification.
+            let _ = out
+                .write_all(after.tell.as_bytes())
+                .and_then(|()| Write::flush(out));
         }
         if let Some(id) = after.edit {
             drop(input);

@@ -351,7 +351,16 @@ fn happy_path_three_beads_with_a_dependency_two_at_a_time() {
 
 #[test]
 fn failing_tests_escalate_to_one_decision_and_decide_unblocks() {
-    let repo = project("test_command: ./test.sh\nbudget:\n  max_verify_rounds: 2\n");
+    // The repository's own notify_command is not trusted; the user's runs, without the key.
+    let repo = project(
+        "test_command: ./test.sh\nbudget:\n  max_verify_rounds: 2\nnotify_command: touch PWNED\n",
+    );
+    let told = repo.config_dir().join("told.txt");
+    repo.user_config(&format!(
+        "notify_command: cat > '{}'; env >> '{}'\n",
+        told.display(),
+        told.display()
+    ));
     let id = repo.create("Make notes say ok", &[]);
     let server = LlmServer::start();
     for attempt in ["nope\n", "still no\n"] {
@@ -375,6 +384,15 @@ fn failing_tests_escalate_to_one_decision_and_decide_unblocks() {
     let v = bead(&repo, &id);
     assert_eq!(v["status"], "blocked");
     assert_eq!(v["metadata"]["loom"]["stage"], "escalated");
+    let said = std::fs::read_to_string(&told).expect("notify_command ran");
+    let note: serde_json::Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
+    assert_eq!(note["type"], "decision_needed");
+    assert_eq!(note["bead"], id.as_str());
+    assert!(!said.contains(KEY), "no secret in its input or environment");
+    assert!(
+        !repo.path().join("PWNED").exists(),
+        "a repository cannot set notify_command"
+    );
     let decisions = repo.json(&["list", "-t", "decision"]);
     let decisions = decisions.as_array().unwrap();
     assert_eq!(decisions.len(), 1, "exactly one decision bead");

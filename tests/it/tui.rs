@@ -37,6 +37,10 @@ pub fn session(ws: Workspace, agents: Result<AgentSetup, String>) -> Session {
         agents,
         auto: false,
         mouse: false,
+        notify: loom::tui::notify::Style {
+            bell: true,
+            desktop: true,
+        },
     })
 }
 

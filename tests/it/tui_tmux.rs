@@ -215,6 +215,37 @@ fn a_filter_is_shown_while_it_hides_beads_and_esc_clears_it() {
 }
 
 #[test]
+fn a_new_decision_rings_the_bell_and_sends_a_desktop_notification() {
+    let repo = TestRepo::with_loom("yaml");
+    repo.user_config("tui:\n  notify: true\n");
+    repo.create("Some work", &[]);
+    let Some(t) = Tmux::start(repo.path(), repo.config_dir(), &[]) else {
+        return;
+    };
+    t.wait("the board", WAIT, |s| s.contains("Some work"));
+    let raw = repo.path().join("pane-output.bin");
+    t.tmux(&["pipe-pane", "-o", &format!("cat >> '{}'", raw.display())]);
+    repo.create("Which payment provider?", &["-t", "decision"]);
+    let deadline = Instant::now() + WAIT;
+    let bytes = loop {
+        let b = std::fs::read(&raw).unwrap_or_default();
+        if b.windows(4).any(|w| w == b"\x1b]9;") || Instant::now() > deadline {
+            break b;
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("\x1b]9;Loom: ") && text.contains("Which payment provider?"),
+        "an OSC 9 notification naming the decision: {text:?}"
+    );
+    assert!(text.contains("\x1b]777;notify;"), "and OSC 777");
+    assert!(text.contains('\x07'), "the bell");
+    t.keys(&["q"]);
+    t.wait("the exit", WAIT, |s| s.contains("LOOM-EXIT=0"));
+}
+
+#[test]
 fn the_demo_runs_to_completion_in_the_tui() {
     let dir = tempfile::tempdir().unwrap();
     let Some(t) = Tmux::start(dir.path(), dir.path(), &["demo", "--tui"]) else {

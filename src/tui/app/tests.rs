@@ -392,3 +392,31 @@ fn the_mouse_selects_opens_and_scrolls() {
         "overlays keep the focus"
     );
 }
+
+#[test]
+fn a_new_decision_is_told_once_and_those_waiting_at_start_are_not() {
+    let mut app = app_with([vec!["t-a"], vec!["t-b"], vec![], vec![], vec![]]);
+    let mut board = (*app.board).clone();
+    let again = app.event(AppEvent::Board(Arc::new(board.clone())), Instant::now());
+    assert!(
+        !again.iter().any(|c| matches!(c, Command::Notify { .. })),
+        "t-d was there when the window opened"
+    );
+    board.decisions.push(Decision {
+        id: "t-e".into(),
+        title: "Merge shop-77d?".into(),
+        description: String::new(),
+        blocks: vec!["t-a".into()],
+    });
+    let told = app.event(AppEvent::Board(Arc::new(board.clone())), Instant::now());
+    let notes: Vec<&Command> = told
+        .iter()
+        .filter(|c| matches!(c, Command::Notify { .. }))
+        .collect();
+    assert_eq!(notes.len(), 1, "{told:?}");
+    assert!(
+        matches!(notes[0], Command::Notify { body, .. } if body.contains("t-e Merge shop-77d?"))
+    );
+    let quiet = app.event(AppEvent::Board(Arc::new(board)), Instant::now());
+    assert!(!quiet.iter().any(|c| matches!(c, Command::Notify { .. })));
+}
