@@ -35,7 +35,7 @@ pub struct DemoArgs {
 }
 
 /// One replayed chunk per this in `loom demo --tui`.
-const TUI_PACE: Duration = Duration::from_millis(25);
+const TUI_PACE: Duration = Duration::from_millis(110);
 
 /// The demo's client: the shipped recording, another recording (`--replay`), or the live
 /// endpoint while recording (`--record`). Never the user's key for a replay.

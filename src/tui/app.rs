@@ -318,6 +318,15 @@ impl App {
         }
     }
 
+    /// Whether Done shows folded to its count: folded by default while other work is on the
+    /// board; a finished board (nothing but Done) shows what was done.
+    pub fn done_shut(&self) -> bool {
+        self.done_folded
+            && Column::ALL
+                .iter()
+                .any(|c| *c != Column::Done && !self.board.column(*c).is_empty())
+    }
+
     /// The column selected now.
     pub fn column(&self) -> Column {
         Column::ALL[self.col.min(COLUMNS - 1)]
@@ -325,7 +334,7 @@ impl App {
 
     /// The bead under the cursor on the board.
     pub fn selected(&self) -> Option<&super::model::Card> {
-        if self.column() == Column::Done && self.done_folded {
+        if self.column() == Column::Done && self.done_shut() {
             return None;
         }
         self.board.column(self.column()).get(self.rows[self.col])
@@ -358,7 +367,7 @@ impl App {
     fn reselect(&mut self) {
         if let Some(id) = &self.selected_id
             && let Some((c, i)) = self.board.find(id)
-            && !(c == Column::Done && self.done_folded && self.column() != Column::Done)
+            && !(c == Column::Done && self.done_shut() && self.column() != Column::Done)
         {
             self.col = c.index();
             self.rows[self.col] = i;
@@ -654,7 +663,7 @@ impl App {
             Action::Top => self.rows[self.col] = 0,
             Action::Bottom => self.rows[self.col] = len(self, self.col).saturating_sub(1),
             Action::ToggleDone => {
-                self.done_folded = !self.done_folded;
+                self.done_folded = !self.done_shut();
             }
             Action::New => {
                 self.overlay = Some(Overlay::Form(Box::new(BeadForm::new_bead())));
@@ -673,7 +682,7 @@ impl App {
                     return vec![Command::SetFilter(Filter::default())];
                 }
             }
-            Action::Open if self.column() == Column::Done && self.done_folded => {
+            Action::Open if self.column() == Column::Done && self.done_shut() => {
                 self.done_folded = false;
             }
             other => {

@@ -24,6 +24,17 @@ impl Tmux {
 
     /// [`Tmux::start`] with extra environment for `loom`.
     fn start_with(dir: &Path, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Option<Tmux> {
+        Tmux::start_sized(dir, config, args, env, (120, 40))
+    }
+
+    /// [`Tmux::start_with`] in a pane of `(columns, rows)`.
+    fn start_sized(
+        dir: &Path,
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        (w, h): (u16, u16),
+    ) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             eprintln!("notice: tmux is not installed; skipping this journey (.ci/run installs it)");
             return None;
@@ -49,9 +60,9 @@ impl Tmux {
                 "new-session",
                 "-d",
                 "-x",
-                "120",
+                &w.to_string(),
                 "-y",
-                "40",
+                &h.to_string(),
                 "-c",
             ])
             .arg(dir)
@@ -246,21 +257,26 @@ fn a_new_decision_rings_the_bell_and_sends_a_desktop_notification() {
 }
 
 #[test]
-fn the_demo_runs_to_completion_in_the_tui() {
+fn the_demo_tells_its_story_at_80_by_24() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(t) = Tmux::start(dir.path(), dir.path(), &["demo", "--tui"]) else {
+    let Some(t) = Tmux::start_sized(dir.path(), dir.path(), &["demo", "--tui"], &[], (80, 24))
+    else {
         return;
     };
-    t.wait(
-        "all three beads done, no agent working",
-        Duration::from_secs(60),
-        |s| {
-            s.contains("Done 3")
-                && s.contains("Ready 0")
-                && s.contains("In progress 0")
-                && s.contains("agents 0/2")
-        },
-    );
+    t.wait("a log line under the board", Duration::from_secs(30), |s| {
+        s.contains("Logs")
+            && s.lines()
+                .any(|l| l.contains("demo-1") && l.contains("coder"))
+    });
+    let s = t.wait("the finished board", Duration::from_secs(90), |s| {
+        s.contains("Done 3") && s.contains("agents 0/2")
+    });
+    for id in ["demo-1", "demo-2", "demo-3"] {
+        assert!(
+            s.contains(id),
+            "the finished board shows what was done ({id}):\n{s}"
+        );
+    }
     t.keys(&["L"]);
     t.wait("the merges in the logs", WAIT, |s| s.contains("merged"));
     t.keys(&["q"]);

@@ -79,7 +79,7 @@ impl App {
             return Vec::new();
         };
         let area = self.column_areas.get()[i];
-        if Column::ALL[i] == Column::Done && self.done_folded {
+        if Column::ALL[i] == Column::Done && self.done_shut() {
             self.col = i;
             self.done_folded = false;
             return Vec::new();

@@ -56,7 +56,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
         );
         return;
     }
-    let folded = app.done_folded;
+    let folded = app.done_shut();
     let done_width = if folded { 12 } else { 0 };
     let shown: Vec<Column> = Column::ALL
         .into_iter()

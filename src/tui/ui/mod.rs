@@ -26,9 +26,12 @@ use crate::llm::Health;
 /// How long a message stays in the footer.
 pub const MESSAGE_TTL: Duration = Duration::from_secs(8);
 
-/// The board shows a strip of logs under it from this height of the main area.
+/// The board shows a strip of logs under it from this height of the main area; below it, from
+/// [`LINE_FROM`], the last log line in a box of its own (so 80×24 still shows what happens).
 const STRIP_FROM: u16 = 26;
 const STRIP_HEIGHT: u16 = 8;
+const LINE_FROM: u16 = 14;
+const LINE_HEIGHT: u16 = 3;
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
@@ -42,10 +45,14 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
     .areas(f.area());
     draw_header(f, header, app);
     match app.view {
-        View::Board if main.height >= STRIP_FROM => {
+        View::Board if main.height >= LINE_FROM => {
+            let strip = if main.height >= STRIP_FROM {
+                STRIP_HEIGHT
+            } else {
+                LINE_HEIGHT
+            };
             let [top, strip] =
-                Layout::vertical([Constraint::Fill(1), Constraint::Length(STRIP_HEIGHT)])
-                    .areas(main);
+                Layout::vertical([Constraint::Fill(1), Constraint::Length(strip)]).areas(main);
             board::draw(f, top, app, now);
             panes::logs_strip(f, strip, app);
         }
