@@ -304,7 +304,9 @@ impl<'de> Visitor<'de> for BeadVisitor {
                 Some(BeadKey::DueAt) => b.due_at = opt_field(&mut map, key)?,
                 Some(BeadKey::DeferUntil) => b.defer_until = opt_field(&mut map, key)?,
                 Some(BeadKey::ExternalRef) => b.external_ref = opt_field(&mut map, key)?,
-                Some(BeadKey::Metadata) => b.metadata = heavy(&mut map, key, light)?,
+                // Kept in light mode too: small, and where Loom records a bead's state
+                // (`metadata.loom.stage`), which boards and listings show.
+                Some(BeadKey::Metadata) => b.metadata = opt_field(&mut map, key)?,
                 Some(BeadKey::Labels) => b.labels = vec_field(&mut map, key)?,
                 Some(BeadKey::Dependencies) if light => {
                     let deps: Vec<IndexDependency> = vec_field(&mut map, key)?;
@@ -343,8 +345,8 @@ impl<'de> Deserialize<'de> for Bead {
     }
 }
 
-/// A bead read for indexing only: the fields listings and the dependency graph use, without
-/// long texts, comments, metadata or unknown keys. Never write it back.
+/// A bead read for indexing only: the fields listings, boards and the dependency graph use
+/// (metadata included), without long texts, comments or unknown keys. Never write it back.
 #[derive(Debug)]
 pub struct IndexBead(pub Bead);
 

@@ -70,15 +70,23 @@ pub struct RunArgs {
 /// The run's settings from configuration and flags, with `--bead` ids resolved.
 pub(super) fn settings(ctx: &Ctx, ws: &Workspace, a: &RunArgs) -> Result<RunSettings> {
     let repo = ws.require_repo()?;
-    let snap = read::load(ctx, ws)?;
-    let beads = a
+    let wanted: Vec<&str> = a
         .beads
         .iter()
         .flat_map(|b| b.split(','))
         .map(str::trim)
         .filter(|b| !b.is_empty())
-        .map(|b| read::resolve(&snap, b))
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
+    // The beads are read only to resolve `--bead` prefixes (the TUI opens without reading).
+    let beads = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        let snap = read::load(ctx, ws)?;
+        wanted
+            .into_iter()
+            .map(|b| read::resolve(&snap, b))
+            .collect::<Result<Vec<_>>>()?
+    };
     let current = repo.current_branch()?;
     let s = RunSettings::resolve(
         &ws.config,

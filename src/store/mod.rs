@@ -357,7 +357,7 @@ impl Store {
     }
 
     /// Like [`Store::load`], but for reading only: JSONL beads carry just what listings and
-    /// the dependency graph need (no long texts, comments, metadata or unknown keys), which
+    /// the dependency graph need (metadata, but no long texts, comments or unknown keys), which
     /// makes large stores several times faster to query. [`Snapshot::full`] gives a complete
     /// bead. YAML snapshots are always complete.
     pub fn load_index(&self) -> Result<Snapshot> {

@@ -115,13 +115,33 @@ pub enum Restored {
 pub fn watch_restoring(
     store: &Store,
     debounce: Duration,
-    mut sink: impl FnMut(StoreChange) + Send + 'static,
-    mut restore: Option<Restore>,
+    sink: impl FnMut(StoreChange) + Send + 'static,
+    restore: Option<Restore>,
 ) -> Result<Watcher> {
-    let mut base = Baseline::new(store);
-    base.reset()?;
+    arm(store)?.start(debounce, sink, restore, Seed::Now)
+}
+
+/// What a started watcher compares the disk with first.
+pub enum Seed {
+    /// The beads read now, before `start` returns (an error is returned).
+    Now,
+    /// The beads read on the watcher's thread (a failure is reported to the sink); the
+    /// complete snapshot is handed to the callback, for a caller that can use it too.
+    Background(Box<dyn FnOnce(Arc<super::Snapshot>) + Send>),
+}
+
+/// A watch on `.beads/` whose events wait for [`Armed::start`]. Arming first and reading the
+/// beads after means no change between the two is missed: a window can read the beads once,
+/// show them, and then give the same snapshot to the watcher as its baseline.
+pub struct Armed {
+    store: Store,
+    watcher: RecommendedWatcher,
+    rx: mpsc::Receiver<notify::Result<notify::Event>>,
+}
+
+/// Registers the watch on `store`'s `.beads/` (events queue until [`Armed::start`]).
+pub fn arm(store: &Store) -> Result<Armed> {
     let beads_dir = store.layout().beads_dir.clone();
-    let own = store.own_writes();
     let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
     let mut watcher = notify::recommended_watcher(move |e| {
         let _ = tx.send(e);
@@ -135,11 +155,46 @@ pub fn watch_restoring(
                 beads_dir.display()
             ))
         })?;
-    // One thread: it sleeps until the first event of a batch (no wake-ups while nothing
-    // happens), then collects until the file system is quiet for `debounce`.
-    std::thread::Builder::new()
+    Ok(Armed {
+        store: store.clone(),
+        watcher,
+        rx,
+    })
+}
+
+impl Armed {
+    /// Starts reporting changes to `sink`, against the beads `seed` says. Seeding other than
+    /// [`Seed::Now`] happens on the watcher's thread, so the caller is not held up.
+    pub fn start(
+        self,
+        debounce: Duration,
+        mut sink: impl FnMut(StoreChange) + Send + 'static,
+        mut restore: Option<Restore>,
+        seed: Seed,
+    ) -> Result<Watcher> {
+        let Armed { store, watcher, rx } = self;
+        let mut base = Baseline::new(&store);
+        if matches!(seed, Seed::Now) {
+            base.reset()?;
+        }
+        let own = store.own_writes();
+        // One thread: it sleeps until the first event of a batch (no wake-ups while nothing
+        // happens), then collects until the file system is quiet for `debounce`.
+        std::thread::Builder::new()
         .name("loom-watch".into())
         .spawn(move || {
+            match seed {
+                Seed::Now => {}
+                Seed::Background(then) => match base.store.load() {
+                    Ok(snap) => {
+                        base.seed(&snap);
+                        then(Arc::new(snap));
+                    }
+                    Err(e) => sink(StoreChange::WatchFailed(format!(
+                        "cannot read the beads to watch them: {e}"
+                    ))),
+                },
+            }
             while let Some(batch) = next_batch(&rx, debounce) {
                 let mut paths: Vec<PathBuf> = Vec::new();
                 let mut rescan = false;
@@ -190,7 +245,8 @@ pub fn watch_restoring(
             }
         })
         .map_err(|e| Error::Other(format!("cannot start the file watcher thread: {e}")))?;
-    Ok(Watcher { _watcher: watcher })
+        Ok(Watcher { _watcher: watcher })
+    }
 }
 
 /// The next batch of events: waits for one, then takes more until none came for `quiet` (or
@@ -226,16 +282,22 @@ impl Baseline {
 
     fn reset(&mut self) -> Result<()> {
         let snap = self.store.load()?;
+        self.seed(&snap);
+        Ok(())
+    }
+
+    /// The baseline is `snap`.
+    fn seed(&mut self, snap: &super::Snapshot) {
         self.beads.clear();
         self.files.clear();
-        for (b, loc) in snap.beads.into_iter().zip(snap.locations) {
+        for (b, loc) in snap.beads.iter().zip(&snap.locations) {
             if snap.format == Format::Yaml {
                 self.files
-                    .insert(self.store.layout().root.join(&loc.path), b.id.clone());
+                    .insert(self.store.layout().root.join(&*loc.path), b.id.clone());
             }
-            self.beads.insert(b.id.clone(), (content_hash(&b), b));
+            self.beads
+                .insert(b.id.clone(), (content_hash(b), b.clone()));
         }
-        Ok(())
     }
 
     fn relevant(&self, path: &Path) -> bool {

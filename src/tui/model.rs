@@ -260,7 +260,6 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         .into_iter()
         .map(|b| (b.bead.id.as_str(), b.blocked_by))
         .collect();
-    let by_id: HashMap<&str, &Bead> = beads.iter().map(|b| (b.id.as_str(), b)).collect();
     let mut board = Board {
         total: beads.len(),
         ready: ready
@@ -271,6 +270,8 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         ..Board::default()
     };
     let mut ready_order: Vec<(usize, Card)> = Vec::new();
+    // Done: most recently closed first (sorted by the closing time it was collected with).
+    let mut done: Vec<(Option<&str>, Card)> = Vec::new();
     for b in beads {
         if b.status == status::TOMBSTONE {
             continue;
@@ -316,8 +317,7 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
             Column::Ready
         } else if let Some(ids) = blockers.get(b.id.as_str()) {
             let decision = ids.iter().find(|id| {
-                by_id
-                    .get(*id)
+                g.get(id)
                     .is_some_and(|x| x.issue_type == issue_type::DECISION)
             });
             note = Some(match decision {
@@ -347,10 +347,13 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         };
         match column {
             Column::Ready => ready_order.push((ready_ids[b.id.as_str()], card)),
+            Column::Done => done.push((b.closed_at.as_ref().map(|t| t.as_str()), card)),
             c => board.columns[c.index()].push(card),
         }
     }
-    ready_order.sort_by_key(|(i, _)| *i);
+    ready_order.sort_unstable_by_key(|(i, _)| *i);
+    done.sort_unstable_by(|(a, x), (b, y)| b.cmp(a).then_with(|| x.id.cmp(&y.id)));
+    board.columns[Column::Done.index()] = done.into_iter().map(|(_, c)| c).collect();
     board.columns[Column::Ready.index()] = ready_order.into_iter().map(|(_, c)| c).collect();
     let order = |a: &Card, b: &Card| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id));
     for c in [
@@ -359,10 +362,10 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         Column::InProgress,
         Column::Review,
     ] {
-        board.columns[c.index()].sort_by(order);
+        board.columns[c.index()].sort_unstable_by(order);
     }
     if filter.sort != Sort::Priority {
-        let key = |c: &Card| by_id.get(c.id.as_str()).copied();
+        let key = |c: &Card| g.get(&c.id);
         for c in Column::ALL.into_iter().filter(|c| *c != Column::Done) {
             board.columns[c.index()].sort_by(|a, b| {
                 let (x, y) = (key(a), key(b));
@@ -383,17 +386,6 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
             });
         }
     }
-    // Done: most recently closed first.
-    let closed_at: HashMap<&str, String> = beads
-        .iter()
-        .filter_map(|b| Some((b.id.as_str(), b.closed_at.as_ref()?.as_str().to_owned())))
-        .collect();
-    board.columns[Column::Done.index()].sort_by(|a, b| {
-        closed_at
-            .get(b.id.as_str())
-            .cmp(&closed_at.get(a.id.as_str()))
-            .then_with(|| a.id.cmp(&b.id))
-    });
     board.decisions.sort_by(|a, b| a.id.cmp(&b.id));
     board
 }

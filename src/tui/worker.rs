@@ -21,7 +21,7 @@ use crate::ops::{self, CommitKind, DepSpec, NewBead};
 use crate::orchestrator::dispatch::{self, Control, Setup};
 use crate::orchestrator::report::StopReason;
 use crate::orchestrator::settings::RunSettings;
-use crate::store::watch::Watcher;
+use crate::store::watch::{Armed, Seed, Watcher};
 use crate::store::{Snapshot, TxOptions};
 use crate::workspace::Workspace;
 
@@ -87,7 +87,8 @@ pub struct Worker {
     /// The pair session (`worker/pair.rs`), and stopped replies still being recorded.
     pair: Shared<Option<pair::PairSlot>>,
     pair_replies: Shared<Vec<tokio::task::JoinHandle<()>>>,
-    _watcher: Option<Watcher>,
+    /// Started by the board task once the first board is out (seeded with its snapshot).
+    watcher: Shared<Option<Watcher>>,
     _follower: Option<follow::Follower>,
 }
 
@@ -114,42 +115,55 @@ impl Worker {
             running: Arc::default(),
             pair: Arc::default(),
             pair_replies: Arc::default(),
-            _watcher: None,
+            watcher: Arc::default(),
             _follower: None,
         };
-        w.spawn_board_task();
-        w._watcher = w.watch();
+        let armed = w.arm();
+        w.spawn_board_task(armed);
         w._follower = w.follow();
         w.rebuild.disk_changed();
         w
     }
 
     /// The one task that builds boards: each wake-up reads the disk if it changed (else
-    /// reuses the last snapshot) and builds the board under the current filter.
-    fn spawn_board_task(&self) {
+    /// reuses the last snapshot) and builds the board under the current filter. It reads what
+    /// listings need (`load_index`: no long texts), so the first board of a large store shows
+    /// fast; once it is out, the watcher `armed` (registered before that read, so no change is
+    /// missed) reads the beads completely on its own thread as its baseline and hands that
+    /// snapshot back for the next board.
+    fn spawn_board_task(&self, armed: Option<Armed>) {
         let (ws, filter, latest) = (
             self.ws.clone(),
             Arc::clone(&self.filter),
             Arc::clone(&self.latest),
         );
         let (rebuild, events) = (self.rebuild.clone(), self.events.clone());
+        let mut armed = armed.map(|a| (a, self.watch_sink(), Arc::clone(&self.watcher)));
         tokio::spawn(async move {
             loop {
                 rebuild.wake.notified().await;
-                let (ws, filter, latest) = (ws.clone(), Arc::clone(&filter), Arc::clone(&latest));
+                let (ws, filter, snap_slot) =
+                    (ws.clone(), Arc::clone(&filter), Arc::clone(&latest));
                 let changed = rebuild.disk_changed.swap(false, Ordering::SeqCst);
                 let built = tokio::task::spawn_blocking(move || -> Result<model::Board> {
-                    let reuse = lock(&latest).clone();
+                    let reuse = lock(&snap_slot).clone();
                     let snap = match reuse {
                         Some(s) if !changed => s,
                         _ => {
-                            let s = Arc::new(ws.store.load()?);
-                            *lock(&latest) = Some(Arc::clone(&s));
+                            let s = Arc::new(ws.store.load_index()?);
+                            *lock(&snap_slot) = Some(Arc::clone(&s));
                             s
                         }
                     };
                     let f = lock(&filter).clone();
-                    Ok(model::build(&snap.beads, &f, snap.problems.len()))
+                    let mut board = model::build(&snap.beads, &f, snap.problems.len());
+                    // Decisions show their whole text (an index snapshot has none).
+                    for d in &mut board.decisions {
+                        if let Some(b) = snap.beads.iter().find(|b| b.id == d.id) {
+                            d.description = snap.full(b).description.clone().unwrap_or_default();
+                        }
+                    }
+                    Ok(board)
                 })
                 .await;
                 let event = match built {
@@ -166,16 +180,43 @@ impl Worker {
                 if events.send(event).is_err() {
                     return;
                 }
+                if let Some((a, sink, slot)) = armed.take() {
+                    let events = events.clone();
+                    let (latest, rebuild) = (Arc::clone(&latest), rebuild.clone());
+                    let seed = Seed::Background(Box::new(move |full| {
+                        *lock(&latest) = Some(full);
+                        rebuild.refilter();
+                    }));
+                    tokio::task::spawn_blocking(move || {
+                        match a.start(crate::store::watch::DEBOUNCE, sink, None, seed) {
+                            Ok(w) => *lock(&slot) = Some(w),
+                            Err(e) => {
+                                let _ = events.send(watch_failed(&e));
+                            }
+                        }
+                    });
+                }
             }
         });
     }
 
-    /// Watches `.beads/` (every change, ours included) and rebuilds the board on changes.
-    fn watch(&self) -> Option<Watcher> {
+    /// Registers the watch on `.beads/` (its events wait until the first board is out).
+    fn arm(&self) -> Option<Armed> {
+        match crate::store::watch::arm(&self.ws.store.detached()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                let _ = self.events.send(watch_failed(&e));
+                None
+            }
+        }
+    }
+
+    /// What the watcher does with a change (every change, ours included): rebuild the board,
+    /// and tell the app what it would not hear from a run.
+    fn watch_sink(&self) -> impl FnMut(crate::store::watch::StoreChange) + Send + 'static {
         let (rebuild, events) = (self.rebuild.clone(), self.events.clone());
         let running = Arc::clone(&self.running);
-        let store = self.ws.store.detached();
-        let started = crate::store::watch::watch(&store, move |e| {
+        move |e| {
             use crate::store::watch::StoreChange;
             let problem = matches!(e, StoreChange::WatchFailed(_) | StoreChange::Problem(_));
             if !problem {
@@ -184,15 +225,6 @@ impl Worker {
             // The orchestrator's own watcher reports bead changes while it runs.
             if problem || lock(&running).is_none() {
                 let _ = events.send(AppEvent::Run(Box::new(Event::from(e))));
-            }
-        });
-        match started {
-            Ok(w) => Some(w),
-            Err(e) => {
-                let _ = self.events.send(AppEvent::Run(Box::new(Event::new(EventKind::WatchError { message: format!(
-                        "cannot watch .beads/ ({e}); changes by others show after your next edit"
-                    ) }))));
-                None
             }
         }
     }
@@ -467,6 +499,13 @@ pub fn detail(snap: &Snapshot, id: &str) -> Option<Detail> {
         dependents,
         depends_on,
     })
+}
+
+/// The app's word that the watcher could not start.
+fn watch_failed(e: &Error) -> AppEvent {
+    AppEvent::Run(Box::new(Event::new(EventKind::WatchError {
+        message: format!("cannot watch .beads/ ({e}); changes by others show after your next edit"),
+    })))
 }
 
 /// Carries out a mutation; returns what to tell the user.

@@ -262,3 +262,51 @@ fn restore_tells_a_stale_writer_from_git() {
     assert_eq!(restore(&ws, &lost).unwrap(), watch::Restored::ByGit);
     assert!(!repo.read_string(&rel).contains("priority: 0"));
 }
+
+/// A window arms the watcher, reads the beads, shows them, and only then lets the watcher read
+/// its own baseline in the background: a change made in between is neither lost nor reported
+/// twice, and the watcher hands its complete snapshot back.
+#[test]
+fn a_watcher_seeded_in_the_background_misses_nothing() {
+    let repo = TestRepo::with_loom("jsonl");
+    let id = repo.create("Seed me", &[]);
+    let store = store_of(&repo);
+    let armed = watch::arm(&store).unwrap();
+    // Between arming and the baseline: someone edits.
+    external_edit(
+        &repo,
+        ".beads/issues.jsonl",
+        "\"title\":\"Seed me\"",
+        "\"title\":\"Seeded\"",
+    );
+    let (tx, rx) = mpsc::channel();
+    let (snap_tx, snap_rx) = mpsc::channel();
+    let _w = armed
+        .start(
+            watch::DEBOUNCE,
+            move |e| {
+                let _ = tx.send(Event::from(e));
+            },
+            None,
+            watch::Seed::Background(Box::new(move |snap| {
+                let _ = snap_tx.send(snap);
+            })),
+        )
+        .unwrap();
+    let snap = snap_rx.recv_timeout(WAIT).expect("the baseline snapshot");
+    assert_eq!(snap.beads[0].title, "Seeded", "read after the edit");
+    external_edit(
+        &repo,
+        ".beads/issues.jsonl",
+        "\"title\":\"Seeded\"",
+        "\"title\":\"Seeded again\"",
+    );
+    // The edit before the baseline is no news; the one after is reported.
+    let e = next(&rx);
+    match &e.kind {
+        EventKind::BeadChanged { bead, .. } => {
+            assert_eq!((bead.id.as_str(), bead.title.as_str()), (id.as_str(), "Seeded again"))
+        }
+        other => panic!("expected the later change, got {other:?}"),
+    }
+}
