@@ -62,6 +62,8 @@ impl View {
 #[derive(Debug)]
 pub enum Overlay {
     Help,
+    /// The command palette (a picker over actions and beads).
+    Palette(Box<Picker>),
     /// The last message (or error) in full, scrolled by this many lines.
     Message {
         scroll: u16,
@@ -165,6 +167,8 @@ pub enum Command {
     PairClose,
     /// Look again after this long (paced text, counters): a tick, then a frame.
     FrameAfter(Duration),
+    /// Put this text on the clipboard (OSC 52): only ever from the explicit key.
+    Yank(String),
     /// Tell the person (bell, desktop notification): a decision waits.
     Notify {
         title: String,
@@ -306,6 +310,52 @@ impl App {
                 body: format!("{} {}", d.id, d.title),
             })
             .collect()
+    }
+
+    /// The palette's choices: every action (with its key), then every bead on the board.
+    fn palette(&self) -> Picker {
+        let mut items: Vec<PickItem> = super::keys::ACTIONS
+            .iter()
+            .filter(|(a, ..)| *a != Action::Palette)
+            .map(|(a, name, what, _)| PickItem {
+                id: format!("action:{name}"),
+                label: format!("{what}  ({})", self.keys.hint(*a)),
+            })
+            .collect();
+        for c in Column::ALL {
+            items.extend(self.board.column(c).iter().map(|card| PickItem {
+                id: format!("bead:{}", card.id),
+                label: format!("go to {}  {}", card.id, card.title),
+            }));
+        }
+        Picker::new("", items).asking("Command palette · type to find".into(), "run")
+    }
+
+    /// Runs what the palette chose.
+    pub(super) fn palette_choice(&mut self, id: &str) -> Vec<Command> {
+        if let Some(name) = id.strip_prefix("action:") {
+            let action = super::keys::ACTIONS
+                .iter()
+                .find(|(_, n, ..)| *n == name)
+                .map(|(a, ..)| *a);
+            return action.map(|a| self.act(a)).unwrap_or_default();
+        }
+        let Some(bead) = id.strip_prefix("bead:") else {
+            return Vec::new();
+        };
+        match self.board.find(bead) {
+            Some((c, i)) => {
+                self.view = View::Board;
+                if c == Column::Done {
+                    self.done_folded = false;
+                }
+                self.col = c.index();
+                self.rows[self.col] = i;
+                self.remember();
+            }
+            None => self.say(false, format!("{bead} is not on the board")),
+        }
+        Vec::new()
     }
 
     /// What the message overlay shows: the last message, else the run's last error
@@ -515,7 +565,28 @@ impl App {
         let Some(action) = self.keys.action(&k) else {
             return Vec::new();
         };
+        self.act(action)
+    }
+
+    /// Does what `action` does here (a key, or a choice in the command palette).
+    pub fn act(&mut self, action: Action) -> Vec<Command> {
         match action {
+            Action::Palette => {
+                self.overlay = Some(Overlay::Palette(Box::new(self.palette())));
+                return Vec::new();
+            }
+            Action::Yank => {
+                return match self.selected_bead() {
+                    Some(id) => {
+                        self.say(true, format!("copied {id}"));
+                        vec![Command::Yank(id)]
+                    }
+                    None => {
+                        self.say(false, "no bead selected to copy");
+                        Vec::new()
+                    }
+                };
+            }
             Action::Quit => {
                 self.quit = true;
                 return vec![Command::Quit];

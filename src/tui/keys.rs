@@ -49,6 +49,10 @@ pub enum Action {
     Help,
     /// The last message (or error) in full.
     Message,
+    /// Copy the selected bead's id to the clipboard (OSC 52).
+    Yank,
+    /// The command palette: every action, and going to a bead.
+    Palette,
     Quit,
 }
 
@@ -144,7 +148,7 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
     (Action::Decisions, "decisions", "decisions", &["D", "4"]),
     (Action::Usage, "usage", "usage", &["U", "5"]),
     (Action::NextPane, "next_pane", "next pane", &["tab"]),
-    (Action::Approve, "approve", "approve (decisions)", &["y"]),
+    (Action::Approve, "approve", "approve (decisions)", &["Y"]),
     (Action::Deny, "deny", "deny (decisions)", &["X"]),
     (Action::Answer, "answer", "answer (decisions)", &["a"]),
     (
@@ -154,6 +158,18 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
         &["S"],
     ),
     (Action::Help, "help", "this help", &["?", "f1"]),
+    (
+        Action::Yank,
+        "yank",
+        "copy the bead's id (to the clipboard, OSC 52)",
+        &["y"],
+    ),
+    (
+        Action::Palette,
+        "palette",
+        "command palette: every action, go to a bead by id",
+        &[":"],
+    ),
     (
         Action::Message,
         "message",

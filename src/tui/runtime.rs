@@ -124,6 +124,7 @@ impl Session {
                     let at = now + d;
                     self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
                 }
+                Command::Yank(text) => after.tell.push_str(&osc52(&text)),
                 Command::Notify { title, body } => {
                     after
                         .tell
@@ -352,6 +353,13 @@ async fn event_loop(session: &mut Session, terminal: &mut Term) -> Result<()> {
             input = EventStream::new();
         }
     }
+}
+
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard.
+fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    format!("\x1b]52;c;{b64}\x07")
 }
 
 /// A terminal event as an app event (key releases and mouse moves are ignored).

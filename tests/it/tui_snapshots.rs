@@ -419,6 +419,10 @@ fn screens() -> Vec<(&'static str, Setup)> {
         ("footer_long_error", |a, t| {
             a.message = Some((true, LONG_ERROR.into(), t));
         }),
+        ("overlay_palette", |a, _| {
+            key(a, KeyCode::Char(':'));
+            typed(a, "shop-9");
+        }),
         ("overlay_message", |a, t| {
             a.message = Some((true, LONG_ERROR.into(), t));
             key(a, KeyCode::Char('!'));

@@ -305,7 +305,10 @@ fn a_watcher_seeded_in_the_background_misses_nothing() {
     let e = next(&rx);
     match &e.kind {
         EventKind::BeadChanged { bead, .. } => {
-            assert_eq!((bead.id.as_str(), bead.title.as_str()), (id.as_str(), "Seeded again"))
+            assert_eq!(
+                (bead.id.as_str(), bead.title.as_str()),
+                (id.as_str(), "Seeded again")
+            )
         }
         other => panic!("expected the later change, got {other:?}"),
     }

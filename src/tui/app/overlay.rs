@@ -73,6 +73,15 @@ impl App {
                     None => (Some(Overlay::Picker(p)), Vec::new()),
                 },
             },
+            Overlay::Palette(mut p) => match p.key(k) {
+                Outcome::Editing => (Some(Overlay::Palette(p)), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => match p.chosen().map(|i| i.id.clone()) {
+                    // The choice runs with the palette closed (it may open another overlay).
+                    Some(id) => return self.palette_choice(&id),
+                    None => (Some(Overlay::Palette(p)), Vec::new()),
+                },
+            },
             Overlay::Persona(mut p) => match p.key(k) {
                 Outcome::Editing => (Some(Overlay::Persona(p)), Vec::new()),
                 Outcome::Cancel => (None, Vec::new()),

@@ -159,7 +159,7 @@ fn decisions_are_answered() {
     press(&mut app, 'D');
     assert_eq!(app.view, View::Decisions);
     assert_eq!(
-        press(&mut app, 'y'),
+        press(&mut app, 'Y'),
         [Command::Decide {
             id: "t-d".into(),
             verdict: Verdict::Approve
@@ -419,4 +419,55 @@ fn a_new_decision_is_told_once_and_those_waiting_at_start_are_not() {
     );
     let quiet = app.event(AppEvent::Board(Arc::new(board)), Instant::now());
     assert!(!quiet.iter().any(|c| matches!(c, Command::Notify { .. })));
+}
+
+#[test]
+fn the_palette_runs_any_action_and_goes_to_a_bead_by_id() {
+    let mut app = app_with([vec!["t-a"], vec!["t-b"], vec![], vec![], vec!["t-c"]]);
+    press(&mut app, ':');
+    assert!(matches!(app.overlay, Some(Overlay::Palette(_))));
+    for c in "t-c".chars() {
+        press(&mut app, c);
+    }
+    code(&mut app, KeyCode::Enter);
+    assert!(app.overlay.is_none());
+    assert_eq!(app.selected().unwrap().id, "t-c", "went to the closed bead");
+    assert_eq!(app.column(), Column::Done);
+    // An action by (part of) its description.
+    press(&mut app, ':');
+    for c in "this help".chars() {
+        press(&mut app, c);
+    }
+    code(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(app.overlay, Some(Overlay::Help)),
+        "the help opened"
+    );
+    code(&mut app, KeyCode::Esc);
+    press(&mut app, ':');
+    for c in "nowhere-xyz".chars() {
+        press(&mut app, c);
+    }
+    assert!(code(&mut app, KeyCode::Enter).is_empty());
+    assert!(
+        matches!(app.overlay, Some(Overlay::Palette(_))),
+        "nothing matches: it stays open"
+    );
+    code(&mut app, KeyCode::Esc);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn y_copies_the_selected_beads_id_and_only_y_does() {
+    let mut app = app_with([vec!["t-a"], vec![], vec![], vec![], vec![]]);
+    assert_eq!(press(&mut app, 'y'), [Command::Yank("t-a".into())]);
+    press(&mut app, 'D');
+    assert_eq!(
+        press(&mut app, 'Y'),
+        [Command::Decide {
+            id: "t-d".into(),
+            verdict: Verdict::Approve
+        }],
+        "approving a decision is Y"
+    );
 }

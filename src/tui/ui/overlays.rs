@@ -40,7 +40,9 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
         Some(Overlay::Help) => help(f, area, app),
         Some(Overlay::Message { scroll }) => message(f, area, app, *scroll),
         Some(Overlay::Form(form)) => bead_form(f, area, t, form),
-        Some(Overlay::Picker(p) | Overlay::Persona(p)) => picker(f, area, t, p),
+        Some(Overlay::Picker(p) | Overlay::Persona(p) | Overlay::Palette(p)) => {
+            picker(f, area, t, p)
+        }
         Some(Overlay::Priority(id)) => {
             let r = centered(area, 44, 3);
             f.render_widget(Clear, r);
