@@ -470,9 +470,10 @@ impl App {
                     .decisions_row
                     .min(self.board.decisions.len().saturating_sub(1));
                 let mut out = notify;
-                // A bead shown in detail that changed: load it again.
+                // A bead shown in detail that changed: load it and its history again.
                 if self.view == View::Detail && !self.detail.id.is_empty() {
                     out.push(Command::LoadDetail(self.detail.id.clone()));
+                    out.push(Command::LoadHistory(self.detail.id.clone()));
                 }
                 out
             }

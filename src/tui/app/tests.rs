@@ -471,3 +471,20 @@ fn y_copies_the_selected_beads_id_and_only_y_does() {
         "approving a decision is Y"
     );
 }
+
+#[test]
+fn the_detail_and_its_history_load_again_when_the_board_changes() {
+    let mut app = app_with([vec!["t-a"], vec![], vec![], vec![], vec![]]);
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Detail);
+    let board = (*app.board).clone();
+    let again = app.event(AppEvent::Board(Arc::new(board)), Instant::now());
+    assert!(
+        again.contains(&Command::LoadDetail("t-a".into())),
+        "{again:?}"
+    );
+    assert!(
+        again.contains(&Command::LoadHistory("t-a".into())),
+        "{again:?}"
+    );
+}

@@ -253,6 +253,7 @@ fn side_lines(d: &Detail, app: &App, t: &Theme) -> Vec<Line<'static>> {
             lines.push(Line::styled("  no commits yet", muted))
         }
         Some(Ok(entries)) => {
+            let id = app.detail.id.as_str();
             for e in entries.iter().take(30) {
                 lines.push(Line::from(vec![
                     Span::styled(
@@ -268,9 +269,57 @@ fn side_lines(d: &Detail, app: &App, t: &Theme) -> Vec<Line<'static>> {
                         format!("  {}", e.commit.get(..8).unwrap_or(&e.commit)),
                         muted,
                     ),
+                    Span::raw(match what_it_did(&e.subject, id, &e.event) {
+                        w if w.is_empty() => w,
+                        w => format!("  {w}"),
+                    }),
                 ]));
             }
         }
     }
     lines
+}
+
+/// What a commit did to bead `id`, from its subject, without what the line says already:
+/// `loom: t-a priority 2 → 1` says `priority 2 → 1`; `loom: t-a commented` (event
+/// `commented`) says nothing more; a commit about several beads, or an agent's code, says its
+/// subject.
+fn what_it_did(subject: &str, id: &str, event: &str) -> String {
+    let rest = subject.strip_prefix("loom: ").unwrap_or(subject);
+    let rest = rest
+        .strip_prefix(id)
+        .filter(|r| r.starts_with(' '))
+        .map_or(rest, str::trim_start);
+    let rest = rest
+        .strip_prefix(event)
+        .filter(|r| r.is_empty() || r.starts_with(' '))
+        .map_or(rest, str::trim_start);
+    crate::text::one_line(rest, 48)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::what_it_did;
+
+    #[test]
+    fn history_says_what_each_change_did() {
+        assert_eq!(
+            what_it_did("loom: t-a priority 2 → 1", "t-a", "updated"),
+            "priority 2 → 1"
+        );
+        assert_eq!(what_it_did("loom: t-a commented", "t-a", "commented"), "");
+        assert_eq!(
+            what_it_did("loom: closed 3 beads", "t-a", "closed"),
+            "3 beads"
+        );
+        assert_eq!(
+            what_it_did("loom: t-ab priority 2 → 1", "t-a", "updated"),
+            "t-ab priority 2 → 1",
+            "another bead's id that starts the same is kept"
+        );
+        assert_eq!(
+            what_it_did("Fix subtraction (t-a)", "t-a", "code"),
+            "Fix subtraction (t-a)"
+        );
+    }
 }
