@@ -42,11 +42,13 @@ pub enum CommitKind {
     Merged,
     /// Edits to bead files made outside Loom and not committed, recorded before Loom's own.
     External,
+    /// A change taken back (the TUI's `u`): the beads as they were before it.
+    Undone,
 }
 
 impl CommitKind {
     /// Every kind, in the order ARCHITECTURE.md lists them.
-    pub const ALL: [CommitKind; 24] = [
+    pub const ALL: [CommitKind; 25] = [
         CommitKind::Init,
         CommitKind::Created,
         CommitKind::Updated,
@@ -71,6 +73,7 @@ impl CommitKind {
         CommitKind::Lesson,
         CommitKind::Merged,
         CommitKind::External,
+        CommitKind::Undone,
     ];
 
     /// The trailer value.
@@ -100,6 +103,7 @@ impl CommitKind {
             CommitKind::Lesson => "lesson",
             CommitKind::Merged => "merged",
             CommitKind::External => "external",
+            CommitKind::Undone => "undone",
         }
     }
 

@@ -13,6 +13,7 @@
 //! - [`delete`]: bd's `delete`, with the links and text references it leaves behind.
 //! - [`claim`]: a run's hold on a bead — claiming it for an [`owner::Owner`], stage updates,
 //!   releasing or giving it back, closing it after a merge, recovering beads whose owner died.
+//! - [`undo`]: taking a change back as a new commit.
 //! - [`decision`]: escalating (a bead blocked on one decision bead) and deciding.
 
 pub mod change;
@@ -23,6 +24,7 @@ pub(crate) mod delete;
 pub(crate) mod desk;
 pub(crate) mod edit;
 pub(crate) mod owner;
+pub mod undo;
 
 pub use crate::git::CommitKind;
 pub use create::{DepSpec, NewBead, create};

@@ -167,6 +167,8 @@ pub enum Command {
     PairClose,
     /// Look again after this long (paced text, counters): a tick, then a frame.
     FrameAfter(Duration),
+    /// Take back the last change this window made.
+    Undo,
     /// Put this text on the clipboard (OSC 52): only ever from the explicit key.
     Yank(String),
     /// Tell the person (bell, desktop notification): a decision waits.
@@ -575,6 +577,9 @@ impl App {
             Action::Palette => {
                 self.overlay = Some(Overlay::Palette(Box::new(self.palette())));
                 return Vec::new();
+            }
+            Action::Undo if matches!(self.view, View::Board | View::Detail) => {
+                return vec![Command::Undo];
             }
             Action::Yank => {
                 return match self.selected_bead() {

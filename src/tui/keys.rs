@@ -51,6 +51,8 @@ pub enum Action {
     Message,
     /// Copy the selected bead's id to the clipboard (OSC 52).
     Yank,
+    /// Take back the last change made in this window.
+    Undo,
     /// The command palette: every action, and going to a bead.
     Palette,
     Quit,
@@ -163,6 +165,12 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
         "yank",
         "copy the bead's id (to the clipboard, OSC 52)",
         &["y"],
+    ),
+    (
+        Action::Undo,
+        "undo",
+        "undo your last change in this window (a new commit)",
+        &["u"],
     ),
     (
         Action::Palette,

@@ -106,6 +106,7 @@ impl Session {
                 Command::LoadDetail(id) => self.worker.load_detail(id),
                 Command::LoadHistory(id) => self.worker.load_history(id),
                 Command::Mutate(m) => self.worker.mutate(m),
+                Command::Undo => self.worker.undo(),
                 Command::EditExternal(id) => after.edit = Some(id),
                 Command::Start(id) => self.worker.control(Control::Start(id)),
                 Command::Stop(id) => self.worker.control(Control::Stop(id)),

@@ -22,7 +22,7 @@ use crate::orchestrator::dispatch::{self, Control, Setup};
 use crate::orchestrator::report::StopReason;
 use crate::orchestrator::settings::RunSettings;
 use crate::store::watch::{Armed, Seed, Watcher};
-use crate::store::{Snapshot, TxOptions};
+use crate::store::{self, Snapshot, TxOptions};
 use crate::workspace::Workspace;
 
 use super::app::{AppEvent, Detail, Mutation};
@@ -89,6 +89,8 @@ pub struct Worker {
     pair_replies: Shared<Vec<tokio::task::JoinHandle<()>>>,
     /// Started by the board task once the first board is out (seeded with its snapshot).
     watcher: Shared<Option<Watcher>>,
+    /// What each change of this window did, newest last (`u` takes the last back).
+    undo: Shared<Vec<Vec<store::Change>>>,
     _follower: Option<follow::Follower>,
 }
 
@@ -116,6 +118,7 @@ impl Worker {
             pair: Arc::default(),
             pair_replies: Arc::default(),
             watcher: Arc::default(),
+            undo: Arc::default(),
             _follower: None,
         };
         let armed = w.arm();
@@ -279,14 +282,39 @@ impl Worker {
         });
     }
 
+    /// Takes back the last change made in this window (a new commit), then says what happened.
+    pub fn undo(&self) {
+        let (ws, events, rebuild) = (self.ws.clone(), self.events.clone(), self.rebuild.clone());
+        let last = lock(&self.undo).pop();
+        tokio::task::spawn_blocking(move || {
+            let (ok, message) = match last {
+                None => (
+                    false,
+                    "nothing you changed in this window to undo".to_owned(),
+                ),
+                Some(changes) => match ops::undo::undo(&ws, &changes) {
+                    Ok(m) => (true, format!("undone: {}", m.value.join(", "))),
+                    Err(e) => (false, e.with_hint()),
+                },
+            };
+            rebuild.disk_changed();
+            let _ = events.send(AppEvent::Done { ok, message });
+        });
+    }
+
     /// Writes and commits a change, then says what happened.
     pub fn mutate(&self, m: Mutation) {
         let (ws, events, rebuild) = (self.ws.clone(), self.events.clone(), self.rebuild.clone());
+        let undo = Arc::clone(&self.undo);
         tokio::task::spawn_blocking(move || {
-            let (ok, message) = match apply(&ws, &m) {
+            let mut took = Vec::new();
+            let (ok, message) = match apply_keeping(&ws, &m, &mut took) {
                 Ok(text) => (true, text),
                 Err(e) => (false, e.with_hint()),
             };
+            if !took.is_empty() {
+                lock(&undo).push(took);
+            }
             rebuild.disk_changed();
             let _ = events.send(AppEvent::Done { ok, message });
         });
@@ -510,6 +538,11 @@ fn watch_failed(e: &Error) -> AppEvent {
 
 /// Carries out a mutation; returns what to tell the user.
 pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
+    apply_keeping(ws, m, &mut Vec::new())
+}
+
+/// [`apply`], adding what it changed to `took` (for undo).
+fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) -> Result<String> {
     let now = Timestamp::now();
     let actor = ws.actor.clone();
     let opts = TxOptions::default;
@@ -527,6 +560,7 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
             let done = ws.mutate(CommitKind::Created, opts(), |tx| {
                 ops::create(tx, &new, &now)
             })?;
+            took.extend(done.applied.changes);
             Ok(format!("created {}: {}", done.value, d.title))
         }
         Mutation::Update { id, draft: d } => {
@@ -538,7 +572,7 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
                 blockers: Some(d.depends_on.clone()),
                 ..Patch::default()
             };
-            edit(ws, id, Change::Update(Box::new(patch)))?;
+            edit(ws, took, id, Change::Update(Box::new(patch)))?;
             Ok(format!("updated {id}"))
         }
         Mutation::Priority { id, priority } => {
@@ -546,11 +580,11 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
                 priority: Some(*priority),
                 ..Patch::default()
             };
-            edit(ws, id, Change::Update(Box::new(patch)))?;
+            edit(ws, took, id, Change::Update(Box::new(patch)))?;
             Ok(format!("{id} is P{priority} now"))
         }
         Mutation::AddDependency { id, on } => {
-            let done = edit(ws, id, Change::blocked_by(on.clone()))?;
+            let done = edit(ws, took, id, Change::blocked_by(on.clone()))?;
             Ok(if done.unchanged {
                 format!("{id} already depends on {on}")
             } else {
@@ -562,21 +596,26 @@ pub fn apply(ws: &Workspace, m: &Mutation) -> Result<String> {
                 reason: reason.clone(),
                 force: false,
             };
-            edit(ws, id, close)?;
+            edit(ws, took, id, close)?;
             Ok(format!("closed {id}"))
         }
         Mutation::Replace(b) => {
-            edit(ws, &b.id, Change::Replace(b.clone()))?;
+            edit(ws, took, &b.id, Change::Replace(b.clone()))?;
             Ok(format!("updated {} from the editor", b.id))
         }
         Mutation::Reopen { id } => {
-            edit(ws, id, Change::Reopen { reason: None })?;
+            edit(ws, took, id, Change::Reopen { reason: None })?;
             Ok(format!("reopened {id}"))
         }
     }
 }
 
 /// One change to one bead, as this window's user.
-fn edit(ws: &Workspace, id: &str, change: Change) -> Result<Edited> {
-    ops::change::edit_as(ws, id, &ws.actor, &change)
+fn edit(ws: &Workspace, took: &mut Vec<store::Change>, id: &str, change: Change) -> Result<Edited> {
+    let m = ops::change::edit(ws, std::slice::from_ref(&id.to_owned()), &change)?;
+    took.extend(m.applied.changes);
+    m.value
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NotFound(id.to_owned()))
 }

@@ -115,3 +115,33 @@ fn an_agent_run_is_recorded_and_counted_in_loom_metadata() {
         assert_eq!(last_event(&repo), "agent_run");
     }
 }
+
+#[test]
+fn undo_puts_beads_back_but_never_over_later_work() {
+    let repo = TestRepo::with_loom("yaml");
+    let a = repo.create("A", &["-p", "2"]);
+    let ws = workspace(&repo);
+    let ids = std::slice::from_ref(&a);
+    let set = |p: i64| {
+        let patch = Patch {
+            priority: Some(p),
+            ..Patch::default()
+        };
+        change::edit(&ws, ids, &Change::Update(Box::new(patch))).unwrap()
+    };
+    let first = set(0);
+    let undone = loom::ops::undo::undo(&ws, &first.applied.changes).unwrap();
+    assert_eq!(undone.value, [a.clone()]);
+    assert_eq!(last_event(&repo), "undone");
+    let v = repo.json(&["show", &a]);
+    let bead = if v.is_array() { &v[0] } else { &v };
+    assert_eq!(bead["priority"], 2, "back as it was");
+    // A change someone else made after: not thrown away.
+    let second = set(1);
+    repo.ok(&["update", &a, "-p", "3"]);
+    let err = loom::ops::undo::undo(&ws, &second.applied.changes).unwrap_err();
+    assert!(err.to_string().contains("changed again since"), "{err}");
+    let v = repo.json(&["show", &a]);
+    let bead = if v.is_array() { &v[0] } else { &v };
+    assert_eq!(bead["priority"], 3);
+}

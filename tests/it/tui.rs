@@ -475,3 +475,52 @@ async fn a_followed_run_that_dies_ends_here_too() {
         Some(loom::event::Outcome::Interrupted)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn u_takes_back_your_last_change_as_a_new_commit() {
+    let repo = TestRepo::with_loom("yaml");
+    let a = repo.create("Undo me", &["-p", "2"]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |app| app.board.total == 1).await);
+    select(&mut s, &a);
+    key(&mut s, KeyCode::Char('x'));
+    typed(&mut s, "by mistake");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |app| app.board.find(&a).map(|x| x.0)
+            == Some(Column::Done))
+            .await
+    );
+    let commits = repo.commit_count();
+    key(&mut s, KeyCode::Char('u'));
+    assert!(
+        s.settle(WAIT, |app| app.board.find(&a).map(|x| x.0)
+            == Some(Column::Ready))
+            .await,
+        "the close was taken back"
+    );
+    assert_eq!(
+        repo.commit_count(),
+        commits + 1,
+        "a new commit, history kept"
+    );
+    let last = repo.git(&["log", "-1", "--format=%B"]);
+    assert!(last.contains("Loom-Event: undone"), "{last}");
+    let shown = repo.json(&["show", &a]);
+    let shown = if shown.is_array() {
+        shown[0].clone()
+    } else {
+        shown
+    };
+    assert_eq!(shown["status"], "open");
+    assert!(shown.get("close_reason").is_none(), "{shown}");
+    // Nothing more of this window's to undo.
+    key(&mut s, KeyCode::Char('u'));
+    assert!(
+        s.settle(WAIT, |app| app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.1.contains("nothing you changed")))
+            .await
+    );
+}
