@@ -1,0 +1,259 @@
+//! What an action does in each view: on a bead (start, close, edit, …), on the board (move,
+//! fold, filter, sort), in the detail, the logs, the agents and the decisions panes.
+
+use super::*;
+
+impl App {
+    /// Actions on a bead, from any view that has one selected.
+    pub(super) fn bead_action(&mut self, action: Action, id: String) -> Vec<Command> {
+        match action {
+            Action::Open => self.open_detail(id),
+            Action::Edit => {
+                self.pending_edit = Some(id.clone());
+                vec![Command::LoadDetail(id)]
+            }
+            Action::EditExternal => vec![Command::EditExternal(id)],
+            Action::Priority => {
+                self.overlay = Some(Overlay::Priority(id));
+                Vec::new()
+            }
+            Action::AddDependency => {
+                let items: Vec<PickItem> = self
+                    .board
+                    .columns
+                    .iter()
+                    .flatten()
+                    .filter(|c| c.id != id)
+                    .map(|c| PickItem {
+                        id: c.id.clone(),
+                        label: format!("{}  {}", c.id, c.title),
+                    })
+                    .collect();
+                self.overlay = Some(Overlay::Picker(Box::new(Picker::new(&id, items))));
+                Vec::new()
+            }
+            Action::Close => {
+                self.overlay = Some(Overlay::Close {
+                    id,
+                    reason: LineInput::default(),
+                });
+                Vec::new()
+            }
+            Action::Reopen => vec![Command::Mutate(Mutation::Reopen { id })],
+            Action::Pair => self.open_pair(id),
+            Action::StartStop => {
+                if self.live.running(&id) {
+                    vec![Command::Stop(id)]
+                } else {
+                    vec![Command::Start(id)]
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) fn board_action(&mut self, action: Action) -> Vec<Command> {
+        let len = |app: &App, c: usize| app.board.column(Column::ALL[c]).len();
+        match action {
+            Action::Left | Action::Right => {
+                let step: isize = if action == Action::Left { -1 } else { 1 };
+                let mut next = self.col as isize + step;
+                // Folded-away columns are stepped over.
+                while (0..COLUMNS as isize).contains(&next)
+                    && !self.board.shown(Column::ALL[next as usize])
+                {
+                    next += step;
+                }
+                if (0..COLUMNS as isize).contains(&next) {
+                    self.col = next as usize;
+                }
+            }
+            Action::Up => self.rows[self.col] = self.rows[self.col].saturating_sub(1),
+            Action::Down => {
+                if self.rows[self.col] + 1 < len(self, self.col) {
+                    self.rows[self.col] += 1;
+                }
+            }
+            Action::PageUp => self.rows[self.col] = self.rows[self.col].saturating_sub(5),
+            Action::PageDown => {
+                self.rows[self.col] =
+                    (self.rows[self.col] + 5).min(len(self, self.col).saturating_sub(1))
+            }
+            Action::Top => self.rows[self.col] = 0,
+            Action::Bottom => self.rows[self.col] = len(self, self.col).saturating_sub(1),
+            Action::ToggleDone => {
+                self.done_folded = !self.done_shut();
+            }
+            Action::New => {
+                self.overlay = Some(Overlay::Form(Box::new(BeadForm::new_bead())));
+            }
+            Action::Filter => {
+                self.overlay = Some(Overlay::Filter(LineInput::new(&self.filter.text)));
+            }
+            Action::Sort => {
+                self.filter.sort = self.filter.sort.next();
+                self.say(true, format!("sorted by {}", self.filter.sort.name()));
+                return vec![Command::SetFilter(self.filter.clone())];
+            }
+            Action::Back => {
+                if !self.filter.is_empty() {
+                    self.filter = Filter::default();
+                    return vec![Command::SetFilter(Filter::default())];
+                }
+            }
+            Action::Open if self.column() == Column::Done && self.done_shut() => {
+                self.done_folded = false;
+            }
+            other => {
+                if let Some(id) = self.selected().map(|c| c.id.clone()) {
+                    self.remember();
+                    return self.bead_action(other, id);
+                }
+            }
+        }
+        self.remember();
+        Vec::new()
+    }
+
+    pub(super) fn detail_links(&self) -> Vec<String> {
+        self.detail
+            .detail
+            .as_ref()
+            .map(|d| {
+                d.depends_on
+                    .iter()
+                    .chain(&d.dependents)
+                    .map(|x| x.0.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub(super) fn detail_action(&mut self, action: Action) -> Vec<Command> {
+        let links = self.detail_links();
+        match action {
+            Action::Back => {
+                self.view = self.back;
+                Vec::new()
+            }
+            Action::Down => {
+                if !links.is_empty() {
+                    self.detail.link = (self.detail.link + 1).min(links.len() - 1);
+                }
+                Vec::new()
+            }
+            Action::Up => {
+                self.detail.link = self.detail.link.saturating_sub(1);
+                Vec::new()
+            }
+            Action::PageDown => {
+                self.detail.scroll = self.detail.scroll.saturating_add(10);
+                Vec::new()
+            }
+            Action::PageUp => {
+                self.detail.scroll = self.detail.scroll.saturating_sub(10);
+                Vec::new()
+            }
+            Action::Top => {
+                self.detail.scroll = 0;
+                Vec::new()
+            }
+            // Enter follows the selected dependency.
+            Action::Open => match links.get(self.detail.link) {
+                Some(id) => {
+                    let id = id.clone();
+                    self.open_detail(id)
+                }
+                None => Vec::new(),
+            },
+            other => {
+                let id = self.detail.id.clone();
+                self.bead_action(other, id)
+            }
+        }
+    }
+
+    pub(super) fn logs_action(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Up => self.logs.move_by(-1),
+            Action::Down => self.logs.move_by(1),
+            Action::PageUp => self.logs.move_by(-20),
+            Action::PageDown => self.logs.move_by(20),
+            Action::Top => self.logs.jump_to_start(),
+            Action::Bottom => self.logs.jump_to_end(),
+            Action::Open => self.logs.toggle(),
+            Action::Search => {
+                self.overlay = Some(Overlay::Search(LineInput::new(
+                    self.logs.search.as_deref().unwrap_or(""),
+                )));
+            }
+            Action::SearchNext => {
+                let found = self.logs.search_next();
+                self.say_if_not(found, "no match");
+            }
+            // `/` in the logs: all beads, or back to the selected one.
+            Action::Filter => {
+                self.logs.only = match self.logs.only {
+                    Some(_) => None,
+                    None => self.selected().map(|c| c.id.clone()),
+                };
+            }
+            Action::Back => self.view = View::Board,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    pub(super) fn agents_action(&mut self, action: Action) -> Vec<Command> {
+        let n = self.live.agents.len();
+        match action {
+            Action::Up => self.agents_row = self.agents_row.saturating_sub(1),
+            Action::Down => self.agents_row = (self.agents_row + 1).min(n.saturating_sub(1)),
+            Action::Back => self.view = View::Board,
+            Action::StartStop | Action::Open => {
+                if let Some(id) = self.live.agents.keys().nth(self.agents_row).cloned() {
+                    return self.bead_action(action, id);
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    pub(super) fn decisions_action(&mut self, action: Action) -> Vec<Command> {
+        let n = self.board.decisions.len();
+        let id = self
+            .board
+            .decisions
+            .get(self.decisions_row)
+            .map(|d| d.id.clone());
+        match (action, id) {
+            (Action::Up, _) => self.decisions_row = self.decisions_row.saturating_sub(1),
+            (Action::Down, _) => {
+                self.decisions_row = (self.decisions_row + 1).min(n.saturating_sub(1))
+            }
+            (Action::Back, _) => self.view = View::Board,
+            (Action::Approve, Some(id)) => {
+                return vec![Command::Decide {
+                    id,
+                    verdict: Verdict::Approve,
+                }];
+            }
+            (Action::Deny, Some(id)) => {
+                return vec![Command::Decide {
+                    id,
+                    verdict: Verdict::Deny,
+                }];
+            }
+            (Action::Answer, Some(decision)) => {
+                self.overlay = Some(Overlay::Answer {
+                    decision,
+                    text: LineInput::default(),
+                });
+            }
+            (Action::Open, Some(id)) => return self.open_detail(id),
+            _ => {}
+        }
+        Vec::new()
+    }
+}
