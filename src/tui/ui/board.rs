@@ -17,6 +17,9 @@ use crate::tui::app::App;
 use crate::tui::model::{COLUMNS, Card, Column};
 use crate::tui::theme::{Role, Theme};
 
+/// Width of an empty column (its title and count).
+const EMPTY_WIDTH: u16 = 16;
+
 /// Lines per card, the blank line after it included.
 pub const CARD: u16 = 4;
 
@@ -62,10 +65,15 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
         .into_iter()
         .filter(|c| app.board.shown(*c))
         .collect();
+    // An empty column (but Ready, and the one the cursor is in) narrows to its title, leaving
+    // the room to the columns with cards.
+    let narrow =
+        |c: Column| c != Column::Ready && c.index() != app.col && app.board.column(c).is_empty();
     let constraints: Vec<Constraint> = shown
         .iter()
         .map(|c| match (c, folded) {
             (Column::Done, true) => Constraint::Length(done_width),
+            (c, _) if narrow(*c) => Constraint::Length(EMPTY_WIDTH),
             _ => Constraint::Fill(1),
         })
         .collect();
@@ -117,7 +125,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
         if cards.is_empty() {
             let empty = match c {
                 Column::Ready => "nothing ready",
-                Column::InProgress => "no agent at work",
+                Column::InProgress if !narrow(*c) => "no agent at work",
                 _ => "",
             };
             f.render_widget(
