@@ -170,25 +170,34 @@ pub fn apply(
 
 /// Applies `change` to each of `ids` (full ids or unique prefixes) in one commit.
 pub fn edit(ws: &Workspace, ids: &[String], change: &Change) -> Result<Mutation<Vec<Edited>>> {
+    edit_by(ws, ids, &ws.actor, change)
+}
+
+/// [`edit`] of one bead, as the actor `actor` (an agent) rather than the workspace's.
+pub fn edit_as(ws: &Workspace, id: &str, actor: &str, change: &Change) -> Result<Edited> {
+    let m = edit_by(ws, &[id.to_owned()], actor, change)?;
+    m.value
+        .into_iter()
+        .next()
+        .ok_or_else(|| crate::error::Error::NotFound(id.to_owned()))
+}
+
+/// [`edit`] by `actor`.
+fn edit_by(
+    ws: &Workspace,
+    ids: &[String],
+    actor: &str,
+    change: &Change,
+) -> Result<Mutation<Vec<Edited>>> {
     let now = Timestamp::now();
     ws.mutate(change.commit_kind(), TxOptions::default(), |tx| {
         let mut out = Vec::with_capacity(ids.len());
         for q in ids {
             let id = tx.resolve(q)?;
-            out.push(apply(tx, &id, change, &ws.actor, &now)?);
+            out.push(apply(tx, &id, change, actor, &now)?);
         }
         Ok(out)
     })
-}
-
-/// [`edit`] of one bead, as the actor `actor` (an agent) rather than the workspace's.
-pub fn edit_as(ws: &Workspace, id: &str, actor: &str, change: &Change) -> Result<Edited> {
-    let now = Timestamp::now();
-    let m = ws.mutate(change.commit_kind(), TxOptions::default(), |tx| {
-        let id = tx.resolve(id)?;
-        apply(tx, &id, change, actor, &now)
-    })?;
-    Ok(m.value)
 }
 
 fn update(tx: &mut Tx, id: &str, p: &Patch, actor: &str, now: &Timestamp) -> Result<()> {
