@@ -250,6 +250,9 @@ pub struct UpdateArgs {
     /// Assign to yourself and set in_progress.
     #[arg(long)]
     claim: bool,
+    /// Make it a child of this bead ("" removes its parent).
+    #[arg(long)]
+    parent: Option<String>,
 }
 
 fn opt_text(v: &Option<String>) -> Option<Option<String>> {
@@ -303,6 +306,7 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
         add_labels: add,
         remove_labels: remove,
         blockers: None,
+        parent: opt_text(&a.parent),
     };
     let m = change::edit(&ws, &a.ids, &Change::Update(Box::new(patch)))?;
     report_beads(ctx, &ws, &m, &ids_of(&m), "Updated")

@@ -34,8 +34,11 @@ pub struct Patch {
     pub labels: Option<Vec<String>>,
     pub add_labels: Vec<String>,
     pub remove_labels: Vec<String>,
-    /// Exactly these beads block it (its other blocking dependencies go; other types stay).
+    /// Exactly these beads block it (its other `blocks` and `conditional-blocks` dependencies
+    /// go; other types, the parent among them, stay).
     pub blockers: Option<Vec<String>>,
+    /// Make it a child of this bead (its `parent-child` dependency replaced), or of none.
+    pub parent: Option<Option<String>>,
 }
 
 /// One edit to existing beads.
@@ -214,6 +217,9 @@ fn update(tx: &mut Tx, id: &str, p: &Patch, actor: &str, now: &Timestamp) -> Res
     if let Some(want) = &p.blockers {
         set_blockers(tx, id, want, actor, now)?;
     }
+    if let Some(parent) = &p.parent {
+        set_parent(tx, id, parent.as_deref(), actor, now)?;
+    }
     let b = tx.get_mut(id)?;
     if let Some(v) = p.priority {
         b.priority = v;
@@ -260,11 +266,36 @@ fn set_blockers(
     now: &Timestamp,
 ) -> Result<()> {
     let want: Vec<String> = want.iter().map(|q| tx.resolve(q)).collect::<Result<_>>()?;
-    tx.get_mut(id)?
-        .dependencies
-        .retain(|d| !dep_type::blocks_directly(&d.dep_type) || want.contains(&d.depends_on_id));
+    tx.get_mut(id)?.dependencies.retain(|d| {
+        !dep_type::blocks_directly(&d.dep_type)
+            || d.dep_type == dep_type::PARENT_CHILD
+            || want.contains(&d.depends_on_id)
+    });
     for on in &want {
         edit::add_dependency(tx, id, on, dep_type::BLOCKS, actor, now)?;
+    }
+    Ok(())
+}
+
+/// Makes `parent` (full id or prefix) `id`'s only parent, or removes its parent.
+fn set_parent(
+    tx: &mut Tx,
+    id: &str,
+    parent: Option<&str>,
+    actor: &str,
+    now: &Timestamp,
+) -> Result<()> {
+    let parent = parent.map(|q| tx.resolve(q)).transpose()?;
+    if parent.as_deref() == Some(id) {
+        return Err(crate::error::Error::Refused(format!(
+            "{id} cannot be its own parent; choose another bead or none"
+        )));
+    }
+    tx.get_mut(id)?.dependencies.retain(|d| {
+        d.dep_type != dep_type::PARENT_CHILD || parent.as_deref() == Some(d.depends_on_id.as_str())
+    });
+    if let Some(p) = &parent {
+        edit::add_dependency(tx, id, p, dep_type::PARENT_CHILD, actor, now)?;
     }
     Ok(())
 }

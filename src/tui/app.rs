@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::git::LogEntry;
 use crate::ops::decision::Verdict;
 
-use super::forms::{BeadDraft, BeadForm, LineInput, PickItem, Picker};
+use super::forms::{BeadDraft, BeadForm, Known, LineInput, PickItem, Picker};
 use super::keys::{Action, KeyMap};
 use super::live::Live;
 use super::logs::Logs;
@@ -113,10 +113,12 @@ pub struct DetailView {
 /// A change to make to beads.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mutation {
-    Create(BeadDraft),
+    Create(Box<BeadDraft>),
+    /// Write what changed between `was` and `draft`.
     Update {
         id: String,
-        draft: BeadDraft,
+        draft: Box<BeadDraft>,
+        was: Box<BeadDraft>,
     },
     Priority {
         id: String,
@@ -198,6 +200,11 @@ pub enum AppEvent {
     /// The outcome of a command: a message to show.
     Done {
         ok: bool,
+        message: String,
+    },
+    /// The store refused what the bead form saved: the form comes back with why.
+    Unsaved {
+        mutation: Box<Mutation>,
         message: String,
     },
     /// Time passed (paced text, elapsed counters).
@@ -312,6 +319,27 @@ impl App {
                 body: format!("{} {}", d.id, d.title),
             })
             .collect()
+    }
+
+    /// Every bead on the board, for pickers: `id  title`.
+    pub(super) fn bead_items(&self) -> Vec<PickItem> {
+        self.board
+            .columns
+            .iter()
+            .flatten()
+            .map(|c| PickItem {
+                id: c.id.clone(),
+                label: format!("{}  {}", c.id, c.title),
+            })
+            .collect()
+    }
+
+    /// What the bead form offers: the labels in use and the beads on the board.
+    pub(super) fn known(&self) -> Known {
+        Known {
+            labels: self.board.labels.clone(),
+            beads: self.bead_items(),
+        }
     }
 
     /// The palette's choices: every action (with its key), then every bead on the board.
@@ -483,20 +511,12 @@ impl App {
                 let id = d.bead.id.clone();
                 if self.pending_edit.as_deref() == Some(id.as_str()) {
                     self.pending_edit = None;
-                    let draft = BeadDraft {
-                        title: d.bead.title.clone(),
-                        issue_type: d.bead.issue_type.clone(),
-                        priority: d.bead.priority,
-                        description: d.bead.description.clone().unwrap_or_default(),
-                        depends_on: d
-                            .bead
-                            .dependencies
-                            .iter()
-                            .filter(|x| crate::bead::dep_type::blocks_directly(&x.dep_type))
-                            .map(|x| x.depends_on_id.clone())
-                            .collect(),
-                    };
-                    self.overlay = Some(Overlay::Form(Box::new(BeadForm::edit(&id, &draft))));
+                    let draft = draft_of(&d.bead);
+                    self.overlay = Some(Overlay::Form(Box::new(BeadForm::edit(
+                        &id,
+                        &draft,
+                        self.known(),
+                    ))));
                 }
                 if self.detail.id == id {
                     self.detail.detail = Some(*d);
@@ -547,6 +567,10 @@ impl App {
             }
             AppEvent::Done { ok, message } => {
                 self.say(ok, message);
+                Vec::new()
+            }
+            AppEvent::Unsaved { mutation, message } => {
+                self.reopen_form(*mutation, message);
                 Vec::new()
             }
             AppEvent::Orchestrator { running, message } => {
@@ -670,3 +694,35 @@ mod views;
 
 #[cfg(test)]
 mod tests;
+
+/// The form's view of a bead.
+pub fn draft_of(b: &Bead) -> BeadDraft {
+    use crate::bead::dep_type;
+    let text = |t: &Option<String>| t.clone().unwrap_or_default();
+    BeadDraft {
+        title: b.title.clone(),
+        issue_type: b.issue_type.clone(),
+        priority: b.priority,
+        status: b.status.clone(),
+        assignee: text(&b.assignee),
+        labels: b.labels.clone(),
+        parent: b
+            .dependencies
+            .iter()
+            .find(|x| x.dep_type == dep_type::PARENT_CHILD)
+            .map(|x| x.depends_on_id.clone())
+            .unwrap_or_default(),
+        depends_on: b
+            .dependencies
+            .iter()
+            .filter(|x| {
+                dep_type::blocks_directly(&x.dep_type) && x.dep_type != dep_type::PARENT_CHILD
+            })
+            .map(|x| x.depends_on_id.clone())
+            .collect(),
+        description: text(&b.description),
+        design: text(&b.design),
+        acceptance: text(&b.acceptance_criteria),
+        notes: text(&b.notes),
+    }
+}

@@ -1,13 +1,15 @@
-//! Text entry: the bead form (`n` new, `e` edit: title, type, priority, description,
-//! dependencies), the fuzzy picker (`d` add a dependency), and one-line prompts (filter, close
-//! reason, answers). Each takes raw keys and says what became of them.
+//! Text entry: the fuzzy picker (`d` add a dependency, `:` the palette, the form's parent),
+//! one-line prompts (filter, close reason, answers) and the bead form ([`bead`]). Each takes
+//! raw keys and says what became of them.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher};
 use ratatui_textarea::TextArea;
 
-use crate::bead::issue_type;
+mod bead;
+
+pub use bead::{BeadDraft, BeadForm, Field, Known};
 
 /// What a key did to an input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,211 +56,6 @@ impl LineInput {
 
     pub fn paste(&mut self, text: &str) {
         self.area.insert_str(text.replace(['\n', '\r'], " "));
-    }
-}
-
-/// The fields of the bead form, in tab order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Field {
-    Title,
-    Type,
-    Priority,
-    Description,
-    Dependencies,
-}
-
-impl Field {
-    pub const ALL: [Field; 5] = [
-        Field::Title,
-        Field::Type,
-        Field::Priority,
-        Field::Description,
-        Field::Dependencies,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Field::Title => "Title",
-            Field::Type => "Type",
-            Field::Priority => "Priority",
-            Field::Description => "Description",
-            Field::Dependencies => "Blocked by",
-        }
-    }
-}
-
-/// The types offered in the form (←/→ cycle).
-pub const TYPES: [&str; 6] = [
-    issue_type::TASK,
-    issue_type::BUG,
-    issue_type::FEATURE,
-    issue_type::CHORE,
-    issue_type::EPIC,
-    issue_type::DECISION,
-];
-
-/// What the form produces.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BeadDraft {
-    pub title: String,
-    pub issue_type: String,
-    pub priority: i64,
-    pub description: String,
-    /// Ids (or prefixes) it is blocked by.
-    pub depends_on: Vec<String>,
-}
-
-/// The new/edit bead form.
-#[derive(Debug)]
-pub struct BeadForm {
-    /// `None`: a new bead; `Some(id)`: editing it.
-    pub editing: Option<String>,
-    pub focus: Field,
-    pub title: LineInput,
-    pub type_index: usize,
-    pub priority: i64,
-    pub description: TextArea<'static>,
-    pub deps: LineInput,
-    /// Why the last submit was refused.
-    pub error: Option<String>,
-}
-
-impl BeadForm {
-    pub fn new_bead() -> BeadForm {
-        BeadForm {
-            editing: None,
-            focus: Field::Title,
-            title: LineInput::default(),
-            type_index: 0,
-            priority: 2,
-            description: TextArea::default(),
-            deps: LineInput::default(),
-            error: None,
-        }
-    }
-
-    pub fn edit(id: &str, d: &BeadDraft) -> BeadForm {
-        BeadForm {
-            editing: Some(id.to_owned()),
-            focus: Field::Title,
-            title: LineInput::new(&d.title),
-            type_index: TYPES.iter().position(|t| *t == d.issue_type).unwrap_or(0),
-            priority: d.priority.clamp(0, 4),
-            description: TextArea::new(d.description.lines().map(str::to_owned).collect()),
-            deps: LineInput::new(&d.depends_on.join(" ")),
-            error: None,
-        }
-    }
-
-    pub fn draft(&self) -> BeadDraft {
-        BeadDraft {
-            title: self.title.text().trim().to_owned(),
-            issue_type: TYPES
-                .get(self.type_index)
-                .copied()
-                .unwrap_or("task")
-                .to_owned(),
-            priority: self.priority,
-            description: self.description.lines().join("\n").trim_end().to_owned(),
-            depends_on: self
-                .deps
-                .text()
-                .split([' ', ','])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        }
-    }
-
-    fn move_focus(&mut self, forward: bool) {
-        let i = Field::ALL
-            .iter()
-            .position(|f| *f == self.focus)
-            .unwrap_or(0);
-        let n = Field::ALL.len();
-        self.focus = Field::ALL[if forward {
-            (i + 1) % n
-        } else {
-            (i + n - 1) % n
-        }];
-    }
-
-    /// Tab/shift-tab move between fields, ctrl+s or Enter on a one-line field submits, Esc
-    /// cancels; ←/→ (or space) change the type and priority; digits 0–4 set the priority.
-    pub fn key(&mut self, k: KeyEvent) -> Outcome {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        match k.code {
-            KeyCode::Esc => return Outcome::Cancel,
-            KeyCode::Tab => {
-                self.move_focus(true);
-                return Outcome::Editing;
-            }
-            KeyCode::BackTab => {
-                self.move_focus(false);
-                return Outcome::Editing;
-            }
-            KeyCode::Char('s') if ctrl => return self.submit(),
-            _ => {}
-        }
-        match self.focus {
-            Field::Title => match self.title.key(k) {
-                Outcome::Submit => return self.submit(),
-                o => return o,
-            },
-            Field::Dependencies => match self.deps.key(k) {
-                Outcome::Submit => return self.submit(),
-                o => return o,
-            },
-            Field::Type => match k.code {
-                KeyCode::Left | KeyCode::Char('h') => {
-                    self.type_index = (self.type_index + TYPES.len() - 1) % TYPES.len()
-                }
-                KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(' ') => {
-                    self.type_index = (self.type_index + 1) % TYPES.len()
-                }
-                KeyCode::Enter => return self.submit(),
-                _ => {}
-            },
-            Field::Priority => match k.code {
-                KeyCode::Left | KeyCode::Char('h') => self.priority = (self.priority - 1).max(0),
-                KeyCode::Right | KeyCode::Char('l') | KeyCode::Char(' ') => {
-                    self.priority = (self.priority + 1).min(4)
-                }
-                KeyCode::Char(c @ '0'..='4') => self.priority = i64::from(c as u8 - b'0'),
-                KeyCode::Enter => return self.submit(),
-                _ => {}
-            },
-            Field::Description => {
-                self.description.input(k);
-            }
-        }
-        Outcome::Editing
-    }
-
-    fn submit(&mut self) -> Outcome {
-        let d = self.draft();
-        if d.title.is_empty() {
-            self.error = Some("the title cannot be empty".into());
-            self.focus = Field::Title;
-            return Outcome::Editing;
-        }
-        if d.title.chars().count() > 500 {
-            self.error = Some("the title is longer than 500 characters".into());
-            return Outcome::Editing;
-        }
-        Outcome::Submit
-    }
-
-    pub fn paste(&mut self, text: &str) {
-        match self.focus {
-            Field::Title => self.title.paste(text),
-            Field::Dependencies => self.deps.paste(text),
-            Field::Description => {
-                self.description.insert_str(text);
-            }
-            _ => {}
-        }
     }
 }
 
@@ -373,46 +170,6 @@ mod tests {
 
     fn typed(s: &str) -> Vec<KeyEvent> {
         s.chars().map(|c| key(KeyCode::Char(c))).collect()
-    }
-
-    #[test]
-    fn the_form_moves_edits_and_validates() {
-        let mut f = BeadForm::new_bead();
-        assert_eq!(
-            f.key(key(KeyCode::Enter)),
-            Outcome::Editing,
-            "empty title refused"
-        );
-        assert!(f.error.as_deref().unwrap().contains("empty"));
-        for k in typed("Fix rounding") {
-            f.key(k);
-        }
-        f.key(key(KeyCode::Tab));
-        f.key(key(KeyCode::Right)); // task -> bug
-        f.key(key(KeyCode::Tab));
-        f.key(key(KeyCode::Char('1')));
-        f.key(key(KeyCode::Tab));
-        for k in typed("line one") {
-            f.key(k);
-        }
-        f.key(key(KeyCode::Enter)); // a newline in the description
-        for k in typed("two") {
-            f.key(k);
-        }
-        f.key(key(KeyCode::Tab));
-        for k in typed("t-a1, t-b2") {
-            f.key(k);
-        }
-        assert_eq!(f.key(key(KeyCode::Enter)), Outcome::Submit);
-        let d = f.draft();
-        assert_eq!(d.title, "Fix rounding");
-        assert_eq!(d.issue_type, "bug");
-        assert_eq!(d.priority, 1);
-        assert_eq!(d.description, "line one\ntwo");
-        assert_eq!(d.depends_on, ["t-a1", "t-b2"]);
-        let mut again = BeadForm::edit("t-x", &d);
-        assert_eq!(again.draft(), d, "editing starts from the bead");
-        assert_eq!(again.key(key(KeyCode::Esc)), Outcome::Cancel);
     }
 
     #[test]

@@ -181,6 +181,8 @@ pub struct Board {
     pub ready: usize,
     /// Records that could not be read.
     pub problems: usize,
+    /// Every label in use, sorted (the form completes from these).
+    pub labels: Vec<String>,
 }
 
 impl Board {
@@ -269,6 +271,7 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         problems,
         ..Board::default()
     };
+    let mut labels: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     let mut ready_order: Vec<(usize, Card)> = Vec::new();
     // Done: most recently closed first (sorted by the closing time it was collected with).
     let mut done: Vec<(Option<&str>, Card)> = Vec::new();
@@ -276,6 +279,7 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         if b.status == status::TOMBSTONE {
             continue;
         }
+        labels.extend(b.labels.iter().map(String::as_str));
         if b.issue_type == issue_type::DECISION {
             if !status::resolves_blockers(&b.status) {
                 board.decisions.push(Decision {
@@ -387,6 +391,7 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         }
     }
     board.decisions.sort_by(|a, b| a.id.cmp(&b.id));
+    board.labels = labels.into_iter().map(str::to_owned).collect();
     board
 }
 

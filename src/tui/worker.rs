@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
 use crate::agent::persona::PersonaSet;
-use crate::bead::{Bead, Timestamp};
+use crate::bead::{Bead, Timestamp, status};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus, EventKind};
 use crate::llm::Client;
@@ -26,6 +26,7 @@ use crate::store::{self, Snapshot, TxOptions};
 use crate::workspace::Workspace;
 
 use super::app::{AppEvent, Detail, Mutation};
+use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
 mod follow;
@@ -308,15 +309,24 @@ impl Worker {
         let undo = Arc::clone(&self.undo);
         tokio::task::spawn_blocking(move || {
             let mut took = Vec::new();
-            let (ok, message) = match apply_keeping(&ws, &m, &mut took) {
-                Ok(text) => (true, text),
-                Err(e) => (false, e.with_hint()),
+            let event = match apply_keeping(&ws, &m, &mut took) {
+                Ok(message) => AppEvent::Done { ok: true, message },
+                Err(e) if matches!(m, Mutation::Create(_) | Mutation::Update { .. }) => {
+                    AppEvent::Unsaved {
+                        mutation: Box::new(m),
+                        message: e.with_hint(),
+                    }
+                }
+                Err(e) => AppEvent::Done {
+                    ok: false,
+                    message: e.with_hint(),
+                },
             };
             if !took.is_empty() {
                 lock(&undo).push(took);
             }
             rebuild.disk_changed();
-            let _ = events.send(AppEvent::Done { ok, message });
+            let _ = events.send(event);
         });
     }
 
@@ -549,7 +559,14 @@ fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) ->
     match m {
         Mutation::Create(d) => {
             let mut new = NewBead::new(d.title.clone(), actor.clone());
-            new.description = Some(d.description.clone());
+            let text = |t: &str| (!t.is_empty()).then(|| t.to_owned());
+            new.description = text(&d.description);
+            new.design = text(&d.design);
+            new.acceptance_criteria = text(&d.acceptance);
+            new.notes = text(&d.notes);
+            new.assignee = text(&d.assignee);
+            new.labels = d.labels.clone();
+            new.parent = text(&d.parent);
             new.issue_type = d.issue_type.clone();
             new.priority = d.priority;
             new.deps = d
@@ -558,22 +575,23 @@ fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) ->
                 .map(|on| DepSpec::parse(on))
                 .collect::<Result<_>>()?;
             let done = ws.mutate(CommitKind::Created, opts(), |tx| {
-                ops::create(tx, &new, &now)
+                let id = ops::create(tx, &new, &now)?;
+                if d.status != status::OPEN && !d.status.is_empty() {
+                    ops::edit::set_status(tx, &id, &d.status, None, &now)?;
+                }
+                Ok(id)
             })?;
             took.extend(done.applied.changes);
             Ok(format!("created {}: {}", done.value, d.title))
         }
-        Mutation::Update { id, draft: d } => {
-            let patch = Patch {
-                title: Some(d.title.clone()),
-                issue_type: Some(d.issue_type.clone()),
-                priority: Some(d.priority),
-                description: Some((!d.description.is_empty()).then(|| d.description.clone())),
-                blockers: Some(d.depends_on.clone()),
-                ..Patch::default()
-            };
-            edit(ws, took, id, Change::Update(Box::new(patch)))?;
-            Ok(format!("updated {id}"))
+        Mutation::Update { id, draft, was } => {
+            let patch = changed(draft, was);
+            let done = edit(ws, took, id, Change::Update(Box::new(patch)))?;
+            Ok(if done.unchanged {
+                format!("{id}: nothing changed")
+            } else {
+                format!("updated {id}")
+            })
         }
         Mutation::Priority { id, priority } => {
             let patch = Patch {
@@ -607,6 +625,29 @@ fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) ->
             edit(ws, took, id, Change::Reopen { reason: None })?;
             Ok(format!("reopened {id}"))
         }
+    }
+}
+
+/// What the form changed, as a patch: only the fields that differ from `was`, so an edit
+/// never writes back what someone else changed meanwhile in a field the user left alone.
+fn changed(d: &BeadDraft, was: &BeadDraft) -> Patch {
+    let text =
+        |now: &str, then: &str| (now != then).then(|| (!now.is_empty()).then(|| now.to_owned()));
+    let differs = |now: &String, then: &String| (now != then).then(|| now.clone());
+    Patch {
+        title: differs(&d.title, &was.title),
+        issue_type: differs(&d.issue_type, &was.issue_type),
+        priority: (d.priority != was.priority).then_some(d.priority),
+        status: differs(&d.status, &was.status),
+        assignee: text(&d.assignee, &was.assignee),
+        labels: (d.labels != was.labels).then(|| d.labels.clone()),
+        parent: text(&d.parent, &was.parent),
+        blockers: (d.depends_on != was.depends_on).then(|| d.depends_on.clone()),
+        description: text(&d.description, &was.description),
+        design: text(&d.design, &was.design),
+        acceptance_criteria: text(&d.acceptance, &was.acceptance),
+        notes: text(&d.notes, &was.notes),
+        ..Patch::default()
     }
 }
 

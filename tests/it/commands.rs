@@ -234,6 +234,27 @@ fn update_close_reopen_labels_comments() {
         "looks good"
     );
 
+    // --parent reparents (one parent-child dependency) and "" removes it.
+    let epic = repo.create("Epic", &["-t", "epic"]);
+    let other = repo.create("Other epic", &["-t", "epic"]);
+    let parents = |repo: &TestRepo| -> Vec<String> {
+        repo.json(&["show", &id])["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["type"] == "parent-child")
+            .map(|d| d["depends_on_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    repo.ok(&["update", &id, "--parent", &epic]);
+    assert_eq!(parents(&repo), [epic.clone()]);
+    repo.ok(&["update", &id, "--parent", &other]);
+    assert_eq!(parents(&repo), [other.clone()], "replaced, not added");
+    repo.ok(&["update", &id, "--parent", ""]);
+    assert!(parents(&repo).is_empty());
+    let err = repo.fails(&["update", &id, "--parent", &id], 1);
+    assert!(err.contains("own parent"), "{err}");
+
     // Bad values are refused with what to do, and nothing is written.
     let head = repo.commit_count();
     let err = repo.fails(&["update", &id, "-p", "9"], 2);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use loom::tui::app::{AppEvent, View};
+use loom::tui::app::{AppEvent, Overlay, View};
 use loom::tui::keys::KeyMap;
 use loom::tui::model::Column;
 use loom::tui::runtime::{Options, Session};
@@ -110,52 +110,162 @@ fn select(s: &mut Session, id: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn creating_a_bead_through_the_form_writes_a_file_and_a_commit() {
-    let repo = TestRepo::with_loom("yaml");
-    let mut s = open(&repo);
-    assert!(s.settle(WAIT, |a| a.loaded).await, "the first board");
-    let commits = repo.commit_count();
-    key(&mut s, KeyCode::Char('n'));
-    typed(&mut s, "Make the login faster");
-    key(&mut s, KeyCode::Tab); // type
-    key(&mut s, KeyCode::Right); // → bug
-    key(&mut s, KeyCode::Tab); // priority
-    key(&mut s, KeyCode::Char('1'));
-    key(&mut s, KeyCode::Tab); // description
-    typed(&mut s, "It takes *four* seconds.");
+fn ctrl_s(s: &mut Session) {
     s.handle(AppEvent::Key(KeyEvent::new(
         KeyCode::Char('s'),
         KeyModifiers::CONTROL,
     )));
+}
+
+/// Tabs to the form field labelled `label`.
+fn to_field(s: &mut Session, label: &str) {
+    for _ in 0..20 {
+        match &s.app.overlay {
+            Some(Overlay::Form(f)) if f.focus.label() == label => return,
+            Some(Overlay::Form(_)) => key(s, KeyCode::Tab),
+            other => panic!("no form open: {other:?}"),
+        }
+    }
+    panic!("no field {label}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_form_creates_an_epic_child_with_labels_and_a_parent() {
+    let repo = TestRepo::with_loom("yaml");
+    let epic = repo.create("Checkout epic", &["-t", "epic", "-l", "frontend"]);
+    repo.create("Other", &["-l", "backend"]);
+    let mut s = open(&repo);
+    assert!(
+        s.settle(WAIT, |a| a.board.total == 2).await,
+        "the first board"
+    );
+    let commits = repo.commit_count();
+    key(&mut s, KeyCode::Char('n'));
+    typed(&mut s, "Make the login faster");
+    to_field(&mut s, "Type");
+    key(&mut s, KeyCode::Right); // → bug
+    to_field(&mut s, "Priority");
+    key(&mut s, KeyCode::Char('1'));
+    to_field(&mut s, "Assignee");
+    typed(&mut s, "ada");
+    to_field(&mut s, "Labels");
+    typed(&mut s, "fro");
+    key(&mut s, KeyCode::Tab); // completes "frontend" from the store's labels
+    typed(&mut s, "perf");
+    to_field(&mut s, "Parent");
+    key(&mut s, KeyCode::Enter); // the picker
+    typed(&mut s, "checkout");
+    key(&mut s, KeyCode::Enter);
+    to_field(&mut s, "Description");
+    typed(&mut s, "It takes *four* seconds.");
+    to_field(&mut s, "Acceptance");
+    typed(&mut s, "Under one second.");
+    ctrl_s(&mut s);
     assert!(s.app.overlay.is_none(), "the form closed");
     assert!(
-        s.settle(WAIT, |a| a
-            .board
-            .column(Column::Ready)
-            .iter()
-            .any(|c| c.title == "Make the login faster"))
-            .await,
-        "the new bead shows in Ready"
+        s.settle(WAIT, |a| a.board.total == 3).await,
+        "the new bead shows"
     );
+    let child = format!("{epic}.1");
+    let (col, _) = s
+        .app
+        .board
+        .find(&child)
+        .expect("the child by its <parent>.N id");
     let card = s
         .app
         .board
-        .column(Column::Ready)
+        .column(col)
         .iter()
-        .find(|c| c.title == "Make the login faster")
+        .find(|c| c.id == child)
         .unwrap()
         .clone();
     assert_eq!((card.priority, card.issue_type.as_str()), (1, "bug"));
-    let file = repo.read_string(&format!(".beads/beads/{}.yaml", card.id));
-    assert!(file.contains("title: Make the login faster"), "{file}");
-    assert!(file.contains("It takes *four* seconds."), "{file}");
+    let shown = repo.ok(&["show", &child, "--json"]);
+    let b: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let b = if b.is_array() { b[0].clone() } else { b };
+    assert_eq!(b["assignee"], "ada");
+    assert_eq!(b["labels"], serde_json::json!(["frontend", "perf"]));
+    assert_eq!(b["description"], "It takes *four* seconds.");
+    assert_eq!(b["acceptance_criteria"], "Under one second.");
+    assert!(
+        shown.contains("parent-child") && shown.contains(&epic),
+        "{shown}"
+    );
     assert_eq!(repo.commit_count(), commits + 1, "one commit");
     let log = repo.git(&["log", "-1", "--format=%s%n%b"]);
-    assert!(log.contains(&format!("Loom-Bead: {}", card.id)), "{log}");
+    assert!(log.contains(&format!("Loom-Bead: {child}")), "{log}");
     assert!(log.contains("Loom-Actor: tester"), "{log}");
+
+    // Editing writes only what changed; a refused save keeps what was typed and says why.
+    select(&mut s, &child);
+    key(&mut s, KeyCode::Char('e'));
+    assert!(
+        s.settle(WAIT, |a| matches!(a.overlay, Some(Overlay::Form(_))))
+            .await,
+        "the edit form"
+    );
+    to_field(&mut s, "Parent");
+    for _ in 0..20 {
+        key(&mut s, KeyCode::Backspace);
+    }
+    typed(&mut s, "nosuchbead");
+    to_field(&mut s, "Notes");
+    typed(&mut s, "Measured on staging.");
+    ctrl_s(&mut s);
+    assert!(
+        s.settle(
+            WAIT,
+            |a| matches!(&a.overlay, Some(Overlay::Form(f)) if f.error.is_some())
+        )
+        .await,
+        "the refusal reopens the form"
+    );
+    let Some(Overlay::Form(f)) = &s.app.overlay else {
+        unreachable!()
+    };
+    let error = f.error.clone().unwrap_or_default();
+    assert!(error.contains("nosuchbead"), "{error}");
+    assert_eq!(
+        f.draft().notes,
+        "Measured on staging.",
+        "nothing typed is lost"
+    );
+    to_field(&mut s, "Parent");
+    for _ in 0..20 {
+        key(&mut s, KeyCode::Backspace);
+    }
+    typed(&mut s, &epic);
+    ctrl_s(&mut s);
+    assert!(
+        s.settle(WAIT, |a| a.overlay.is_none()
+            && a.message.as_ref().is_some_and(|m| m.1.contains("updated")))
+            .await,
+        "saved: {:?}",
+        s.app.message
+    );
     let text = screen(&mut s, 120, 30);
     assert!(text.contains("Make the login faster"), "{text}");
+    let shown = repo.ok(&["show", &child, "--json"]);
+    assert!(shown.contains("Measured on staging."), "{shown}");
+    // Only the notes (and the store's updated_at) changed in the last commit.
+    let diff = repo.git(&["show", "--format=", "-U0", "HEAD"]);
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .filter(|l| !l.contains("updated_at"))
+        .collect();
+    assert!(
+        !changed.is_empty()
+            && changed
+                .iter()
+                .all(|l| l.contains("notes") || l.contains("Measured")),
+        "{diff}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -467,6 +467,30 @@ fn screens() -> Vec<(&'static str, Setup)> {
             key(a, KeyCode::Char('e'));
             a.event(AppEvent::Detail(Box::new(detail())), t);
         }),
+        ("overlay_new_bead_refused", |a, _| {
+            key(a, KeyCode::Char('n'));
+            for _ in 0..5 {
+                key(a, KeyCode::Tab);
+            }
+            typed(a, "two words");
+            a.key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
+        }),
+        ("overlay_new_bead_labels", |a, _| {
+            key(a, KeyCode::Char('n'));
+            typed(a, "Add CSV export");
+            for _ in 0..5 {
+                key(a, KeyCode::Tab);
+            }
+            typed(a, "m");
+        }),
+        ("overlay_new_bead_parent_picker", |a, _| {
+            key(a, KeyCode::Char('n'));
+            for _ in 0..6 {
+                key(a, KeyCode::Tab);
+            }
+            key(a, KeyCode::Enter);
+            typed(a, "ref");
+        }),
         ("overlay_dependency_picker", |a, _| {
             key(a, KeyCode::Char('d'));
             typed(a, "ref");

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::ops::decision::Verdict;
 
-use super::super::forms::Outcome;
+use super::super::forms::{BeadForm, Outcome};
 use super::super::keys::Action;
 use super::super::model::Filter;
 use super::{App, Command, Mutation, Overlay};
@@ -51,10 +51,14 @@ impl App {
                 Outcome::Editing => (Some(Overlay::Form(f)), Vec::new()),
                 Outcome::Cancel => (None, Vec::new()),
                 Outcome::Submit => {
-                    let draft = f.draft();
-                    let m = match f.editing.clone() {
-                        Some(id) => Mutation::Update { id, draft },
-                        None => Mutation::Create(draft),
+                    let draft = Box::new(f.draft());
+                    let m = match (f.editing.clone(), f.was.clone()) {
+                        (Some(id), Some(was)) => Mutation::Update {
+                            id,
+                            draft,
+                            was: Box::new(was),
+                        },
+                        _ => Mutation::Create(draft),
                     };
                     (None, vec![Command::Mutate(m)])
                 }
@@ -166,5 +170,25 @@ impl App {
         };
         self.overlay = keep;
         commands
+    }
+}
+
+impl App {
+    /// Brings back a form whose save the store refused, with what was typed and why.
+    pub(super) fn reopen_form(&mut self, m: Mutation, message: String) {
+        let form = match m {
+            Mutation::Create(draft) => BeadForm::open(None, None, &draft, self.known()),
+            Mutation::Update { id, draft, was } => {
+                BeadForm::open(Some(id), Some(*was), &draft, self.known())
+            }
+            _ => return self.say(false, message),
+        };
+        if self.overlay.is_some() {
+            // Something else is open: the refusal is told, the typing is not thrown at it.
+            return self.say(false, format!("not saved: {message}"));
+        }
+        let mut form = Box::new(form);
+        form.error = Some(format!("not saved: {message}"));
+        self.overlay = Some(Overlay::Form(form));
     }
 }

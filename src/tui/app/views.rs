@@ -18,17 +18,8 @@ impl App {
                 Vec::new()
             }
             Action::AddDependency => {
-                let items: Vec<PickItem> = self
-                    .board
-                    .columns
-                    .iter()
-                    .flatten()
-                    .filter(|c| c.id != id)
-                    .map(|c| PickItem {
-                        id: c.id.clone(),
-                        label: format!("{}  {}", c.id, c.title),
-                    })
-                    .collect();
+                let mut items = self.bead_items();
+                items.retain(|c| c.id != id);
                 self.overlay = Some(Overlay::Picker(Box::new(Picker::new(&id, items))));
                 Vec::new()
             }
@@ -85,7 +76,7 @@ impl App {
                 self.done_folded = !self.done_shut();
             }
             Action::New => {
-                self.overlay = Some(Overlay::Form(Box::new(BeadForm::new_bead())));
+                self.overlay = Some(Overlay::Form(Box::new(BeadForm::new_bead(self.known()))));
             }
             Action::Filter => {
                 self.overlay = Some(Overlay::Filter(LineInput::new(&self.filter.text)));

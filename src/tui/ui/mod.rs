@@ -4,6 +4,7 @@
 
 pub(crate) mod board;
 mod detail;
+mod form;
 pub(crate) mod markdown;
 mod overlays;
 mod pair;

@@ -9,12 +9,12 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::fit;
 use crate::tui::app::{App, Overlay};
-use crate::tui::forms::{BeadForm, Field, LineInput, Picker, TYPES};
+use crate::tui::forms::{LineInput, Picker};
 use crate::tui::keys::ACTIONS;
 use crate::tui::theme::{Role, Theme};
 
 /// A centred box `w`×`h` (clamped to the screen).
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect {
@@ -25,7 +25,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn boxed<'a>(t: &Theme, title: &str, hint: &str) -> Block<'a> {
+pub(super) fn boxed<'a>(t: &Theme, title: &str, hint: &str) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_style(t.style(Role::BorderFocus))
@@ -39,7 +39,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
         None => {}
         Some(Overlay::Help) => help(f, area, app),
         Some(Overlay::Message { scroll }) => message(f, area, app, *scroll),
-        Some(Overlay::Form(form)) => bead_form(f, area, t, form),
+        Some(Overlay::Form(form)) => super::form::draw(f, area, t, form),
         Some(Overlay::Picker(p) | Overlay::Persona(p) | Overlay::Palette(p)) => {
             picker(f, area, t, p)
         }
@@ -213,95 +213,7 @@ fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
     }
 }
 
-fn bead_form(f: &mut Frame<'_>, area: Rect, t: &Theme, form: &BeadForm) {
-    let r = centered(area, 80, 20);
-    f.render_widget(Clear, r);
-    let title = match &form.editing {
-        Some(id) => format!("Edit {id}"),
-        None => "New bead".to_owned(),
-    };
-    let block = boxed(t, &title, "tab next field · ctrl+s save · esc cancel");
-    let inner = block.inner(r);
-    f.render_widget(block, r);
-    let [title_r, type_r, prio_r, desc_r, deps_r, err_r] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Min(3),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(inner);
-    let label = |field: Field| {
-        let style = if form.focus == field {
-            t.style(Role::Accent)
-        } else {
-            t.style(Role::Muted)
-        };
-        Span::styled(format!("{:<12}", field.label()), style)
-    };
-    let split =
-        |r: Rect| Layout::horizontal([Constraint::Length(12), Constraint::Min(1)]).areas::<2>(r);
-    let [l, v] = split(title_r);
-    f.render_widget(Paragraph::new(Line::from(label(Field::Title))), l);
-    f.render_widget(&form.title.area, v);
-    let choices = |items: Vec<(String, bool)>| -> Line<'static> {
-        let mut spans = Vec::new();
-        for (text, on) in items {
-            // Brackets mark the choice without colour too.
-            let shown = if on {
-                format!("[{text}]")
-            } else {
-                format!(" {text} ")
-            };
-            spans.push(Span::styled(
-                shown,
-                if on {
-                    t.style(Role::Selection)
-                } else {
-                    t.style(Role::Muted)
-                },
-            ));
-        }
-        Line::from(spans)
-    };
-    let [l, v] = split(type_r);
-    f.render_widget(Paragraph::new(Line::from(label(Field::Type))), l);
-    f.render_widget(
-        Paragraph::new(choices(
-            TYPES
-                .iter()
-                .enumerate()
-                .map(|(i, ty)| ((*ty).to_owned(), i == form.type_index))
-                .collect(),
-        )),
-        v,
-    );
-    let [l, v] = split(prio_r);
-    f.render_widget(Paragraph::new(Line::from(label(Field::Priority))), l);
-    f.render_widget(
-        Paragraph::new(choices(
-            (0..=4)
-                .map(|p| (format!("P{p}"), p == form.priority))
-                .collect(),
-        )),
-        v,
-    );
-    let [l, v] = split(desc_r);
-    f.render_widget(Paragraph::new(Line::from(label(Field::Description))), l);
-    f.render_widget(&form.description, v);
-    let [l, v] = split(deps_r);
-    f.render_widget(Paragraph::new(Line::from(label(Field::Dependencies))), l);
-    f.render_widget(&form.deps.area, v);
-    if let Some(e) = &form.error {
-        f.render_widget(
-            Paragraph::new(Line::styled(e.clone(), t.style(Role::Error))),
-            err_r,
-        );
-    }
-}
-
-fn picker(f: &mut Frame<'_>, area: Rect, t: &Theme, p: &Picker) {
+pub(super) fn picker(f: &mut Frame<'_>, area: Rect, t: &Theme, p: &Picker) {
     let r = centered(area, 72, area.height.saturating_sub(4).min(20));
     f.render_widget(Clear, r);
     let keys = format!("type to search · ↑↓ choose · enter {} · esc cancel", p.verb);
