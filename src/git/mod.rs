@@ -6,6 +6,7 @@
 //! user's staged and unstaged changes elsewhere are never touched and no hooks run.
 
 mod commit;
+pub(crate) mod diff;
 mod kind;
 mod log;
 pub mod merge;

@@ -3,11 +3,12 @@
 //! run writes a new file (a new inode: readers notice and start from its beginning); one
 //! orchestrator per repository (the lock) means one writer. It is bounded: past [`CAP`] bytes
 //! a new file starts with the run's `run_started` line. Lines are redacted (no secret reaches
-//! the disk) and the file is readable by its owner only.
+//! the disk) and the file is readable by its owner only. When a run starts, the previous run's
+//! file moves to `runs/` beside it (the last [`KEEP`] are kept), so past runs stay browsable.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::broadcast::error::RecvError;
 
@@ -20,6 +21,71 @@ pub const FILE: &str = "events.jsonl";
 
 /// The most bytes the file holds before it starts over.
 pub const CAP: u64 = 64 << 20;
+
+/// The folder of past runs' logs, beside [`FILE`].
+pub const RUNS_DIR: &str = "runs";
+
+/// How many past runs' logs are kept.
+pub const KEEP: usize = 20;
+
+/// Moves the last run's log (if any) to `runs/`, named by when it was last written, and drops
+/// the oldest beyond [`KEEP`]. Best effort: a log that cannot be kept is replaced as before.
+fn archive(path: &Path) {
+    let (Some(dir), Ok(meta)) = (path.parent(), std::fs::metadata(path)) else {
+        return;
+    };
+    let runs = dir.join(RUNS_DIR);
+    if std::fs::create_dir_all(&runs).is_err() {
+        return;
+    }
+    let millis = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis());
+    let mut to = runs.join(format!("{millis:015}.jsonl"));
+    for n in 1..100 {
+        if !to.exists() {
+            break;
+        }
+        to = runs.join(format!("{millis:015}-{n:02}.jsonl"));
+    }
+    let _ = std::fs::rename(path, to);
+    let mut past = runs_in(&runs);
+    for old in past.drain(KEEP.min(past.len())..) {
+        let _ = std::fs::remove_file(old);
+    }
+}
+
+/// The `.jsonl` files in `runs`, newest first (their names sort by time).
+fn runs_in(runs: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files.reverse();
+    files
+}
+
+/// Every run log of `ws`'s repository, newest first: the last (or running) run's, then the
+/// past ones.
+pub fn runs(ws: &Workspace) -> Vec<PathBuf> {
+    let Some(path) = path(ws) else {
+        return Vec::new();
+    };
+    let mut all = Vec::new();
+    if path.exists() {
+        all.push(path.clone());
+    }
+    if let Some(dir) = path.parent() {
+        all.extend(runs_in(&dir.join(RUNS_DIR)));
+    }
+    all
+}
 
 /// The event log of `ws`'s repository.
 pub fn path(ws: &Workspace) -> Option<PathBuf> {
@@ -36,6 +102,7 @@ pub fn spawn(
     let path = path(ws)?;
     let dir = path.parent()?.to_path_buf();
     std::fs::create_dir_all(&dir).ok()?;
+    archive(&path);
     let open = move || {
         // A new file, not the old one truncated: a reader can tell a new run by its inode.
         let _ = std::fs::remove_file(&path);
@@ -100,6 +167,27 @@ pub fn spawn(
 mod tests {
     use super::*;
     use crate::event::Event;
+
+    #[test]
+    fn a_new_run_keeps_the_last_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        for n in 0..KEEP + 3 {
+            std::fs::write(&path, format!("run {n}\n")).unwrap();
+            // Distinct names: the clock may not move between two writes.
+            let runs = dir.path().join(RUNS_DIR);
+            archive(&path);
+            if let Some(newest) = runs_in(&runs).first() {
+                let _ = std::fs::rename(newest, runs.join(format!("{n:015}.jsonl")));
+            }
+        }
+        assert!(!path.exists(), "moved, not copied");
+        let kept = runs_in(&dir.path().join(RUNS_DIR));
+        assert_eq!(kept.len(), KEEP);
+        let newest = std::fs::read_to_string(&kept[0]).unwrap();
+        assert_eq!(newest, format!("run {}\n", KEEP + 2), "newest first");
+        archive(&dir.path().join("nothing-here"));
+    }
 
     #[test]
     fn events_read_back_as_they_were_written() {

@@ -22,6 +22,8 @@ use super::logs::Logs;
 use super::model::{Board, COLUMNS, Column, Filter};
 use super::pair::{PairEvent, PairView};
 use super::theme::Theme;
+use super::work::{Work, WorkView};
+use super::worker::PastRun;
 
 /// The main view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +36,8 @@ pub enum View {
     Usage,
     /// Pair programming on one bead.
     Pair,
+    /// What the agents did on one bead: diff, tests, transcript.
+    Work,
 }
 
 impl View {
@@ -54,6 +58,7 @@ impl View {
             View::Decisions => "Decisions",
             View::Usage => "Usage",
             View::Pair => "Pair",
+            View::Work => "Work",
         }
     }
 }
@@ -145,6 +150,13 @@ pub enum Command {
     SetFilter(Filter),
     LoadDetail(String),
     LoadHistory(String),
+    /// What the agents did on this bead.
+    LoadWork(String),
+    /// Run log `index` (0 the newest); `initial`: only if that run is over.
+    LoadRun {
+        index: usize,
+        initial: bool,
+    },
     Mutate(Mutation),
     EditExternal(String),
     Start(String),
@@ -197,6 +209,10 @@ pub enum AppEvent {
     },
     /// An orchestrator or watcher event.
     Run(Box<Event>),
+    /// A bead's work, for the Work view.
+    Work(Box<Work>),
+    /// A run's log read back.
+    PastRun(Box<PastRun>),
     /// The outcome of a command: a message to show.
     Done {
         ok: bool,
@@ -257,6 +273,9 @@ pub struct App {
     /// Open the form for this bead when its detail arrives.
     pending_edit: Option<String>,
     pub logs: Logs,
+    /// The live log, while the logs pane shows a past run (live events keep arriving here).
+    pub parked: Option<Logs>,
+    pub work: WorkView,
     pub live: Live,
     /// Selected row in the agents and decisions views.
     pub agents_row: usize,
@@ -292,6 +311,8 @@ impl App {
             detail: DetailView::default(),
             pending_edit: None,
             logs: Logs::default(),
+            parked: None,
+            work: WorkView::default(),
             live: Live::new(now),
             agents_row: 0,
             decisions_row: 0,
@@ -492,7 +513,14 @@ impl App {
             }
             AppEvent::Resize => Vec::new(),
             AppEvent::Board(b) => {
-                let notify = self.new_decisions(&b);
+                let mut notify = self.new_decisions(&b);
+                if !self.loaded {
+                    // The last run's log, if it is over (a running one is followed live).
+                    notify.push(Command::LoadRun {
+                        index: 0,
+                        initial: true,
+                    });
+                }
                 self.board = b;
                 self.loaded = true;
                 self.reselect();
@@ -531,14 +559,24 @@ impl App {
             }
             AppEvent::Run(ev) => {
                 self.live.apply(&ev, now);
-                match self.logs.apply(&ev, now) {
+                match self.live_logs().apply(&ev, now) {
                     Some(d) => vec![Command::FrameAfter(d)],
                     None => Vec::new(),
                 }
             }
+            AppEvent::Work(w) => {
+                if self.work.id == w.id {
+                    self.work.set(*w);
+                }
+                Vec::new()
+            }
+            AppEvent::PastRun(run) => {
+                self.past_run(*run);
+                Vec::new()
+            }
             AppEvent::Tick => {
                 let pair = self.pair.as_mut().and_then(|p| p.pump(now));
-                [self.logs.pump(now), pair]
+                [self.live_logs().pump(now), pair]
                     .into_iter()
                     .flatten()
                     .min()
@@ -666,6 +704,7 @@ impl App {
                 Vec::new()
             }
             View::Pair => Vec::new(),
+            View::Work => self.work_action(action),
         }
     }
 

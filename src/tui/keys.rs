@@ -55,6 +55,12 @@ pub enum Action {
     Undo,
     /// The command palette: every action, and going to a bead.
     Palette,
+    /// What the agents did on the bead: diff, tests, transcript.
+    Work,
+    /// The previous file (Work) or an older run (Logs).
+    Older,
+    /// The next file (Work) or a newer run (Logs).
+    Newer,
     Quit,
 }
 
@@ -183,6 +189,24 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
         "message",
         "the last message or error in full",
         &["!"],
+    ),
+    (
+        Action::Work,
+        "work",
+        "the agents' work on the bead: diff, tests, transcript",
+        &["w"],
+    ),
+    (
+        Action::Older,
+        "older",
+        "previous file (work) · older run (logs)",
+        &["["],
+    ),
+    (
+        Action::Newer,
+        "newer",
+        "next file (work) · newer run (logs)",
+        &["]"],
     ),
     (Action::Quit, "quit", "quit", &["q", "ctrl+c"]),
 ];
@@ -434,7 +458,7 @@ mod tests {
             km.action(&ev(KeyCode::F(1), KeyModifiers::NONE)),
             Some(Action::Help)
         );
-        assert_eq!(km.action(&ev(KeyCode::Char('w'), KeyModifiers::NONE)), None);
+        assert_eq!(km.action(&ev(KeyCode::Char('W'), KeyModifiers::NONE)), None);
     }
 
     #[test]

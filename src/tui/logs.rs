@@ -50,9 +50,21 @@ impl From<render::Line> for Entry {
     }
 }
 
+/// Which past run a log shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunLabel {
+    /// 1 the run before the last; higher older.
+    pub index: usize,
+    pub total: usize,
+    /// When it started (RFC 3339).
+    pub started: String,
+}
+
 /// The log and how it is viewed.
 #[derive(Debug)]
 pub struct Logs {
+    /// A past run's log (read back), or `None` for the live one.
+    pub run: Option<RunLabel>,
     pub entries: VecDeque<Entry>,
     /// Entries dropped from the front so far (keeps indices stable for the view).
     pub dropped: usize,
@@ -73,6 +85,7 @@ pub struct Logs {
 impl Default for Logs {
     fn default() -> Self {
         Logs {
+            run: None,
             entries: VecDeque::new(),
             dropped: 0,
             only: None,
@@ -160,6 +173,41 @@ impl Logs {
                 .insert((bead.to_owned(), agent.to_owned()), self.end() - 1);
         }
         None
+    }
+
+    /// The log of a run read back whole: no pacing, its text all there at once.
+    pub fn replayed(events: &[Event]) -> Logs {
+        let mut l = Logs::default();
+        let now = Instant::now();
+        for e in events {
+            l.apply(e, now);
+        }
+        let open: Vec<((String, String), String)> = l
+            .stream_at
+            .iter()
+            .map(|(k, at)| (k.clone(), at.clone()))
+            .collect();
+        for ((bead, agent), time) in open {
+            let lines = l
+                .streams
+                .get_mut(&(bead.clone(), agent.clone()))
+                .map(LineStream::finish)
+                .unwrap_or_default();
+            for text in lines.into_iter().filter(|t| !t.trim().is_empty()) {
+                l.push(Entry {
+                    time: time.clone(),
+                    bead: bead.clone(),
+                    who: agent.clone(),
+                    kind: Kind::Text,
+                    text,
+                    ok: None,
+                    detail: None,
+                    expanded: false,
+                });
+            }
+        }
+        l.streams.clear();
+        l
     }
 
     /// Lets paced model text out; returns when to look again.

@@ -18,4 +18,5 @@ pub mod runtime;
 pub(crate) mod settings;
 pub mod theme;
 pub mod ui;
+pub mod work;
 pub mod worker;

@@ -105,6 +105,8 @@ impl Session {
                 Command::SetFilter(f) => self.worker.set_filter(f),
                 Command::LoadDetail(id) => self.worker.load_detail(id),
                 Command::LoadHistory(id) => self.worker.load_history(id),
+                Command::LoadWork(id) => self.worker.load_work(id),
+                Command::LoadRun { index, initial } => self.worker.load_run(index, initial),
                 Command::Mutate(m) => self.worker.mutate(m),
                 Command::Undo => self.worker.undo(),
                 Command::EditExternal(id) => after.edit = Some(id),

@@ -30,6 +30,9 @@ use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
 mod follow;
+mod runs;
+
+pub use runs::PastRun;
 mod pair;
 
 /// How the TUI runs agents: everything `loom run` needs but the bead scope.

@@ -26,7 +26,7 @@ pub fn call(name: &str, args: Value) -> Reply {
 }
 
 /// Scripts bead `id`'s coder to write `file` with `content` and finish.
-fn codes(server: &LlmServer, id: &str, file: &str, content: &str) {
+pub(crate) fn codes(server: &LlmServer, id: &str, file: &str, content: &str) {
     server.route(
         &[id, CODER],
         call("write_file", json!({"path": file, "content": content})),
@@ -48,7 +48,7 @@ fn approves(server: &LlmServer, id: &str) {
 }
 
 /// A project whose tests pass when every `*.txt` file says `ok`.
-fn project(config: &str) -> TestRepo {
+pub(crate) fn project(config: &str) -> TestRepo {
     let repo = TestRepo::with_loom("yaml");
     repo.write(
         "README.md",
@@ -75,7 +75,7 @@ fn run_cmd(repo: &TestRepo, server: &LlmServer, args: &[&str]) -> std::process::
 }
 
 /// Runs `loom run --json …` to the end; returns the output and the events.
-fn run(repo: &TestRepo, server: &LlmServer, args: &[&str]) -> (Out, Vec<Value>) {
+pub(crate) fn run(repo: &TestRepo, server: &LlmServer, args: &[&str]) -> (Out, Vec<Value>) {
     let out = Out::from(run_cmd(repo, server, args).output().unwrap());
     let events = out
         .stdout

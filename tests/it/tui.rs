@@ -634,3 +634,96 @@ async fn u_takes_back_your_last_change_as_a_new_commit() {
             .await
     );
 }
+
+/// A run whose tests fail leaves a branch and a run log: from the board, `w` shows the
+/// branch's diff against its fork point, → the failing test output, → the transcript; the
+/// logs pane opened with that run, and `[` browses back to it after a newer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_view_shows_a_branch_diff_failing_tests_and_the_transcript() {
+    use crate::llm_server::LlmServer;
+    use crate::orchestrate::{codes, project, run};
+    let repo = project("test_command: ./test.sh\nbudget:\n  max_verify_rounds: 1\n");
+    repo.write("notes.txt", "draft\n");
+    repo.git(&["add", "notes.txt"]);
+    repo.git(&["commit", "-qm", "notes"]);
+    let id = repo.create("Make notes say ok", &[]);
+    let server = LlmServer::start();
+    codes(&server, &id, "notes.txt", "nope\n");
+    let (out, _) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+
+    let mut s = viewer(&repo);
+    assert!(s.settle(WAIT, |a| a.board.find(&id).is_some()).await);
+    assert!(
+        s.settle(WAIT, |a| a
+            .logs
+            .entries
+            .iter()
+            .any(|e| e.text.contains("write_file")))
+            .await,
+        "the last run's log is there on opening"
+    );
+    // Go to the bead with the palette, then its work.
+    key(&mut s, KeyCode::Char(':'));
+    typed(&mut s, &id);
+    key(&mut s, KeyCode::Enter);
+    key(&mut s, KeyCode::Char('w'));
+    assert_eq!(s.app.view, View::Work);
+    assert!(
+        s.settle(WAIT, |a| a.work.loaded().is_some()).await,
+        "the work loads"
+    );
+    let w = s.app.work.loaded().cloned().unwrap_or_default();
+    assert!(
+        w.source.starts_with(&format!("loom/{id} since")),
+        "{}",
+        w.source
+    );
+    assert_eq!(w.files.len(), 1, "{:?}", w.files);
+    assert_eq!(w.files[0].path, "notes.txt");
+    assert_eq!((w.files[0].added, w.files[0].removed), (1, 1));
+    let text = screen(&mut s, 100, 30);
+    assert!(text.contains("+nope") && text.contains("-draft"), "{text}");
+    key(&mut s, KeyCode::Right);
+    let text = screen(&mut s, 100, 30);
+    assert!(
+        text.contains("FAIL: notes.txt does not say ok") && text.contains("./test.sh"),
+        "{text}"
+    );
+    key(&mut s, KeyCode::Right);
+    let text = screen(&mut s, 100, 30);
+    assert!(
+        text.contains("write_file") && text.contains("done"),
+        "{text}"
+    );
+    key(&mut s, KeyCode::Esc);
+    assert_eq!(s.app.view, View::Board);
+
+    // A newer run (nothing to do) moves that one to the past; `[` brings it back.
+    drop(s);
+    let (out, _) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let mut s = viewer(&repo);
+    assert!(s.settle(WAIT, |a| a.loaded).await);
+    key(&mut s, KeyCode::Char('L'));
+    key(&mut s, KeyCode::Char('['));
+    assert!(
+        s.settle(WAIT, |a| a.logs.run.as_ref().is_some_and(|r| r.index == 1))
+            .await,
+        "the older run"
+    );
+    assert!(
+        s.app
+            .logs
+            .entries
+            .iter()
+            .any(|e| e.text.contains("write_file"))
+    );
+    let text = screen(&mut s, 100, 30);
+    assert!(text.contains("run 2 of 2"), "{text}");
+    key(&mut s, KeyCode::Char(']'));
+    assert!(s.app.logs.run.is_none(), "back to the live log");
+    key(&mut s, KeyCode::Char('['));
+    key(&mut s, KeyCode::Esc);
+    assert!(s.app.logs.run.is_none(), "esc leaves the past run too");
+}

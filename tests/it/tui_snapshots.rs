@@ -275,6 +275,38 @@ fn typed(app: &mut App, text: &str) {
     }
 }
 
+/// What an agent did on shop-a3f: a two-file diff, failing tests, a short transcript.
+fn work() -> loom::tui::work::Work {
+    use loom::tui::work::{Work, last_tests, parse_diff, transcript};
+    let mut diff = String::from(
+        "diff --git a/src/money.rs b/src/money.rs\nindex 1a2b3c4..5d6e7f8 100644\n--- a/src/money.rs\n+++ b/src/money.rs\n@@ -10,7 +10,7 @@ pub fn total(lines: &[Line]) -> Money {\n     let sum: Decimal = lines.iter().map(|l| l.amount).sum();\n-    (sum * 100.0).round() / 100.0\n+    sum.round_dp(currency.minor_units())\n }\n",
+    );
+    diff.push_str("diff --git a/tests/money.rs b/tests/money.rs\nnew file mode 100644\n--- /dev/null\n+++ b/tests/money.rs\n@@ -0,0 +1,4 @@\n+#[test]\n+fn three_decimals() {\n+    assert_eq!(total(&[bhd(1.2345)]), bhd(1.235));\n+}\n");
+    let events = run_events();
+    Work {
+        id: "shop-a3f".into(),
+        source: "loom/shop-a3f since 1a2b3c4".into(),
+        files: parse_diff(&diff),
+        tests: last_tests(&events),
+        steps: transcript(&events),
+        run: Some("2026-11-20T09:10:00Z".into()),
+    }
+}
+
+fn run_events() -> Vec<Event> {
+    let at = |mut e: Event, s: &str| {
+        e.at = format!("2026-11-20T09:{s}Z");
+        e
+    };
+    vec![
+        at(Event::about("shop-a3f", EventKind::AgentStarted { persona: "coder".into(), model: "gpt-5".into(), round: 1 }).by("coder"), "10:00"),
+        at(Event::about("shop-a3f", EventKind::ModelText { text: "Rounding happens in two places; I will make `total` use the currency's minor units.\n".into() }).by("coder"), "10:02"),
+        at(Event::about("shop-a3f", EventKind::ToolCall { iteration: 1, tool: "edit_file".into(), arguments: serde_json::json!({"path": "src/money.rs", "old": "(sum * 100.0).round() / 100.0", "new": "sum.round_dp(currency.minor_units())"}) }).by("coder"), "10:05"),
+        at(Event::about("shop-a3f", EventKind::ToolResult { iteration: 1, tool: "edit_file".into(), ok: true, summary: "src/money.rs +1 −1".into() }).by("coder"), "10:05"),
+        at(Event::about("shop-a3f", EventKind::TestOutput { round: 1, command: "cargo test".into(), exit_code: Some(101), passed: false, output: "running 2 tests\ntest totals ... ok\ntest three_decimals ... FAILED\n\nfailures:\n  left: 1.234\n right: 1.235\ntest result: FAILED. 1 passed; 1 failed".into() }), "10:30"),
+    ]
+}
+
 fn detail() -> Detail {
     let all = beads();
     Detail {
@@ -452,6 +484,35 @@ fn screens() -> Vec<(&'static str, Setup)> {
                 key(a, KeyCode::Up);
             }
             key(a, KeyCode::Enter);
+        }),
+        ("work_diff", |a, t| {
+            key(a, KeyCode::Char('w'));
+            a.event(AppEvent::Work(Box::new(work())), t);
+        }),
+        ("work_tests", |a, t| {
+            key(a, KeyCode::Char('w'));
+            a.event(AppEvent::Work(Box::new(work())), t);
+            key(a, KeyCode::Right);
+        }),
+        ("work_transcript", |a, t| {
+            key(a, KeyCode::Char('w'));
+            a.event(AppEvent::Work(Box::new(work())), t);
+            key(a, KeyCode::Left);
+            key(a, KeyCode::Down);
+            key(a, KeyCode::Down);
+            key(a, KeyCode::Enter);
+        }),
+        ("logs_past_run", |a, t| {
+            key(a, KeyCode::Char('L'));
+            a.event(
+                AppEvent::PastRun(Box::new(loom::tui::worker::PastRun {
+                    index: 2,
+                    total: 5,
+                    started: "2026-11-20T09:10:00Z".into(),
+                    events: run_events(),
+                })),
+                t,
+            );
         }),
         ("agents", |a, _| key(a, KeyCode::Char('A'))),
         ("decisions", |a, _| key(a, KeyCode::Char('D'))),

@@ -225,6 +225,45 @@ fn a_filter_is_shown_while_it_hides_beads_and_esc_clears_it() {
     t.wait("the exit", WAIT, |s| s.contains("LOOM-EXIT=0"));
 }
 
+/// After a `loom run` whose tests failed, the branch's diff and the failing output are two
+/// keys from the board.
+#[test]
+fn a_runs_diff_and_failing_tests_are_reached_from_the_board() {
+    use crate::orchestrate::{codes, project, run};
+    let repo = project("test_command: ./test.sh\nbudget:\n  max_verify_rounds: 1\n");
+    repo.write("notes.txt", "draft\n");
+    repo.git(&["add", "notes.txt"]);
+    repo.git(&["commit", "-qm", "notes"]);
+    let id = repo.create("Make notes say ok", &[]);
+    let server = LlmServer::start();
+    codes(&server, &id, "notes.txt", "nope\n");
+    let (out, _) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let Some(t) = Tmux::start(repo.path(), repo.config_dir(), &[]) else {
+        return;
+    };
+    t.wait("the board", WAIT, |s| s.contains("Make notes say ok"));
+    // The bead waits on a decision: go to it with the palette.
+    t.keys(&[":"]);
+    t.text(&id);
+    t.keys(&["Enter"]);
+    t.keys(&["w"]);
+    let s = t.wait("the diff", WAIT, |s| s.contains("+nope"));
+    assert!(
+        s.contains(&format!("Work · {id}")) && s.contains("-draft") && s.contains("notes.txt"),
+        "{s}"
+    );
+    t.keys(&["Right"]);
+    let s = t.wait("the failing tests", WAIT, |s| {
+        s.contains("FAIL: notes.txt does not say ok")
+    });
+    assert!(s.contains("failed"), "{s}");
+    t.keys(&["Escape"]);
+    t.wait("the board again", WAIT, |s| !s.contains("Work ·"));
+    t.keys(&["q"]);
+    t.wait("the exit", WAIT, |s| s.contains("LOOM-EXIT=0"));
+}
+
 #[test]
 fn a_new_decision_rings_the_bell_and_sends_a_desktop_notification() {
     let repo = TestRepo::with_loom("yaml");

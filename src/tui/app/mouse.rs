@@ -40,6 +40,11 @@ impl App {
                 self.logs.move_by(if up { -WHEEL_STEP } else { WHEEL_STEP });
                 Vec::new()
             }
+            View::Work => {
+                let n = WHEEL_LINES as isize;
+                self.work.scroll_by(if up { -n } else { n });
+                Vec::new()
+            }
             View::Detail => {
                 let s = &mut self.detail.scroll;
                 *s = if up {

@@ -31,6 +31,14 @@ impl App {
                 Vec::new()
             }
             Action::Reopen => vec![Command::Mutate(Mutation::Reopen { id })],
+            Action::Work => {
+                if self.view != View::Work {
+                    self.back = self.view;
+                }
+                self.view = View::Work;
+                self.work = crate::tui::work::WorkView::new(&id);
+                vec![Command::LoadWork(id)]
+            }
             Action::Pair => self.open_pair(id),
             Action::StartStop => {
                 if self.live.running(&id) {
@@ -189,10 +197,94 @@ impl App {
                     None => self.selected().map(|c| c.id.clone()),
                 };
             }
+            Action::Older => {
+                let index = self.logs.run.as_ref().map_or(0, |r| r.index) + 1;
+                return vec![Command::LoadRun {
+                    index,
+                    initial: false,
+                }];
+            }
+            Action::Newer => match self.logs.run.as_ref().map(|r| r.index) {
+                Some(i) if i > 1 => {
+                    return vec![Command::LoadRun {
+                        index: i - 1,
+                        initial: false,
+                    }];
+                }
+                Some(_) => self.unpark(),
+                None => self.say(true, "this is the newest run"),
+            },
+            Action::Back if self.parked.is_some() => self.unpark(),
             Action::Back => self.view = View::Board,
             _ => {}
         }
         Vec::new()
+    }
+
+    /// The Work view: ←/→ (tab) switch diff, tests and transcript; `[`/`]` the file; ↑/↓
+    /// scroll (or select a step); enter unfolds a tool call.
+    pub(super) fn work_action(&mut self, action: Action) -> Vec<Command> {
+        let w = &mut self.work;
+        match action {
+            Action::Back => self.view = self.back,
+            Action::Left => w.switch(false),
+            Action::Right => w.switch(true),
+            Action::Older => w.next_file(false),
+            Action::Newer => w.next_file(true),
+            Action::Up => w.scroll_by(-1),
+            Action::Down => w.scroll_by(1),
+            Action::PageUp => w.scroll_by(-20),
+            Action::PageDown => w.scroll_by(20),
+            Action::Top => w.to_end(false),
+            Action::Bottom => w.to_end(true),
+            Action::Open => w.toggle(),
+            other => {
+                let id = w.id.clone();
+                return self.bead_action(other, id);
+            }
+        }
+        Vec::new()
+    }
+
+    /// The log the orchestrator's events go to (the parked live one while a past run shows).
+    pub(super) fn live_logs(&mut self) -> &mut Logs {
+        match self.parked.as_mut() {
+            Some(l) => l,
+            None => &mut self.logs,
+        }
+    }
+
+    /// Back from a past run to the live log.
+    fn unpark(&mut self) {
+        if let Some(live) = self.parked.take() {
+            let only = self.logs.only.take();
+            self.logs = live;
+            self.logs.only = only;
+        }
+    }
+
+    /// Shows a run read back: the last one fills an empty log when the window opens; an
+    /// older one replaces the view until `]` or `esc` (the live log is parked meanwhile).
+    pub(super) fn past_run(&mut self, run: crate::tui::worker::PastRun) {
+        let only = self.logs.only.clone();
+        let mut past = Logs::replayed(&run.events);
+        past.only = only;
+        if run.index == 0 {
+            if self.parked.is_none() && self.logs.entries.is_empty() {
+                self.logs = past;
+            }
+            return;
+        }
+        past.run = Some(crate::tui::logs::RunLabel {
+            index: run.index,
+            total: run.total,
+            started: run.started,
+        });
+        if self.parked.is_none() {
+            self.parked = Some(std::mem::replace(&mut self.logs, past));
+        } else {
+            self.logs = past;
+        }
     }
 
     pub(super) fn agents_action(&mut self, action: Action) -> Vec<Command> {

@@ -9,6 +9,7 @@ pub(crate) mod markdown;
 mod overlays;
 mod pair;
 mod panes;
+mod work;
 
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
         View::Decisions => panes::decisions(f, main, app),
         View::Usage => panes::usage(f, main, app),
         View::Pair => pair::draw(f, main, app),
+        View::Work => work::draw(f, main, app),
     }
     match message {
         Some((error, lines)) => draw_message(f, footer, app, error, lines),
@@ -217,6 +219,7 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Open, "open"),
             (Action::New, "new"),
             (Action::StartStop, "start"),
+            (Action::Work, "work"),
             (Action::Close, "close"),
             (Action::Filter, "filter"),
             (Action::Logs, "logs"),
@@ -231,6 +234,7 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Edit, "edit"),
             (Action::Priority, "priority"),
             (Action::AddDependency, "depend"),
+            (Action::Work, "work"),
             (Action::StartStop, "start"),
             (Action::Close, "close"),
             (Action::Reopen, "reopen"),
@@ -242,6 +246,15 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Search, "search"),
             (Action::SearchNext, "next"),
             (Action::Bottom, "follow"),
+            (Action::Older, "older run"),
+            (Action::Newer, "newer"),
+        ],
+        View::Work => vec![
+            (Action::Back, "back"),
+            (Action::Right, "diff/tests/transcript"),
+            (Action::Newer, "next file"),
+            (Action::Older, "previous"),
+            (Action::Open, "unfold"),
         ],
         View::Agents => vec![
             (Action::Back, "board"),

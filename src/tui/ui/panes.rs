@@ -26,10 +26,15 @@ pub fn logs(f: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     let l = &app.logs;
     let scope = l.only.clone().unwrap_or_else(|| "all beads".into());
-    let mode = if l.follow {
-        "following"
-    } else {
-        "paused · G follows"
+    let mode = match &l.run {
+        Some(r) => format!(
+            "run {} of {} · started {} · ] newer",
+            r.index + 1,
+            r.total,
+            crate::text::clock(&r.started)
+        ),
+        None if l.follow => "following".into(),
+        None => "paused · G follows".into(),
     };
     let block = frame_block(
         t,
@@ -68,7 +73,7 @@ pub fn logs(f: &mut Frame<'_>, area: Rect, app: &App) {
     for i in indices.iter().rev() {
         let Some(e) = l.get(*i) else { continue };
         let chosen = !l.follow && Some(*i) == selected;
-        let mut block = vec![entry_line(t, e, w, chosen)];
+        let mut block = entry_lines(t, e, w, chosen);
         if e.expanded
             && let Some(d) = &e.detail
         {
@@ -89,6 +94,42 @@ pub fn logs(f: &mut Frame<'_>, area: Rect, app: &App) {
     rows.truncate(height);
     rows.reverse();
     f.render_widget(Paragraph::new(rows), inner);
+}
+
+/// The most lines one log entry's text wraps to in the logs pane (`enter` shows details).
+const ENTRY_LINES: usize = 6;
+
+/// One log entry, its text wrapped under itself (at most [`ENTRY_LINES`] lines).
+fn entry_lines(
+    t: &Theme,
+    e: &crate::tui::logs::Entry,
+    w: usize,
+    chosen: bool,
+) -> Vec<Line<'static>> {
+    let indent = 8 + 1 + 9 + 1 + 8 + 1 + 3;
+    let room = w.saturating_sub(indent).max(10);
+    let mut parts = crate::text::wrap(&e.text, room);
+    if parts.len() <= 1 {
+        return vec![entry_line(t, e, w, chosen)];
+    }
+    if parts.len() > ENTRY_LINES {
+        parts.truncate(ENTRY_LINES);
+        if let Some(last) = parts.last_mut() {
+            *last = format!("{} …", fit(last, room.saturating_sub(2)));
+        }
+    }
+    let first = crate::tui::logs::Entry {
+        text: parts[0].clone(),
+        ..e.clone()
+    };
+    let mut out = vec![entry_line(t, &first, w, chosen)];
+    for p in &parts[1..] {
+        out.push(Line::from(vec![
+            Span::raw(" ".repeat(indent)),
+            Span::raw(p.clone()),
+        ]));
+    }
+    out
 }
 
 /// One log entry on one line: time, bead, who, outcome, fold marker, text.

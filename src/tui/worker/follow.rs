@@ -116,9 +116,14 @@ impl Tail {
     }
 }
 
+/// A run's log read back: its `run_started` line and its last [`REPLAY_BYTES`].
+pub(super) fn read_back(path: PathBuf) -> Vec<u8> {
+    Tail::open(path, true).1
+}
+
 /// The events in `bytes` worth showing: bead changes are left out (this window's own watcher
 /// reports them).
-fn events(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
+pub(super) fn events(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
     bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
@@ -136,7 +141,7 @@ fn events(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
 }
 
 /// Whether `bytes` (whole lines) end with the end of a run.
-fn ends_run(bytes: &[u8]) -> bool {
+pub(super) fn ends_run(bytes: &[u8]) -> bool {
     bytes
         .split(|&b| b == b'\n')
         .rfind(|l| !l.is_empty())
