@@ -17,6 +17,7 @@ use crate::ops::decision::Verdict;
 
 use super::forms::{BeadDraft, BeadForm, Known, LineInput, PickItem, Picker};
 use super::keys::{Action, KeyMap};
+use super::list::ListView;
 use super::live::Live;
 use super::logs::Logs;
 use super::model::{Board, COLUMNS, Column, Filter};
@@ -38,6 +39,8 @@ pub enum View {
     Pair,
     /// What the agents did on one bead: diff, tests, transcript.
     Work,
+    /// The beads as a dense, sortable table.
+    List,
 }
 
 impl View {
@@ -59,6 +62,7 @@ impl View {
             View::Usage => "Usage",
             View::Pair => "Pair",
             View::Work => "Work",
+            View::List => "List",
         }
     }
 }
@@ -66,7 +70,13 @@ impl View {
 /// Something shown over the view, taking the keys.
 #[derive(Debug)]
 pub enum Overlay {
-    Help,
+    /// Every key: scrolled by `scroll` rows, narrowed by a search (`/`).
+    Help {
+        scroll: usize,
+        search: LineInput,
+        /// Whether keys go to the search.
+        searching: bool,
+    },
     /// The command palette (a picker over actions and beads).
     Palette(Box<Picker>),
     /// The last message (or error) in full, scrolled by this many lines.
@@ -77,20 +87,58 @@ pub enum Overlay {
     Picker(Box<Picker>),
     /// Which persona to pair with.
     Persona(Box<Picker>),
-    /// Waiting for a digit 0–4 for this bead.
-    Priority(String),
+    /// Waiting for a digit 0–4 for these beads.
+    Priority(Vec<String>),
     Filter(LineInput),
     Search(LineInput),
-    /// The close reason for this bead.
+    /// The close reason for these beads.
     Close {
-        id: String,
+        ids: Vec<String>,
         reason: LineInput,
+    },
+    /// Labels to add (`name`) and remove (`-name`) on these beads.
+    Labels {
+        ids: Vec<String>,
+        input: LineInput,
+    },
+    /// The status for these beads.
+    Status {
+        ids: Vec<String>,
+        picker: Box<Picker>,
     },
     /// The answer to this decision.
     Answer {
         decision: String,
         text: LineInput,
     },
+}
+
+impl Overlay {
+    /// The help, from its top.
+    pub fn help() -> Overlay {
+        Overlay::Help {
+            scroll: 0,
+            search: LineInput::default(),
+            searching: false,
+        }
+    }
+}
+
+/// The help's entries a search keeps: (keys, what), matched case-insensitively on both and
+/// the action's config name.
+pub fn help_entries(keys: &KeyMap, search: &str) -> Vec<(String, &'static str)> {
+    let q = search.trim().to_lowercase();
+    super::keys::ACTIONS
+        .iter()
+        .map(|(a, name, what, _)| (keys.keys_of(*a).join("/"), *name, *what))
+        .filter(|(k, name, what)| {
+            q.is_empty()
+                || k.to_lowercase().contains(&q)
+                || name.contains(&q)
+                || what.to_lowercase().contains(&q)
+        })
+        .map(|(k, _, what)| (k, what))
+        .collect()
 }
 
 /// A bead and its neighbourhood, for the detail view.
@@ -142,6 +190,46 @@ pub enum Mutation {
     },
     /// The whole bead, as edited in `$EDITOR` (same id).
     Replace(Box<Bead>),
+    /// One change to several beads, in one commit.
+    Bulk {
+        ids: Vec<String>,
+        change: Bulk,
+    },
+}
+
+/// What a bulk edit does to each bead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bulk {
+    Close {
+        reason: String,
+    },
+    Priority(i64),
+    Labels {
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    Status(String),
+}
+
+/// `t-1`, or `3 beads`.
+pub fn who(ids: &[String]) -> String {
+    match ids {
+        [one] => one.clone(),
+        many => format!("{} beads", many.len()),
+    }
+}
+
+/// A change to `ids`: the one-bead mutation for one bead, else a bulk edit.
+pub fn mutation_for(ids: Vec<String>, change: Bulk) -> Mutation {
+    match (<[String; 1]>::try_from(ids), change) {
+        (Ok([id]), Bulk::Close { reason }) => Mutation::Close { id, reason },
+        (Ok([id]), Bulk::Priority(priority)) => Mutation::Priority { id, priority },
+        (Ok([id]), change) => Mutation::Bulk {
+            ids: vec![id],
+            change,
+        },
+        (Err(ids), change) => Mutation::Bulk { ids, change },
+    }
 }
 
 /// What the runtime should do.
@@ -267,6 +355,8 @@ pub struct App {
     pub column_areas: Cell<[ratatui::layout::Rect; COLUMNS]>,
     pub done_folded: bool,
     pub filter: Filter,
+    /// Beads marked for a bulk edit (`space`).
+    pub marked: std::collections::BTreeSet<String>,
     /// Decisions on the board (`None` before the first board).
     seen_decisions: Option<std::collections::HashSet<String>>,
     pub detail: DetailView,
@@ -276,6 +366,7 @@ pub struct App {
     /// The live log, while the logs pane shows a past run (live events keep arriving here).
     pub parked: Option<Logs>,
     pub work: WorkView,
+    pub list: ListView,
     pub live: Live,
     /// Selected row in the agents and decisions views.
     pub agents_row: usize,
@@ -307,12 +398,14 @@ impl App {
             column_areas: Cell::new([ratatui::layout::Rect::default(); COLUMNS]),
             done_folded: true,
             filter: Filter::default(),
+            marked: std::collections::BTreeSet::new(),
             seen_decisions: None,
             detail: DetailView::default(),
             pending_edit: None,
             logs: Logs::default(),
             parked: None,
             work: WorkView::default(),
+            list: ListView::default(),
             live: Live::new(now),
             agents_row: 0,
             decisions_row: 0,
@@ -433,8 +526,11 @@ impl App {
         Column::ALL[self.col.min(COLUMNS - 1)]
     }
 
-    /// The bead under the cursor on the board.
+    /// The bead under the cursor on the board (or in the list).
     pub fn selected(&self) -> Option<&super::model::Card> {
+        if self.view == View::List {
+            return self.list.card(&self.board, self.list.row);
+        }
         if self.column() == Column::Done && self.done_shut() {
             return None;
         }
@@ -523,6 +619,13 @@ impl App {
                 }
                 self.board = b;
                 self.loaded = true;
+                // A mark on a bead that left the board (deleted, filtered out) goes.
+                let board = Arc::clone(&self.board);
+                self.marked.retain(|id| board.find(id).is_some());
+                if self.view == View::List {
+                    let keep = self.selected().map(|c| c.id.clone());
+                    self.list.rebuild(&board, keep.as_deref());
+                }
                 self.reselect();
                 self.decisions_row = self
                     .decisions_row
@@ -660,7 +763,7 @@ impl App {
                 return vec![Command::Quit];
             }
             Action::Help => {
-                self.overlay = Some(Overlay::Help);
+                self.overlay = Some(Overlay::help());
                 return Vec::new();
             }
             Action::Message => {
@@ -705,6 +808,7 @@ impl App {
             }
             View::Pair => Vec::new(),
             View::Work => self.work_action(action),
+            View::List => self.list_action(action),
         }
     }
 

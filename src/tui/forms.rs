@@ -9,7 +9,7 @@ use ratatui_textarea::TextArea;
 
 mod bead;
 
-pub use bead::{BeadDraft, BeadForm, Field, Known};
+pub use bead::{BeadDraft, BeadForm, Field, Known, STATUSES};
 
 /// What a key did to an input.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -57,6 +57,16 @@ pub enum Action {
     Palette,
     /// What the agents did on the bead: diff, tests, transcript.
     Work,
+    /// Mark the bead for a bulk edit (or unmark it).
+    Mark,
+    /// Add or remove labels.
+    Label,
+    /// Set the status.
+    Status,
+    /// The beads as a dense, sortable list (or back to the board).
+    List,
+    /// Reverse the list's order.
+    Reverse,
     /// The previous file (Work) or an older run (Logs).
     Older,
     /// The next file (Work) or a newer run (Logs).
@@ -195,6 +205,26 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
         "work",
         "the agents' work on the bead: diff, tests, transcript",
         &["w"],
+    ),
+    (
+        Action::Mark,
+        "mark",
+        "mark the bead for a bulk edit (x p t m act on all marked)",
+        &["space"],
+    ),
+    (Action::Label, "label", "add or remove labels", &["t"]),
+    (Action::Status, "status", "set the status", &["m"]),
+    (
+        Action::List,
+        "list",
+        "the beads as a sortable list (or the board again)",
+        &["v"],
+    ),
+    (
+        Action::Reverse,
+        "reverse",
+        "reverse the list's order",
+        &["O"],
     ),
     (
         Action::Older,

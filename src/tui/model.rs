@@ -75,6 +75,10 @@ pub struct Card {
     pub agent: Option<String>,
     /// Why it sits where it does: what it waits on, the decision it needs, a note.
     pub note: Option<String>,
+    pub labels: Vec<String>,
+    /// RFC 3339 (empty: unknown).
+    pub updated: String,
+    pub created: String,
 }
 
 /// A pending decision (an open decision bead).
@@ -348,6 +352,17 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
                     .then(|| b.close_reason.clone())
                     .flatten()
             }),
+            labels: b.labels.clone(),
+            updated: b
+                .updated_at
+                .as_ref()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+            created: b
+                .created_at
+                .as_ref()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
         };
         match column {
             Column::Ready => ready_order.push((ready_ids[b.id.as_str()], card)),

@@ -25,7 +25,7 @@ use crate::store::watch::{Armed, Seed, Watcher};
 use crate::store::{self, Snapshot, TxOptions};
 use crate::workspace::Workspace;
 
-use super::app::{AppEvent, Detail, Mutation};
+use super::app::{AppEvent, Bulk, Detail, Mutation};
 use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
@@ -623,6 +623,44 @@ fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) ->
         Mutation::Replace(b) => {
             edit(ws, took, &b.id, Change::Replace(b.clone()))?;
             Ok(format!("updated {} from the editor", b.id))
+        }
+        Mutation::Bulk { ids, change } => {
+            let (c, done) = match change {
+                Bulk::Close { reason } => (
+                    Change::Close {
+                        reason: reason.clone(),
+                        force: false,
+                    },
+                    "closed".to_owned(),
+                ),
+                Bulk::Priority(p) => (
+                    Change::Update(Box::new(Patch {
+                        priority: Some(*p),
+                        ..Patch::default()
+                    })),
+                    format!("set to P{p}"),
+                ),
+                Bulk::Status(st) => (
+                    Change::Update(Box::new(Patch {
+                        status: Some(st.clone()),
+                        ..Patch::default()
+                    })),
+                    format!("set to {st}"),
+                ),
+                Bulk::Labels { add, remove } => (
+                    Change::Label {
+                        add: ops::edit::parse_labels(add)?,
+                        remove: remove.clone(),
+                    },
+                    "relabelled".to_owned(),
+                ),
+            };
+            let m = ops::change::edit(ws, ids, &c)?;
+            took.extend(m.applied.changes);
+            Ok(match ids.as_slice() {
+                [one] => format!("{one} {done}"),
+                many => format!("{} beads {done}", many.len()),
+            })
         }
         Mutation::Reopen { id } => {
             edit(ws, took, id, Change::Reopen { reason: None })?;

@@ -727,3 +727,87 @@ async fn the_work_view_shows_a_branch_diff_failing_tests_and_the_transcript() {
     key(&mut s, KeyCode::Esc);
     assert!(s.app.logs.run.is_none(), "esc leaves the past run too");
 }
+
+/// Marking three beads and closing, relabelling and re-prioritising them writes each change
+/// as one commit over all three; the list view shows them and `u` takes the last one back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marked_beads_are_edited_in_bulk_from_the_board_and_the_list() {
+    let repo = TestRepo::with_loom("yaml");
+    let a = repo.create("Alpha", &["-l", "old"]);
+    let b = repo.create("Beta", &["-l", "old"]);
+    let c = repo.create("Gamma", &[]);
+    let keep = repo.create("Delta", &[]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |x| x.board.total == 4).await);
+    for id in [&a, &b, &c] {
+        select(&mut s, id);
+        key(&mut s, KeyCode::Char(' '));
+    }
+    assert_eq!(s.app.marked.len(), 3);
+    let commits = repo.commit_count();
+    key(&mut s, KeyCode::Char('t'));
+    typed(&mut s, "ux -old");
+    key(&mut s, KeyCode::Enter);
+    let labelled = |repo: &TestRepo, id: &str| repo.json(&["show", id])["labels"].clone();
+    assert!(
+        s.settle(WAIT, |x| x
+            .message
+            .as_ref()
+            .is_some_and(|m| m.1.contains("3 beads relabelled")))
+            .await,
+        "{:?}",
+        s.app.message
+    );
+    for id in [&a, &b, &c] {
+        assert_eq!(labelled(&repo, id), serde_json::json!(["ux"]), "{id}");
+    }
+    assert_eq!(
+        repo.commit_count(),
+        commits + 1,
+        "one commit for three beads"
+    );
+    // The list: mark two, set their priority.
+    key(&mut s, KeyCode::Char('v'));
+    assert_eq!(s.app.view, View::List);
+    let text = screen(&mut s, 120, 30);
+    assert!(text.contains("List 4") && text.contains("Gamma"), "{text}");
+    while s.app.selected().map(|x| x.id.clone()) != Some(a.clone()) {
+        key(&mut s, KeyCode::Down);
+    }
+    key(&mut s, KeyCode::Char(' '));
+    key(&mut s, KeyCode::Char('g'));
+    while s.app.selected().map(|x| x.id.clone()) != Some(c.clone()) {
+        key(&mut s, KeyCode::Down);
+    }
+    key(&mut s, KeyCode::Char(' '));
+    key(&mut s, KeyCode::Char('p'));
+    key(&mut s, KeyCode::Char('0'));
+    assert!(
+        s.settle(WAIT, |x| x.board.find(&a).is_some_and(|(col, i)| x
+            .board
+            .column(col)[i]
+            .priority
+            == 0)
+            && x.board
+                .find(&c)
+                .is_some_and(|(col, i)| x.board.column(col)[i].priority == 0))
+            .await
+    );
+    assert_eq!(repo.json(&["show", &keep])["priority"], 2, "unmarked stays");
+    assert_eq!(repo.commit_count(), commits + 2);
+    // u takes the whole bulk edit back, as one new commit.
+    key(&mut s, KeyCode::Char('v'));
+    key(&mut s, KeyCode::Char('u'));
+    assert!(
+        s.settle(WAIT, |x| x.board.find(&a).is_some_and(|(col, i)| x
+            .board
+            .column(col)[i]
+            .priority
+            == 2))
+            .await,
+        "{:?}",
+        s.app.message
+    );
+    assert_eq!(repo.json(&["show", &c])["priority"], 2);
+    assert_eq!(repo.commit_count(), commits + 3);
+}

@@ -514,6 +514,27 @@ fn screens() -> Vec<(&'static str, Setup)> {
                 t,
             );
         }),
+        ("list", |a, _| {
+            key(a, KeyCode::Char('v'));
+            key(a, KeyCode::Char(' '));
+            key(a, KeyCode::Char('o'));
+        }),
+        ("board_marked", |a, _| {
+            key(a, KeyCode::Char(' '));
+            key(a, KeyCode::Char(' '));
+        }),
+        ("overlay_labels_bulk", |a, _| {
+            key(a, KeyCode::Char(' '));
+            key(a, KeyCode::Char(' '));
+            key(a, KeyCode::Char('t'));
+            typed(a, "ux -money");
+        }),
+        ("overlay_status", |a, _| key(a, KeyCode::Char('m'))),
+        ("overlay_help_search", |a, _| {
+            key(a, KeyCode::Char('?'));
+            key(a, KeyCode::Char('/'));
+            typed(a, "bead");
+        }),
         ("agents", |a, _| key(a, KeyCode::Char('A'))),
         ("decisions", |a, _| key(a, KeyCode::Char('D'))),
         ("usage", |a, _| key(a, KeyCode::Char('U'))),

@@ -5,10 +5,11 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::ops::decision::Verdict;
 
+use super::super::forms::LineInput;
 use super::super::forms::{BeadForm, Outcome};
 use super::super::keys::Action;
 use super::super::model::Filter;
-use super::{App, Command, Mutation, Overlay};
+use super::{App, Bulk, Command, Mutation, Overlay, help_entries, mutation_for};
 
 impl App {
     /// A key while an overlay is open: it goes to the overlay.
@@ -17,12 +18,64 @@ impl App {
             return Vec::new();
         };
         let (keep, commands) = match overlay {
-            Overlay::Help => {
-                let close = matches!(
-                    k.code,
-                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?')
-                ) || self.keys.action(&k) == Some(Action::Help);
-                (if close { None } else { Some(Overlay::Help) }, Vec::new())
+            Overlay::Help {
+                scroll,
+                mut search,
+                searching: true,
+            } => {
+                let searching = match search.key(k) {
+                    Outcome::Editing => true,
+                    Outcome::Submit => false,
+                    Outcome::Cancel => {
+                        search = LineInput::default();
+                        false
+                    }
+                };
+                let scroll = if searching { 0 } else { scroll };
+                (
+                    Some(Overlay::Help {
+                        scroll,
+                        search,
+                        searching,
+                    }),
+                    Vec::new(),
+                )
+            }
+            Overlay::Help { scroll, search, .. } => {
+                let action = self.keys.action(&k);
+                let n = help_entries(&self.keys, &search.text()).len();
+                let at = |by: isize| {
+                    (scroll as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize
+                };
+                let next = match (k.code, action) {
+                    (KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?'), _)
+                    | (_, Some(Action::Help)) => None,
+                    (KeyCode::Char('/'), _) | (_, Some(Action::Filter)) => {
+                        return {
+                            self.overlay = Some(Overlay::Help {
+                                scroll: 0,
+                                search,
+                                searching: true,
+                            });
+                            Vec::new()
+                        };
+                    }
+                    (_, Some(Action::Down)) => Some(at(1)),
+                    (_, Some(Action::Up)) => Some(at(-1)),
+                    (_, Some(Action::PageDown)) => Some(at(10)),
+                    (_, Some(Action::PageUp)) => Some(at(-10)),
+                    (_, Some(Action::Top)) => Some(0),
+                    (_, Some(Action::Bottom)) => Some(at(isize::MAX / 2)),
+                    _ => Some(scroll),
+                };
+                (
+                    next.map(|scroll| Overlay::Help {
+                        scroll,
+                        search,
+                        searching: false,
+                    }),
+                    Vec::new(),
+                )
             }
             Overlay::Message { scroll } => {
                 let action = self.keys.action(&k);
@@ -36,16 +89,41 @@ impl App {
                 };
                 (next.map(|scroll| Overlay::Message { scroll }), Vec::new())
             }
-            Overlay::Priority(id) => match k.code {
+            Overlay::Priority(ids) => match k.code {
                 KeyCode::Char(c @ '0'..='4') => (
                     None,
-                    vec![Command::Mutate(Mutation::Priority {
-                        id,
-                        priority: i64::from(c as u8 - b'0'),
-                    })],
+                    self.bulk(ids, Bulk::Priority(i64::from(c as u8 - b'0'))),
                 ),
                 KeyCode::Esc => (None, Vec::new()),
-                _ => (Some(Overlay::Priority(id)), Vec::new()),
+                _ => (Some(Overlay::Priority(ids)), Vec::new()),
+            },
+            Overlay::Labels { ids, mut input } => match input.key(k) {
+                Outcome::Editing => (Some(Overlay::Labels { ids, input }), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => {
+                    let (mut add, mut remove) = (Vec::new(), Vec::new());
+                    for word in input.text().split([',', ' ']).map(str::trim) {
+                        match word.strip_prefix('-') {
+                            Some(l) if !l.is_empty() => remove.push(l.to_owned()),
+                            Some(_) => {}
+                            None if !word.is_empty() => add.push(word.to_owned()),
+                            None => {}
+                        }
+                    }
+                    if add.is_empty() && remove.is_empty() {
+                        (Some(Overlay::Labels { ids, input }), Vec::new())
+                    } else {
+                        (None, self.bulk(ids, Bulk::Labels { add, remove }))
+                    }
+                }
+            },
+            Overlay::Status { ids, mut picker } => match picker.key(k) {
+                Outcome::Editing => (Some(Overlay::Status { ids, picker }), Vec::new()),
+                Outcome::Cancel => (None, Vec::new()),
+                Outcome::Submit => match picker.chosen().map(|i| i.id.clone()) {
+                    Some(status) => (None, self.bulk(ids, Bulk::Status(status))),
+                    None => (Some(Overlay::Status { ids, picker }), Vec::new()),
+                },
             },
             Overlay::Form(mut f) => match f.key(k) {
                 Outcome::Editing => (Some(Overlay::Form(f)), Vec::new()),
@@ -140,8 +218,8 @@ impl App {
                     (None, Vec::new())
                 }
             },
-            Overlay::Close { id, mut reason } => match reason.key(k) {
-                Outcome::Editing => (Some(Overlay::Close { id, reason }), Vec::new()),
+            Overlay::Close { ids, mut reason } => match reason.key(k) {
+                Outcome::Editing => (Some(Overlay::Close { ids, reason }), Vec::new()),
                 Outcome::Cancel => (None, Vec::new()),
                 Outcome::Submit => {
                     let text = reason.text().trim().to_owned();
@@ -150,7 +228,7 @@ impl App {
                     } else {
                         text
                     };
-                    (None, vec![Command::Mutate(Mutation::Close { id, reason })])
+                    (None, self.bulk(ids, Bulk::Close { reason }))
                 }
             },
             Overlay::Answer { decision, mut text } => match text.key(k) {
@@ -174,6 +252,14 @@ impl App {
 }
 
 impl App {
+    /// Applies `change` to `ids`; a bulk edit clears the marks it used.
+    fn bulk(&mut self, ids: Vec<String>, change: Bulk) -> Vec<Command> {
+        if ids.len() > 1 || ids.iter().any(|i| self.marked.contains(i)) {
+            self.marked.clear();
+        }
+        vec![Command::Mutate(mutation_for(ids, change))]
+    }
+
     /// Brings back a form whose save the store refused, with what was typed and why.
     pub(super) fn reopen_form(&mut self, m: Mutation, message: String) {
         let form = match m {

@@ -90,7 +90,7 @@ impl App {
                 Vec::new()
             }
             PairKey::Help => {
-                self.overlay = Some(Overlay::Help);
+                self.overlay = Some(Overlay::help());
                 Vec::new()
             }
             PairKey::Quit => {

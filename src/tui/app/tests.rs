@@ -19,6 +19,9 @@ fn card(id: &str) -> Card {
         stage: None,
         agent: None,
         note: None,
+        labels: Vec::new(),
+        updated: String::new(),
+        created: String::new(),
     }
 }
 
@@ -186,10 +189,10 @@ fn decisions_are_answered() {
 fn help_opens_and_closes() {
     let mut app = app_with([vec![], vec![], vec![], vec![], vec![]]);
     press(&mut app, '?');
-    assert!(matches!(app.overlay, Some(Overlay::Help)));
+    assert!(matches!(app.overlay, Some(Overlay::Help { .. })));
     press(&mut app, 'j');
     assert!(
-        matches!(app.overlay, Some(Overlay::Help)),
+        matches!(app.overlay, Some(Overlay::Help { .. })),
         "other keys do nothing"
     );
     code(&mut app, KeyCode::Esc);
@@ -386,7 +389,7 @@ fn the_mouse_selects_opens_and_scrolls() {
     press(&mut app, 'D');
     assert_eq!(app.view, View::Decisions);
     assert!(mouse(&mut app, M::Moved, 1, 1).is_empty());
-    app.overlay = Some(Overlay::Help);
+    app.overlay = Some(Overlay::help());
     assert!(
         mouse(&mut app, M::ScrollDown, 1, 1).is_empty(),
         "overlays keep the focus"
@@ -440,7 +443,7 @@ fn the_palette_runs_any_action_and_goes_to_a_bead_by_id() {
     }
     code(&mut app, KeyCode::Enter);
     assert!(
-        matches!(app.overlay, Some(Overlay::Help)),
+        matches!(app.overlay, Some(Overlay::Help { .. })),
         "the help opened"
     );
     code(&mut app, KeyCode::Esc);
@@ -487,4 +490,133 @@ fn the_detail_and_its_history_load_again_when_the_board_changes() {
         again.contains(&Command::LoadHistory("t-a".into())),
         "{again:?}"
     );
+}
+
+#[test]
+fn marked_beads_take_a_bulk_edit_in_one_mutation() {
+    let mut app = app_with([vec!["t-a", "t-b", "t-c"], vec![], vec![], vec![], vec![]]);
+    code(&mut app, KeyCode::Char(' ')); // marks t-a, moves to t-b
+    code(&mut app, KeyCode::Char(' ')); // marks t-b
+    assert_eq!(app.marked.len(), 2);
+    assert!(crate::tui::ui::view_state(&app).contains("2 marked"));
+    press(&mut app, 'p');
+    let ids = vec!["t-a".to_owned(), "t-b".to_owned()];
+    assert_eq!(
+        press(&mut app, '1'),
+        [Command::Mutate(Mutation::Bulk {
+            ids: ids.clone(),
+            change: Bulk::Priority(1)
+        })]
+    );
+    assert!(app.marked.is_empty(), "a bulk edit uses up the marks");
+    for id in ["t-a", "t-c"] {
+        app.marked.insert(id.into());
+    }
+    press(&mut app, 't');
+    for c in "ux, -old".chars() {
+        press(&mut app, c);
+    }
+    assert_eq!(
+        code(&mut app, KeyCode::Enter),
+        [Command::Mutate(Mutation::Bulk {
+            ids: vec!["t-a".into(), "t-c".into()],
+            change: Bulk::Labels {
+                add: vec!["ux".into()],
+                remove: vec!["old".into()]
+            }
+        })]
+    );
+    app.marked.insert("t-b".into());
+    app.marked.insert("t-c".into());
+    press(&mut app, 'm');
+    for c in "progr".chars() {
+        press(&mut app, c);
+    }
+    assert_eq!(
+        code(&mut app, KeyCode::Enter),
+        [Command::Mutate(Mutation::Bulk {
+            ids: vec!["t-b".into(), "t-c".into()],
+            change: Bulk::Status("in_progress".into())
+        })]
+    );
+    // esc unmarks before it clears anything else; with no marks, keys act on the selection.
+    app.marked.insert("t-a".into());
+    code(&mut app, KeyCode::Esc);
+    assert!(app.marked.is_empty());
+    press(&mut app, 'x');
+    assert_eq!(
+        code(&mut app, KeyCode::Enter),
+        [Command::Mutate(Mutation::Close {
+            id: "t-c".into(),
+            reason: "Closed".into()
+        })],
+        "marking moved the cursor down to t-c"
+    );
+}
+
+#[test]
+fn the_list_sorts_reverses_and_returns_to_the_same_bead() {
+    let mut app = app_with([vec!["t-b", "t-a"], vec!["t-c"], vec![], vec![], vec![]]);
+    press(&mut app, 'v');
+    assert_eq!(app.view, View::List);
+    let ids = |app: &App| -> Vec<String> {
+        (0..app.list.order.len())
+            .filter_map(|r| app.list.card(&app.board, r).map(|c| c.id.clone()))
+            .collect()
+    };
+    assert_eq!(ids(&app), ["t-b", "t-a", "t-c"]);
+    press(&mut app, 'o'); // priority: all P2, then by id
+    press(&mut app, 'o'); // id
+    assert_eq!(app.list.sort, crate::tui::list::ListSort::Id);
+    assert_eq!(ids(&app), ["t-a", "t-b", "t-c"]);
+    press(&mut app, 'O');
+    assert_eq!(ids(&app), ["t-c", "t-b", "t-a"]);
+    assert_eq!(
+        app.selected().map(|c| c.id.as_str()),
+        Some("t-b"),
+        "kept t-b"
+    );
+    code(&mut app, KeyCode::Down);
+    assert_eq!(
+        code(&mut app, KeyCode::Enter),
+        [
+            Command::LoadDetail("t-a".into()),
+            Command::LoadHistory("t-a".into())
+        ]
+    );
+    code(&mut app, KeyCode::Esc);
+    assert_eq!(
+        app.view,
+        View::List,
+        "esc from the detail returns to the list"
+    );
+    press(&mut app, 'v');
+    assert_eq!(app.view, View::Board);
+    assert_eq!(app.selected().map(|c| c.id.as_str()), Some("t-a"));
+}
+
+#[test]
+fn the_help_scrolls_and_searches() {
+    let mut app = app_with([vec!["t-a"], vec![], vec![], vec![], vec![]]);
+    press(&mut app, '?');
+    code(&mut app, KeyCode::Down);
+    code(&mut app, KeyCode::Down);
+    assert!(matches!(app.overlay, Some(Overlay::Help { scroll: 2, .. })));
+    press(&mut app, '/');
+    for c in "undo".chars() {
+        press(&mut app, c);
+    }
+    code(&mut app, KeyCode::Enter);
+    let Some(Overlay::Help {
+        search, searching, ..
+    }) = &app.overlay
+    else {
+        panic!("the help stays open");
+    };
+    assert!(!searching);
+    let found = help_entries(&app.keys, &search.text());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "u");
+    press(&mut app, 'q');
+    assert!(app.overlay.is_none());
 }

@@ -4,6 +4,16 @@
 use super::*;
 
 impl App {
+    /// The beads an edit on `id` applies to: the marked ones (on the board and the list),
+    /// else `id`.
+    pub(super) fn targets(&self, id: String) -> Vec<String> {
+        if !self.marked.is_empty() && matches!(self.view, View::Board | View::List) {
+            self.marked.iter().cloned().collect()
+        } else {
+            vec![id]
+        }
+    }
+
     /// Actions on a bead, from any view that has one selected.
     pub(super) fn bead_action(&mut self, action: Action, id: String) -> Vec<Command> {
         match action {
@@ -14,7 +24,39 @@ impl App {
             }
             Action::EditExternal => vec![Command::EditExternal(id)],
             Action::Priority => {
-                self.overlay = Some(Overlay::Priority(id));
+                self.overlay = Some(Overlay::Priority(self.targets(id)));
+                Vec::new()
+            }
+            Action::Label => {
+                self.overlay = Some(Overlay::Labels {
+                    ids: self.targets(id),
+                    input: LineInput::default(),
+                });
+                Vec::new()
+            }
+            Action::Status => {
+                let items = crate::tui::forms::STATUSES
+                    .iter()
+                    .map(|s| PickItem {
+                        id: (*s).to_owned(),
+                        label: (*s).to_owned(),
+                    })
+                    .collect();
+                let ids = self.targets(id);
+                let title = format!("Status of {}", who(&ids));
+                self.overlay = Some(Overlay::Status {
+                    ids,
+                    picker: Box::new(Picker::new("", items).asking(title, "set")),
+                });
+                Vec::new()
+            }
+            Action::Mark => {
+                if !self.marked.remove(&id) {
+                    self.marked.insert(id);
+                }
+                if matches!(self.view, View::Board) {
+                    return self.board_action(Action::Down);
+                }
                 Vec::new()
             }
             Action::AddDependency => {
@@ -25,7 +67,7 @@ impl App {
             }
             Action::Close => {
                 self.overlay = Some(Overlay::Close {
-                    id,
+                    ids: self.targets(id),
                     reason: LineInput::default(),
                 });
                 Vec::new()
@@ -93,6 +135,12 @@ impl App {
                 self.filter.sort = self.filter.sort.next();
                 self.say(true, format!("sorted by {}", self.filter.sort.name()));
                 return vec![Command::SetFilter(self.filter.clone())];
+            }
+            Action::List => self.show_list(),
+            Action::Back if !self.marked.is_empty() => {
+                let n = self.marked.len();
+                self.marked.clear();
+                self.say(true, format!("unmarked {n}"));
             }
             Action::Back => {
                 if !self.filter.is_empty() {
@@ -219,6 +267,65 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// The list: ↑/↓ move, `o` sorts by the next column, `O` reverses, `v` or `esc` back to
+    /// the board (with the same bead selected); the rest acts on the selected bead.
+    pub(super) fn list_action(&mut self, action: Action) -> Vec<Command> {
+        let keep = self.selected().map(|c| c.id.clone());
+        match action {
+            Action::Up => self.list.move_by(-1),
+            Action::Down => self.list.move_by(1),
+            Action::PageUp => self.list.move_by(-20),
+            Action::PageDown => self.list.move_by(20),
+            Action::Top => self.list.row = 0,
+            Action::Bottom => self.list.move_by(isize::MAX / 2),
+            Action::Sort => {
+                self.list.sort = self.list.sort.next();
+                self.list.rebuild(&self.board, keep.as_deref());
+                self.say(true, format!("sorted by {}", self.list.sort.name()));
+            }
+            Action::Reverse => {
+                self.list.reversed = !self.list.reversed;
+                self.list.rebuild(&self.board, keep.as_deref());
+            }
+            Action::Back if !self.marked.is_empty() => self.marked.clear(),
+            Action::Back | Action::List => self.show_board(keep),
+            Action::Filter => {
+                self.overlay = Some(Overlay::Filter(LineInput::new(&self.filter.text)));
+            }
+            Action::Mark => {
+                if let Some(id) = keep {
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    self.list.move_by(1);
+                }
+            }
+            other => {
+                if let Some(id) = keep {
+                    return self.bead_action(other, id);
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Opens the list on the board's beads, the board's bead selected.
+    pub(super) fn show_list(&mut self) {
+        let keep = self.selected().map(|c| c.id.clone());
+        self.view = View::List;
+        let board = Arc::clone(&self.board);
+        self.list.rebuild(&board, keep.as_deref());
+    }
+
+    /// Back to the board, on bead `keep`.
+    fn show_board(&mut self, keep: Option<String>) {
+        self.view = View::Board;
+        if let Some(id) = keep {
+            self.selected_id = Some(id);
+            self.reselect();
+        }
     }
 
     /// The Work view: ←/→ (tab) switch diff, tests and transcript; `[`/`]` the file; ↑/↓

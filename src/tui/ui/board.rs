@@ -183,8 +183,14 @@ fn card_lines(
         }
         line.style(base)
     };
+    let mark = if app.marked.contains(&card.id) {
+        Span::styled("● ", t.style(Role::Accent))
+    } else {
+        Span::raw("")
+    };
     let head = Line::from(vec![
         marker.clone(),
+        mark,
         Span::styled(card.id.clone(), t.style(Role::Title)),
         Span::raw("  "),
         Span::styled(

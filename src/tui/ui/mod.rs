@@ -5,6 +5,7 @@
 pub(crate) mod board;
 mod detail;
 mod form;
+mod list;
 pub(crate) mod markdown;
 mod overlays;
 mod pair;
@@ -66,6 +67,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
         View::Usage => panes::usage(f, main, app),
         View::Pair => pair::draw(f, main, app),
         View::Work => work::draw(f, main, app),
+        View::List => list::draw(f, main, app),
     }
     match message {
         Some((error, lines)) => draw_message(f, footer, app, error, lines),
@@ -202,6 +204,9 @@ pub fn view_state(app: &App) -> String {
     if f.sort != crate::tui::model::Sort::Priority {
         parts.push(format!("sort {}", f.sort.name()));
     }
+    if !app.marked.is_empty() {
+        parts.insert(0, format!("{} marked", app.marked.len()));
+    }
     if parts.is_empty() {
         return String::new();
     }
@@ -248,6 +253,16 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Bottom, "follow"),
             (Action::Older, "older run"),
             (Action::Newer, "newer"),
+        ],
+        View::List => vec![
+            (Action::Open, "open"),
+            (Action::Mark, "mark"),
+            (Action::Sort, "sort"),
+            (Action::Reverse, "reverse"),
+            (Action::Close, "close"),
+            (Action::Status, "status"),
+            (Action::Label, "label"),
+            (Action::List, "board"),
         ],
         View::Work => vec![
             (Action::Back, "back"),

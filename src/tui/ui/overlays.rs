@@ -8,9 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::fit;
-use crate::tui::app::{App, Overlay};
+use crate::tui::app::{App, Overlay, help_entries, who};
 use crate::tui::forms::{LineInput, Picker};
-use crate::tui::keys::ACTIONS;
 use crate::tui::theme::{Role, Theme};
 
 /// A centred box `w`×`h` (clamped to the screen).
@@ -37,13 +36,17 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     match &app.overlay {
         None => {}
-        Some(Overlay::Help) => help(f, area, app),
+        Some(Overlay::Help {
+            scroll,
+            search,
+            searching,
+        }) => help(f, area, app, *scroll, search, *searching),
         Some(Overlay::Message { scroll }) => message(f, area, app, *scroll),
         Some(Overlay::Form(form)) => super::form::draw(f, area, t, form),
         Some(Overlay::Picker(p) | Overlay::Persona(p) | Overlay::Palette(p)) => {
             picker(f, area, t, p)
         }
-        Some(Overlay::Priority(id)) => {
+        Some(Overlay::Priority(ids)) => {
             let r = centered(area, 44, 3);
             f.render_widget(Clear, r);
             f.render_widget(
@@ -59,7 +62,11 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
                     Span::styled("4", t.style(Role::P4)),
                     Span::styled("   (0 is the most urgent)", t.style(Role::Muted)),
                 ]))
-                .block(boxed(t, &format!("Priority of {id}"), "esc cancel")),
+                .block(boxed(
+                    t,
+                    &format!("Priority of {}", who(ids)),
+                    "esc cancel",
+                )),
                 r,
             );
         }
@@ -79,14 +86,23 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             "enter find · esc cancel",
             input,
         ),
-        Some(Overlay::Close { id, reason }) => prompt(
+        Some(Overlay::Close { ids, reason }) => prompt(
             f,
             area,
             t,
-            &format!("Close {id}: why?"),
+            &format!("Close {}: why?", who(ids)),
             "enter close · esc cancel",
             reason,
         ),
+        Some(Overlay::Labels { ids, input }) => prompt(
+            f,
+            area,
+            t,
+            &format!("Labels of {}", who(ids)),
+            "name adds · -name removes · enter apply · esc cancel",
+            input,
+        ),
+        Some(Overlay::Status { picker: p, .. }) => picker(f, area, t, p),
         Some(Overlay::Answer { decision, text }) => prompt(
             f,
             area,
@@ -155,17 +171,53 @@ const PAIR_KEYS: [(&str, &str); 6] = [
     ("esc", "back"),
 ];
 
-fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
+fn help(
+    f: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    scroll: usize,
+    search: &LineInput,
+    searching: bool,
+) {
     let t = &app.theme;
     let r = centered(area, 96, area.height.saturating_sub(2));
     f.render_widget(Clear, r);
-    let block = boxed(
-        t,
-        "Keys",
-        "esc close · keys can be changed in config: tui.keys",
-    );
+    let rows = help_entries(&app.keys, &search.text());
+    let total = crate::tui::keys::ACTIONS.len();
+    let hint = if searching {
+        "type to search · enter keep · esc clear".to_owned()
+    } else {
+        format!(
+            "{} of {total} · ↑↓ scroll · / search · esc close · keys: config tui.keys",
+            rows.len()
+        )
+    };
+    let block = boxed(t, "Keys", &hint);
     let inner = block.inner(r);
     f.render_widget(block, r);
+    let query = search.text();
+    let [search_row, inner] = if searching || !query.is_empty() {
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner)
+    } else {
+        [Rect::default(), inner]
+    };
+    if searching {
+        let [l, v] =
+            Layout::horizontal([Constraint::Length(8), Constraint::Fill(1)]).areas(search_row);
+        f.render_widget(
+            Paragraph::new(Span::styled("search ", t.style(Role::Accent))),
+            l,
+        );
+        f.render_widget(&search.area, v);
+    } else if !query.is_empty() {
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                format!("search {query}"),
+                t.style(Role::Muted),
+            )),
+            search_row,
+        );
+    }
     let pair: Vec<Span<'static>> =
         std::iter::once(Span::styled("In the pair pane: ", t.style(Role::Title)))
             .chain(PAIR_KEYS.iter().enumerate().flat_map(|(i, (k, what))| {
@@ -179,16 +231,24 @@ fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
             }))
             .collect();
     let text: String = pair.iter().map(|s| s.content.as_ref()).collect();
-    let pair_rows = wrapped_rows(&text, inner.width as usize).min(inner.height / 3);
+    let pair_rows = if query.is_empty() {
+        wrapped_rows(&text, inner.width as usize).min(inner.height / 3)
+    } else {
+        0
+    };
     let pair = Paragraph::new(Line::from(pair)).wrap(Wrap { trim: true });
     let [inner, pair_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(pair_rows)]).areas(inner);
     f.render_widget(pair, pair_area);
-    let rows: Vec<(String, &str)> = ACTIONS
-        .iter()
-        .map(|(action, _, what, _)| (app.keys.keys_of(*action).join("/"), *what))
-        .collect();
+    if rows.is_empty() {
+        f.render_widget(
+            Paragraph::new(Line::styled("no key matches", t.style(Role::Muted))),
+            inner,
+        );
+        return;
+    }
     let per_col = rows.len().div_ceil(2);
+    // Two columns when everything fits; else one, scrolled.
     let two = inner.width >= 60 && inner.height as usize >= per_col;
     let col_width = if two { inner.width / 2 } else { inner.width } as usize;
     let key_width = 13.min(col_width / 3);
@@ -209,7 +269,8 @@ fn help(f: &mut Frame<'_>, area: Rect, app: &App) {
         f.render_widget(Paragraph::new(entries[..per_col].to_vec()), l);
         f.render_widget(Paragraph::new(entries[per_col..].to_vec()), r2);
     } else {
-        f.render_widget(Paragraph::new(entries).wrap(Wrap { trim: false }), inner);
+        let first = scroll.min(entries.len().saturating_sub(inner.height as usize));
+        f.render_widget(Paragraph::new(entries[first..].to_vec()), inner);
     }
 }
 
