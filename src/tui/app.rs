@@ -67,6 +67,33 @@ impl View {
     }
 }
 
+/// How the usage view groups spend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UsageGroup {
+    #[default]
+    Agent,
+    Bead,
+    Model,
+}
+
+impl UsageGroup {
+    pub const ALL: [UsageGroup; 3] = [UsageGroup::Agent, UsageGroup::Bead, UsageGroup::Model];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UsageGroup::Agent => "agent",
+            UsageGroup::Bead => "bead",
+            UsageGroup::Model => "model",
+        }
+    }
+
+    pub fn step(self, forward: bool) -> UsageGroup {
+        let i = UsageGroup::ALL.iter().position(|g| *g == self).unwrap_or(0);
+        let n = UsageGroup::ALL.len();
+        UsageGroup::ALL[if forward { (i + 1) % n } else { (i + n - 1) % n }]
+    }
+}
+
 /// Something shown over the view, taking the keys.
 #[derive(Debug)]
 pub enum Overlay {
@@ -371,6 +398,9 @@ pub struct App {
     /// Selected row in the agents and decisions views.
     pub agents_row: usize,
     pub decisions_row: usize,
+    /// The usage view's grouping and selected row.
+    pub usage_group: UsageGroup,
+    pub usage_row: usize,
     /// The pair session, once opened (kept while other views are shown), and how many were.
     pub pair: Option<PairView>,
     pair_sessions: u64,
@@ -409,6 +439,8 @@ impl App {
             live: Live::new(now),
             agents_row: 0,
             decisions_row: 0,
+            usage_group: UsageGroup::Agent,
+            usage_row: 0,
             pair: None,
             pair_sessions: 0,
             auto: false,
@@ -800,12 +832,7 @@ impl App {
             View::Logs => self.logs_action(action),
             View::Agents => self.agents_action(action),
             View::Decisions => self.decisions_action(action),
-            View::Usage => {
-                if action == Action::Back {
-                    self.view = View::Board;
-                }
-                Vec::new()
-            }
+            View::Usage => self.usage_action(action),
             View::Pair => Vec::new(),
             View::Work => self.work_action(action),
             View::List => self.list_action(action),

@@ -38,6 +38,25 @@ impl Spend {
     }
 }
 
+/// Tokens per minute, by who spent them.
+#[derive(Clone, Debug, Default)]
+pub struct Trends {
+    pub agent: BTreeMap<String, Vec<u64>>,
+    pub bead: BTreeMap<String, Vec<u64>>,
+    pub model: BTreeMap<String, Vec<u64>>,
+}
+
+/// The most minutes a series keeps (a day).
+const MAX_MINUTES: usize = 24 * 60;
+
+/// Adds `n` to minute `minute` of `series`.
+fn bump<T: Copy + Default + std::ops::AddAssign>(series: &mut Vec<T>, minute: usize, n: T) {
+    if series.len() <= minute {
+        series.resize(minute + 1, T::default());
+    }
+    series[minute] += n;
+}
+
 /// Everything live.
 #[derive(Clone, Debug)]
 pub struct Live {
@@ -47,6 +66,13 @@ pub struct Live {
     pub by_model: BTreeMap<String, Spend>,
     /// Tokens per minute since the session started (index = minute).
     pub per_minute: Vec<u64>,
+    /// Cost (USD) per minute.
+    pub cost_per_minute: Vec<f64>,
+    /// Tokens per minute of each agent, bead and model.
+    pub trend: Trends,
+    /// Beads finished per minute, and how they ended (`merged`, `escalated`, …).
+    pub finished_per_minute: Vec<u64>,
+    pub outcomes: BTreeMap<String, u64>,
     pub total: Spend,
     pub health: Health,
     pub health_detail: Option<String>,
@@ -66,6 +92,10 @@ impl Live {
             by_bead: BTreeMap::new(),
             by_model: BTreeMap::new(),
             per_minute: Vec::new(),
+            cost_per_minute: Vec::new(),
+            trend: Trends::default(),
+            finished_per_minute: Vec::new(),
+            outcomes: BTreeMap::new(),
             total: Spend::default(),
             health: Health::Unknown,
             health_detail: None,
@@ -103,6 +133,12 @@ impl Live {
                 since: now,
                 outcome: None,
             })
+    }
+
+    /// The minute of the session `now` falls in (capped at a day).
+    fn minute(&self, now: Instant) -> usize {
+        let m = now.saturating_duration_since(self.started).as_secs() / 60;
+        usize::try_from(m).unwrap_or(usize::MAX).min(MAX_MINUTES)
     }
 
     /// Folds one event in (at `now`).
@@ -172,18 +208,29 @@ impl Live {
                     .filter(|m| !m.is_empty())
                     .unwrap_or_else(|| "unknown".into());
                 self.by_model.entry(model).or_default().add(usage);
-                let minute = now.saturating_duration_since(self.started).as_secs() / 60;
-                let minute = usize::try_from(minute).unwrap_or(usize::MAX).min(24 * 60);
-                if self.per_minute.len() <= minute {
-                    self.per_minute.resize(minute + 1, 0);
-                }
-                self.per_minute[minute] += usage.total_tokens;
+                let minute = self.minute(now);
+                let n = usage.total_tokens;
+                bump(&mut self.per_minute, minute, n);
+                bump(&mut self.cost_per_minute, minute, usage.cost_usd.unwrap_or(0.0));
+                let agent = e.agent_or_empty().to_owned();
+                bump(self.trend.agent.entry(agent).or_default(), minute, n);
+                bump(self.trend.bead.entry(bead.to_owned()).or_default(), minute, n);
+                let model = self
+                    .agents
+                    .get(bead)
+                    .map(|a| a.model.clone())
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "unknown".into());
+                bump(self.trend.model.entry(model).or_default(), minute, n);
                 if let Some(a) = self.agents.get_mut(bead) {
                     a.tokens += usage.total_tokens;
                     a.cost += usage.cost_usd.unwrap_or(0.0);
                 }
             }
             EventKind::BeadFinished { outcome, stage, .. } => {
+                let minute = self.minute(now);
+                bump(&mut self.finished_per_minute, minute, 1);
+                *self.outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
                 if let Some(a) = self.agents.get_mut(bead) {
                     a.outcome = Some(*outcome);
                     a.stage = *stage;
@@ -271,6 +318,9 @@ mod tests {
         assert_eq!(l.busy(), 1);
         assert_eq!(l.by_model["m1"].tokens, 120);
         assert_eq!(l.per_minute, [0, 0, 120]);
+        assert_eq!(l.trend.agent["coder"], [0, 0, 120]);
+        assert_eq!(l.trend.model["m1"], [0, 0, 120]);
+        assert!((l.cost_per_minute[2] - 0.01).abs() < 1e-9);
         assert!((l.total.cost - 0.01).abs() < 1e-9);
         l.apply(
             &Event::about(
@@ -284,5 +334,6 @@ mod tests {
             t0,
         );
         assert_eq!(l.busy(), 0);
+        assert_eq!((l.finished_per_minute.clone(), l.outcomes["merged"]), (vec![1], 1));
     }
 }

@@ -538,6 +538,10 @@ fn screens() -> Vec<(&'static str, Setup)> {
         ("agents", |a, _| key(a, KeyCode::Char('A'))),
         ("decisions", |a, _| key(a, KeyCode::Char('D'))),
         ("usage", |a, _| key(a, KeyCode::Char('U'))),
+        ("usage_by_bead", |a, _| {
+            key(a, KeyCode::Char('U'));
+            key(a, KeyCode::Right);
+        }),
         ("overlay_help", |a, _| key(a, KeyCode::Char('?'))),
         ("overlay_new_bead", |a, _| {
             key(a, KeyCode::Char('n'));

@@ -394,6 +394,30 @@ impl App {
         }
     }
 
+    /// The usage view: ←/→ group by agent, bead or model; ↑/↓ choose a row; enter opens the
+    /// bead of a bead row.
+    pub(super) fn usage_action(&mut self, action: Action) -> Vec<Command> {
+        let n = crate::tui::ui::usage::rows(&self.live, self.usage_group).len();
+        match action {
+            Action::Back => self.view = View::Board,
+            Action::Left | Action::Right => {
+                self.usage_group = self.usage_group.step(action == Action::Right);
+                self.usage_row = 0;
+            }
+            Action::Up => self.usage_row = self.usage_row.saturating_sub(1),
+            Action::Down => self.usage_row = (self.usage_row + 1).min(n.saturating_sub(1)),
+            Action::Open if self.usage_group == UsageGroup::Bead => {
+                let rows = crate::tui::ui::usage::rows(&self.live, self.usage_group);
+                if let Some((id, ..)) = rows.get(self.usage_row) {
+                    let id = (*id).clone();
+                    return self.open_detail(id);
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
     pub(super) fn agents_action(&mut self, action: Action) -> Vec<Command> {
         let n = self.live.agents.len();
         match action {

@@ -10,6 +10,7 @@ pub(crate) mod markdown;
 mod overlays;
 mod pair;
 mod panes;
+pub(crate) mod usage;
 mod work;
 
 use std::time::{Duration, Instant};
@@ -64,7 +65,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
         View::Logs => panes::logs(f, main, app),
         View::Agents => panes::agents(f, main, app, now),
         View::Decisions => panes::decisions(f, main, app),
-        View::Usage => panes::usage(f, main, app),
+        View::Usage => usage::draw(f, main, app),
         View::Pair => pair::draw(f, main, app),
         View::Work => work::draw(f, main, app),
         View::List => list::draw(f, main, app),
@@ -284,7 +285,11 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Answer, "answer"),
             (Action::Open, "open"),
         ],
-        View::Usage => vec![(Action::Back, "board")],
+        View::Usage => vec![
+            (Action::Back, "board"),
+            (Action::Right, "agent/bead/model"),
+            (Action::Open, "open the bead"),
+        ],
         // The pane says its own keys (text input takes the rest).
         View::Pair => Vec::new(),
     }

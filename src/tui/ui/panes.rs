@@ -8,7 +8,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::{elapsed, fit, markdown, tokens};
 use crate::tui::app::App;
@@ -408,89 +408,3 @@ pub fn decisions(f: &mut Frame<'_>, area: Rect, app: &App) {
     }
 }
 
-pub fn usage(f: &mut Frame<'_>, area: Rect, app: &App) {
-    let t = &app.theme;
-    let live = &app.live;
-    let total = live.total;
-    let block = frame_block(
-        t,
-        Line::from(vec![
-            Span::styled(" Usage ", t.style(Role::Title)),
-            Span::styled(
-                format!(
-                    "· this session: {} tokens{} ",
-                    tokens(total.tokens),
-                    if total.cost > 0.0 {
-                        format!(" · ${:.4}", total.cost)
-                    } else {
-                        String::new()
-                    }
-                ),
-                t.style(Role::Muted),
-            ),
-        ]),
-    );
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let [tables, chart] =
-        Layout::vertical([Constraint::Min(4), Constraint::Length(6)]).areas(inner);
-    let cols = Layout::horizontal([
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-    ])
-    .split(tables);
-    let table = |title: &str, m: &std::collections::BTreeMap<String, crate::tui::live::Spend>| {
-        let mut rows: Vec<(&String, &crate::tui::live::Spend)> = m.iter().collect();
-        rows.sort_by(|a, b| b.1.tokens.cmp(&a.1.tokens).then(a.0.cmp(b.0)));
-        let body: Vec<Row<'static>> = rows
-            .into_iter()
-            .map(|(k, s)| {
-                Row::new(vec![
-                    Cell::from(k.clone()),
-                    Cell::from(tokens(s.tokens)),
-                    Cell::from(if s.cost > 0.0 {
-                        format!("${:.3}", s.cost)
-                    } else {
-                        "-".into()
-                    }),
-                ])
-            })
-            .collect();
-        Table::new(
-            body,
-            [
-                Constraint::Min(8),
-                Constraint::Length(7),
-                Constraint::Length(8),
-            ],
-        )
-        .header(
-            Row::new([title.to_owned(), "TOKENS".into(), "COST".into()])
-                .style(t.style(Role::Muted)),
-        )
-    };
-    f.render_widget(table("AGENT", &live.by_agent), cols[0]);
-    f.render_widget(table("BEAD", &live.by_bead), cols[1]);
-    f.render_widget(table("MODEL", &live.by_model), cols[2]);
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .border_style(t.style(Role::Border))
-        .title(Span::styled(" tokens per minute ", t.style(Role::Muted)));
-    let c = block.inner(chart);
-    f.render_widget(block, chart);
-    if live.per_minute.is_empty() {
-        f.render_widget(
-            Paragraph::new(Line::styled("no model calls yet", t.style(Role::Muted))),
-            c,
-        );
-    } else {
-        let start = live.per_minute.len().saturating_sub(c.width as usize);
-        f.render_widget(
-            Sparkline::default()
-                .data(&live.per_minute[start..])
-                .style(t.style(Role::Accent)),
-            c,
-        );
-    }
-}
