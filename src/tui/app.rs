@@ -15,6 +15,7 @@ use crate::event::Event;
 use crate::git::LogEntry;
 use crate::ops::decision::Verdict;
 
+use super::deps::{Deps, DepsView};
 use super::forms::{BeadDraft, BeadForm, Known, LineInput, PickItem, Picker};
 use super::keys::{Action, KeyMap};
 use super::list::ListView;
@@ -41,6 +42,8 @@ pub enum View {
     Work,
     /// The beads as a dense, sortable table.
     List,
+    /// One bead's dependencies and dependents.
+    Deps,
 }
 
 impl View {
@@ -63,6 +66,7 @@ impl View {
             View::Pair => "Pair",
             View::Work => "Work",
             View::List => "List",
+            View::Deps => "Dependencies",
         }
     }
 }
@@ -90,7 +94,11 @@ impl UsageGroup {
     pub fn step(self, forward: bool) -> UsageGroup {
         let i = UsageGroup::ALL.iter().position(|g| *g == self).unwrap_or(0);
         let n = UsageGroup::ALL.len();
-        UsageGroup::ALL[if forward { (i + 1) % n } else { (i + n - 1) % n }]
+        UsageGroup::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
     }
 }
 
@@ -267,6 +275,8 @@ pub enum Command {
     LoadHistory(String),
     /// What the agents did on this bead.
     LoadWork(String),
+    /// This bead's dependency view.
+    LoadDeps(String),
     /// Run log `index` (0 the newest); `initial`: only if that run is over.
     LoadRun {
         index: usize,
@@ -326,6 +336,8 @@ pub enum AppEvent {
     Run(Box<Event>),
     /// A bead's work, for the Work view.
     Work(Box<Work>),
+    /// A bead's dependency view.
+    Deps(Box<Deps>),
     /// A run's log read back.
     PastRun(Box<PastRun>),
     /// The outcome of a command: a message to show.
@@ -394,6 +406,7 @@ pub struct App {
     pub parked: Option<Logs>,
     pub work: WorkView,
     pub list: ListView,
+    pub deps: DepsView,
     pub live: Live,
     /// Selected row in the agents and decisions views.
     pub agents_row: usize,
@@ -436,6 +449,7 @@ impl App {
             parked: None,
             work: WorkView::default(),
             list: ListView::default(),
+            deps: DepsView::default(),
             live: Live::new(now),
             agents_row: 0,
             decisions_row: 0,
@@ -572,6 +586,8 @@ impl App {
     fn selected_bead(&self) -> Option<String> {
         match self.view {
             View::Detail => Some(self.detail.id.clone()),
+            View::Work => Some(self.work.id.clone()),
+            View::Deps => self.deps.selected().map(str::to_owned),
             View::Agents => self.live.agents.keys().nth(self.agents_row).cloned(),
             View::Decisions => self
                 .board
@@ -702,6 +718,13 @@ impl App {
             AppEvent::Work(w) => {
                 if self.work.id == w.id {
                     self.work.set(*w);
+                }
+                Vec::new()
+            }
+            AppEvent::Deps(d) => {
+                if self.deps.root == d.root {
+                    self.deps.deps = Some(*d);
+                    self.deps.move_by(0);
                 }
                 Vec::new()
             }
@@ -836,6 +859,7 @@ impl App {
             View::Pair => Vec::new(),
             View::Work => self.work_action(action),
             View::List => self.list_action(action),
+            View::Deps => self.deps_action(action),
         }
     }
 

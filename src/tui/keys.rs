@@ -67,6 +67,8 @@ pub enum Action {
     List,
     /// Reverse the list's order.
     Reverse,
+    /// The bead's dependencies and dependents, critical path and cycles.
+    Deps,
     /// The previous file (Work) or an older run (Logs).
     Older,
     /// The next file (Work) or a newer run (Logs).
@@ -225,6 +227,12 @@ pub const ACTIONS: &[(Action, &str, &str, &[&str])] = &[
         "reverse",
         "reverse the list's order",
         &["O"],
+    ),
+    (
+        Action::Deps,
+        "deps",
+        "dependency view: what it waits on, what waits on it, critical path, cycles",
+        &["T"],
     ),
     (
         Action::Older,
@@ -459,6 +467,14 @@ mod tests {
     #[test]
     fn defaults_cover_every_action_without_clashes() {
         let km = KeyMap::default();
+        // Every action is listed (Quit is the last variant).
+        let listed: std::collections::BTreeSet<usize> =
+            ACTIONS.iter().map(|(a, ..)| *a as usize).collect();
+        assert_eq!(
+            listed,
+            (0..=Action::Quit as usize).collect(),
+            "an action without keys or help"
+        );
         let mut seen = std::collections::BTreeSet::new();
         for (action, name, _, keys) in ACTIONS {
             assert!(!keys.is_empty(), "{name}");

@@ -211,10 +211,18 @@ impl Live {
                 let minute = self.minute(now);
                 let n = usage.total_tokens;
                 bump(&mut self.per_minute, minute, n);
-                bump(&mut self.cost_per_minute, minute, usage.cost_usd.unwrap_or(0.0));
+                bump(
+                    &mut self.cost_per_minute,
+                    minute,
+                    usage.cost_usd.unwrap_or(0.0),
+                );
                 let agent = e.agent_or_empty().to_owned();
                 bump(self.trend.agent.entry(agent).or_default(), minute, n);
-                bump(self.trend.bead.entry(bead.to_owned()).or_default(), minute, n);
+                bump(
+                    self.trend.bead.entry(bead.to_owned()).or_default(),
+                    minute,
+                    n,
+                );
                 let model = self
                     .agents
                     .get(bead)
@@ -230,7 +238,10 @@ impl Live {
             EventKind::BeadFinished { outcome, stage, .. } => {
                 let minute = self.minute(now);
                 bump(&mut self.finished_per_minute, minute, 1);
-                *self.outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
+                *self
+                    .outcomes
+                    .entry(outcome.as_str().to_owned())
+                    .or_default() += 1;
                 if let Some(a) = self.agents.get_mut(bead) {
                     a.outcome = Some(*outcome);
                     a.stage = *stage;
@@ -334,6 +345,9 @@ mod tests {
             t0,
         );
         assert_eq!(l.busy(), 0);
-        assert_eq!((l.finished_per_minute.clone(), l.outcomes["merged"]), (vec![1], 1));
+        assert_eq!(
+            (l.finished_per_minute.clone(), l.outcomes["merged"]),
+            (vec![1], 1)
+        );
     }
 }

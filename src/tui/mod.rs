@@ -4,6 +4,7 @@
 //! for frames; every git, disk and model operation runs in the background.
 
 pub mod app;
+pub mod deps;
 pub(crate) mod external;
 pub(crate) mod forms;
 pub(crate) mod frame;

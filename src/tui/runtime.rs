@@ -106,6 +106,7 @@ impl Session {
                 Command::LoadDetail(id) => self.worker.load_detail(id),
                 Command::LoadHistory(id) => self.worker.load_history(id),
                 Command::LoadWork(id) => self.worker.load_work(id),
+                Command::LoadDeps(id) => self.worker.load_deps(id),
                 Command::LoadRun { index, initial } => self.worker.load_run(index, initial),
                 Command::Mutate(m) => self.worker.mutate(m),
                 Command::Undo => self.worker.undo(),

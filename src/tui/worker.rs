@@ -271,6 +271,31 @@ impl Worker {
         });
     }
 
+    /// Builds the dependency view of bead `id`.
+    pub fn load_deps(&self, id: String) {
+        let (ws, latest, events) = (
+            self.ws.clone(),
+            Arc::clone(&self.latest),
+            self.events.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let event = match snapshot(&ws, &latest) {
+                Err(e) => AppEvent::Done {
+                    ok: false,
+                    message: format!("cannot read the beads: {e}"),
+                },
+                Ok(snap) => match super::deps::build(&snap.beads, &id) {
+                    Some(d) => AppEvent::Deps(Box::new(d)),
+                    None => AppEvent::Done {
+                        ok: false,
+                        message: format!("{id} is gone"),
+                    },
+                },
+            };
+            let _ = events.send(event);
+        });
+    }
+
     /// Loads bead `id`'s history from git.
     pub fn load_history(&self, id: String) {
         let (repo, events) = (self.ws.repo.clone(), self.events.clone());

@@ -811,3 +811,40 @@ async fn marked_beads_are_edited_in_bulk_from_the_board_and_the_list() {
     assert_eq!(repo.json(&["show", &c])["priority"], 2);
     assert_eq!(repo.commit_count(), commits + 3);
 }
+
+/// `T` on a bead shows what it waits on from the store, with the critical path and a cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dependency_view_shows_the_critical_path_from_the_store() {
+    let repo = TestRepo::with_loom("yaml");
+    let first = repo.create("Lay the foundation", &[]);
+    let second = repo.create("Build the walls", &[]);
+    let top = repo.create("Put on the roof", &[]);
+    repo.ok(&["dep", "add", &second, &first]);
+    repo.ok(&["dep", "add", &top, &second]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |a| a.board.total == 3).await);
+    select(&mut s, &top);
+    key(&mut s, KeyCode::Char('T'));
+    assert_eq!(s.app.view, View::Deps);
+    assert!(s.settle(WAIT, |a| a.deps.deps.is_some()).await, "loaded");
+    let d = s.app.deps.deps.clone().unwrap_or_default();
+    assert_eq!(d.critical, [top.clone(), second.clone(), first.clone()]);
+    let text = screen(&mut s, 120, 30);
+    assert!(
+        text.contains(&format!("start with {first}")) && text.contains("Build the walls"),
+        "{text}"
+    );
+    // enter re-roots on the chosen line.
+    key(&mut s, KeyCode::Down);
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |a| a
+            .deps
+            .deps
+            .as_ref()
+            .is_some_and(|d| d.root == second))
+            .await
+    );
+    key(&mut s, KeyCode::Esc);
+    assert_eq!(s.app.view, View::Board);
+}

@@ -535,6 +535,32 @@ fn screens() -> Vec<(&'static str, Setup)> {
             key(a, KeyCode::Char('/'));
             typed(a, "bead");
         }),
+        ("deps", |a, t| {
+            key(a, KeyCode::Char('T'));
+            let mut all = beads();
+            // shop-a3f waits on shop-k2p, which waits on shop-9xq; shop-m3r and shop-b01 wait
+            // on each other.
+            all[0].dependencies = vec![
+                blocks("shop-a3f", "shop-k2p"),
+                blocks("shop-a3f", "shop-m3r"),
+            ];
+            if let Some(b) = all.iter_mut().find(|b| b.id == "shop-m3r") {
+                b.dependencies.push(blocks("shop-m3r", "shop-b01"));
+            }
+            if let Some(b) = all.iter_mut().find(|b| b.id == "shop-b01") {
+                b.dependencies = vec![blocks("shop-b01", "shop-m3r")];
+            }
+            let root = a.deps.root.clone();
+            let d = loom::tui::deps::build(&all, &root).unwrap_or_else(|| {
+                panic!(
+                    "root {root:?} view {:?} sel {:?}",
+                    a.view,
+                    a.selected().map(|c| c.id.clone())
+                )
+            });
+            a.event(AppEvent::Deps(Box::new(d)), t);
+            key(a, KeyCode::Down);
+        }),
         ("agents", |a, _| key(a, KeyCode::Char('A'))),
         ("decisions", |a, _| key(a, KeyCode::Char('D'))),
         ("usage", |a, _| key(a, KeyCode::Char('U'))),

@@ -44,6 +44,10 @@ impl App {
                 self.list.move_by(if up { -WHEEL_STEP } else { WHEEL_STEP });
                 Vec::new()
             }
+            View::Deps => {
+                self.deps.move_by(if up { -WHEEL_STEP } else { WHEEL_STEP });
+                Vec::new()
+            }
             View::Work => {
                 let n = WHEEL_LINES as isize;
                 self.work.scroll_by(if up { -n } else { n });

@@ -73,6 +73,17 @@ impl App {
                 Vec::new()
             }
             Action::Reopen => vec![Command::Mutate(Mutation::Reopen { id })],
+            Action::Deps => {
+                if self.view != View::Deps {
+                    self.back = self.view;
+                }
+                self.view = View::Deps;
+                self.deps = crate::tui::deps::DepsView {
+                    root: id.clone(),
+                    ..Default::default()
+                };
+                vec![Command::LoadDeps(id)]
+            }
             Action::Work => {
                 if self.view != View::Work {
                     self.back = self.view;
@@ -326,6 +337,33 @@ impl App {
             self.selected_id = Some(id);
             self.reselect();
         }
+    }
+
+    /// The dependency view: ↑/↓ choose a line, enter re-roots the view on it, `o` opens its
+    /// detail; the rest acts on the chosen bead.
+    pub(super) fn deps_action(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Back => self.view = self.back,
+            Action::Up => self.deps.move_by(-1),
+            Action::Down => self.deps.move_by(1),
+            Action::PageUp => self.deps.move_by(-20),
+            Action::PageDown => self.deps.move_by(20),
+            Action::Top => self.deps.row = 0,
+            Action::Bottom => self.deps.move_by(isize::MAX / 2),
+            Action::Open => {
+                if let Some(id) = self.deps.selected().map(str::to_owned)
+                    && id != self.deps.root
+                {
+                    return self.bead_action(Action::Deps, id);
+                }
+            }
+            other => {
+                if let Some(id) = self.deps.selected().map(str::to_owned) {
+                    return self.bead_action(other, id);
+                }
+            }
+        }
+        Vec::new()
     }
 
     /// The Work view: ←/→ (tab) switch diff, tests and transcript; `[`/`]` the file; ↑/↓

@@ -3,6 +3,7 @@
 //! functions of the [`App`]; they never block.
 
 pub(crate) mod board;
+mod deps;
 mod detail;
 mod form;
 mod list;
@@ -69,6 +70,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, now: Instant) {
         View::Pair => pair::draw(f, main, app),
         View::Work => work::draw(f, main, app),
         View::List => list::draw(f, main, app),
+        View::Deps => deps::draw(f, main, app),
     }
     match message {
         Some((error, lines)) => draw_message(f, footer, app, error, lines),
@@ -240,6 +242,7 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Edit, "edit"),
             (Action::Priority, "priority"),
             (Action::AddDependency, "depend"),
+            (Action::Deps, "deps"),
             (Action::Work, "work"),
             (Action::StartStop, "start"),
             (Action::Close, "close"),
@@ -254,6 +257,13 @@ fn hints(app: &App) -> Vec<(Action, &'static str)> {
             (Action::Bottom, "follow"),
             (Action::Older, "older run"),
             (Action::Newer, "newer"),
+        ],
+        View::Deps => vec![
+            (Action::Back, "back"),
+            (Action::Open, "re-root"),
+            (Action::Work, "work"),
+            (Action::Edit, "edit"),
+            (Action::StartStop, "start"),
         ],
         View::List => vec![
             (Action::Open, "open"),

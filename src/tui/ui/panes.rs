@@ -407,4 +407,3 @@ pub fn decisions(f: &mut Frame<'_>, area: Rect, app: &App) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), b);
     }
 }
-

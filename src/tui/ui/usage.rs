@@ -94,7 +94,14 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(group_tabs(t, app.usage_group)), tabs);
     draw_rows(f, table, app);
     if charts == 3 {
-        chart(f, bottom, t, "tokens per minute", &live.per_minute, Role::Accent);
+        chart(
+            f,
+            bottom,
+            t,
+            "tokens per minute",
+            &live.per_minute,
+            Role::Accent,
+        );
     } else {
         let [a, b, c] = Layout::vertical([Constraint::Length(each); 3]).areas(bottom);
         chart(f, a, t, "tokens per minute", &live.per_minute, Role::Accent);
@@ -105,10 +112,21 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             .map(|c| (c * 1000.0).round() as u64)
             .collect();
         let max = live.cost_per_minute.iter().copied().fold(0.0, f64::max);
-        chart(f, b, t, &format!("cost per minute (max {})", money(max)), &cost, Role::Warning);
+        chart(
+            f,
+            b,
+            t,
+            &format!("cost per minute (max {})", money(max)),
+            &cost,
+            Role::Warning,
+        );
         let done: u64 = live.finished_per_minute.iter().sum();
         let minutes = live.finished_per_minute.len().max(1) as f64;
-        let how: Vec<String> = live.outcomes.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let how: Vec<String> = live
+            .outcomes
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
         let title = if done == 0 {
             "throughput: no bead finished yet".to_owned()
         } else {
@@ -132,7 +150,10 @@ fn group_tabs(t: &Theme, group: UsageGroup) -> Line<'static> {
             spans.push(Span::styled(format!(" {name} "), t.style(Role::Muted)));
         }
     }
-    spans.push(Span::styled("  ←/→ by agent, bead or model", t.style(Role::Muted)));
+    spans.push(Span::styled(
+        "  ←/→ by agent, bead or model",
+        t.style(Role::Muted),
+    ));
     Line::from(spans)
 }
 
@@ -161,7 +182,10 @@ fn draw_rows(f: &mut Frame<'_>, area: Rect, app: &App) {
         .map(|(i, (name, s, trend))| {
             let line = Line::from(vec![
                 Span::raw(format!("{:<name_w$} ", fit(name, name_w))),
-                Span::styled(bar(s.tokens as f64 / max as f64, bar_w), t.style(Role::Accent)),
+                Span::styled(
+                    bar(s.tokens as f64 / max as f64, bar_w),
+                    t.style(Role::Accent),
+                ),
                 Span::raw(format!(" {:>7}", tokens(s.tokens))),
                 Span::styled(format!(" {:>8}", money(s.cost)), t.style(Role::Muted)),
                 Span::raw(" "),
@@ -192,7 +216,12 @@ fn chart(f: &mut Frame<'_>, area: Rect, t: &Theme, title: &str, data: &[u64], ro
         return;
     }
     let start = data.len().saturating_sub(c.width as usize);
-    f.render_widget(Sparkline::default().data(&data[start..]).style(t.style(role)), c);
+    f.render_widget(
+        Sparkline::default()
+            .data(&data[start..])
+            .style(t.style(role)),
+        c,
+    );
 }
 
 #[cfg(test)]
