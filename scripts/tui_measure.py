@@ -7,12 +7,22 @@
    minutes); `S` starts all 16 agents; then keys switch between the board and the usage view
    and the time from `send-keys` until `capture-pane` shows the new view is measured.
 
-Usage: scripts/tui_measure.py [path/to/loom]   (needs tmux and git)
+With `--beads N --synth target/release/examples/synth_repo`, the repository also holds N
+synthetic beads (JSONL) and the 16 agents work on its 16 most urgent ready ones.
+
+Usage: scripts/tui_measure.py [path/to/loom] [--beads N --synth SYNTH_REPO_BIN]
+(needs tmux and git)
 """
-import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
+import json, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-LOOM = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/loom")
+ARGS = sys.argv[1:]
+BEADS, SYNTH = 0, None
+if "--beads" in ARGS:
+    i = ARGS.index("--beads"); BEADS = int(ARGS[i + 1]); del ARGS[i:i + 2]
+if "--synth" in ARGS:
+    i = ARGS.index("--synth"); SYNTH = os.path.abspath(ARGS[i + 1]); del ARGS[i:i + 2]
+LOOM = os.path.abspath(ARGS[0] if ARGS else "target/release/loom")
 SOCK = f"loom-measure-{os.getpid()}"
 
 
@@ -81,20 +91,25 @@ def main():
                LOOM_DATA_DIR=os.path.join(work, "data"), TERM="xterm-256color",
                TOKENHUB_URL=f"http://127.0.0.1:{server.server_port}/v1", TOKENHUB_API_KEY="k", LOOM_MODEL="slow-model")
     env.pop("NO_COLOR", None)
-    sh("git", "init", "-q", "-b", "main", cwd=repo, env=env)
-    sh("git", "commit", "-q", "--allow-empty", "-m", "start", cwd=repo, env=env)
-    sh(LOOM, "init", "--prefix", "m", cwd=repo, env=env)
+    if BEADS:
+        os.rmdir(repo)
+        sh(SYNTH, "--count", str(BEADS), "--format", "jsonl", "--out", repo, "--git", env=env)
+    else:
+        sh("git", "init", "-q", "-b", "main", cwd=repo, env=env)
+        sh("git", "commit", "-q", "--allow-empty", "-m", "start", cwd=repo, env=env)
+        sh(LOOM, "init", "--prefix", "m", cwd=repo, env=env)
     os.makedirs(os.path.join(repo, ".loom"), exist_ok=True)
     with open(os.path.join(repo, ".loom", "config.yaml"), "w") as f:
         f.write("max_agents: 16\ntest_command: 'true'\nreview: false\n")
-    for i in range(16):
-        sh(LOOM, "create", f"Streaming bead {i}", "-q", cwd=repo, env=env)
+    if not BEADS:
+        for i in range(16):
+            sh(LOOM, "create", f"Streaming bead {i}", "-q", cwd=repo, env=env)
     subprocess.run(["tmux", "-L", SOCK, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50",
                     "-c", repo, LOOM], env=env, check=True)
     try:
-        wait(lambda s: "Ready 16" in s)
+        wait((lambda s: re.search(r"Ready \d+", s) is not None) if BEADS else (lambda s: "Ready 16" in s), 60)
         pid = tmux("display-message", "-p", "#{pane_pid}").strip()  # loom itself
-        time.sleep(1)  # let start-up work finish
+        time.sleep(8 if BEADS else 1)  # let start-up work (the background load) finish
         t = cpu_ticks(pid)
         time.sleep(10)
         idle = (cpu_ticks(pid) - t) / os.sysconf("SC_CLK_TCK")
@@ -104,7 +119,7 @@ def main():
         time.sleep(2)
         lat = []
         for i in range(200):
-            key, marker = ("U", "Usage ·") if i % 2 == 0 else ("B", "In progress 16")
+            key, marker = ("U", "Usage ·") if i % 2 == 0 else ("B", "In progress")
             t0 = time.perf_counter()
             tmux("send-keys", key)
             wait(lambda s: marker in s, 10)

@@ -9,7 +9,7 @@ pub(crate) mod external;
 pub(crate) mod forms;
 pub(crate) mod frame;
 pub mod keys;
-pub(crate) mod list;
+pub mod list;
 pub(crate) mod live;
 pub(crate) mod logs;
 pub mod model;

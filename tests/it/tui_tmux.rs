@@ -116,6 +116,12 @@ impl Tmux {
         }
     }
 
+    /// Waits until the screen shows all of `needles` (a capture can catch a frame half
+    /// written: what a test asserts on belongs in what it waits for).
+    fn wait_all(&self, what: &str, timeout: Duration, needles: &[&str]) -> String {
+        self.wait(what, timeout, |s| needles.iter().all(|n| s.contains(n)))
+    }
+
     fn flag(&self, name: &str) -> String {
         self.tmux(&["display-message", "-p", &format!("#{{{name}}}")])
             .trim()
@@ -153,19 +159,20 @@ fn create_a_bead_open_help_and_quit_in_a_real_terminal() {
     t.wait("the form", WAIT, |s| s.contains("New bead"));
     t.text("Typed in tmux");
     t.keys(&["C-s"]);
-    let s = t.wait("the new card", WAIT, |s| {
-        s.contains("Ready 2") && s.contains("Typed in tmux")
-    });
-    assert!(s.contains("created"), "a confirmation in the footer:\n{s}");
+    // A confirmation in the footer.
+    t.wait_all(
+        "the new card",
+        WAIT,
+        &["Ready 2", "Typed in tmux", "created"],
+    );
     let list = repo.ok(&["list", "--json"]);
     assert!(list.contains("Typed in tmux"), "{list}");
     t.keys(&["?"]);
-    let s = t.wait("the help", WAIT, |s| {
-        s.contains("Keys") && s.contains("this help")
-    });
-    for key in ["new bead", "add a dependency", "quit"] {
-        assert!(s.contains(key), "help lists {key:?}:\n{s}");
-    }
+    t.wait_all(
+        "the help",
+        WAIT,
+        &["Keys", "this help", "new bead", "add a dependency", "quit"],
+    );
     t.keys(&["Escape"]);
     t.wait("the board again", WAIT, |s| !s.contains("this help"));
     t.keys(&["q"]);
@@ -193,10 +200,10 @@ fn a_filter_is_shown_while_it_hides_beads_and_esc_clears_it() {
     let Some(t) = Tmux::start(repo.path(), repo.config_dir(), &[]) else {
         return;
     };
+    // Waiting for all of it: a capture can catch a frame half written.
     let s = t.wait("the board", WAIT, |s| {
-        s.contains("Ready 2") && s.contains("Deferred 1")
+        s.contains("Ready 2") && s.contains("Deferred 1") && s.contains("until 2999-01-01")
     });
-    assert!(s.contains("until 2999-01-01"), "{s}");
     assert!(
         !s.contains("Blocked 1"),
         "a deferred bead is not blocked:
@@ -205,10 +212,11 @@ fn a_filter_is_shown_while_it_hides_beads_and_esc_clears_it() {
     t.keys(&["/"]);
     t.text("label:auth");
     t.keys(&["Enter"]);
-    let s = t.wait("the filtered board", WAIT, |s| s.contains("Ready 1"));
-    assert!(
-        s.contains("filter label:auth (2 hidden)") && s.contains("esc clears"),
-        "the header says what is filtered:\n{s}"
+    // The header says what is filtered.
+    let s = t.wait_all(
+        "the filtered board",
+        WAIT,
+        &["Ready 1", "filter label:auth (2 hidden)", "esc clears"],
     );
     assert!(!s.contains("Write the docs"), "{s}");
     t.keys(&["o"]);
@@ -248,16 +256,14 @@ fn a_runs_diff_and_failing_tests_are_reached_from_the_board() {
     t.text(&id);
     t.keys(&["Enter"]);
     t.keys(&["w"]);
-    let s = t.wait("the diff", WAIT, |s| s.contains("+nope"));
-    assert!(
-        s.contains(&format!("Work · {id}")) && s.contains("-draft") && s.contains("notes.txt"),
-        "{s}"
-    );
+    let work = format!("Work · {id}");
+    t.wait_all("the diff", WAIT, &[&work, "+nope", "-draft", "notes.txt"]);
     t.keys(&["Right"]);
-    let s = t.wait("the failing tests", WAIT, |s| {
-        s.contains("FAIL: notes.txt does not say ok")
-    });
-    assert!(s.contains("failed"), "{s}");
+    t.wait_all(
+        "the failing tests",
+        WAIT,
+        &["FAIL: notes.txt does not say ok", "failed"],
+    );
     t.keys(&["Escape"]);
     t.wait("the board again", WAIT, |s| !s.contains("Work ·"));
     t.keys(&["q"]);
@@ -307,15 +313,12 @@ fn the_demo_tells_its_story_at_80_by_24() {
             && s.lines()
                 .any(|l| l.contains("demo-1") && l.contains("coder"))
     });
-    let s = t.wait("the finished board", Duration::from_secs(90), |s| {
-        s.contains("Done 3") && s.contains("agents 0/2")
-    });
-    for id in ["demo-1", "demo-2", "demo-3"] {
-        assert!(
-            s.contains(id),
-            "the finished board shows what was done ({id}):\n{s}"
-        );
-    }
+    // The finished board shows what was done.
+    t.wait_all(
+        "the finished board",
+        Duration::from_secs(90),
+        &["Done 3", "agents 0/2", "demo-1", "demo-2", "demo-3"],
+    );
     t.keys(&["L"]);
     t.wait("the merges in the logs", WAIT, |s| s.contains("merged"));
     t.keys(&["q"]);
@@ -367,16 +370,22 @@ fn pair_on_a_bead_in_a_real_terminal() {
                 .any(|l| l.trim_matches(|c| c == '│' || c == ' ') == "notes")
     });
     t.keys(&["Enter"]);
-    let s = t.wait("the question", WAIT, |s| s.contains("apply? [y]es"));
-    assert!(
-        s.contains("write_file notes.txt") && s.contains("+ final"),
-        "{s}"
+    t.wait_all(
+        "the question",
+        WAIT,
+        &["apply? [y]es", "write_file notes.txt", "+ final"],
     );
     t.keys(&["y"]);
-    let s = t.wait("the answer", WAIT, |s| {
-        s.contains("Done: the notes say final now.") && s.contains("changes committed on")
-    });
-    assert!(s.contains("▸ write_file"), "the write ran:\n{s}");
+    // The write ran.
+    t.wait_all(
+        "the answer",
+        WAIT,
+        &[
+            "Done: the notes say final now.",
+            "changes committed on",
+            "▸ write_file",
+        ],
+    );
     let asked = server.chats()[0].json();
     let last = asked["messages"].as_array().unwrap().last().unwrap()["content"].clone();
     assert_eq!(last, "Finish the\nnotes", "alt+enter made a new line");
