@@ -5,7 +5,11 @@
 starting it until the pane shows the board (its column titles with counts, not "Loading") is
 measured, several times, for each binary given — side by side in one run.
 
-Usage: scripts/first_frame.py SYNTH_REPO_BIN LOOM_BIN [LOOM_BIN ...] [--runs N] [--count N]
+A LOOM_BIN written `path:cold` starts each of its runs with an empty data dir (no cached first
+screen: what opening a store that changed since costs); otherwise the data dir is kept between
+runs, as a user's is.
+
+Usage: scripts/first_frame.py SYNTH_REPO_BIN LOOM_BIN[:cold] [LOOM_BIN ...] [--runs N] [--count N]
 (needs tmux and git; SYNTH_REPO_BIN is target/release/examples/synth_repo)
 """
 import os, re, shutil, statistics, subprocess, sys, tempfile, time
@@ -16,7 +20,7 @@ if "--runs" in args:
     i = args.index("--runs"); runs = int(args[i + 1]); del args[i:i + 2]
 if "--count" in args:
     i = args.index("--count"); count = int(args[i + 1]); del args[i:i + 2]
-synth, loms = os.path.abspath(args[0]), [os.path.abspath(a) for a in args[1:]]
+synth, loms = os.path.abspath(args[0]), args[1:]
 SOCK = f"loom-first-frame-{os.getpid()}"
 BOARD = re.compile(r"Ready \d+ .*Blocked \d+")
 
@@ -25,9 +29,14 @@ def tmux(*a):
     return subprocess.run(["tmux", "-L", SOCK, *a], capture_output=True, text=True).stdout
 
 
-def once(loom, repo, config):
+def once(entry, repo, config):
     tmux("kill-server")
-    env = dict(os.environ, LOOM_CONFIG_DIR=config, TERM="xterm-256color")
+    loom, _, mode = entry.partition(":")
+    loom = os.path.abspath(loom)
+    data = os.path.join(os.path.dirname(config), "data-" + str(abs(hash(entry))))
+    if mode == "cold":
+        shutil.rmtree(data, ignore_errors=True)
+    env = dict(os.environ, LOOM_CONFIG_DIR=config, LOOM_DATA_DIR=data, TERM="xterm-256color")
     start = time.monotonic()
     subprocess.run(["tmux", "-L", SOCK, "-f", "/dev/null", "new-session", "-d", "-x", "120",
                     "-y", "40", "-c", repo, f"{loom}; echo LOOM-DONE; sleep 60"], env=env,

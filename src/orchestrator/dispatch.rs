@@ -566,6 +566,14 @@ impl Dispatcher {
         self.cx.blocking(|cx| cx.ws.store.load_index()).await
     }
 
+    /// The beads ready to dispatch, read and worked out on the blocking pool: on a large store
+    /// both take long enough to hold up whatever else shares the runtime (the TUI's keys).
+    async fn load_ready(&self) -> Result<Vec<Candidate>> {
+        self.cx
+            .blocking(|cx| Ok(candidates(&cx.ws.store.load_index()?)))
+            .await
+    }
+
     /// Starts what the policy allows.
     async fn dispatch(&mut self) -> Result<()> {
         // Paused while the endpoint is down (except one trial bead once it answers again);
@@ -581,8 +589,7 @@ impl Dispatcher {
             self.run_limit(why).await;
             return Ok(());
         }
-        let snap = self.load().await?;
-        let mut ready = candidates(&snap);
+        let mut ready = self.load_ready().await?;
         // Follow-ups agents filed wait for the next run, where a person sees them first.
         if !self.cx.settings.limits.dispatch_followups {
             ready.retain(|c| !self.cx.quota.is_followup(&c.id));

@@ -564,7 +564,7 @@ impl App {
         self.done_folded
             && Column::ALL
                 .iter()
-                .any(|c| *c != Column::Done && !self.board.column(*c).is_empty())
+                .any(|c| *c != Column::Done && self.board.count(*c) > 0)
     }
 
     /// The column selected now.
@@ -665,7 +665,13 @@ impl App {
                         initial: true,
                     });
                 }
-                self.board = b;
+                let old = std::mem::replace(&mut self.board, b);
+                // Freeing a board of 100,000 cards takes a while: not on the UI's time.
+                if old.total > 20_000 {
+                    let _ = std::thread::Builder::new()
+                        .name("loom-free-board".into())
+                        .spawn(move || drop(old));
+                }
                 self.loaded = true;
                 // A mark on a bead that left the board (deleted, filtered out) goes.
                 let board = Arc::clone(&self.board);

@@ -61,7 +61,7 @@ impl Column {
 }
 
 /// One card: what the board shows of a bead.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Card {
     pub id: String,
     pub title: String,
@@ -82,7 +82,7 @@ pub struct Card {
 }
 
 /// A pending decision (an open decision bead).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     pub id: String,
     pub title: String,
@@ -187,6 +187,10 @@ pub struct Board {
     pub problems: usize,
     /// Every label in use, sorted (the form completes from these).
     pub labels: Vec<String>,
+    /// Cards of each column left out (a glimpse from the cache holds a screenful).
+    pub left_out: [usize; COLUMNS],
+    /// A glimpse from the cache, shown until the store has been read.
+    pub glimpse: bool,
 }
 
 impl Board {
@@ -194,9 +198,14 @@ impl Board {
         &self.columns[c.index()]
     }
 
+    /// How many beads column `c` holds (those a glimpse left out included).
+    pub fn count(&self, c: Column) -> usize {
+        self.columns[c.index()].len() + self.left_out[c.index()]
+    }
+
     /// Whether column `c` is on screen (an empty Deferred column folds away).
     pub fn shown(&self, c: Column) -> bool {
-        c.always_shown() || !self.column(c).is_empty()
+        c.always_shown() || self.count(c) > 0
     }
 
     /// Where bead `id` is.

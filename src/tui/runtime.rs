@@ -326,14 +326,16 @@ async fn event_loop(session: &mut Session, terminal: &mut Term) -> Result<()> {
                 Some(Err(e)) => return Err(Error::Other(format!("cannot read the terminal: {e}"))),
                 None => return Ok(()),
             },
-            e = session.events.recv() => match e {
-                Some(e) => session.handle(e),
-                None => return Ok(()),
-            },
+            // Before the app's events: under a flood of them (16 agents streaming) a frame
+            // that is due still gets drawn.
             () = sleep_until(due), if due.is_some() => {
                 session.draw(terminal)?;
                 continue;
             }
+            e = session.events.recv() => match e {
+                Some(e) => session.handle(e),
+                None => return Ok(()),
+            },
             () = sleep_until(session.wake), if session.wake.is_some() => {
                 session.wake = None;
                 session.handle(AppEvent::Tick)

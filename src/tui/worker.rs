@@ -30,6 +30,7 @@ use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
 mod follow;
+mod glimpse;
 mod runs;
 
 pub use runs::PastRun;
@@ -126,6 +127,10 @@ impl Worker {
             _follower: None,
         };
         let armed = w.arm();
+        // The first screen at once from the cache, when the store is as it was.
+        if let Some(board) = glimpse::load(&w.ws) {
+            let _ = w.events.send(AppEvent::Board(Arc::new(board)));
+        }
         w.spawn_board_task(armed);
         w._follower = w.follow();
         w.rebuild.disk_changed();
@@ -154,9 +159,13 @@ impl Worker {
                 let changed = rebuild.disk_changed.swap(false, Ordering::SeqCst);
                 let built = tokio::task::spawn_blocking(move || -> Result<model::Board> {
                     let reuse = lock(&snap_slot).clone();
+                    let mut read_as = None;
                     let snap = match reuse {
                         Some(s) if !changed => s,
                         _ => {
+                            // Taken before the read: a change during it makes the glimpse
+                            // stale by fingerprint, never wrong for it.
+                            read_as = glimpse::fingerprint(&ws);
                             let s = Arc::new(ws.store.load_index()?);
                             *lock(&snap_slot) = Some(Arc::clone(&s));
                             s
@@ -169,6 +178,11 @@ impl Worker {
                         if let Some(b) = snap.beads.iter().find(|b| b.id == d.id) {
                             d.description = snap.full(b).description.clone().unwrap_or_default();
                         }
+                    }
+                    if let Some(fp) = read_as
+                        && f == Filter::default()
+                    {
+                        glimpse::save(&ws, &fp, &board);
                     }
                     Ok(board)
                 })

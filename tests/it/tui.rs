@@ -848,3 +848,42 @@ async fn the_dependency_view_shows_the_critical_path_from_the_store() {
     key(&mut s, KeyCode::Esc);
     assert_eq!(s.app.view, View::Board);
 }
+
+/// A JSONL store opens on a glimpse of its last board (the file unchanged since), then the
+/// board read from the store; a changed file gets no glimpse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_store_opens_on_its_cached_first_screen() {
+    let repo = TestRepo::with_loom("jsonl");
+    let a = repo.create("First", &[]);
+    repo.create("Second", &["--defer", "2999-01-01"]);
+    {
+        let mut s = viewer(&repo);
+        assert!(
+            s.settle(WAIT, |x| x.loaded && !x.board.glimpse && x.board.total == 2)
+                .await
+        );
+        assert!(!s.app.board.glimpse, "no glimpse the first time");
+    }
+    let data = loom::config::repo_data_dir_in(&repo.config_dir().join("data"), repo.path());
+    let kept = data.join("board-glimpse.json");
+    let mode = std::fs::metadata(&kept).expect("kept").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let mut s = viewer(&repo);
+    assert!(s.settle(WAIT, |x| x.loaded).await);
+    assert!(s.app.board.glimpse, "the first board is the glimpse");
+    assert_eq!(s.app.board.find(&a).map(|x| x.0), Some(Column::Ready));
+    assert_eq!(s.app.board.count(Column::Deferred), 1);
+    assert!(
+        s.settle(WAIT, |x| !x.board.glimpse).await,
+        "then the board from the store"
+    );
+    drop(s);
+    repo.create("Third", &[]);
+    let mut s = viewer(&repo);
+    assert!(s.settle(WAIT, |x| x.loaded).await);
+    assert!(!s.app.board.glimpse, "a changed file: no glimpse");
+    assert_eq!(s.app.board.total, 3);
+}

@@ -67,8 +67,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
         .collect();
     // An empty column (but Ready, and the one the cursor is in) narrows to its title, leaving
     // the room to the columns with cards.
-    let narrow =
-        |c: Column| c != Column::Ready && c.index() != app.col && app.board.column(c).is_empty();
+    let narrow = |c: Column| c != Column::Ready && c.index() != app.col && app.board.count(c) == 0;
     let constraints: Vec<Constraint> = shown
         .iter()
         .map(|c| match (c, folded) {
@@ -98,7 +97,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
         };
         let title = Line::from(vec![
             Span::styled(format!(" {} ", c.title()), t.style(column_role(*c))),
-            Span::styled(format!("{} ", cards.len()), t.style(Role::Muted)),
+            Span::styled(format!("{} ", app.board.count(*c)), t.style(Role::Muted)),
         ]);
         let block = Block::default()
             .borders(Borders::ALL)
@@ -115,7 +114,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
             );
             f.render_widget(
                 Paragraph::new(vec![
-                    Line::styled(format!("▸ {}", cards.len()), t.style(Role::Muted)),
+                    Line::styled(format!("▸ {}", app.board.count(*c)), t.style(Role::Muted)),
                     Line::styled(fit(&hint, inner.width as usize), t.style(Role::Muted)),
                 ]),
                 inner,
@@ -145,7 +144,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, now: Instant) {
             lines.extend(card_lines(card, app, t, inner.width, chosen, now));
             lines.push(Line::default());
         }
-        let more = cards.len().saturating_sub(first + visible);
+        let more = app.board.count(*c).saturating_sub(first + visible);
         if more > 0 {
             lines.push(Line::styled(format!(" …{more} more"), t.style(Role::Muted)));
         }

@@ -120,9 +120,21 @@ fn footer(t: &Theme, d: &Deps, width: u16) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     if d.critical.len() > 1 {
         let first = d.critical.last().cloned().unwrap_or_default();
+        // A long chain shows its ends: where it goes and where to start.
+        let n = d.critical.len();
+        let path = if n > 8 {
+            format!(
+                "{} ← … {} more … ← {}",
+                d.critical[..3].join(" ← "),
+                n - 6,
+                d.critical[n - 3..].join(" ← ")
+            )
+        } else {
+            d.critical.join(" ← ")
+        };
         out.push(Line::from(vec![
             Span::styled("◆ critical path: ", t.style(Role::Warning)),
-            Span::raw(d.critical.join(" ← ")),
+            Span::raw(path),
             Span::styled(format!("  (start with {first})"), t.style(Role::Muted)),
         ]));
     } else {

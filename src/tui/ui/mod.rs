@@ -133,6 +133,9 @@ fn draw_header(f: &mut Frame<'_>, area: Rect, app: &App) {
             Span::styled(format!("  ready {}", app.board.ready), muted),
         ),
     ];
+    if app.board.glimpse {
+        parts.push((6, "  ", Span::styled("reading the store…", muted)));
+    }
     // The view's state, always in sight: what the filter hides, the order; esc clears them.
     let view = view_state(app);
     if !view.is_empty() {
