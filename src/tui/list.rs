@@ -50,8 +50,7 @@ impl ListSort {
     }
 
     pub fn next(self) -> ListSort {
-        let i = ListSort::ALL.iter().position(|s| *s == self).unwrap_or(0);
-        ListSort::ALL[(i + 1) % ListSort::ALL.len()]
+        super::step_in(&ListSort::ALL, self, true)
     }
 
     fn compare(self, a: &Card, b: &Card) -> Ordering {
@@ -147,18 +146,10 @@ mod tests {
 
     fn card(id: &str, p: i64, updated: &str) -> Card {
         Card {
-            id: id.into(),
             title: id.to_uppercase(),
             priority: p,
-            issue_type: "task".into(),
-            status: "open".into(),
-            assignee: None,
-            stage: None,
-            agent: None,
-            note: None,
-            labels: Vec::new(),
             updated: updated.into(),
-            created: String::new(),
+            ..Card::sample(id)
         }
     }
 

@@ -207,7 +207,7 @@ impl Live {
                     .map(|a| a.model.clone())
                     .filter(|m| !m.is_empty())
                     .unwrap_or_else(|| "unknown".into());
-                self.by_model.entry(model).or_default().add(usage);
+                self.by_model.entry(model.clone()).or_default().add(usage);
                 let minute = self.minute(now);
                 let n = usage.total_tokens;
                 bump(&mut self.per_minute, minute, n);
@@ -223,12 +223,6 @@ impl Live {
                     minute,
                     n,
                 );
-                let model = self
-                    .agents
-                    .get(bead)
-                    .map(|a| a.model.clone())
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or_else(|| "unknown".into());
                 bump(self.trend.model.entry(model).or_default(), minute, n);
                 if let Some(a) = self.agents.get_mut(bead) {
                     a.tokens += usage.total_tokens;

@@ -22,3 +22,14 @@ pub mod theme;
 pub mod ui;
 pub mod work;
 pub mod worker;
+
+/// The item after (or before) `at` in `all`, wrapping around (the first if `at` is not in it).
+pub(crate) fn step_in<T: Copy + PartialEq>(all: &[T], at: T, forward: bool) -> T {
+    let n = all.len();
+    let i = all.iter().position(|x| *x == at).unwrap_or(0);
+    all[if forward {
+        (i + 1) % n
+    } else {
+        (i + n - 1) % n
+    }]
+}

@@ -81,6 +81,27 @@ pub struct Card {
     pub created: String,
 }
 
+#[cfg(test)]
+impl Card {
+    /// An open P2 task called `Title <id>`, for tests.
+    pub fn sample(id: &str) -> Card {
+        Card {
+            id: id.into(),
+            title: format!("Title {id}"),
+            priority: 2,
+            issue_type: "task".into(),
+            status: "open".into(),
+            assignee: None,
+            stage: None,
+            agent: None,
+            note: None,
+            labels: Vec::new(),
+            updated: String::new(),
+            created: String::new(),
+        }
+    }
+}
+
 /// A pending decision (an open decision bead).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {

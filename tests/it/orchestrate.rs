@@ -26,7 +26,7 @@ pub fn call(name: &str, args: Value) -> Reply {
 }
 
 /// Scripts bead `id`'s coder to write `file` with `content` and finish.
-pub(crate) fn codes(server: &LlmServer, id: &str, file: &str, content: &str) {
+fn codes(server: &LlmServer, id: &str, file: &str, content: &str) {
     server.route(
         &[id, CODER],
         call("write_file", json!({"path": file, "content": content})),
@@ -48,7 +48,7 @@ fn approves(server: &LlmServer, id: &str) {
 }
 
 /// A project whose tests pass when every `*.txt` file says `ok`.
-pub(crate) fn project(config: &str) -> TestRepo {
+fn project(config: &str) -> TestRepo {
     let repo = TestRepo::with_loom("yaml");
     repo.write(
         "README.md",
@@ -62,6 +62,21 @@ pub(crate) fn project(config: &str) -> TestRepo {
     repo.git(&["add", "."]);
     repo.git(&["commit", "-qm", "project"]);
     repo
+}
+
+/// A repository after a `loom run` whose tests failed (one round): bead `id`'s branch wrote
+/// `nope` over `draft` in notes.txt, the run log holds its transcript and failing test output.
+pub(crate) fn failed_run() -> (TestRepo, String) {
+    let repo = project("test_command: ./test.sh\nbudget:\n  max_verify_rounds: 1\n");
+    repo.write("notes.txt", "draft\n");
+    repo.git(&["add", "notes.txt"]);
+    repo.git(&["commit", "-qm", "notes"]);
+    let id = repo.create("Make notes say ok", &[]);
+    let server = LlmServer::start();
+    codes(&server, &id, "notes.txt", "nope\n");
+    let (out, _) = run(&repo, &server, &[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    (repo, id)
 }
 
 fn run_cmd(repo: &TestRepo, server: &LlmServer, args: &[&str]) -> std::process::Command {

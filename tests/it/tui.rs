@@ -640,18 +640,9 @@ async fn u_takes_back_your_last_change_as_a_new_commit() {
 /// logs pane opened with that run, and `[` browses back to it after a newer one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_work_view_shows_a_branch_diff_failing_tests_and_the_transcript() {
-    use crate::llm_server::LlmServer;
-    use crate::orchestrate::{codes, project, run};
-    let repo = project("test_command: ./test.sh\nbudget:\n  max_verify_rounds: 1\n");
-    repo.write("notes.txt", "draft\n");
-    repo.git(&["add", "notes.txt"]);
-    repo.git(&["commit", "-qm", "notes"]);
-    let id = repo.create("Make notes say ok", &[]);
-    let server = LlmServer::start();
-    codes(&server, &id, "notes.txt", "nope\n");
-    let (out, _) = run(&repo, &server, &[]);
-    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
-
+    use crate::orchestrate::{failed_run, run};
+    let (repo, id) = failed_run();
+    let server = crate::llm_server::LlmServer::start();
     let mut s = viewer(&repo);
     assert!(s.settle(WAIT, |a| a.board.find(&id).is_some()).await);
     assert!(

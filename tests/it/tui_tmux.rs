@@ -237,16 +237,7 @@ fn a_filter_is_shown_while_it_hides_beads_and_esc_clears_it() {
 /// keys from the board.
 #[test]
 fn a_runs_diff_and_failing_tests_are_reached_from_the_board() {
-    use crate::orchestrate::{codes, project, run};
-    let repo = project("test_command: ./test.sh\nbudget:\n  max_verify_rounds: 1\n");
-    repo.write("notes.txt", "draft\n");
-    repo.git(&["add", "notes.txt"]);
-    repo.git(&["commit", "-qm", "notes"]);
-    let id = repo.create("Make notes say ok", &[]);
-    let server = LlmServer::start();
-    codes(&server, &id, "notes.txt", "nope\n");
-    let (out, _) = run(&repo, &server, &[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    let (repo, id) = crate::orchestrate::failed_run();
     let Some(t) = Tmux::start(repo.path(), repo.config_dir(), &[]) else {
         return;
     };

@@ -9,20 +9,7 @@ use crate::tui::model::{Card, Decision};
 use crate::tui::pair::Phase;
 
 fn card(id: &str) -> Card {
-    Card {
-        id: id.into(),
-        title: format!("Title {id}"),
-        priority: 2,
-        issue_type: "task".into(),
-        status: "open".into(),
-        assignee: None,
-        stage: None,
-        agent: None,
-        note: None,
-        labels: Vec::new(),
-        updated: String::new(),
-        created: String::new(),
-    }
+    Card::sample(id)
 }
 
 fn app_with(columns: [Vec<&str>; 5]) -> App {
