@@ -316,19 +316,20 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
         labels.extend(b.labels.iter().map(String::as_str));
         if b.issue_type == issue_type::DECISION {
             if !status::resolves_blockers(&b.status) {
+                let mut blocks: Vec<String> = g
+                    .dependents(&b.id)
+                    .iter()
+                    .filter(|(_, d)| dep_type::blocks_directly(&d.dep_type))
+                    .map(|(x, _)| x.id.clone())
+                    .collect();
+                // Two edges from one bead name it once.
+                blocks.dedup();
                 board.decisions.push(Decision {
                     id: b.id.clone(),
                     title: b.title.clone(),
                     description: b.description.clone().unwrap_or_default(),
-                    blocks: beads
-                        .iter()
-                        .filter(|x| {
-                            x.dependencies.iter().any(|d| {
-                                d.depends_on_id == b.id && dep_type::blocks_directly(&d.dep_type)
-                            })
-                        })
-                        .map(|x| x.id.clone())
-                        .collect(),
+                    // From the graph's incoming edges: not a scan of every bead per decision.
+                    blocks,
                 });
             }
             continue;

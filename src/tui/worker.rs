@@ -618,7 +618,10 @@ fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) ->
                 .collect::<Result<_>>()?;
             let done = ws.mutate(CommitKind::Created, opts(), |tx| {
                 let id = ops::create(tx, &new, &now)?;
-                if d.status != status::OPEN && !d.status.is_empty() {
+                if d.status == status::CLOSED {
+                    // As `x` would: refused while what it is blocked by is open.
+                    ops::edit::close(tx, &id, "Closed", false, &now)?;
+                } else if d.status != status::OPEN && !d.status.is_empty() {
                     ops::edit::set_status(tx, &id, &d.status, None, &now)?;
                 }
                 Ok(id)
@@ -627,7 +630,20 @@ fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) ->
             Ok(format!("created {}: {}", done.value, d.title))
         }
         Mutation::Update { id, draft, was } => {
-            let patch = changed(draft, was);
+            let mut patch = changed(draft, was);
+            if patch.status.as_deref() == Some(status::CLOSED) {
+                // Closing from the form is closing: the rest of the edit and the close in one
+                // commit, refused while open beads block it (as `x` is).
+                patch.status = None;
+                let update = Change::Update(Box::new(patch));
+                let done = ws.mutate(CommitKind::Closed, opts(), |tx| {
+                    let id = tx.resolve(id)?;
+                    ops::change::apply(tx, &id, &update, &actor, &now)?;
+                    ops::edit::close(tx, &id, "Closed", false, &now)
+                })?;
+                took.extend(done.applied.changes);
+                return Ok(format!("updated and closed {id}"));
+            }
             let done = edit(ws, took, id, Change::Update(Box::new(patch)))?;
             Ok(if done.unchanged {
                 format!("{id}: nothing changed")
@@ -678,6 +694,15 @@ fn apply_keeping(ws: &Workspace, m: &Mutation, took: &mut Vec<store::Change>) ->
                         ..Patch::default()
                     })),
                     format!("set to P{p}"),
+                ),
+                // Closing through the status picker is closing: refused while open beads
+                // block it, as `x` is.
+                Bulk::Status(st) if st == status::CLOSED => (
+                    Change::Close {
+                        reason: "Closed".into(),
+                        force: false,
+                    },
+                    "closed".to_owned(),
                 ),
                 Bulk::Status(st) => (
                     Change::Update(Box::new(Patch {

@@ -878,3 +878,48 @@ async fn an_unchanged_store_opens_on_its_cached_first_screen() {
     assert!(!s.app.board.glimpse, "a changed file: no glimpse");
     assert_eq!(s.app.board.total, 3);
 }
+
+/// Setting `closed` from the status picker or the form is closing: refused while an open bead
+/// blocks it, with the form kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_through_status_or_the_form_respects_blockers() {
+    let repo = TestRepo::with_loom("yaml");
+    let a = repo.create("Blocker", &[]);
+    let b = repo.create("Blocked one", &[]);
+    repo.ok(&["dep", "add", &b, &a]);
+    let mut s = open(&repo);
+    assert!(s.settle(WAIT, |x| x.board.total == 2).await);
+    let commits = repo.commit_count();
+    select(&mut s, &b);
+    key(&mut s, KeyCode::Char('m'));
+    typed(&mut s, "clo");
+    key(&mut s, KeyCode::Enter);
+    assert!(
+        s.settle(WAIT, |x| x
+            .message
+            .as_ref()
+            .is_some_and(|m| m.0 && m.1.contains("blocked by")))
+            .await,
+        "{:?}",
+        s.app.message
+    );
+    key(&mut s, KeyCode::Char('e'));
+    assert!(
+        s.settle(WAIT, |x| matches!(x.overlay, Some(Overlay::Form(_))))
+            .await
+    );
+    to_field(&mut s, "Status");
+    for _ in 0..4 {
+        key(&mut s, KeyCode::Right); // open → … → closed
+    }
+    to_field(&mut s, "Notes");
+    typed(&mut s, "kept");
+    ctrl_s(&mut s);
+    assert!(
+        s.settle(WAIT, |x| matches!(&x.overlay, Some(Overlay::Form(f)) if f.error.as_deref().is_some_and(|e| e.contains("blocked by"))))
+            .await,
+        "the form comes back with why"
+    );
+    assert_eq!(repo.commit_count(), commits, "nothing written");
+    assert_eq!(repo.json(&["show", &b])["status"], "open");
+}
