@@ -252,15 +252,25 @@ fn step8_views(c: &mut Criterion) {
     let mut a = app(&beads[..200], t0);
     key(&mut a, KeyCode::Char('w'));
     let id = a.work.id.clone();
+    let mut files = loom::tui::work::parse_diff(&diff_text(1, 5_000));
+    loom::tui::work::highlight(&mut files);
     let work = loom::tui::work::Work {
         id,
         source: "loom/b-1 since 1a2b3c4".into(),
-        files: loom::tui::work::parse_diff(&diff_text(1, 5_000)),
+        files,
         ..Default::default()
     };
     g.bench_function("parse a 5,000-line diff (worker, once)", |b| {
         let text = diff_text(1, 5_000);
         b.iter(|| loom::tui::work::parse_diff(&text))
+    });
+    g.bench_function("highlight a 5,000-line Rust diff (worker, once)", |b| {
+        let parsed = loom::tui::work::parse_diff(&diff_text(1, 5_000));
+        b.iter(|| {
+            let mut files = parsed.clone();
+            loom::tui::work::highlight(&mut files);
+            files
+        })
     });
     a.event(AppEvent::Work(Box::new(work)), now);
     for _ in 0..120 {

@@ -27,6 +27,21 @@ pub struct DiffLine {
     pub kind: DiffKind,
     /// Without the `+`/`-`/` ` column; inert, tabs expanded.
     pub text: String,
+    /// Syntax colouring: where each run of `text` ends (a byte offset) and what it is; empty
+    /// when the file's language is unknown or the line was not highlighted.
+    pub tones: Vec<(usize, Tone)>,
+}
+
+/// What a run of code is, for its colour (a theme role, so light, dark and `NO_COLOR` hold).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    Keyword,
+    Str,
+    Comment,
+    Number,
+    Type,
+    Function,
 }
 
 /// One file of a diff.
@@ -93,10 +108,114 @@ pub fn parse_diff(text: &str) -> Vec<FileDiff> {
             file.lines.push(DiffLine {
                 kind,
                 text: clean(body),
+                tones: Vec::new(),
             });
         }
     }
     files
+}
+
+/// Lines longer than this are not highlighted (a pathological line must not stall the worker).
+const HIGHLIGHT_LINE: usize = 400;
+
+/// The most time highlighting one diff may take; later lines stay plain.
+const HIGHLIGHT_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
+fn syntaxes() -> &'static syntect::parsing::SyntaxSet {
+    static SET: std::sync::OnceLock<syntect::parsing::SyntaxSet> = std::sync::OnceLock::new();
+    SET.get_or_init(syntect::parsing::SyntaxSet::load_defaults_newlines)
+}
+
+/// Scope prefixes and their tones, most specific first.
+fn tone_table() -> &'static [(syntect::parsing::Scope, Tone)] {
+    static TABLE: std::sync::OnceLock<Vec<(syntect::parsing::Scope, Tone)>> =
+        std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        [
+            ("comment", Tone::Comment),
+            ("string", Tone::Str),
+            ("constant.numeric", Tone::Number),
+            ("constant.language", Tone::Number),
+            ("entity.name.function", Tone::Function),
+            ("support.function", Tone::Function),
+            ("entity.name.type", Tone::Type),
+            ("support.type", Tone::Type),
+            ("storage.type", Tone::Keyword),
+            ("storage.modifier", Tone::Keyword),
+            ("keyword", Tone::Keyword),
+        ]
+        .iter()
+        .filter_map(|(s, t)| syntect::parsing::Scope::new(s).ok().map(|s| (s, *t)))
+        .collect()
+    })
+}
+
+/// The tone of the innermost scope that has one.
+fn tone_of(stack: &syntect::parsing::ScopeStack) -> Tone {
+    for scope in stack.as_slice().iter().rev() {
+        if let Some((_, t)) = tone_table().iter().find(|(p, _)| p.is_prefix_of(*scope)) {
+            return *t;
+        }
+    }
+    Tone::Plain
+}
+
+/// Colours the code lines of `files` by their language (from the file's extension), each hunk
+/// parsed from its start, within [`HIGHLIGHT_BUDGET`]. Files of an unknown language, long
+/// lines and whatever the budget does not reach stay plain.
+pub fn highlight(files: &mut [FileDiff]) {
+    use syntect::parsing::{ParseState, ScopeStack};
+    let set = syntaxes();
+    let started = std::time::Instant::now();
+    for file in files {
+        let ext = file.path.rsplit('.').next().unwrap_or_default();
+        let Some(syntax) = set.find_syntax_by_extension(ext) else {
+            continue;
+        };
+        let mut state = ParseState::new(syntax);
+        let mut stack = ScopeStack::new();
+        for line in &mut file.lines {
+            if started.elapsed() > HIGHLIGHT_BUDGET {
+                return;
+            }
+            match line.kind {
+                DiffKind::Hunk | DiffKind::Meta => {
+                    state = ParseState::new(syntax);
+                    stack = ScopeStack::new();
+                    continue;
+                }
+                _ if line.text.len() > HIGHLIGHT_LINE => continue,
+                _ => {}
+            }
+            let text = format!("{}\n", line.text);
+            let Ok(ops) = state.parse_line(&text, set) else {
+                continue;
+            };
+            let mut tones: Vec<(usize, Tone)> = Vec::new();
+            let mut at = 0;
+            for (pos, op) in ops {
+                let pos = pos.min(line.text.len());
+                if pos > at {
+                    tones.push((pos, tone_of(&stack)));
+                    at = pos;
+                }
+                let _ = stack.apply(&op);
+            }
+            if at < line.text.len() {
+                tones.push((line.text.len(), tone_of(&stack)));
+            }
+            // Runs of one tone merge.
+            tones.dedup_by(|b, a| {
+                if a.1 == b.1 {
+                    a.0 = b.0;
+                    true
+                } else {
+                    false
+                }
+            });
+            line.tones = tones;
+        }
+    }
 }
 
 /// The last test run of a bead.
@@ -366,6 +485,37 @@ mod tests {
     use super::*;
 
     const DIFF: &str = "diff --git a/src/pay.rs b/src/pay.rs\nindex 1a2..3b4 100644\n--- a/src/pay.rs\n+++ b/src/pay.rs\n@@ -1,3 +1,3 @@\n fn pay() {\n-    old();\n+\tnew(); // \u{1b}[31mred\n }\ndiff --git a/README.md b/README.md\nnew file mode 100644\n--- /dev/null\n+++ b/README.md\n@@ -0,0 +1 @@\n+# Shop\n";
+
+    #[test]
+    fn code_is_coloured_by_its_language_and_unknown_files_stay_plain() {
+        let mut files = parse_diff(DIFF);
+        highlight(&mut files);
+        let added = files[0]
+            .lines
+            .iter()
+            .find(|l| l.kind == DiffKind::Added)
+            .cloned()
+            .unwrap_or_else(|| panic!("an added line"));
+        assert_eq!(
+            added.tones.last().map(|t| t.0),
+            Some(added.text.len()),
+            "the runs cover the line"
+        );
+        assert!(
+            added.tones.iter().any(|t| t.1 == Tone::Comment),
+            "the // comment: {:?}",
+            added.tones
+        );
+        let first = files[0].lines.iter().find(|l| l.text.starts_with("fn pay"));
+        assert!(
+            first.is_some_and(|l| l.tones.iter().any(|t| t.1 == Tone::Keyword)),
+            "`fn` is a keyword: {first:?}"
+        );
+        let mut other =
+            parse_diff("diff --git a/x.unknownext b/x.unknownext\n@@ -1 +1 @@\n+hello\n");
+        highlight(&mut other);
+        assert!(other[0].lines.iter().all(|l| l.tones.is_empty()));
+    }
 
     #[test]
     fn a_diff_splits_into_files_with_counts_and_inert_text() {

@@ -277,16 +277,18 @@ fn typed(app: &mut App, text: &str) {
 
 /// What an agent did on shop-a3f: a two-file diff, failing tests, a short transcript.
 fn work() -> loom::tui::work::Work {
-    use loom::tui::work::{Work, last_tests, parse_diff, transcript};
+    use loom::tui::work::{Work, highlight, last_tests, parse_diff, transcript};
     let mut diff = String::from(
         "diff --git a/src/money.rs b/src/money.rs\nindex 1a2b3c4..5d6e7f8 100644\n--- a/src/money.rs\n+++ b/src/money.rs\n@@ -10,7 +10,7 @@ pub fn total(lines: &[Line]) -> Money {\n     let sum: Decimal = lines.iter().map(|l| l.amount).sum();\n-    (sum * 100.0).round() / 100.0\n+    sum.round_dp(currency.minor_units())\n }\n",
     );
     diff.push_str("diff --git a/tests/money.rs b/tests/money.rs\nnew file mode 100644\n--- /dev/null\n+++ b/tests/money.rs\n@@ -0,0 +1,4 @@\n+#[test]\n+fn three_decimals() {\n+    assert_eq!(total(&[bhd(1.2345)]), bhd(1.235));\n+}\n");
     let events = run_events();
+    let mut files = parse_diff(&diff);
+    highlight(&mut files);
     Work {
         id: "shop-a3f".into(),
         source: "loom/shop-a3f since 1a2b3c4".into(),
-        files: parse_diff(&diff),
+        files,
         tests: last_tests(&events),
         steps: transcript(&events),
         run: Some("2026-11-20T09:10:00Z".into()),

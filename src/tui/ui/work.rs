@@ -14,7 +14,7 @@ use super::fit;
 use crate::text::wrap;
 use crate::tui::app::App;
 use crate::tui::theme::{Role, Theme};
-use crate::tui::work::{DiffKind, Section, Step, Work, WorkView};
+use crate::tui::work::{DiffKind, Section, Step, Tone, Work, WorkView};
 
 pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
@@ -128,12 +128,53 @@ fn diff(t: &Theme, v: &WorkView, w: &Work, area: Rect) -> Vec<Line<'static>> {
             DiffKind::Hunk => ("", Role::Accent),
             DiffKind::Meta => ("", Role::Muted),
         };
-        out.push(Line::styled(
-            fit(&format!("{mark}{}", l.text), width),
-            t.style(role),
-        ));
+        if l.tones.is_empty() {
+            out.push(Line::styled(
+                fit(&format!("{mark}{}", l.text), width),
+                t.style(role),
+            ));
+        } else {
+            out.push(coloured(t, mark, role, &l.text, &l.tones, width));
+        }
     }
     out
+}
+
+/// A code line: its `+`/`-` mark in the diff's colour, the code in its syntax's, cut to
+/// `width`.
+fn coloured(
+    t: &Theme,
+    mark: &'static str,
+    role: Role,
+    text: &str,
+    tones: &[(usize, Tone)],
+    width: usize,
+) -> Line<'static> {
+    let mut spans = vec![Span::styled(mark, t.style(role))];
+    let mut room = width.saturating_sub(1);
+    let mut from = 0;
+    for &(end, tone) in tones {
+        let Some(part) = text.get(from..end) else {
+            break;
+        };
+        from = end;
+        if room == 0 {
+            break;
+        }
+        let shown = fit(part, room);
+        room = room.saturating_sub(unicode_width::UnicodeWidthStr::width(shown.as_str()));
+        let style = match tone {
+            Tone::Plain => t.style(Role::Text),
+            Tone::Keyword => t.style(Role::Accent),
+            Tone::Str => t.style(Role::Success),
+            Tone::Comment => t.style(Role::Muted),
+            Tone::Number => t.style(Role::Warning),
+            Tone::Type => t.style(Role::Title),
+            Tone::Function => t.style(Role::Agent),
+        };
+        spans.push(Span::styled(shown, style));
+    }
+    Line::from(spans)
 }
 
 fn tests(t: &Theme, v: &WorkView, w: &Work, area: Rect) -> Vec<Line<'static>> {

@@ -50,6 +50,7 @@ pub fn work(ws: &Workspace, id: &str) -> Work {
         Some(Ok(Some(d))) => {
             w.source = d.source;
             w.files = work::parse_diff(&d.text);
+            work::highlight(&mut w.files);
         }
     }
     for path in eventlog::runs(ws) {
