@@ -283,151 +283,126 @@ fn why_not_now(b: &Bead, g: &Graph<'_>, now: jiff::Timestamp) -> String {
 
 /// Sorts `beads` into the board.
 pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
-    let g = Graph::new(beads);
-    let now = jiff::Timestamp::now();
-    let ready = g.ready(&ReadyFilter::default(), SortPolicy::Priority, now);
-    let ready_ids: HashMap<&str, usize> = ready
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.id.as_str(), i))
-        .collect();
-    let blockers: HashMap<&str, Vec<&str>> = g
-        .blocked()
-        .into_iter()
-        .map(|b| (b.bead.id.as_str(), b.blocked_by))
-        .collect();
-    let mut board = Board {
-        total: beads.len(),
-        ready: ready
+    Plan::new(beads, filter, problems).board(beads, None)
+}
+
+/// Where every bead goes, decided once: per column, the beads (by index) in display order
+/// with the note each card shows. Cards are made from it for as many rows as wanted, so the
+/// first screen of a large store need not wait for 100,000 cards to be built.
+pub struct Plan {
+    slots: [Vec<Slot>; COLUMNS],
+    decisions: Vec<Decision>,
+    labels: Vec<String>,
+    total: usize,
+    hidden: usize,
+    ready: usize,
+    problems: usize,
+}
+
+/// One card to be: its bead's index and what the classification found out about it.
+struct Slot {
+    bead: usize,
+    stage: Option<String>,
+    note: Option<String>,
+}
+
+impl Plan {
+    /// Classifies and orders `beads` under `filter`.
+    pub fn new(beads: &[Bead], filter: &Filter, problems: usize) -> Plan {
+        let g = Graph::new(beads);
+        let now = jiff::Timestamp::now();
+        let ready = g.ready(&ReadyFilter::default(), SortPolicy::Priority, now);
+        let ready_ids: HashMap<&str, usize> = ready
             .iter()
-            .filter(|b| b.issue_type != issue_type::DECISION)
-            .count(),
-        problems,
-        ..Board::default()
-    };
-    let mut labels: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    let mut ready_order: Vec<(usize, Card)> = Vec::new();
-    // Done: most recently closed first (sorted by the closing time it was collected with).
-    let mut done: Vec<(Option<&str>, Card)> = Vec::new();
-    for b in beads {
-        if b.status == status::TOMBSTONE {
-            continue;
-        }
-        labels.extend(b.labels.iter().map(String::as_str));
-        if b.issue_type == issue_type::DECISION {
-            if !status::resolves_blockers(&b.status) {
-                let mut blocks: Vec<String> = g
-                    .dependents(&b.id)
-                    .iter()
-                    .filter(|(_, d)| dep_type::blocks_directly(&d.dep_type))
-                    .map(|(x, _)| x.id.clone())
-                    .collect();
-                // Two edges from one bead name it once.
-                blocks.dedup();
-                board.decisions.push(Decision {
-                    id: b.id.clone(),
-                    title: b.title.clone(),
-                    description: b.description.clone().unwrap_or_default(),
-                    // From the graph's incoming edges: not a scan of every bead per decision.
-                    blocks,
-                });
+            .enumerate()
+            .map(|(i, b)| (b.id.as_str(), i))
+            .collect();
+        let blockers: HashMap<&str, Vec<&str>> = g
+            .blocked()
+            .into_iter()
+            .map(|b| (b.bead.id.as_str(), b.blocked_by))
+            .collect();
+        let mut plan = Plan {
+            slots: Default::default(),
+            decisions: Vec::new(),
+            labels: Vec::new(),
+            total: beads.len(),
+            hidden: 0,
+            ready: ready
+                .iter()
+                .filter(|b| b.issue_type != issue_type::DECISION)
+                .count(),
+            problems,
+        };
+        let mut labels: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        let mut ready_order: Vec<(usize, Slot)> = Vec::new();
+        for (i, b) in beads.iter().enumerate() {
+            if b.status == status::TOMBSTONE {
+                continue;
             }
-            continue;
-        }
-        if !filter.keeps(b) {
-            board.hidden += 1;
-            continue;
-        }
-        let raw_stage = loom_str(b, "stage");
-        let stage = raw_stage.as_deref().map(Stage::parse);
-        let waiting = matches!(stage, Some(Stage::AwaitingApproval | Stage::MergeWaiting));
-        let mut note = None;
-        let column = if b.status == status::CLOSED {
-            Column::Done
-        } else if waiting && b.status != status::IN_PROGRESS {
-            note = match stage {
-                Some(Stage::MergeWaiting) => Some("⧖ merge waits for you".to_owned()),
-                _ => loom_str(b, "decision").map(|d| format!("⚑ approve in {d}")),
+            labels.extend(b.labels.iter().map(String::as_str));
+            if b.issue_type == issue_type::DECISION {
+                if !status::resolves_blockers(&b.status) {
+                    plan.decisions.push(decision(b, &g));
+                }
+                continue;
+            }
+            if !filter.keeps(b) {
+                plan.hidden += 1;
+                continue;
+            }
+            let stage = loom_str(b, "stage");
+            let (column, note) = place(b, stage.as_deref(), &g, &ready_ids, &blockers, now);
+            let slot = Slot {
+                bead: i,
+                stage,
+                note,
             };
-            Column::Review
-        } else if b.status == status::IN_PROGRESS || b.status == status::HOOKED {
-            Column::InProgress
-        } else if ready_ids.contains_key(b.id.as_str()) {
-            Column::Ready
-        } else if let Some(ids) = blockers.get(b.id.as_str()) {
-            let decision = ids.iter().find(|id| {
-                g.get(id)
-                    .is_some_and(|x| x.issue_type == issue_type::DECISION)
-            });
-            note = Some(match decision {
-                Some(d) => format!("⚑ decision {d}"),
-                None if ids.len() == 1 => format!("⧗ waits on {}", ids[0]),
-                None => format!("⧗ waits on {} +{}", ids[0], ids.len().saturating_sub(1)),
-            });
-            Column::Blocked
-        } else {
-            note = Some(why_not_now(b, &g, now));
-            Column::Deferred
-        };
-        let card = Card {
-            id: b.id.clone(),
-            title: b.title.clone(),
-            priority: b.priority,
-            issue_type: b.issue_type.clone(),
-            status: b.status.clone(),
-            assignee: b.assignee.clone(),
-            agent: loom_str(b, "persona"),
-            stage: raw_stage,
-            note: note.or_else(|| {
-                (column == Column::Done)
-                    .then(|| b.close_reason.clone())
-                    .flatten()
-            }),
-            labels: b.labels.clone(),
-            updated: b
-                .updated_at
-                .as_ref()
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
-            created: b
-                .created_at
-                .as_ref()
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
-        };
-        match column {
-            Column::Ready => ready_order.push((ready_ids[b.id.as_str()], card)),
-            Column::Done => done.push((b.closed_at.as_ref().map(|t| t.as_str()), card)),
-            c => board.columns[c.index()].push(card),
+            match column {
+                Column::Ready => ready_order.push((ready_ids[b.id.as_str()], slot)),
+                c => plan.slots[c.index()].push(slot),
+            }
         }
+        ready_order.sort_unstable_by_key(|(i, _)| *i);
+        plan.slots[Column::Ready.index()] = ready_order.into_iter().map(|(_, s)| s).collect();
+        plan.order(beads, filter.sort);
+        plan.decisions.sort_by(|a, b| a.id.cmp(&b.id));
+        plan.labels = labels.into_iter().map(str::to_owned).collect();
+        plan
     }
-    ready_order.sort_unstable_by_key(|(i, _)| *i);
-    done.sort_unstable_by(|(a, x), (b, y)| b.cmp(a).then_with(|| x.id.cmp(&y.id)));
-    board.columns[Column::Done.index()] = done.into_iter().map(|(_, c)| c).collect();
-    board.columns[Column::Ready.index()] = ready_order.into_iter().map(|(_, c)| c).collect();
-    let order = |a: &Card, b: &Card| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id));
-    for c in [
-        Column::Blocked,
-        Column::Deferred,
-        Column::InProgress,
-        Column::Review,
-    ] {
-        board.columns[c.index()].sort_unstable_by(order);
-    }
-    if filter.sort != Sort::Priority {
-        let key = |c: &Card| g.get(&c.id);
+
+    /// Sorts each column: Ready keeps the ready order, Done is most recently closed first,
+    /// the rest by priority — unless the filter asks for another order.
+    fn order(&mut self, beads: &[Bead], sort: Sort) {
+        fn time(t: &Option<crate::bead::Timestamp>) -> Option<&str> {
+            t.as_ref().map(|t| t.as_str())
+        }
+        self.slots[Column::Done.index()].sort_unstable_by(|x, y| {
+            let (a, b) = (&beads[x.bead], &beads[y.bead]);
+            time(&b.closed_at)
+                .cmp(&time(&a.closed_at))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        for c in [
+            Column::Blocked,
+            Column::Deferred,
+            Column::InProgress,
+            Column::Review,
+        ] {
+            self.slots[c.index()].sort_unstable_by(|x, y| {
+                let (a, b) = (&beads[x.bead], &beads[y.bead]);
+                a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id))
+            });
+        }
+        if sort == Sort::Priority {
+            return;
+        }
         for c in Column::ALL.into_iter().filter(|c| *c != Column::Done) {
-            board.columns[c.index()].sort_by(|a, b| {
-                let (x, y) = (key(a), key(b));
-                let by = match filter.sort {
-                    Sort::Updated => y
-                        .and_then(|b| b.updated_at.as_ref())
-                        .map(|t| t.as_str())
-                        .cmp(&x.and_then(|b| b.updated_at.as_ref()).map(|t| t.as_str())),
-                    Sort::Created => x
-                        .and_then(|b| b.created_at.as_ref())
-                        .map(|t| t.as_str())
-                        .cmp(&y.and_then(|b| b.created_at.as_ref()).map(|t| t.as_str())),
+            self.slots[c.index()].sort_by(|x, y| {
+                let (a, b) = (&beads[x.bead], &beads[y.bead]);
+                let by = match sort {
+                    Sort::Updated => time(&b.updated_at).cmp(&time(&a.updated_at)),
+                    Sort::Created => time(&a.created_at).cmp(&time(&b.created_at)),
                     Sort::Title | Sort::Priority => {
                         a.title.to_lowercase().cmp(&b.title.to_lowercase())
                     }
@@ -436,9 +411,119 @@ pub fn build(beads: &[Bead], filter: &Filter, problems: usize) -> Board {
             });
         }
     }
-    board.decisions.sort_by(|a, b| a.id.cmp(&b.id));
-    board.labels = labels.into_iter().map(str::to_owned).collect();
-    board
+
+    /// The board with at most `rows` cards per column (`None`: all of them); the counts are
+    /// always complete. A board with cards left out is shown as still loading.
+    pub fn board(&self, beads: &[Bead], rows: Option<usize>) -> Board {
+        let mut board = Board {
+            decisions: self.decisions.clone(),
+            total: self.total,
+            hidden: self.hidden,
+            ready: self.ready,
+            problems: self.problems,
+            labels: self.labels.clone(),
+            ..Board::default()
+        };
+        for c in Column::ALL {
+            let slots = &self.slots[c.index()];
+            let take = rows.map_or(slots.len(), |r| r.min(slots.len()));
+            board.columns[c.index()] = slots[..take]
+                .iter()
+                .filter_map(|s| Some(card(beads.get(s.bead)?, s, c)))
+                .collect();
+            board.left_out[c.index()] = slots.len() - take;
+        }
+        board.glimpse = board.left_out.iter().any(|&n| n > 0);
+        board
+    }
+}
+
+/// An open decision, with the beads it holds up (from the graph's incoming edges: not a scan
+/// of every bead per decision).
+fn decision(b: &Bead, g: &Graph<'_>) -> Decision {
+    let mut blocks: Vec<String> = g
+        .dependents(&b.id)
+        .iter()
+        .filter(|(_, d)| dep_type::blocks_directly(&d.dep_type))
+        .map(|(x, _)| x.id.clone())
+        .collect();
+    // Two edges from one bead name it once.
+    blocks.dedup();
+    Decision {
+        id: b.id.clone(),
+        title: b.title.clone(),
+        description: b.description.clone().unwrap_or_default(),
+        blocks,
+    }
+}
+
+/// The column bead `b` belongs in, and the note its card shows there.
+fn place(
+    b: &Bead,
+    stage: Option<&str>,
+    g: &Graph<'_>,
+    ready_ids: &HashMap<&str, usize>,
+    blockers: &HashMap<&str, Vec<&str>>,
+    now: jiff::Timestamp,
+) -> (Column, Option<String>) {
+    let stage = stage.map(Stage::parse);
+    let waiting = matches!(stage, Some(Stage::AwaitingApproval | Stage::MergeWaiting));
+    if b.status == status::CLOSED {
+        return (Column::Done, None);
+    }
+    if waiting && b.status != status::IN_PROGRESS {
+        let note = match stage {
+            Some(Stage::MergeWaiting) => Some("⧖ merge waits for you".to_owned()),
+            _ => loom_str(b, "decision").map(|d| format!("⚑ approve in {d}")),
+        };
+        return (Column::Review, note);
+    }
+    if b.status == status::IN_PROGRESS || b.status == status::HOOKED {
+        return (Column::InProgress, None);
+    }
+    if ready_ids.contains_key(b.id.as_str()) {
+        return (Column::Ready, None);
+    }
+    let Some(ids) = blockers.get(b.id.as_str()) else {
+        return (Column::Deferred, Some(why_not_now(b, g, now)));
+    };
+    let decision = ids.iter().find(|id| {
+        g.get(id)
+            .is_some_and(|x| x.issue_type == issue_type::DECISION)
+    });
+    let note = match decision {
+        Some(d) => format!("⚑ decision {d}"),
+        None if ids.len() == 1 => format!("⧗ waits on {}", ids[0]),
+        None => format!("⧗ waits on {} +{}", ids[0], ids.len().saturating_sub(1)),
+    };
+    (Column::Blocked, Some(note))
+}
+
+/// The card of bead `b` in column `c`.
+fn card(b: &Bead, slot: &Slot, c: Column) -> Card {
+    let stamp = |t: &Option<crate::bead::Timestamp>| {
+        t.as_ref()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    Card {
+        id: b.id.clone(),
+        title: b.title.clone(),
+        priority: b.priority,
+        issue_type: b.issue_type.clone(),
+        status: b.status.clone(),
+        assignee: b.assignee.clone(),
+        agent: loom_str(b, "persona"),
+        stage: slot.stage.clone(),
+        note: slot.note.clone().or_else(|| {
+            (c == Column::Done)
+                .then(|| b.close_reason.clone())
+                .flatten()
+        }),
+        labels: b.labels.clone(),
+        updated: stamp(&b.updated_at),
+        created: stamp(&b.created_at),
+    }
 }
 
 #[cfg(test)]
@@ -475,6 +560,33 @@ mod tests {
 
     fn ids(board: &Board, c: Column) -> Vec<&str> {
         board.column(c).iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_first_screen_has_every_count_and_the_top_cards_of_the_full_board() {
+        let mut beads: Vec<Bead> = (0..30)
+            .map(|i| bead(&format!("t-{i:02}"), status::OPEN, i % 5))
+            .collect();
+        for (i, b) in beads.iter_mut().enumerate().skip(20) {
+            b.status = status::CLOSED.into();
+            b.closed_at = Timestamp::parse_user(&format!("2026-01-{:02}", i - 10));
+        }
+        blocks(&mut beads[3], "t-04");
+        let plan = Plan::new(&beads, &Filter::default(), 2);
+        let (full, first) = (plan.board(&beads, None), plan.board(&beads, Some(4)));
+        assert!(
+            !full.glimpse && first.glimpse,
+            "a partial board says it is loading"
+        );
+        for c in Column::ALL {
+            assert_eq!(first.count(c), full.count(c), "{c:?} counts");
+            let n = full.column(c).len().min(4);
+            assert_eq!(ids(&first, c), ids(&full, c)[..n], "{c:?} top cards");
+        }
+        assert_eq!(full.count(Column::Ready), 19);
+        assert_eq!(first.left_out[Column::Ready.index()], 15);
+        assert_eq!(ids(&first, Column::Done), ["t-29", "t-28", "t-27", "t-26"]);
+        assert_eq!((first.total, first.ready, first.problems), (30, 19, 2));
     }
 
     #[test]

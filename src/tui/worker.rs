@@ -29,6 +29,9 @@ use super::app::{AppEvent, Bulk, Detail, Mutation};
 use super::forms::BeadDraft;
 use super::model::{self, Filter};
 
+/// Stores above this many beads show a first screen before all cards are built.
+const FIRST_SCREEN_FROM: usize = 5_000;
+
 mod follow;
 mod glimpse;
 mod runs;
@@ -152,11 +155,14 @@ impl Worker {
         let (rebuild, events) = (self.rebuild.clone(), self.events.clone());
         let mut armed = armed.map(|a| (a, self.watch_sink(), Arc::clone(&self.watcher)));
         tokio::spawn(async move {
+            // Whether a board from the store is out (a glimpse from the cache is not).
+            let mut shown = false;
             loop {
                 rebuild.wake.notified().await;
                 let (ws, filter, snap_slot) =
                     (ws.clone(), Arc::clone(&filter), Arc::clone(&latest));
                 let changed = rebuild.disk_changed.swap(false, Ordering::SeqCst);
+                let early = (!shown).then(|| events.clone());
                 let built = tokio::task::spawn_blocking(move || -> Result<model::Board> {
                     let reuse = lock(&snap_slot).clone();
                     let mut read_as = None;
@@ -172,13 +178,27 @@ impl Worker {
                         }
                     };
                     let f = lock(&filter).clone();
-                    let mut board = model::build(&snap.beads, &f, snap.problems.len());
-                    // Decisions show their whole text (an index snapshot has none).
-                    for d in &mut board.decisions {
-                        if let Some(b) = snap.beads.iter().find(|b| b.id == d.id) {
-                            d.description = snap.full(b).description.clone().unwrap_or_default();
+                    let plan = model::Plan::new(&snap.beads, &f, snap.problems.len());
+                    let complete = |rows| {
+                        let mut board = plan.board(&snap.beads, rows);
+                        // Decisions show their whole text (an index snapshot has none).
+                        for d in &mut board.decisions {
+                            if let Some(b) = snap.beads.iter().find(|b| b.id == d.id) {
+                                d.description =
+                                    snap.full(b).description.clone().unwrap_or_default();
+                            }
                         }
+                        board
+                    };
+                    // A large store read afresh shows its first screen (every count, the top
+                    // cards) before all its cards are built.
+                    if let Some(early) = early
+                        && snap.beads.len() > FIRST_SCREEN_FROM
+                    {
+                        let first = complete(Some(glimpse::CARDS));
+                        let _ = early.send(AppEvent::Board(Arc::new(first)));
                     }
+                    let board = complete(None);
                     if let Some(fp) = read_as
                         && f == Filter::default()
                     {
@@ -201,6 +221,7 @@ impl Worker {
                 if events.send(event).is_err() {
                     return;
                 }
+                shown = true;
                 if let Some((a, sink, slot)) = armed.take() {
                     let events = events.clone();
                     let (latest, rebuild) = (Arc::clone(&latest), rebuild.clone());

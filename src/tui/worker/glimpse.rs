@@ -19,7 +19,7 @@ use crate::workspace::Workspace;
 const FILE: &str = "board-glimpse.json";
 
 /// Cards kept per column: more than any screen shows.
-const CARDS: usize = 80;
+pub const CARDS: usize = 80;
 
 /// Bumped when the shape changes.
 const VERSION: u32 = 1;
