@@ -1,9 +1,9 @@
 //! Loom: a terminal-first orchestrator for AI coding agents. Work items ("beads") live as plain
 //! files under `.beads/` in the user's git repository; every change is a git commit.
 //!
-//! Layers, lowest first: `bead`, `llm` → `store`, `git` → `config` → `ops`, `workspace`, `event` →
-//! `agent` → `orchestrator` → `tui`, `cli`; a module imports only from its own layer or
-//! below (`tests/it/layers.rs` enforces it). Only the front ends print. See
+//! Layers, lowest first: `bead`, `llm` → `store`, `git` → `config` → `ops`, `workspace`, `event`,
+//! `scale` → `agent` → `orchestrator` → `tui`, `cli`; a module imports only from its own layer
+//! or below (`tests/it/layers.rs` enforces it). Only the front ends print. See
 //! `docs/ARCHITECTURE.md`.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -20,6 +20,7 @@ pub mod git;
 pub mod llm;
 pub mod ops;
 pub mod orchestrator;
+pub mod scale;
 pub mod store;
 pub mod synth;
 pub(crate) mod text;

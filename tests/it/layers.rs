@@ -1,6 +1,6 @@
 //! The layering, enforced: a module imports only from its own layer or below. Lowest first:
 //! foundations (`bead`, `llm`, `error`, `text`) → `store`, `git` (and `synth`) → `config` →
-//! `ops`, `workspace`, `event` → `agent` → `orchestrator`, `demo` → `tui`, `cli`.
+//! `ops`, `workspace`, `event`, `scale` → `agent` → `orchestrator`, `demo` → `tui`, `cli`.
 //! docs/ARCHITECTURE.md has the same table.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ops", 4),
     ("workspace", 4),
     ("event", 4),
+    ("scale", 4),
     ("agent", 5),
     ("orchestrator", 6),
     ("demo", 6),

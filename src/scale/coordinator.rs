@@ -1,0 +1,279 @@
+//! The coordinator's side of the protocol (SCALE.md, "Protocol"): it owns "nothing lost"
+//! and "merged once". Each [`Coordinator::step`] takes in the reports that arrived (merging
+//! one at a time, rejecting any whose epoch is not the claim's, finishing idempotently when
+//! the target already shows the bead closed), runs the watchdog (a held claim whose revision
+//! has not moved for a lease, by this process's clock, is abandoned — that covers workers
+//! that died, were partitioned, or lost their order to a stale ack), and dispatches ready
+//! beads up to the free capacity, each as dispatch `d + 1` after the claim of dispatch `d`
+//! (re-publishing is idempotent: the queue de-duplicates by bead and dispatch). A bead whose
+//! last allowed dispatch lapsed is given up to a person: one decision bead.
+//!
+//! Git and the beads are behind [`Record`], so the same logic runs against the repository
+//! and against the model of one in the property tests.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use super::bus::{Bus, BusError, BusResult, Delivery, Versioned};
+use super::protocol::{Claim, ClaimState, Order, Report, SCHEMA};
+
+/// The repository as the coordinator sees it: beads to work, the target branch, the merge.
+pub trait Record: Send + Sync {
+    /// Beads that need work, in dispatch order: open, unblocked, not landed, not given up.
+    fn ready(&self) -> impl Future<Output = Vec<String>> + Send;
+    /// The commit orders start from.
+    fn base(&self) -> impl Future<Output = String> + Send;
+    /// Whether the target shows the bead closed (by any attempt): then it is never merged
+    /// again.
+    fn landed(&self, bead: &str) -> impl Future<Output = bool> + Send;
+    /// Verifies, reviews and merges a report's branch with the bead's close in the same
+    /// commit.
+    fn land(&self, report: &Report) -> impl Future<Output = Landing> + Send;
+    /// Records a failed attempt (the report's detail).
+    fn failed(&self, report: &Report) -> impl Future<Output = ()> + Send;
+    /// Blocks the bead on one decision bead after `dispatches` dispatches lapsed.
+    fn give_up(&self, bead: &str, dispatches: u32) -> impl Future<Output = ()> + Send;
+}
+
+/// What [`Record::land`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Landing {
+    Merged,
+    /// Review or verification refused it (why).
+    Rejected(String),
+    /// Not now (why): the report stays unacknowledged and comes back.
+    Later(String),
+}
+
+/// What the coordinator did, for events, summaries and the tests' no-vacuous-pass checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub dispatched: u64,
+    pub redispatched: u64,
+    pub abandoned: u64,
+    pub merged: u64,
+    pub finished_landed: u64,
+    pub stale_reports: u64,
+    pub failed: u64,
+    pub given_up: u64,
+}
+
+/// One coordinator's state (what it published, what the watchdog has seen); everything that
+/// matters across restarts is in the claims and in git.
+pub struct Coordinator {
+    pub profile: String,
+    pub lease_ms: u64,
+    /// Dispatches per bead before it is given up.
+    pub max_dispatch: u32,
+    pub tally: Tally,
+    /// The highest dispatch this process published per bead.
+    published: HashMap<String, u32>,
+    /// Held claims: the revision last seen and since when (this clock).
+    seen: HashMap<String, (u64, u64)>,
+}
+
+impl Coordinator {
+    pub fn new(profile: &str, lease_ms: u64, max_dispatch: u32) -> Coordinator {
+        Coordinator {
+            profile: profile.to_owned(),
+            lease_ms,
+            max_dispatch: max_dispatch.max(1),
+            tally: Tally::default(),
+            published: HashMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Reports, watchdog, dispatch (module docs); `capacity` is the number of free slots
+    /// the workers announce.
+    pub async fn step<B: Bus, R: Record>(
+        &mut self,
+        bus: &B,
+        record: &R,
+        capacity: usize,
+    ) -> BusResult<()> {
+        self.reports(bus, record).await?;
+        self.watchdog(bus, record).await?;
+        self.dispatch(bus, record, capacity).await
+    }
+
+    async fn reports<B: Bus, R: Record>(&mut self, bus: &B, record: &R) -> BusResult<()> {
+        while let Some(d) = bus.next_report().await? {
+            if !self.report(bus, record, &d).await? {
+                break;
+            }
+            bus.ack_report(d.token).await?;
+        }
+        Ok(())
+    }
+
+    /// Handles one report; `false`: leave it unacknowledged for now.
+    async fn report<B: Bus, R: Record>(
+        &mut self,
+        bus: &B,
+        record: &R,
+        d: &Delivery<Report>,
+    ) -> BusResult<bool> {
+        let r = &d.value;
+        if record.landed(&r.bead).await {
+            self.tally.finished_landed += 1;
+            settle(bus, &r.bead, None, ClaimState::Merged).await?;
+            return Ok(true);
+        }
+        // Hold the claim for the merge: a submitted claim is never taken by a worker.
+        if settle(bus, &r.bead, Some(r.epoch), ClaimState::Submitted)
+            .await?
+            .is_none()
+        {
+            self.tally.stale_reports += 1;
+            return Ok(true);
+        }
+        let outcome = if r.ok {
+            record.land(r).await
+        } else {
+            Landing::Rejected(r.detail.clone())
+        };
+        let state = match outcome {
+            Landing::Merged => {
+                self.tally.merged += 1;
+                ClaimState::Merged
+            }
+            Landing::Rejected(_) => {
+                record.failed(r).await;
+                self.tally.failed += 1;
+                ClaimState::Failed
+            }
+            Landing::Later(_) => return Ok(false),
+        };
+        settle(bus, &r.bead, Some(r.epoch), state).await?;
+        Ok(true)
+    }
+
+    async fn watchdog<B: Bus, R: Record>(&mut self, bus: &B, record: &R) -> BusResult<()> {
+        let now = bus.now();
+        let claims = bus.claims().await?;
+        let held: HashSet<&str> = claims
+            .iter()
+            .filter(|(_, v)| v.value.state.is_held())
+            .map(|(b, _)| b.as_str())
+            .collect();
+        self.seen.retain(|b, _| held.contains(b.as_str()));
+        for (bead, v) in &claims {
+            if !v.value.state.is_held() {
+                continue;
+            }
+            let since = self.seen.entry(bead.clone()).or_insert((v.revision, now));
+            if since.0 != v.revision {
+                *since = (v.revision, now);
+                continue;
+            }
+            if now.saturating_sub(since.1) <= self.lease_ms {
+                continue;
+            }
+            if record.landed(bead).await {
+                settle(bus, bead, None, ClaimState::Merged).await?;
+                continue;
+            }
+            let mut c = v.value.clone();
+            c.epoch = c.epoch(v.revision);
+            c.state = ClaimState::Abandoned;
+            match bus.update_claim(bead, &c, v.revision).await {
+                Ok(_) => {
+                    self.tally.abandoned += 1;
+                    self.seen.remove(bead);
+                }
+                // Renewed just now: alive after all.
+                Err(BusError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn dispatch<B: Bus, R: Record>(
+        &mut self,
+        bus: &B,
+        record: &R,
+        capacity: usize,
+    ) -> BusResult<()> {
+        let claims: HashMap<String, Versioned<Claim>> = bus.claims().await?.into_iter().collect();
+        let dispatch_of = |b: &str| claims.get(b).map_or(0, |v| v.value.dispatch);
+        let held = claims.values().filter(|v| v.value.state.is_held()).count();
+        let queued = self
+            .published
+            .iter()
+            .filter(|(b, d)| dispatch_of(b) < **d)
+            .count();
+        let mut free = capacity.saturating_sub(held + queued);
+        let mut base = None;
+        for bead in record.ready().await {
+            if free == 0 {
+                break;
+            }
+            let dispatch = match claims.get(&bead).map(|v| &v.value) {
+                None => 1,
+                Some(c) if c.state != ClaimState::Abandoned => continue,
+                Some(c) if c.dispatch >= self.max_dispatch => {
+                    record.give_up(&bead, c.dispatch).await;
+                    self.tally.given_up += 1;
+                    continue;
+                }
+                Some(c) => c.dispatch + 1,
+            };
+            if self.published.get(&bead).is_some_and(|&d| d >= dispatch) {
+                continue;
+            }
+            if base.is_none() {
+                base = Some(record.base().await);
+            }
+            let order = Order {
+                schema: SCHEMA,
+                bead: bead.clone(),
+                dispatch,
+                base: base.clone().unwrap_or_default(),
+                profile: self.profile.clone(),
+            };
+            bus.publish_order(&order).await?;
+            self.published.insert(bead, dispatch);
+            free -= 1;
+            self.tally.dispatched += 1;
+            if dispatch > 1 {
+                self.tally.redispatched += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves bead `bead`'s claim to `state` — only while its epoch is `epoch`, when given —
+/// re-reading after a lost compare-and-set. The claim as written, or `None` when there is
+/// no such claim (no claim, another epoch, or already final).
+async fn settle<B: Bus>(
+    bus: &B,
+    bead: &str,
+    epoch: Option<u64>,
+    state: ClaimState,
+) -> BusResult<Option<Claim>> {
+    for _ in 0..8 {
+        let Some(v) = bus.claim(bead).await? else {
+            return Ok(None);
+        };
+        let mut c = v.value.clone();
+        c.epoch = c.epoch(v.revision);
+        if epoch.is_some_and(|e| e != c.epoch) || c.state.is_final() {
+            return Ok(None);
+        }
+        if c.state == state {
+            return Ok(Some(c));
+        }
+        c.state = state;
+        match bus.update_claim(bead, &c, v.revision).await {
+            Ok(_) => return Ok(Some(c)),
+            Err(BusError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(BusError::Unavailable(format!(
+        "the claim of {bead} kept changing"
+    )))
+}
