@@ -48,10 +48,11 @@ fn check(
     }
 }
 
-pub fn doctor(ctx: &Ctx) -> Result<i32> {
+pub fn doctor(ctx: &Ctx, args: &super::DoctorArgs) -> Result<i32> {
     let mut checks = Vec::new();
     let start = Workspace::start_dir(&ctx.open_options())?;
-    match Repo::discover(&start)? {
+    let repo = Repo::discover(&start)?;
+    match &repo {
         Some(r) => {
             let branch = r
                 .current_branch()
@@ -138,6 +139,14 @@ pub fn doctor(ctx: &Ctx) -> Result<i32> {
         checks.extend(endpoint_checks(ctx, llm::provider(ws)?)?);
     }
 
+    if let Some(url) = &args.nats {
+        let mut opts = crate::scale::nats::NatsOptions::new(url);
+        opts.creds = args.nats_creds.clone();
+        opts.ca = args.nats_ca.clone();
+        let id = repo.as_ref().and_then(|r| r.id().ok().flatten());
+        checks.extend(nats_checks(&opts, id.as_deref()));
+    }
+
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     let mut out = ctx.out();
     if ctx.global.json {
@@ -166,6 +175,75 @@ pub fn doctor(ctx: &Ctx) -> Result<i32> {
         }
     }
     Ok(i32::from(failed))
+}
+
+/// The NATS server a scale-out run would use: reachable, version 2.9 or later, JetStream
+/// on, and this repository's streams (created by the first `loom run --nats` if missing).
+fn nats_checks(opts: &crate::scale::nats::NatsOptions, repo: Option<&str>) -> Vec<Check> {
+    use crate::scale::nats;
+    let probe = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|rt| rt.block_on(nats::probe(opts, repo)));
+    let p = match probe {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![check(
+                "nats",
+                Status::Fail,
+                e,
+                Some(
+                    "start one (`nats-server -js`), or check the URL, credentials and TLS options"
+                        .into(),
+                ),
+            )];
+        }
+    };
+    let mut checks = vec![match (nats::version_ok(&p.version), p.jetstream) {
+        (false, _) => check(
+            "nats",
+            Status::Fail,
+            format!("{}: server {} is older than 2.9", opts.url, p.version),
+            Some("upgrade nats-server to 2.9 or later".into()),
+        ),
+        (true, false) => check(
+            "nats",
+            Status::Fail,
+            format!("{}: server {}, JetStream is off", opts.url, p.version),
+            Some("start the server with JetStream on: `nats-server -js` (or `jetstream {}` in its config)".into()),
+        ),
+        (true, true) => check(
+            "nats",
+            Status::Ok,
+            format!("{}: server {}, JetStream on", opts.url, p.version),
+            None,
+        ),
+    }];
+    if !p.streams.is_empty() {
+        let missing: Vec<&str> = p
+            .streams
+            .iter()
+            .filter(|(_, present)| !present)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        checks.push(if missing.is_empty() {
+            check(
+                "streams",
+                Status::Ok,
+                format!("{} present", p.streams.len()),
+                None,
+            )
+        } else {
+            check(
+                "streams",
+                Status::Warn,
+                format!("not yet created: {}", missing.join(", ")),
+                Some("the first `loom run --nats` or `loom worker --nats` creates them".into()),
+            )
+        });
+    }
+    checks
 }
 
 /// Whether the repository's config may set security settings, and how to allow it.

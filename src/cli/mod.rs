@@ -167,6 +167,15 @@ pub enum Command {
 pub struct DoctorArgs {
     #[command(flatten)]
     pub exchanges: ModelArgs,
+    /// Also check the NATS server at URL (version, JetStream, this repository's streams).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// A NATS credentials file (JWT and NKey seed).
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_creds: Option<std::path::PathBuf>,
+    /// A CA certificate (PEM) to trust for the NATS server's TLS; TLS is then required.
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -361,7 +370,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Log(a) => log::log(&ctx, a),
         Command::Convert(a) => admin::convert(&ctx, a),
         Command::Watch => watch::watch(&ctx),
-        Command::Doctor(_) => return doctor::doctor(&ctx),
+        Command::Doctor(a) => return doctor::doctor(&ctx, &a),
         Command::Pair(a) => return pair::pair(&ctx, a),
         Command::Agent(a) => return agent::agent(&ctx, a),
         Command::Personas(a) => agent::personas(&ctx, a),

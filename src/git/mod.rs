@@ -213,6 +213,23 @@ impl Repo {
         Ok(head.map(|n| n.shorten().to_string()))
     }
 
+    /// A stable id for this repository, the same in every clone without configuration: the
+    /// first 16 hex digits of the smallest root commit id reachable from HEAD (`None` before
+    /// the first commit).
+    pub fn id(&self) -> Result<Option<String>> {
+        let out = self.git(&["rev-list", "--max-parents=0", "HEAD"], &[], None)?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() >= 16 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+            .min()
+            .map(|l| l[..16].to_owned()))
+    }
+
     /// Runs `git args…` in the worktree with extra environment, returning its output.
     pub(crate) fn git(
         &self,

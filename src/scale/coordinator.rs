@@ -97,6 +97,23 @@ impl Coordinator {
         self.dispatch(bus, record, capacity).await
     }
 
+    /// Steps until `stop` is set, `tick` apart (a failed step is retried after a tick).
+    /// `capacity` is asked each step.
+    pub async fn serve<B: Bus, R: Record>(
+        &mut self,
+        bus: &B,
+        record: &R,
+        mut capacity: impl FnMut() -> usize + Send,
+        tick: std::time::Duration,
+        stop: &std::sync::atomic::AtomicBool,
+    ) {
+        use std::sync::atomic::Ordering;
+        while !stop.load(Ordering::SeqCst) {
+            let _ = self.step(bus, record, capacity()).await;
+            tokio::time::sleep(tick).await;
+        }
+    }
+
     async fn reports<B: Bus, R: Record>(&mut self, bus: &B, record: &R) -> BusResult<()> {
         while let Some(d) = bus.next_report().await? {
             if !self.report(bus, record, &d).await? {

@@ -13,5 +13,6 @@
 pub mod bus;
 pub mod coordinator;
 pub mod mem;
+pub mod nats;
 pub mod protocol;
 pub mod worker;

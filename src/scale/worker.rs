@@ -222,3 +222,30 @@ async fn settled<B: Bus>(bus: &B, bead: &str, epoch: u64) -> bool {
         _ => false,
     }
 }
+
+/// One slot of a worker: takes orders one at a time until `stop` is set, each attempt named
+/// `<prefix>-<n>` (`prefix` unique to this process and slot). A bus that is unavailable is
+/// retried after a pause; what an order became is passed to `seen`.
+pub async fn serve_slot<B: Bus, H: Hands>(
+    bus: &B,
+    hands: &H,
+    me: &Me,
+    prefix: &str,
+    stop: &std::sync::atomic::AtomicBool,
+    mut seen: impl FnMut(&Order, &Handled) + Send,
+) {
+    use std::sync::atomic::Ordering;
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        match bus.next_order().await {
+            Ok(Some(d)) => {
+                n += 1;
+                let attempt = format!("{prefix}-{n}");
+                let handled = handle(bus, hands, me, &attempt, &d).await;
+                seen(&d.value, &handled);
+            }
+            Ok(None) => {}
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+}

@@ -24,6 +24,7 @@ mod pair;
 mod properties;
 mod ready_rules;
 mod roundtrip;
+mod scale_nats;
 mod scale_protocol;
 mod security;
 mod security_files;
