@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 
 use super::Repo;
 
+mod pool;
+
 /// `worktree:` in a config file.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -559,7 +561,8 @@ impl Worktrees {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if !path.is_dir() {
+            // The pool's slots are reused, not swept (`pool.rs`).
+            if !path.is_dir() || entry.file_name() == pool::POOL {
                 continue;
             }
             let Some((_, branch)) = registered.iter().find(|(p, _)| *p == path) else {

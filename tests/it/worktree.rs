@@ -203,3 +203,83 @@ fn the_bead_store_stays_out_of_agent_checkouts() {
     // A worktree holding nothing but left-out files still commits (nothing) without error.
     assert_eq!(trees.commit(&wt, "nothing", &author, None).unwrap(), None);
 }
+
+/// Warm worktrees: a slot given back is switched to the next bead's branch at its base with
+/// only the changed files rewritten, ignored build caches kept; a slot holding uncommitted
+/// work is neither given back nor taken; an earlier branch of the bead is checked out as it
+/// is; two takers never share a slot; the sweep leaves the pool alone.
+#[test]
+fn pooled_worktrees_are_reused_warm_and_never_reset_over_work() {
+    let (repo, _base, trees) = setup();
+    repo.write(".gitignore", "target/\n");
+    repo.git(&["add", ".gitignore"]);
+    repo.git(&["commit", "-qm", "ignore target"]);
+    let first_base = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+
+    let a = trees.take_pooled("t-a", &first_base).unwrap();
+    assert_eq!(a.branch, "loom/t-a");
+    assert!(a.path.ends_with(".pool/slot-0"), "{}", a.path.display());
+    assert_eq!(
+        std::fs::read_to_string(a.path.join(".env")).unwrap(),
+        "SECRET_SETTING=1\n"
+    );
+    std::fs::create_dir_all(a.path.join("target")).unwrap();
+    std::fs::write(a.path.join("target/cache"), "warm").unwrap();
+    std::fs::write(a.path.join("src.txt"), "a's work\n").unwrap();
+    assert!(
+        !trees.give_back(&a).unwrap(),
+        "uncommitted work is not given back"
+    );
+    // Meanwhile a second taker gets another slot.
+    let b = trees.take_pooled("t-b", &first_base).unwrap();
+    assert!(b.path.ends_with(".pool/slot-1"));
+    assert!(trees.give_back(&b).unwrap());
+    trees
+        .commit(&a, "a's work", &agent(), None)
+        .unwrap()
+        .unwrap();
+    assert!(trees.give_back(&a).unwrap());
+
+    // The target moves on; the next bead starts from there in a warm slot.
+    repo.write("src.txt", "v2\n");
+    repo.git(&["commit", "-qam", "v2"]);
+    let second_base = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let c = trees.take_pooled("t-c", &second_base).unwrap();
+    assert!(
+        c.path.ends_with(".pool/slot-0"),
+        "the first free slot is reused"
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.path.join("src.txt")).unwrap(),
+        "v2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.path.join("target/cache")).unwrap(),
+        "warm",
+        "ignored build caches stay"
+    );
+    assert!(trees.give_back(&c).unwrap());
+
+    // A retry of t-a gets its branch back as it was, commits and all.
+    let again = trees.take_pooled("t-a", &second_base).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(again.path.join("src.txt")).unwrap(),
+        "a's work\n"
+    );
+    assert!(trees.give_back(&again).unwrap());
+
+    // An untracked file in a free slot (someone worked there by hand): skipped, not cleaned.
+    std::fs::write(again.path.join("notes.txt"), "mine").unwrap();
+    let d = trees.take_pooled("t-d", &second_base).unwrap();
+    assert_ne!(d.path, again.path);
+    assert_eq!(
+        std::fs::read_to_string(again.path.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let swept = trees.sweep("main", &[]).unwrap();
+    assert!(
+        swept.kept.iter().all(|(p, _)| !p.ends_with(".pool")),
+        "the sweep leaves the pool alone: {swept:?}"
+    );
+    assert!(d.path.exists() && again.path.exists());
+}
