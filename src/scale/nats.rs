@@ -218,6 +218,35 @@ impl NatsBus {
             .unwrap_or_else(|_| Err(unavailable(what, "timed out")))
     }
 
+    /// Publishes `bytes` on `subject` with de-duplication id `id`, and waits for the
+    /// server to have stored it.
+    async fn publish(
+        &self,
+        subject: &str,
+        bytes: Vec<u8>,
+        id: String,
+        what: &str,
+    ) -> BusResult<Published> {
+        self.bounded(what, async {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(bytes.into())
+                .message_id(id);
+            let ack = self
+                .js
+                .send_publish(subject.to_owned(), publish)
+                .await
+                .map_err(|e| unavailable(what, e))?
+                .await
+                .map_err(|e| unavailable(what, e))?;
+            Ok(if ack.duplicate {
+                Published::Duplicate
+            } else {
+                Published::Stored
+            })
+        })
+        .await
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, jetstream::Message>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -309,23 +338,13 @@ impl Bus for NatsBus {
     }
 
     async fn publish_order(&self, order: &Order) -> BusResult<Published> {
-        self.bounded("publishing an order", async {
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(protocol::encode(order).into())
-                .message_id(order.msg_id());
-            let ack = self
-                .js
-                .send_publish(self.work_subject.clone(), publish)
-                .await
-                .map_err(|e| unavailable("publishing an order", e))?
-                .await
-                .map_err(|e| unavailable("publishing an order", e))?;
-            Ok(if ack.duplicate {
-                Published::Duplicate
-            } else {
-                Published::Stored
-            })
-        })
+        let bytes = protocol::encode(order);
+        self.publish(
+            &self.work_subject,
+            bytes,
+            order.msg_id(),
+            "publishing an order",
+        )
         .await
     }
 
@@ -410,19 +429,11 @@ impl Bus for NatsBus {
     }
 
     async fn publish_report(&self, report: &Report) -> BusResult<()> {
-        self.bounded("publishing a report", async {
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(protocol::encode(report).into())
-                .message_id(format!("{}:{}", report.bead, report.epoch));
-            self.js
-                .send_publish(self.result_subject.clone(), publish)
-                .await
-                .map_err(|e| unavailable("publishing a report", e))?
-                .await
-                .map_err(|e| unavailable("publishing a report", e))?;
-            Ok(())
-        })
-        .await
+        let id = format!("{}:{}", report.bead, report.epoch);
+        let bytes = protocol::encode(report);
+        self.publish(&self.result_subject, bytes, id, "publishing a report")
+            .await
+            .map(|_| ())
     }
 
     async fn next_report(&self) -> BusResult<Option<Delivery<Report>>> {
