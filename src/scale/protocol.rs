@@ -217,6 +217,52 @@ mod tests {
         }
     }
 
+    /// SECURITY.md promise 11: what crosses machines is exactly what docs/FORMATS.md lists —
+    /// an order names an LLM profile, never a key; a new field must be added there (and be
+    /// judged) before this passes.
+    #[test]
+    fn the_wire_carries_exactly_the_documented_fields() {
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let report = Report {
+            schema: SCHEMA,
+            bead: "b".into(),
+            epoch: 1,
+            attempt: "a".into(),
+            worker: "w".into(),
+            branch: branch("b", 1),
+            commit: "c".into(),
+            ok: true,
+            detail: String::new(),
+        };
+        assert_eq!(
+            keys(serde_json::to_value(order(1)).unwrap()),
+            ["base", "bead", "dispatch", "profile", "schema"]
+        );
+        assert_eq!(
+            keys(serde_json::to_value(claim(ClaimState::Running, 1)).unwrap()),
+            [
+                "attempt",
+                "base",
+                "dispatch",
+                "epoch",
+                "lease_until",
+                "schema",
+                "state",
+                "worker"
+            ]
+        );
+        assert_eq!(
+            keys(serde_json::to_value(report).unwrap()),
+            [
+                "attempt", "bead", "branch", "commit", "detail", "epoch", "ok", "schema", "worker"
+            ]
+        );
+    }
+
     #[test]
     fn messages_carry_a_schema_and_ignore_fields_they_do_not_know() {
         let o = order(2);
