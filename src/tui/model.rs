@@ -412,6 +412,11 @@ impl Plan {
         }
     }
 
+    /// The open decisions (each board made afterwards carries them as they are then).
+    pub fn decisions_mut(&mut self) -> &mut [Decision] {
+        &mut self.decisions
+    }
+
     /// The board with at most `rows` cards per column (`None`: all of them); the counts are
     /// always complete. A board with cards left out is shown as still loading.
     pub fn board(&self, beads: &[Bead], rows: Option<usize>) -> Board {

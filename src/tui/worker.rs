@@ -178,27 +178,22 @@ impl Worker {
                         }
                     };
                     let f = lock(&filter).clone();
-                    let plan = model::Plan::new(&snap.beads, &f, snap.problems.len());
-                    let complete = |rows| {
-                        let mut board = plan.board(&snap.beads, rows);
-                        // Decisions show their whole text (an index snapshot has none).
-                        for d in &mut board.decisions {
-                            if let Some(b) = snap.beads.iter().find(|b| b.id == d.id) {
-                                d.description =
-                                    snap.full(b).description.clone().unwrap_or_default();
-                            }
+                    let mut plan = model::Plan::new(&snap.beads, &f, snap.problems.len());
+                    // Decisions show their whole text (an index snapshot has none).
+                    for d in plan.decisions_mut() {
+                        if let Some(b) = snap.beads.iter().find(|b| b.id == d.id) {
+                            d.description = snap.full(b).description.clone().unwrap_or_default();
                         }
-                        board
-                    };
+                    }
                     // A large store read afresh shows its first screen (every count, the top
                     // cards) before all its cards are built.
                     if let Some(early) = early
                         && snap.beads.len() > FIRST_SCREEN_FROM
                     {
-                        let first = complete(Some(glimpse::CARDS));
+                        let first = plan.board(&snap.beads, Some(glimpse::CARDS));
                         let _ = early.send(AppEvent::Board(Arc::new(first)));
                     }
-                    let board = complete(None);
+                    let board = plan.board(&snap.beads, None);
                     if let Some(fp) = read_as
                         && f == Filter::default()
                     {
