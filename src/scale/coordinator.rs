@@ -11,7 +11,7 @@
 //! Git and the beads are behind [`Record`], so the same logic runs against the repository
 //! and against the model of one in the property tests.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
 use super::bus::{Bus, BusError, BusResult, Delivery, Versioned};
@@ -58,6 +58,9 @@ pub struct Tally {
     pub given_up: u64,
 }
 
+/// Every bead's claim, in bead order (so a step's operations come in a fixed order).
+type Claims = BTreeMap<String, Versioned<Claim>>;
+
 /// One coordinator's state (what it published, what the watchdog has seen); everything that
 /// matters across restarts is in the claims and in git.
 pub struct Coordinator {
@@ -93,8 +96,10 @@ impl Coordinator {
         capacity: usize,
     ) -> BusResult<()> {
         self.reports(bus, record).await?;
-        self.watchdog(bus, record).await?;
-        self.dispatch(bus, record, capacity).await
+        // Read once: the watchdog brings its own changes into it for dispatch.
+        let mut claims: Claims = bus.claims().await?.into_iter().collect();
+        self.watchdog(bus, record, &mut claims).await?;
+        self.dispatch(bus, record, &claims, capacity).await
     }
 
     /// Steps until `stop` is set, `tick` apart (a failed step is retried after a tick).
@@ -166,16 +171,20 @@ impl Coordinator {
         Ok(true)
     }
 
-    async fn watchdog<B: Bus, R: Record>(&mut self, bus: &B, record: &R) -> BusResult<()> {
+    async fn watchdog<B: Bus, R: Record>(
+        &mut self,
+        bus: &B,
+        record: &R,
+        claims: &mut Claims,
+    ) -> BusResult<()> {
         let now = bus.now();
-        let claims = bus.claims().await?;
         let held: HashSet<&str> = claims
             .iter()
             .filter(|(_, v)| v.value.state.is_held())
             .map(|(b, _)| b.as_str())
             .collect();
         self.seen.retain(|b, _| held.contains(b.as_str()));
-        for (bead, v) in &claims {
+        for (bead, v) in claims.iter_mut() {
             if !v.value.state.is_held() {
                 continue;
             }
@@ -188,16 +197,19 @@ impl Coordinator {
                 continue;
             }
             if record.landed(bead).await {
-                settle(bus, bead, None, ClaimState::Merged).await?;
+                if let Some(c) = settle(bus, bead, None, ClaimState::Merged).await? {
+                    v.value = c;
+                }
                 continue;
             }
             let mut c = v.value.clone();
             c.epoch = c.epoch(v.revision);
             c.state = ClaimState::Abandoned;
             match bus.update_claim(bead, &c, v.revision).await {
-                Ok(_) => {
+                Ok(revision) => {
                     self.tally.abandoned += 1;
                     self.seen.remove(bead);
+                    *v = Versioned { value: c, revision };
                 }
                 // Renewed just now: alive after all.
                 Err(BusError::Conflict) => {}
@@ -211,9 +223,9 @@ impl Coordinator {
         &mut self,
         bus: &B,
         record: &R,
+        claims: &Claims,
         capacity: usize,
     ) -> BusResult<()> {
-        let claims: HashMap<String, Versioned<Claim>> = bus.claims().await?.into_iter().collect();
         let dispatch_of = |b: &str| claims.get(b).map_or(0, |v| v.value.dispatch);
         let held = claims.values().filter(|v| v.value.state.is_held()).count();
         let queued = self
