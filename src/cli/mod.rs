@@ -6,6 +6,7 @@ mod agent;
 mod delete;
 mod demo;
 mod doctor;
+mod fleet;
 pub(crate) mod inert;
 mod llm;
 mod log;
@@ -157,6 +158,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Resolve a decision bead: approve, deny, or answer "…".
     Decide(run::DecideArgs),
+    /// Take work orders from a coordinator (`loom run --nats`) and work them on this machine.
+    Worker(fleet::WorkerArgs),
     /// Watch the whole pipeline on a scratch repository, offline (no network, no key).
     Demo(demo::DemoArgs),
     /// Print a completion script for your shell (e.g. `loom completions bash > ~/.local/share/bash-completion/completions/loom`).
@@ -377,6 +380,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Worktrees(a) => agent::worktrees(&ctx, a),
         Command::Run(a) => return run::run(&ctx, a),
         Command::Decide(a) => run::decide(&ctx, a),
+        Command::Worker(a) => return fleet::worker(&ctx, a),
         Command::Demo(a) => return demo::demo(&ctx, a),
         Command::Completions(a) => completions(&a),
     }?;

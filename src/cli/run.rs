@@ -65,6 +65,11 @@ pub struct RunArgs {
     /// Write a JUnit XML report here (one test case per bead).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    #[command(flatten)]
+    nats: super::fleet::NatsArgs,
+    /// With --nats: also work this many beads in this process (besides the workers').
+    #[arg(long, value_name = "N", requires = "nats")]
+    local_slots: Option<usize>,
 }
 
 /// The run's settings from configuration and flags, with `--bead` ids resolved.
@@ -120,6 +125,12 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let ws = ctx.workspace()?;
     let settings = settings(ctx, &ws, &a)?;
     llm::warn_untrusted(ctx, &ws);
+    if a.nats.nats.is_some() {
+        let summary =
+            super::fleet::coordinate(ctx, ws, settings, &a.nats, a.local_slots.unwrap_or(0))?;
+        finish(ctx, &summary, a.junit.as_deref())?;
+        return Ok(summary.exit_code);
+    }
     let client = llm::client_for_agent(ctx, llm::provider(&ws)?)?;
     let summary = execute(ctx, ws, client, settings, "loom run", None)?;
     finish(ctx, &summary, a.junit.as_deref())?;
@@ -291,7 +302,7 @@ pub(super) fn finish(ctx: &Ctx, s: &RunSummary, junit: Option<&std::path::Path>)
 
 /// Human progress on stderr: one line per stage change, and a status line redrawn in place
 /// when stderr is a terminal.
-struct Progress {
+pub(super) struct Progress {
     quiet: bool,
     tty: bool,
     paint: output::Painter,
@@ -305,7 +316,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(ctx: &Ctx) -> Progress {
+    pub(super) fn new(ctx: &Ctx) -> Progress {
         let tty = std::io::stderr().is_terminal();
         Progress {
             quiet: ctx.global.quiet,
@@ -321,7 +332,7 @@ impl Progress {
         }
     }
 
-    fn event(&mut self, e: &Event) {
+    pub(super) fn event(&mut self, e: &Event) {
         let bead = e.bead_or_empty();
         match &e.kind {
             EventKind::AgentStarted { .. } => {

@@ -54,6 +54,9 @@ pub enum Stage {
     /// An agent's command broke the sandbox's promises; nothing of it is merged.
     SecurityStop,
     Failed,
+    /// Handed to the work queue for a worker on another machine (`loom run --nats`); the
+    /// detail says which dispatch, or why it went out again.
+    Queued,
     /// A stage this version does not know (written by a newer Loom).
     #[serde(other)]
     Other,
@@ -86,6 +89,7 @@ impl Stage {
             Stage::Interrupted => "interrupted",
             Stage::SecurityStop => "security_stop",
             Stage::Failed => "failed",
+            Stage::Queued => "queued",
             Stage::Other => "other",
         }
     }
@@ -260,6 +264,7 @@ mod tests {
             Stage::Interrupted,
             Stage::SecurityStop,
             Stage::Failed,
+            Stage::Queued,
         ];
         for s in all {
             assert_eq!(Stage::parse(s.as_str()), s, "{s}");

@@ -262,6 +262,11 @@ pub(crate) fn run_in(
     run_at(safe::Place::Repo(dir), args, env, stdin)
 }
 
+/// Runs `git args…` in `dir` against a remote (fetch, push, clone): transports allowed.
+pub(crate) fn run_transport(dir: &Path, args: &[&str]) -> Result<Output> {
+    run_at(safe::Place::Transport(dir), args, &[], None)
+}
+
 /// Runs `git args…` at `place` with extra environment, returning its output.
 pub(crate) fn run_at(
     place: safe::Place<'_>,

@@ -48,6 +48,14 @@ const OVERRIDES: &[&str] = &[
     "uploadpack.packObjectsHook=",
 ];
 
+/// What a [`Place::Transport`] leaves as the user configured it.
+const TRANSPORT_KEEPS: &[&str] = &[
+    "protocol.allow",
+    "core.sshCommand",
+    "core.askPass",
+    "credential.helper",
+];
+
 /// Variables git may see.
 const ENV_ALLOW: &[&str] = &[
     "PATH",
@@ -76,12 +84,16 @@ pub(crate) enum Place<'a> {
     Worktree { path: &'a Path, git_dir: &'a Path },
     /// A checkout into the user's own worktree: configured filters run (hooks still do not).
     UserCheckout(&'a Path),
+    /// Talking to the repository's remote (`loom worker`, `loom run --nats`): as
+    /// [`Place::Repo`], but the transports and the user's credential helpers and SSH set-up
+    /// work (hooks still do not run).
+    Transport(&'a Path),
 }
 
 impl Place<'_> {
     pub fn dir(&self) -> &Path {
         match self {
-            Place::Repo(d) | Place::UserCheckout(d) => d,
+            Place::Repo(d) | Place::UserCheckout(d) | Place::Transport(d) => d,
             Place::Worktree { path, .. } => path,
         }
     }
@@ -104,10 +116,17 @@ pub(crate) fn command(place: Place<'_>) -> Command {
                 .arg(path);
             Some(git_dir)
         }
-        Place::Repo(dir) => Some(dir),
+        Place::Repo(dir) | Place::Transport(dir) => Some(dir),
         Place::UserCheckout(_) => None,
     };
+    let transport = matches!(place, Place::Transport(_));
+    if transport && let Some(sock) = std::env::var_os("SSH_AUTH_SOCK") {
+        cmd.env("SSH_AUTH_SOCK", sock);
+    }
     for o in OVERRIDES {
+        if transport && TRANSPORT_KEEPS.iter().any(|k| o.starts_with(k)) {
+            continue;
+        }
         cmd.arg("-c").arg(o);
     }
     if let Some(at) = config_from {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::bead::{self, Bead, Timestamp, issue_type, status};
 use crate::error::Result;
 use crate::event::Stage;
-use crate::store::TxOptions;
+use crate::store::{Tx, TxOptions};
 use crate::workspace::Workspace;
 
 use super::owner::Owner;
@@ -130,6 +130,15 @@ fn hand_back(
 
 /// Closes a bead whose work was merged as `commit` (`None`: it needed no code change).
 pub fn close_merged(ws: &Workspace, id: &str, summary: &str, commit: Option<&str>) -> Result<()> {
+    ws.mutate(crate::git::CommitKind::Closed, TxOptions::default(), |tx| {
+        close_merged_in(tx, id, summary, commit)
+    })?;
+    Ok(())
+}
+
+/// [`close_merged`] as a change to a transaction (for a close that rides in the squash
+/// commit itself).
+pub fn close_merged_in(tx: &mut Tx, id: &str, summary: &str, commit: Option<&str>) -> Result<()> {
     let now = Timestamp::now();
     let reason: String = summary.trim().chars().take(500).collect();
     let reason = if reason.is_empty() {
@@ -137,17 +146,14 @@ pub fn close_merged(ws: &Workspace, id: &str, summary: &str, commit: Option<&str
     } else {
         reason
     };
-    ws.mutate(crate::git::CommitKind::Closed, TxOptions::default(), |tx| {
-        let b = tx.get_mut(id)?;
-        bead::set_status(b, status::CLOSED, &now, Some(&reason));
-        let l = b.loom_mut();
-        l.remove("owner");
-        l.insert("stage".into(), json!(Stage::Done));
-        if let Some(c) = commit {
-            l.insert("merged_commit".into(), json!(c));
-        }
-        Ok(())
-    })?;
+    let b = tx.get_mut(id)?;
+    bead::set_status(b, status::CLOSED, &now, Some(&reason));
+    let l = b.loom_mut();
+    l.remove("owner");
+    l.insert("stage".into(), json!(Stage::Done));
+    if let Some(c) = commit {
+        l.insert("merged_commit".into(), json!(c));
+    }
     Ok(())
 }
 

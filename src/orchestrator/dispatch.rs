@@ -123,7 +123,7 @@ pub fn choose(ready: &[Candidate], s: &RunState) -> Vec<String> {
 }
 
 /// Ready beads in ready order (priority), with what the policy needs.
-fn candidates(snap: &Snapshot) -> Vec<Candidate> {
+pub(crate) fn candidates(snap: &Snapshot) -> Vec<Candidate> {
     let g = Graph::new(&snap.beads);
     let ready = g.ready(
         &ReadyFilter::default(),

@@ -6,6 +6,7 @@ mod agents;
 pub(crate) mod context;
 pub mod dispatch;
 pub(crate) mod eventlog;
+pub(crate) mod fleet;
 pub(crate) mod gate;
 mod land;
 pub(crate) mod lock;

@@ -58,7 +58,12 @@ pub trait Bus: Send + Sync {
     /// Milliseconds since the Unix epoch, by this process's clock.
     fn now(&self) -> u64;
 
-    fn publish_order(&self, order: &Order) -> impl Future<Output = BusResult<Published>> + Send;
+    /// Queues `order` under de-duplication id `id` (normally [`Order::msg_id`]).
+    fn publish_order(
+        &self,
+        order: &Order,
+        id: &str,
+    ) -> impl Future<Output = BusResult<Published>> + Send;
     /// The next order for this worker, if one is waiting.
     fn next_order(&self) -> impl Future<Output = BusResult<Option<Delivery<Order>>>> + Send;
     /// Done with it (removes the message).

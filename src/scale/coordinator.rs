@@ -46,7 +46,7 @@ pub enum Landing {
 }
 
 /// What the coordinator did, for events, summaries and the tests' no-vacuous-pass checks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
     pub dispatched: u64,
     pub redispatched: u64,
@@ -54,8 +54,33 @@ pub struct Tally {
     pub merged: u64,
     pub finished_landed: u64,
     pub stale_reports: u64,
+    /// Copies of orders nobody took within a lease (the message may have been lost).
+    pub resent: u64,
     pub failed: u64,
     pub given_up: u64,
+}
+
+/// What a step saw, for deciding when a run is over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outlook {
+    /// Beads the record calls ready.
+    pub ready: usize,
+    /// Attempts under way: claims held or submitted, and orders published but not taken.
+    pub in_flight: usize,
+}
+
+impl Outlook {
+    /// Nothing to do and nothing under way.
+    pub fn idle(&self) -> bool {
+        self.ready == 0 && self.in_flight == 0
+    }
+}
+
+/// An order as the coordinator last sent it.
+struct Sent {
+    order: Order,
+    at: u64,
+    copies: u32,
 }
 
 /// Every bead's claim, in bead order (so a step's operations come in a fixed order).
@@ -69,8 +94,12 @@ pub struct Coordinator {
     /// Dispatches per bead before it is given up.
     pub max_dispatch: u32,
     pub tally: Tally,
-    /// The highest dispatch this process published per bead.
-    published: HashMap<String, u32>,
+    /// What happened to which bead since the caller last took them (bead, what), for the
+    /// run's progress and events.
+    pub notes: Vec<(String, String)>,
+    /// The latest order this process published per bead, when it last went out, and how
+    /// many copies of it were sent since.
+    published: HashMap<String, Sent>,
     /// Held claims: the revision last seen and since when (this clock).
     seen: HashMap<String, (u64, u64)>,
 }
@@ -82,6 +111,7 @@ impl Coordinator {
             lease_ms,
             max_dispatch: max_dispatch.max(1),
             tally: Tally::default(),
+            notes: Vec::new(),
             published: HashMap::new(),
             seen: HashMap::new(),
         }
@@ -94,7 +124,7 @@ impl Coordinator {
         bus: &B,
         record: &R,
         capacity: usize,
-    ) -> BusResult<()> {
+    ) -> BusResult<Outlook> {
         self.reports(bus, record).await?;
         // Read once: the watchdog brings its own changes into it for dispatch.
         let mut claims: Claims = bus.claims().await?.into_iter().collect();
@@ -124,6 +154,7 @@ impl Coordinator {
             if !self.report(bus, record, &d).await? {
                 break;
             }
+            super::failpoint("coordinator:before-ack");
             bus.ack_report(d.token).await?;
         }
         Ok(())
@@ -148,6 +179,13 @@ impl Coordinator {
             .is_none()
         {
             self.tally.stale_reports += 1;
+            self.notes.push((
+                r.bead.clone(),
+                format!(
+                    "a report of old epoch {} from {} ignored",
+                    r.epoch, r.worker
+                ),
+            ));
             return Ok(true);
         }
         let outcome = if r.ok {
@@ -208,6 +246,13 @@ impl Coordinator {
             match bus.update_claim(bead, &c, v.revision).await {
                 Ok(revision) => {
                     self.tally.abandoned += 1;
+                    self.notes.push((
+                        bead.clone(),
+                        format!(
+                            "attempt {} on {} abandoned: its lease lapsed",
+                            c.attempt, c.worker
+                        ),
+                    ));
                     self.seen.remove(bead);
                     *v = Versioned { value: c, revision };
                 }
@@ -225,22 +270,34 @@ impl Coordinator {
         record: &R,
         claims: &Claims,
         capacity: usize,
-    ) -> BusResult<()> {
+    ) -> BusResult<Outlook> {
         let dispatch_of = |b: &str| claims.get(b).map_or(0, |v| v.value.dispatch);
         let held = claims.values().filter(|v| v.value.state.is_held()).count();
+        let submitted = claims
+            .values()
+            .filter(|v| v.value.state == ClaimState::Submitted)
+            .count();
         let queued = self
             .published
             .iter()
-            .filter(|(b, d)| dispatch_of(b) < **d)
+            .filter(|(b, p)| dispatch_of(b) < p.order.dispatch)
             .count();
+        self.resend(bus, claims).await?;
         let mut free = capacity.saturating_sub(held + queued);
         let mut base = None;
-        for bead in record.ready().await {
+        let ready = record.ready().await;
+        let mut outlook = Outlook {
+            ready: ready.len(),
+            in_flight: held + submitted + queued,
+        };
+        for bead in ready {
             if free == 0 {
                 break;
             }
             let dispatch = match claims.get(&bead).map(|v| &v.value) {
                 None => 1,
+                // Ready again after its failure was recorded: a person reopened it.
+                Some(c) if c.state == ClaimState::Failed => c.dispatch + 1,
                 Some(c) if c.state != ClaimState::Abandoned => continue,
                 Some(c) if c.dispatch >= self.max_dispatch => {
                     record.give_up(&bead, c.dispatch).await;
@@ -249,7 +306,11 @@ impl Coordinator {
                 }
                 Some(c) => c.dispatch + 1,
             };
-            if self.published.get(&bead).is_some_and(|&d| d >= dispatch) {
+            if self
+                .published
+                .get(&bead)
+                .is_some_and(|p| p.order.dispatch >= dispatch)
+            {
                 continue;
             }
             if base.is_none() {
@@ -262,13 +323,58 @@ impl Coordinator {
                 base: base.clone().unwrap_or_default(),
                 profile: self.profile.clone(),
             };
-            bus.publish_order(&order).await?;
-            self.published.insert(bead, dispatch);
+            bus.publish_order(&order, &order.msg_id()).await?;
+            let at = bus.now();
+            let bead_id = bead.clone();
+            self.published.insert(
+                bead,
+                Sent {
+                    order,
+                    at,
+                    copies: 0,
+                },
+            );
             free -= 1;
+            outlook.in_flight += 1;
             self.tally.dispatched += 1;
             if dispatch > 1 {
                 self.tally.redispatched += 1;
             }
+            self.notes.push((
+                bead_id,
+                format!("queued for a worker (dispatch {dispatch})"),
+            ));
+        }
+        Ok(outlook)
+    }
+}
+
+impl Coordinator {
+    /// Sends again, under a new message id, each order nobody took within a lease: a server
+    /// that crashed right after storing it may have lost it (its disk writes lag), and the
+    /// de-duplication of the first id would hide a plain re-publish. A copy is harmless: the
+    /// claim decides what a worker does with it.
+    async fn resend<B: Bus>(&mut self, bus: &B, claims: &Claims) -> BusResult<()> {
+        let now = bus.now();
+        for (bead, sent) in self.published.iter_mut() {
+            let taken = claims
+                .get(bead)
+                .is_some_and(|v| v.value.dispatch >= sent.order.dispatch);
+            if taken || now.saturating_sub(sent.at) <= self.lease_ms {
+                continue;
+            }
+            let id = format!("{}:copy{}", sent.order.msg_id(), sent.copies + 1);
+            bus.publish_order(&sent.order, &id).await?;
+            sent.copies += 1;
+            sent.at = now;
+            self.tally.resent += 1;
+            self.notes.push((
+                bead.clone(),
+                format!(
+                    "dispatch {} sent again: no worker took it within the lease",
+                    sent.order.dispatch
+                ),
+            ));
         }
         Ok(())
     }

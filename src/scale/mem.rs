@@ -254,8 +254,8 @@ impl Bus for MemBus {
         self.world().now
     }
 
-    async fn publish_order(&self, order: &Order) -> BusResult<Published> {
-        self.op(|w| Ok(w.orders.publish(order.clone(), Some(&order.msg_id()))))
+    async fn publish_order(&self, order: &Order, id: &str) -> BusResult<Published> {
+        self.op(|w| Ok(w.orders.publish(order.clone(), Some(id))))
             .await
     }
 

@@ -16,3 +16,16 @@ pub mod mem;
 pub mod nats;
 pub mod protocol;
 pub mod worker;
+
+/// The variable that names a failpoint (the chaos tests' crash points).
+pub const FAILPOINT_VAR: &str = "LOOM_FAILPOINT";
+
+/// Ends the process on the spot, as a crash would (no clean-up, no acknowledgement), when
+/// [`FAILPOINT_VAR`] names `step`. Steps: `coordinator:after-advance` (the target moved, the
+/// report not yet acknowledged), `coordinator:before-ack`, `worker:after-push`,
+/// `worker:before-ack`.
+pub fn failpoint(step: &str) {
+    if std::env::var(FAILPOINT_VAR).is_ok_and(|v| v == step) {
+        std::process::exit(86);
+    }
+}

@@ -64,6 +64,10 @@ pub struct NatsBus {
     orders: consumer::PullConsumer,
     reports: consumer::PullConsumer,
     claims: kv::Store,
+    workers: kv::Store,
+    leases: kv::Store,
+    repo: String,
+    result_stream: String,
     work_subject: String,
     result_subject: String,
     timeout: Duration,
@@ -78,6 +82,8 @@ pub struct Names {
     pub work_stream: String,
     pub result_stream: String,
     pub claims_bucket: String,
+    /// Workers' presence (values expire unless renewed).
+    pub workers_bucket: String,
     pub work_subject: String,
     pub result_subject: String,
 }
@@ -98,6 +104,7 @@ impl Names {
             work_stream: format!("LOOM_WORK_{repo}"),
             result_stream: format!("LOOM_RESULT_{repo}"),
             claims_bucket: format!("LOOM_CLAIMS_{repo}"),
+            workers_bucket: format!("LOOM_WORKERS_{repo}"),
             work_subject: format!("loom.{repo}.work.agent"),
             result_subject: format!("loom.{repo}.result"),
         })
@@ -127,7 +134,190 @@ pub async fn connect(opts: &NatsOptions) -> Result<async_nats::Client, String> {
         .map_err(|e| format!("cannot connect to the NATS server at {}: {e}", opts.url))
 }
 
+/// The coordinators' leases, one key per repository.
+pub const LEASE_BUCKET: &str = "LOOM_COORD";
+/// A coordinator's lease lapses this long after its last renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(20);
+/// A worker's presence lapses this long after its last announcement.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
+
+/// A key-value bucket (`max_age` zero: values never expire), its stream made the way a
+/// bucket is (one value per key, rollups, no deletes, direct gets), so it needs no account
+/// query (which a 2.9 server answers in a form newer clients do not read).
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    max_age: Duration,
+) -> Result<kv::Store, String> {
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    js.get_key_value(name).await.map_err(|e| e.to_string())
+}
+
+/// What a worker announces every few seconds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Presence {
+    pub schema: u32,
+    pub worker: String,
+    pub slots: u32,
+    pub busy: u32,
+}
+
+/// Who holds a repository's coordinator lease.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub schema: u32,
+    /// `host:pid`.
+    pub holder: String,
+}
+
 impl NatsBus {
+    /// Announces this worker (renew well inside [`PRESENCE_TTL`]).
+    pub async fn announce(&self, p: &Presence) -> BusResult<()> {
+        self.bounded("announcing the worker", async {
+            self.workers
+                .put(&p.worker, protocol::encode(p).into())
+                .await
+                .map(|_| ())
+                .map_err(|e| unavailable("announcing the worker", e))
+        })
+        .await
+    }
+
+    /// The workers announced lately.
+    pub async fn workers(&self) -> BusResult<Vec<Presence>> {
+        self.bounded("listing workers", async {
+            let mut keys = self
+                .workers
+                .keys()
+                .await
+                .map_err(|e| unavailable("listing workers", e))?;
+            let mut names = Vec::new();
+            while let Some(k) = keys.next().await {
+                names.push(k.map_err(|e| unavailable("listing workers", e))?);
+            }
+            let mut out = Vec::new();
+            for name in names {
+                let v = self
+                    .workers
+                    .get(&name)
+                    .await
+                    .map_err(|e| unavailable("listing workers", e))?;
+                if let Some(p) = v.and_then(|v| protocol::decode::<Presence>(&v).ok()) {
+                    out.push(p);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Takes the repository's coordinator lease for `holder`: the lease's revision, or who
+    /// holds it now. A lease whose holder `gone` says is dead (a process of this machine
+    /// that no longer runs) is taken over at once instead of waiting for it to lapse.
+    pub async fn take_lease(
+        &self,
+        holder: &str,
+        gone: impl Fn(&str) -> bool,
+    ) -> Result<u64, String> {
+        let value = protocol::encode(&Holder {
+            schema: protocol::SCHEMA,
+            holder: holder.to_owned(),
+        });
+        match self.leases.create(&self.repo, value.clone().into()).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot take the coordinator lease: {e}")),
+        }
+        let entry = self
+            .leases
+            .entry(&self.repo)
+            .await
+            .map_err(|e| format!("cannot read the coordinator lease: {e}"))?;
+        let (who, revision) = entry
+            .map(|e| {
+                let who = protocol::decode::<Holder>(&e.value)
+                    .map(|h| h.holder)
+                    .unwrap_or_else(|_| "another process".into());
+                (who, e.revision)
+            })
+            .unwrap_or_else(|| ("another process".into(), 0));
+        if gone(&who) {
+            return self
+                .leases
+                .update(&self.repo, value.into(), revision)
+                .await
+                .map_err(|e| format!("cannot take over the coordinator lease of {who}: {e}"));
+        }
+        Err(format!(
+            "{who} coordinates this repository already (its lease lapses {} s after it stops renewing it)",
+            LEASE_TTL.as_secs()
+        ))
+    }
+
+    /// Renews the lease taken at `revision`; the new revision. `Conflict`: someone else
+    /// holds it now (the lease lapsed).
+    pub async fn renew_lease(&self, holder: &str, revision: u64) -> BusResult<u64> {
+        let value = protocol::encode(&Holder {
+            schema: protocol::SCHEMA,
+            holder: holder.to_owned(),
+        });
+        self.bounded("renewing the coordinator lease", async {
+            self.leases
+                .update(&self.repo, value.into(), revision)
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::UpdateErrorKind::WrongLastRevision => BusError::Conflict,
+                    _ => unavailable("renewing the coordinator lease", e),
+                })
+        })
+        .await
+    }
+
+    /// Gives the lease up (a clean stop), so the next coordinator need not wait.
+    pub async fn release_lease(&self, revision: u64) {
+        let _ = self
+            .bounded("releasing the lease", async {
+                self.leases
+                    .purge_expect_revision(&self.repo, Some(revision))
+                    .await
+                    .map_err(|e| unavailable("releasing the lease", e))
+            })
+            .await;
+    }
+}
+
+impl NatsBus {
+    /// Reports stored and not yet acknowledged (a coordinator does not end while one is
+    /// left: it may be a redelivery of a report a crashed coordinator never acknowledged).
+    pub async fn reports_left(&self) -> BusResult<u64> {
+        self.bounded("counting reports", async {
+            let mut stream = self
+                .js
+                .get_stream(&self.result_stream)
+                .await
+                .map_err(|e| unavailable("counting reports", e))?;
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| unavailable("counting reports", e))?;
+            Ok(info.state.messages)
+        })
+        .await
+    }
+
     /// Connects and makes sure the streams, consumers and bucket for `repo` exist.
     pub async fn open(opts: &NatsOptions, repo: &str) -> Result<NatsBus, String> {
         let names = Names::new(repo)?;
@@ -178,31 +368,24 @@ impl NatsBus {
             .get_or_create_consumer("coordinator", consumer("coordinator"))
             .await
             .map_err(|e| setup("the coordinator's consumer", &e))?;
-        // The bucket's stream, made the way a key-value bucket is (one value per key, rollups,
-        // no deletes, direct gets), so it needs no account query (which a 2.9 server answers
-        // in a form newer clients do not read).
-        js.get_or_create_stream(stream::Config {
-            name: format!("KV_{}", names.claims_bucket),
-            subjects: vec![format!("$KV.{}.>", names.claims_bucket)],
-            max_messages_per_subject: 1,
-            storage: stream::StorageType::File,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| setup("the claims bucket", &e))?;
-        let claims = js
-            .get_key_value(&names.claims_bucket)
+        let claims = bucket(&js, &names.claims_bucket, Duration::ZERO)
             .await
             .map_err(|e| setup("the claims bucket", &e))?;
+        let workers = bucket(&js, &names.workers_bucket, PRESENCE_TTL)
+            .await
+            .map_err(|e| setup("the workers bucket", &e))?;
+        let leases = bucket(&js, LEASE_BUCKET, LEASE_TTL)
+            .await
+            .map_err(|e| setup("the coordinator lease bucket", &e))?;
         Ok(NatsBus {
             js,
             orders,
             reports,
             claims,
+            workers,
+            leases,
+            repo: repo.to_owned(),
+            result_stream: names.result_stream,
             work_subject: names.work_subject,
             result_subject: names.result_subject,
             timeout: opts.timeout,
@@ -337,12 +520,12 @@ impl Bus for NatsBus {
             .unwrap_or(0)
     }
 
-    async fn publish_order(&self, order: &Order) -> BusResult<Published> {
+    async fn publish_order(&self, order: &Order, id: &str) -> BusResult<Published> {
         let bytes = protocol::encode(order);
         self.publish(
             &self.work_subject,
             bytes,
-            order.msg_id(),
+            id.to_owned(),
             "publishing an order",
         )
         .await

@@ -49,7 +49,8 @@ pub enum ClaimState {
     Merged,
     /// The result was a failure; the coordinator recorded it.
     Failed,
-    /// The coordinator gave the attempt up (its lease lapsed); a newer dispatch may follow.
+    /// The coordinator gave the attempt up (its lease lapsed, or the worker aborted it); a
+    /// newer dispatch may follow.
     Abandoned,
 }
 
@@ -136,12 +137,14 @@ pub fn take(order: &Order, claim: Option<(&Claim, u64)>) -> Take {
         return Take::Claim { replace: None };
     };
     match c.state {
+        // The coordinator retries a failed bead (once a person reopened it) with a newer
+        // dispatch, as it does an abandoned one.
+        ClaimState::Abandoned | ClaimState::Failed if order.dispatch > c.dispatch => Take::Claim {
+            replace: Some(revision),
+        },
         s if s.is_final() => Take::Skip,
         // The result is out: the coordinator merges or rejects it (and re-dispatches then).
         ClaimState::Submitted => Take::Skip,
-        ClaimState::Abandoned if order.dispatch > c.dispatch => Take::Claim {
-            replace: Some(revision),
-        },
         // Held (a live or lapsed lease: the coordinator's watchdog decides), or an order no
         // newer than the abandoned dispatch.
         _ => Take::Drop,
@@ -203,6 +206,7 @@ mod tests {
             (Submitted, 1, 2, Take::Skip),
             (Merged, 3, 1, Take::Skip),
             (Failed, 1, 1, Take::Skip),
+            (Failed, 1, 2, Take::Claim { replace: Some(9) }),
             (Abandoned, 2, 2, Take::Drop),
             (Abandoned, 2, 1, Take::Drop),
             (Abandoned, 2, 3, Take::Claim { replace: Some(9) }),

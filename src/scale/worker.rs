@@ -25,6 +25,9 @@ pub trait Hands: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Work {
     More,
+    /// Not the bead's fault and not finished (the model endpoint is down, the run stopped):
+    /// the attempt ends without a report and the watchdog re-dispatches the bead.
+    Abort(String),
     Done {
         commit: String,
         ok: bool,
@@ -85,6 +88,13 @@ async fn run<B: Bus, H: Hands>(
     let (commit, ok, detail) = loop {
         match hands.work(order, epoch, attempt).await {
             Work::Done { commit, ok, detail } => break (commit, ok, detail),
+            Work::Abort(why) => {
+                // Hand it back now rather than after a lease: the coordinator re-dispatches.
+                claim.state = ClaimState::Abandoned;
+                let _ = bus.update_claim(&order.bead, &claim, revision).await;
+                let _ = bus.term(d.token).await;
+                return Err(why);
+            }
             Work::More => {
                 // Partitioned for longer than a lease: someone else may hold it by now.
                 if bus.now().saturating_sub(renewed) > me.lease_ms {
@@ -105,6 +115,7 @@ async fn run<B: Bus, H: Hands>(
     let branch = if ok {
         let branch = protocol::branch(&order.bead, epoch);
         hands.push(&branch, &commit).await?;
+        super::failpoint("worker:after-push");
         if bus.now().saturating_sub(renewed) > me.lease_ms {
             return Err("the lease lapsed while pushing".into());
         }
@@ -138,6 +149,7 @@ async fn run<B: Bus, H: Hands>(
         Err(BusError::Conflict) if settled(bus, &order.bead, epoch).await => {}
         Err(e) => return Err(format!("marking the claim submitted: {e}")),
     }
+    super::failpoint("worker:before-ack");
     bus.ack(d.token)
         .await
         .map_err(|e| format!("acknowledging: {e}"))?;

@@ -208,6 +208,8 @@ impl Seen {
 struct Route {
     needles: Vec<String>,
     replies: VecDeque<Reply>,
+    /// The reply is given every time (never used up).
+    sticky: bool,
 }
 
 #[derive(Default)]
@@ -310,12 +312,25 @@ impl LlmServer {
             None => routes.push(Route {
                 needles: needles.iter().map(|n| (*n).to_owned()).collect(),
                 replies: VecDeque::from([reply]),
+                sticky: false,
             }),
         }
         self
     }
 
-    /// Replies still scripted (routes and the queue).
+    /// Answers every request whose body contains every needle with `reply`, however often
+    /// it comes (an agent re-dispatched after a crash asks again). Tried in the order routes
+    /// were added, like [`LlmServer::route`].
+    pub fn always(&self, needles: &[&str], reply: Reply) -> &Self {
+        self.state.routes.lock().unwrap().push(Route {
+            needles: needles.iter().map(|n| (*n).to_owned()).collect(),
+            replies: VecDeque::from([reply]),
+            sticky: true,
+        });
+        self
+    }
+
+    /// Replies still scripted (routes and the queue; `always` routes do not count).
     pub fn unused(&self) -> usize {
         self.state.script.lock().unwrap().len()
             + self
@@ -324,6 +339,7 @@ impl LlmServer {
                 .lock()
                 .unwrap()
                 .iter()
+                .filter(|r| !r.sticky)
                 .map(|r| r.replies.len())
                 .sum::<usize>()
     }
@@ -459,7 +475,13 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
             .iter_mut()
             .filter(|r| !r.replies.is_empty())
             .find(|r| r.needles.iter().all(|n| req.body.contains(n.as_str())))
-            .and_then(|r| r.replies.pop_front())
+            .and_then(|r| {
+                if r.sticky {
+                    r.replies.front().cloned()
+                } else {
+                    r.replies.pop_front()
+                }
+            })
     };
     let reply = routed.or_else(|| state.script.lock().unwrap().pop_front());
     // A hostile endpoint: `{{KEY}}` in a scripted reply becomes the key the client sent.

@@ -9,6 +9,7 @@
 mod agent;
 mod bad_input;
 mod bd_compat;
+mod chaos;
 mod commands;
 mod concurrency;
 mod crash;
@@ -30,6 +31,7 @@ mod security;
 mod security_files;
 mod security_gate;
 mod support;
+mod tcp_proxy;
 mod tui;
 mod tui_pair;
 mod tui_snapshots;

@@ -21,7 +21,7 @@ use loom::scale::protocol::{Claim, ClaimState, Order, Report, SCHEMA};
 use loom::scale::worker::{self, Hands, Me, Work};
 
 /// A `nats-server -js` of this test's own.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
     store: tempfile::TempDir,
@@ -48,7 +48,7 @@ fn nats_server() -> Option<PathBuf> {
 }
 
 impl Server {
-    fn start() -> Option<Server> {
+    pub(crate) fn start() -> Option<Server> {
         let bin = nats_server()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -67,8 +67,22 @@ impl Server {
         Some(s)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the server.
+    pub(crate) fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} nats-server");
     }
 
     fn wait_up(&self) {
@@ -80,7 +94,7 @@ impl Server {
     }
 
     /// SIGKILL, then a new server on the same port and store.
-    fn kill_and_restart(&mut self) {
+    pub(crate) fn kill_and_restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         self.child = spawn(&self.bin, self.port, self.store.path());
@@ -144,11 +158,11 @@ async fn the_jetstream_adapter_keeps_the_servers_promises() {
 
     // The same dispatch twice is stored once.
     assert_eq!(
-        a.publish_order(&order("b-1", 1)).await,
+        a.publish_order(&order("b-1", 1), "b-1:1").await,
         Ok(Published::Stored)
     );
     assert_eq!(
-        b.publish_order(&order("b-1", 1)).await,
+        b.publish_order(&order("b-1", 1), "b-1:1").await,
         Ok(Published::Duplicate)
     );
 
@@ -422,4 +436,47 @@ async fn doctor_checks_the_server_and_the_repositorys_streams() {
     let (status, detail) = nats.unwrap();
     assert_eq!(status, "fail");
     assert!(detail.contains("cannot connect"), "{detail}");
+}
+
+/// Workers announce themselves in a bucket whose values lapse; the coordinator counts their
+/// slots. Both hold across a server restart (the worker announces again; the coordinator
+/// lists again on its old connection), and the coordinator lease is exclusive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_and_the_coordinator_lease_survive_a_server_restart() {
+    use loom::scale::nats::Presence;
+    let Some(mut server) = Server::start() else {
+        return;
+    };
+    let o = opts(&server.url(), 2_000);
+    let worker = NatsBus::open(&o, "r1").await.unwrap();
+    let coordinator = NatsBus::open(&o, "r1").await.unwrap();
+    let me = Presence {
+        schema: SCHEMA,
+        worker: "w1".into(),
+        slots: 2,
+        busy: 0,
+    };
+    worker.announce(&me).await.unwrap();
+    assert_eq!(coordinator.workers().await.unwrap(), vec![me.clone()]);
+    let lease = coordinator.take_lease("host:1", |_| false).await.unwrap();
+    let other = worker.take_lease("host:2", |_| false).await.unwrap_err();
+    assert!(other.contains("host:1 coordinates"), "{other}");
+
+    server.signal("STOP");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    server.signal("CONT");
+    tokio::task::block_in_place(|| server.kill_and_restart());
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let announced = worker.announce(&me).await.is_ok();
+        if announced && coordinator.workers().await == Ok(vec![me.clone()]) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "presence never came back after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(coordinator.renew_lease("host:1", lease).await.is_ok());
 }

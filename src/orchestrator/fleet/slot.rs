@@ -1,0 +1,244 @@
+//! One slot of a `loom worker`: the [`Hands`] that carry out a work order on this machine.
+//! Each slot keeps a clone of its own (fetched from the remote both sides reach), so two
+//! slots never share a checkout. For an order it fetches, resets the clone to the order's
+//! base (ignored build caches stay), and runs the very pipeline `loom run` runs — implement,
+//! verify, review — on that one bead with `merge: none`, so the work ends on the bead's
+//! branch; that tip is what is pushed as the attempt's branch. Nothing the slot writes to its
+//! clone's beads travels: the coordinator keeps the beads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::event::{EventBus, Outcome};
+use crate::llm::Client;
+use crate::scale::protocol::Order;
+use crate::scale::worker::{Hands, Work};
+use crate::workspace::{OpenOptions, Workspace};
+
+use crate::orchestrator::dispatch::{self, Setup};
+use crate::orchestrator::report::StopReason;
+use crate::orchestrator::settings::{Overrides, RunSettings};
+
+/// The branch a slot's clone has checked out: the order's base.
+const BASE_BRANCH: &str = "loom-base";
+
+/// What every slot of a worker shares.
+#[derive(Clone)]
+pub struct SlotConfig {
+    /// The repository to fetch from and push to (a URL or path both sides reach).
+    pub remote: String,
+    pub client: Client,
+    /// The pipeline's events (for the worker's output).
+    pub bus: Arc<EventBus>,
+    /// `loom` itself, for Landlock.
+    pub helper: Option<PathBuf>,
+    /// How long one [`Hands::work`] call waits before the lease is renewed.
+    pub renew: Duration,
+}
+
+/// One slot (module docs).
+pub struct Slot {
+    cfg: SlotConfig,
+    /// This slot's clone.
+    dir: PathBuf,
+    /// The order at work: its attempt and the task doing it.
+    job: Mutex<Option<(String, JoinHandle<Work>)>>,
+}
+
+impl Slot {
+    pub fn new(cfg: SlotConfig, dir: PathBuf) -> Slot {
+        Slot {
+            cfg,
+            dir,
+            job: Mutex::new(None),
+        }
+    }
+}
+
+impl Hands for Slot {
+    async fn work(&self, order: &Order, _epoch: u64, attempt: &str) -> Work {
+        let mut job = self.job.lock().await;
+        if job.as_ref().is_none_or(|(a, _)| a != attempt) {
+            if let Some((_, old)) = job.take() {
+                old.abort(); // a fenced attempt's leftovers
+            }
+            let (cfg, dir, order) = (self.cfg.clone(), self.dir.clone(), order.clone());
+            *job = Some((
+                attempt.to_owned(),
+                tokio::spawn(async move { carry_out(cfg, dir, order).await }),
+            ));
+        }
+        let Some((_, handle)) = job.as_mut() else {
+            return Work::Abort("no job".into());
+        };
+        match tokio::time::timeout(self.cfg.renew, handle).await {
+            Err(_) => Work::More,
+            Ok(done) => {
+                *job = None;
+                done.unwrap_or_else(|e| Work::Abort(format!("the work task failed: {e}")))
+            }
+        }
+    }
+
+    async fn push(&self, branch: &str, commit: &str) -> std::result::Result<(), String> {
+        let (dir, remote) = (self.dir.clone(), self.cfg.remote.clone());
+        let refspec = format!("{commit}:refs/heads/{branch}");
+        let pushed = tokio::task::spawn_blocking(move || {
+            remote_git(&dir, &["push", "-q", "--no-verify", &remote, &refspec])
+        })
+        .await;
+        match pushed {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("pushing {branch}: {e}")),
+            Err(e) => Err(format!("pushing {branch}: {e}")),
+        }
+    }
+}
+
+/// Runs git in `dir`; stdout, or an error with its stderr.
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    checked(args, crate::git::run_in(dir, args, &[], None)?)
+}
+
+/// [`git`] for a command that talks to the remote.
+pub(crate) fn remote_git(dir: &Path, args: &[&str]) -> Result<String> {
+    checked(args, crate::git::run_transport(dir, args)?)
+}
+
+fn checked(args: &[&str], out: std::process::Output) -> Result<String> {
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    Err(Error::Git {
+        command: args.join(" "),
+        message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    })
+}
+
+/// Makes `dir` a clone of `remote` at `base`, with nothing left of earlier orders but
+/// ignored files (build caches).
+pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
+    if !dir.join(".git").exists() {
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let path = dir.to_string_lossy();
+        remote_git(parent, &["clone", "-q", "--no-checkout", remote, &path])?;
+    }
+    remote_git(
+        dir,
+        &[
+            "fetch",
+            "-q",
+            "--no-tags",
+            remote,
+            "+refs/heads/*:refs/remotes/origin/*",
+        ],
+    )?;
+    if git(dir, &["cat-file", "-e", &format!("{base}^{{commit}}")]).is_err() {
+        return Err(Error::Other(format!(
+            "the order's base {base} is not on the remote {remote}: the coordinator pushes its target there"
+        )));
+    }
+    // Worktrees and branches of earlier orders: their work was pushed, or is abandoned.
+    let listed = git(dir, &["worktree", "list", "--porcelain"])?;
+    let own = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    for path in listed.lines().filter_map(|l| l.strip_prefix("worktree ")) {
+        if Path::new(path) != own {
+            let _ = git(dir, &["worktree", "remove", "--force", "--force", path]);
+        }
+    }
+    let _ = git(dir, &["worktree", "prune"]);
+    git(dir, &["checkout", "-q", "-f", "-B", BASE_BRANCH, base])?;
+    git(dir, &["clean", "-q", "-ffd"])?;
+    let branches = git(
+        dir,
+        &["for-each-ref", "--format=%(refname)", "refs/heads/loom/"],
+    )?;
+    for r in branches.lines().filter(|l| !l.is_empty()) {
+        git(dir, &["update-ref", "-d", r])?;
+    }
+    Ok(())
+}
+
+/// The whole order: the clone at its base, the pipeline on the bead, the outcome as [`Work`].
+async fn carry_out(cfg: SlotConfig, dir: PathBuf, order: Order) -> Work {
+    let (d2, remote, base) = (dir.clone(), cfg.remote.clone(), order.base.clone());
+    let prepared = tokio::task::spawn_blocking(move || prepare(&d2, &remote, &base)).await;
+    match prepared {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Work::Abort(format!("preparing the clone: {e}")),
+        Err(e) => return Work::Abort(format!("preparing the clone: {e}")),
+    }
+    match pipeline(&cfg, &dir, &order).await {
+        Ok(w) => w,
+        Err(e) => Work::Abort(cfg.client.config().redact(&e.with_hint())),
+    }
+}
+
+/// Runs the bead through implement → verify → review in the clone; where it ended.
+async fn pipeline(cfg: &SlotConfig, dir: &Path, order: &Order) -> Result<Work> {
+    let ws = Workspace::open(&OpenOptions {
+        dir: Some(dir.to_path_buf()),
+        ..OpenOptions::default()
+    })?;
+    let settings = RunSettings::resolve(
+        &ws.config,
+        Some(BASE_BRANCH),
+        cfg.client.config().down_limit,
+        Overrides {
+            target: Some(BASE_BRANCH.to_owned()),
+            max_agents: Some(1),
+            beads: vec![order.bead.clone()],
+            max_beads: Some(1),
+            no_merge: true,
+            // Beads filed here would stay in this clone: agents on workers file none.
+            run_created_beads: Some(0),
+            bead_created_beads: Some(0),
+            ..Overrides::default()
+        },
+    )?;
+    let summary = dispatch::run(Setup {
+        ws,
+        client: cfg.client.clone(),
+        settings,
+        bus: Arc::clone(&cfg.bus),
+        helper: cfg.helper.clone(),
+        command: format!("loom worker ({})", order.msg_id()),
+        personas: None,
+        stop: None,
+        control: None,
+    })
+    .await?;
+    let redact = |s: &str| -> String {
+        let s = cfg.client.config().redact(s);
+        s.lines().next().unwrap_or("").chars().take(500).collect()
+    };
+    if summary.stopped == StopReason::EndpointDown {
+        return Ok(Work::Abort("the model endpoint is unusable".into()));
+    }
+    let Some(b) = summary.beads.iter().find(|b| b.id == order.bead) else {
+        return Ok(Work::Done {
+            commit: String::new(),
+            ok: false,
+            detail: format!("{} is not open and ready at {}", order.bead, order.base),
+        });
+    };
+    Ok(match (b.outcome(), &b.commit) {
+        (Outcome::Completed, Some(tip)) => Work::Done {
+            commit: tip.clone(),
+            ok: true,
+            detail: redact(&b.detail),
+        },
+        (Outcome::Interrupted, _) => Work::Abort(redact(&b.detail)),
+        _ => Work::Done {
+            commit: String::new(),
+            ok: false,
+            detail: redact(&b.detail),
+        },
+    })
+}

@@ -1,0 +1,591 @@
+//! Step 9 end to end: a coordinator (`loom run --nats`), workers (`loom worker --nats`) in
+//! clones of a bare remote, a real `nats-server` and the scripted model server — then faults:
+//! a worker killed mid-bead, the server stopped and killed. After each: every bead closed on
+//! the target exactly once (one merge commit per bead), no old epoch merged, `git fsck`
+//! clean, and the fault provably caused a re-dispatch.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::llm_server::{Fault, LlmServer, Reply};
+use crate::orchestrate::call;
+use crate::scale_nats::Server;
+use crate::support::{TestRepo, isolate, loom_bin};
+
+const KEY: &str = "tokenhub_chaos_3c1d_secret";
+const CODER: &str = "You are the coder";
+const REVIEWER: &str = "You are the reviewer";
+
+/// The whole cast.
+struct Fleet {
+    nats: Server,
+    llm: LlmServer,
+    repo: TestRepo,
+    _bare: tempfile::TempDir,
+    bare: PathBuf,
+    workers: Vec<Worker>,
+}
+
+struct Worker {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    config: tempfile::TempDir,
+    id: String,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn model_env(cmd: &mut Command, llm: &LlmServer) {
+    cmd.env("TOKENHUB_URL", llm.url())
+        .env("TOKENHUB_API_KEY", KEY)
+        .env("LOOM_MODEL", "test-model");
+}
+
+impl Fleet {
+    /// A project (tests pass when every `*.txt` says ok) with `beads` beads, pushed to a bare
+    /// remote; `None` when nats-server is not installed (outside CI).
+    fn new(beads: usize, lease_secs: u64) -> Option<(Fleet, Vec<String>)> {
+        let nats = Server::start()?;
+        let repo = TestRepo::with_loom("yaml");
+        repo.write_executable(
+            "test.sh",
+            "#!/bin/sh\nfor f in *.txt; do [ -e \"$f\" ] || continue; grep -q '^ok$' \"$f\" || { echo \"FAIL: $f\" >&2; exit 1; }; done\necho PASS\n",
+        );
+        repo.write(
+            ".loom/config.yaml",
+            format!(
+                "test_command: ./test.sh\nscale:\n  lease_secs: {lease_secs}\n  ack_wait_secs: {}\n",
+                lease_secs + 1
+            ),
+        );
+        repo.git(&["add", "."]);
+        repo.git(&["commit", "-qm", "project"]);
+        let mut ids = Vec::new();
+        for n in 0..beads {
+            ids.push(repo.create(&format!("Task number {n}"), &[]));
+        }
+        let bare_dir = tempfile::tempdir().unwrap();
+        let bare = bare_dir.path().join("remote.git");
+        git(
+            bare_dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "remote.git"],
+        );
+        repo.git(&["remote", "add", "origin", bare.to_str().unwrap()]);
+        repo.git(&["push", "-q", "origin", "main"]);
+        let llm = LlmServer::start();
+        Some((
+            Fleet {
+                nats,
+                llm,
+                repo,
+                _bare: bare_dir,
+                bare,
+                workers: Vec::new(),
+            },
+            ids,
+        ))
+    }
+
+    /// Scripts bead `id`'s coder (write `f-<n>.txt`, then done) and reviewer, for every
+    /// attempt; `slow`: each coder turn takes that long to start answering.
+    fn script(&self, id: &str, n: usize, slow: Duration) {
+        let file = format!("f-{n}.txt");
+        // What only the bead's own sessions say (a dependent's prompt names it too).
+        let me = format!("Bead {id}:");
+        let wrote = format!("wrote {file}");
+        let slowly = |r: Reply| {
+            if slow.is_zero() {
+                r
+            } else {
+                r.with(Fault::SlowFirstByte(slow))
+            }
+        };
+        self.llm.always(
+            &[&me, CODER, &wrote],
+            slowly(call("done", json!({"summary": format!("Wrote {file}.")}))),
+        );
+        self.llm.always(
+            &[&me, CODER],
+            slowly(call("write_file", json!({"path": file, "content": "ok\n"}))),
+        );
+        self.llm.always(
+            &[&me, REVIEWER],
+            call("approve", json!({"summary": "Looks right."})),
+        );
+    }
+
+    /// Starts a worker with `slots` slots in a fresh clone of the remote.
+    fn worker(&mut self, slots: usize) -> usize {
+        let url = self.nats.url();
+        self.worker_via(slots, &url)
+    }
+
+    /// [`Fleet::worker`] reaching the server at `url` (a proxy).
+    fn worker_via(&mut self, slots: usize, url: &str) -> usize {
+        let n = self.workers.len() + 1;
+        let dir = tempfile::Builder::new()
+            .prefix("loomworker")
+            .tempdir()
+            .unwrap();
+        let config = tempfile::tempdir().unwrap();
+        git(
+            dir.path(),
+            &["clone", "-q", self.bare.to_str().unwrap(), "."],
+        );
+        let id = format!("w{n}");
+        let mut w = Worker {
+            child: None,
+            dir,
+            config,
+            id,
+        };
+        self.start_worker(&mut w, slots, url);
+        self.workers.push(w);
+        n - 1
+    }
+
+    fn start_worker(&self, w: &mut Worker, slots: usize, url: &str) {
+        let mut cmd = Command::new(loom_bin());
+        isolate(&mut cmd, w.config.path());
+        model_env(&mut cmd, &self.llm);
+        let log = std::fs::File::create(w.config.path().join("worker.log")).unwrap();
+        cmd.current_dir(w.dir.path())
+            .args(["worker", "--nats", url, "--slots"])
+            .arg(slots.to_string())
+            .args(["--id", &w.id, "--cache"])
+            .arg(w.config.path().join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        w.child = Some(cmd.spawn().unwrap());
+    }
+
+    fn worker_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.workers[i].config.path().join("worker.log"))
+            .unwrap_or_default()
+    }
+
+    /// Starts the coordinator (`loom run --json --nats …`).
+    fn coordinator(&self, extra: &[&str]) -> Child {
+        self.coordinator_with(extra, None)
+    }
+
+    /// [`Fleet::coordinator`] with a failpoint set.
+    fn coordinator_with(&self, extra: &[&str], failpoint: Option<&str>) -> Child {
+        let mut args = vec!["run", "--json", "--nats"];
+        let url = self.nats.url();
+        args.push(&url);
+        args.extend_from_slice(extra);
+        let mut cmd = self.repo.command(&args);
+        model_env(&mut cmd, &self.llm);
+        if let Some(f) = failpoint {
+            cmd.env(loom::scale::FAILPOINT_VAR, f);
+        }
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (bounded) for the coordinator to end: its exit code, events and stderr.
+    fn finish(&self, child: Child, limit: Duration) -> (i32, Vec<Value>, String) {
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(limit) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                let out = rx.recv().unwrap().unwrap();
+                let logs: Vec<String> = (0..self.workers.len())
+                    .map(|i| self.worker_log(i))
+                    .collect();
+                panic!(
+                    "the coordinator did not finish within {limit:?}:\n{}\nworkers:\n{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    logs.join("\n---\n")
+                );
+            }
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let events = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (
+            out.status.code().unwrap_or(-1),
+            events,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Waits (bounded) until an agent has asked the model server about a bead.
+    fn wait_for_an_agent(&self) {
+        let end = Instant::now() + Duration::from_secs(60);
+        while !self.llm.chats().iter().any(|c| c.body.contains(CODER)) {
+            assert!(Instant::now() < end, "no agent started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) until worker `i`'s log says `what`.
+    fn wait_for_log(&self, i: usize, what: &str, limit: Duration) {
+        let end = Instant::now() + limit;
+        while !self.worker_log(i).contains(what) {
+            assert!(
+                Instant::now() < end,
+                "worker {} never said {what:?}:\n{}",
+                i + 1,
+                self.worker_log(i)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Messages left in the repository's work and result queues, once they drain (bounded:
+    /// a copy may still be on its way to a worker).
+    fn queues_drain(&self) {
+        let url = self.nats.url();
+        let repo_id = self.repo.git(&["rev-list", "--max-parents=0", "main"]);
+        let repo_id = repo_id.lines().min().unwrap()[..16].to_owned();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left: u64 = rt.block_on(async {
+                let client = async_nats::connect(&url).await.unwrap();
+                let js = async_nats::jetstream::new(client);
+                let mut n = 0;
+                for s in ["LOOM_WORK_", "LOOM_RESULT_"] {
+                    let mut stream = js.get_stream(format!("{s}{repo_id}")).await.unwrap();
+                    n += stream.info().await.unwrap().state.messages;
+                }
+                n
+            });
+            if left == 0 {
+                return;
+            }
+            assert!(Instant::now() < end, "{left} messages never drained");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// No process is left running from a worker's clone (agents, tests, sandboxes).
+    fn assert_no_orphans(&self, i: usize) {
+        let dir = self.workers[i].config.path().to_string_lossy().into_owned();
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left: Vec<String> = std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains(&dir))
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "orphans of worker {}: {left:?}",
+                i + 1
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The invariants every scenario ends with.
+    fn assert_each_merged_once(&self, ids: &[String]) {
+        let log = self.repo.git(&["log", "--format=%H%x00%B%x01", "main"]);
+        for (n, id) in ids.iter().enumerate() {
+            let merges: Vec<&str> = log
+                .split('\u{1}')
+                .filter(|c| {
+                    c.contains(&format!("Loom-Bead: {id}\n")) && c.contains("Loom-Event: merged")
+                })
+                .collect();
+            assert_eq!(merges.len(), 1, "{id} merged {} times", merges.len());
+            let bead = self.repo.json(&["show", id]);
+            let bead = if bead.is_array() {
+                bead[0].clone()
+            } else {
+                bead
+            };
+            assert_eq!(bead["status"], "closed", "{id}: {bead}");
+            // The close is in the merge commit itself.
+            let hash = merges[0].trim().split('\0').next().unwrap();
+            let files = self.repo.git(&["show", "--name-only", "--format=", hash]);
+            assert!(
+                files.contains(&format!("f-{n}.txt")),
+                "{id}: {files}\n{}",
+                git(&self.bare, &["log", "--stat", "--all"])
+            );
+            assert!(
+                files.contains(".beads/"),
+                "{id}'s close is not in its merge commit: {files}"
+            );
+            assert_eq!(
+                self.repo.git(&["show", &format!("main:f-{n}.txt")]).trim(),
+                "ok"
+            );
+        }
+        let fsck = Command::new("git")
+            .args(["fsck", "--no-progress"])
+            .current_dir(self.repo.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "git fsck: {}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        assert_eq!(
+            self.repo
+                .git(&["status", "--porcelain", "--untracked-files=no"]),
+            "",
+            "the checkout is clean"
+        );
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tally(events: &[Value]) -> Value {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "run_finished")
+        .map(|e| e["summary"]["tally"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn two_workers_merge_every_bead_once_with_its_close_in_the_same_commit() {
+    let Some((mut fleet, ids)) = Fleet::new(4, 5) else {
+        return;
+    };
+    fleet.repo.ok(&["dep", "add", &ids[1], &ids[0]]);
+    fleet.repo.git(&["push", "-q", "origin", "main"]);
+    for (n, id) in ids.iter().enumerate() {
+        fleet.script(id, n, Duration::ZERO);
+    }
+    fleet.worker(2);
+    fleet.worker(1);
+    let started = Instant::now();
+    let coordinator = fleet.coordinator(&[]);
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
+    let logs = format!("{}\n{}", fleet.worker_log(0), fleet.worker_log(1));
+    assert_eq!(code, 0, "stderr:\n{stderr}\nworkers:\n{logs}");
+    fleet.assert_each_merged_once(&ids);
+    let t = tally(&events);
+    assert_eq!(t["merged"], 4, "{t}");
+    eprintln!("4 beads over 2 workers in {:?}", started.elapsed());
+}
+
+/// Scripts every bead with coder turns that take `slow` to start answering.
+fn script_all(fleet: &Fleet, ids: &[String], slow: Duration) {
+    for (n, id) in ids.iter().enumerate() {
+        fleet.script(id, n, slow);
+    }
+}
+
+fn count(t: &Value, key: &str) -> u64 {
+    t[key].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_worker_killed_mid_bead_is_replaced_and_the_bead_merged_once() {
+    let Some((mut fleet, ids)) = Fleet::new(3, 3) else {
+        return;
+    };
+    script_all(&fleet, &ids, Duration::from_millis(700));
+    let w1 = fleet.worker(1);
+    let coordinator = fleet.coordinator(&[]);
+    // The worker's first bead is mid-way (its agent is talking to the model): kill it.
+    fleet.wait_for_an_agent();
+    let mut child = fleet.workers[w1].child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fleet.worker(2);
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
+    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(1));
+    fleet.assert_each_merged_once(&ids);
+    let t = tally(&events);
+    assert!(
+        count(&t, "abandoned") >= 1 && count(&t, "redispatched") >= 1,
+        "no re-dispatch: {t}"
+    );
+    fleet.queues_drain();
+    fleet.assert_no_orphans(w1);
+}
+
+#[test]
+fn a_partitioned_worker_fences_itself_and_the_new_epoch_is_merged() {
+    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
+        return;
+    };
+    script_all(&fleet, &ids, Duration::from_millis(1500));
+    let proxy = crate::tcp_proxy::Proxy::start(fleet.nats.port());
+    let w1 = fleet.worker_via(1, &proxy.url());
+    let coordinator = fleet.coordinator(&[]);
+    fleet.wait_for_an_agent();
+    proxy.blackhole();
+    fleet.worker(1);
+    // Cut off past its lease, the worker stops without a result (it fences itself).
+    fleet.wait_for_log(w1, "stopped without a result", Duration::from_secs(60));
+    proxy.heal();
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
+    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(w1));
+    fleet.assert_each_merged_once(&ids);
+    let t = tally(&events);
+    assert!(count(&t, "abandoned") >= 1, "no re-dispatch: {t}");
+    // The zombie never reported its old epoch (it fenced), so nothing stale reached a merge.
+    let log = fleet.repo.git(&["log", "--format=%B", "main"]);
+    assert!(
+        !log.contains("Loom-Worker: w1\n") || count(&t, "merged") == 2,
+        "{log}"
+    );
+    fleet.queues_drain();
+}
+
+#[test]
+fn the_server_stalled_then_killed_and_restarted_loses_nothing() {
+    let Some((mut fleet, ids)) = Fleet::new(4, 3) else {
+        return;
+    };
+    script_all(&fleet, &ids, Duration::from_millis(400));
+    fleet.worker(2);
+    fleet.worker(1);
+    let coordinator = fleet.coordinator(&[]);
+    fleet.wait_for_an_agent();
+    fleet.nats.signal("STOP");
+    // Stalled past the operations' timeout (5 s): leases and progress fail meanwhile.
+    std::thread::sleep(Duration::from_secs(6));
+    fleet.nats.signal("CONT");
+    fleet.nats.kill_and_restart();
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(180));
+    assert_eq!(
+        code,
+        0,
+        "{stderr}\n{}\n{}",
+        fleet.worker_log(0),
+        fleet.worker_log(1)
+    );
+    fleet.assert_each_merged_once(&ids);
+    assert_eq!(count(&tally(&events), "merged"), 4);
+    fleet.queues_drain();
+}
+
+/// The coordinator dies at `failpoint` during its first landing; a new one finishes the
+/// landing from git (the report comes back) and merges nothing twice.
+fn coordinator_crash(failpoint: &str) {
+    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
+        return;
+    };
+    script_all(&fleet, &ids, Duration::ZERO);
+    fleet.worker(1);
+    let first = fleet.coordinator_with(&[], Some(failpoint));
+    let (code, _, stderr) = fleet.finish(first, Duration::from_secs(120));
+    assert_eq!(code, 86, "the failpoint did not fire: {stderr}");
+    let second = fleet.coordinator(&[]);
+    let (code, events, stderr) = fleet.finish(second, Duration::from_secs(120));
+    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(0));
+    fleet.assert_each_merged_once(&ids);
+    let t = tally(&events);
+    assert!(
+        count(&t, "finished_landed") >= 1,
+        "the report was not redelivered: {t}"
+    );
+    fleet.queues_drain();
+}
+
+#[test]
+fn a_coordinator_killed_right_after_the_ref_update_merges_nothing_twice() {
+    coordinator_crash("coordinator:after-advance");
+}
+
+#[test]
+fn a_coordinator_killed_right_before_its_ack_merges_nothing_twice() {
+    coordinator_crash("coordinator:before-ack");
+}
+
+#[test]
+fn the_same_order_published_twice_is_worked_once() {
+    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
+        return;
+    };
+    script_all(&fleet, &ids, Duration::from_millis(800));
+    // One slot, slow: while its first order is worked, publish a second copy of it under
+    // another message id, so the queue's de-duplication does not hide it.
+    fleet.worker(1);
+    let coordinator = fleet.coordinator(&[]);
+    let repo_id = fleet.repo.git(&["rev-list", "--max-parents=0", "main"]);
+    let repo_id = repo_id.lines().min().unwrap()[..16].to_owned();
+    let url = fleet.nats.url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+        let end = Instant::now() + Duration::from_secs(30);
+        let stream = format!("LOOM_WORK_{repo_id}");
+        let subject = format!("loom.{repo_id}.work.agent");
+        loop {
+            if let Ok(s) = js.get_stream(&stream).await
+                && let Ok(m) = s.get_last_raw_message_by_subject(&subject).await
+            {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", "a-copy");
+                js.publish_with_headers(m.subject.to_string(), headers, m.payload.clone())
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                break;
+            }
+            assert!(Instant::now() < end, "the coordinator published no orders");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
+    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(0));
+    fleet.assert_each_merged_once(&ids);
+    assert_eq!(count(&tally(&events), "merged"), 2);
+    fleet.queues_drain();
+    let log = fleet.worker_log(0);
+    assert!(
+        log.contains("dropped") || log.contains("done already"),
+        "no copy reached the worker:\n{log}"
+    );
+}
