@@ -275,6 +275,7 @@ fn latency(out: &Path, events: usize) {
         personas: None,
         stop: Some(Arc::clone(&stop)),
         control: None,
+        pool: false,
     };
     // Another process's view of the store: its writes are external to the orchestrator.
     let other = Workspace::open(&OpenOptions {

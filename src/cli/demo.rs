@@ -113,6 +113,7 @@ pub fn demo(ctx: &Ctx, a: DemoArgs) -> Result<i32> {
             auto: true,
             mouse: tui.mouse.unwrap_or(true),
             notify: tui.notify_style(),
+            remote: None,
         })?;
         if a.keep {
             let kept = tmp.keep();

@@ -47,6 +47,77 @@ impl NatsArgs {
     }
 }
 
+/// What `loom --nats URL` attaches the terminal UI to: the server and this repository's id.
+pub fn remote(ws: &Workspace, nats: &NatsArgs) -> Result<Option<(NatsOptions, String)>> {
+    let scale = ScaleSettings::from_config(&ws.config)?;
+    let Some(opts) = nats.options(&scale) else {
+        return Ok(None);
+    };
+    let repo_id = ws.require_repo()?.id()?.ok_or_else(|| {
+        Error::Config("the repository has no commits yet: commit something first".into())
+    })?;
+    Ok(Some((opts, repo_id)))
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Follow the runs of this repository coordinated through a NATS server (`loom run
+    /// --nats`) from any machine: the kept events first, then live.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// `loom watch --nats URL`: every event kept for the repository's runs, then live ones, as
+/// human lines (NDJSON with `--json`), until interrupted.
+pub fn watch(ctx: &Ctx, a: &WatchArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let scale = ScaleSettings::from_config(&ws.config)?;
+    let Some(opts) = a.nats.options(&scale) else {
+        return Err(Error::Usage("--nats needs a URL".into()));
+    };
+    let repo_id = ws.require_repo()?.id()?.ok_or_else(|| {
+        Error::Config("the repository has no commits yet: commit something first".into())
+    })?;
+    if !ctx.global.quiet {
+        eprintln!(
+            "Following the runs of {repo_id} on {} (Ctrl-C to stop)…",
+            opts.url
+        );
+    }
+    runtime()?.block_on(async {
+        let bus = NatsBus::open(&opts, &repo_id).await.map_err(Error::Other)?;
+        let mut failed = None;
+        bus.follow_events(|e| {
+            let mut out = ctx.out();
+            let written = if ctx.global.json {
+                super::output::write_json(&mut out, &e)
+            } else {
+                match super::watch::human(ctx, &e) {
+                    Some(line) => {
+                        use std::io::Write;
+                        writeln!(out, "{line}").map_err(super::output::stdout_err)
+                    }
+                    None => Ok(()),
+                }
+            };
+            let flushed = written.and_then(|()| {
+                use std::io::Write;
+                out.flush().map_err(super::output::stdout_err)
+            });
+            match flushed {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })
+        .await
+        .map_err(Error::Other)?;
+        failed.map_or(Ok(()), Err)
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
@@ -162,13 +233,7 @@ pub fn worker(ctx: &Ctx, a: WorkerArgs) -> Result<i32> {
         }
         let setup = WorkerSetup {
             bus,
-            slot: SlotConfig {
-                remote,
-                client,
-                bus: EventBus::new(4096),
-                helper: std::env::current_exe().ok(),
-                renew: scale.lease / 3,
-            },
+            slot: SlotConfig::new(remote, client, scale.lease),
             id,
             slots: a.slots,
             cache,
@@ -228,6 +293,8 @@ pub fn coordinate(
     let data = ws
         .data_dir()
         .ok_or_else(|| Error::Config("no data directory: set LOOM_DATA_DIR".into()))?;
+    let provider = client.config().clone();
+    let log_ws = ws.clone();
     let record = GitRecord::new(RecordSetup {
         ws,
         client: client.clone(),
@@ -243,6 +310,7 @@ pub fn coordinate(
     let mut progress = super::run::Progress::new(ctx);
     let json = ctx.global.json;
     let rt = runtime()?;
+    let target = settings.target.clone();
     let outcome = rt.block_on(async move {
         let bus = Arc::new(NatsBus::open(&opts, &repo_id).await.map_err(Error::Other)?);
         let me = owner.host.clone();
@@ -257,19 +325,25 @@ pub fn coordinate(
         };
         let lease_revision = bus.take_lease(&holder, gone).await.map_err(Error::Config)?;
         record.publish_target().await?;
+        // A window on this machine follows the run's log; one on any other, the stream.
+        let log = crate::orchestrator::eventlog::spawn(&log_ws, &events, &provider);
+        let forwarder = fleet::forward_events(Arc::clone(&bus), &events, false);
         let stop = Arc::new(AtomicBool::new(false));
         stop_on_signals(&stop);
         let reports = collect(Arc::clone(&events), json, move |e| progress.event(e));
+        let announced = bus
+            .workers()
+            .await
+            .map_or(0, |w| w.iter().map(|p| p.slots as usize).sum::<usize>());
+        events.publish(crate::event::Event::new(EventKind::RunStarted {
+            target: settings.target.clone(),
+            max_agents: announced.max(local_slots),
+            beads_ready: record_ready(&record).await,
+        }));
         let local = (local_slots > 0).then(|| {
             let setup = WorkerSetup {
                 bus: Arc::clone(&bus),
-                slot: SlotConfig {
-                    remote,
-                    client,
-                    bus: EventBus::new(4096),
-                    helper: std::env::current_exe().ok(),
-                    renew: scale.lease / 3,
-                },
+                slot: SlotConfig::new(remote, client, scale.lease),
                 id: format!("{}-local", owner.host),
                 slots: local_slots,
                 cache: data.join("worker").join("local"),
@@ -307,16 +381,21 @@ pub fn coordinate(
         drop(c);
         events.publish(crate::event::Event::new(EventKind::RunFinished {
             exit_code: 0,
-            summary: serde_json::json!({ "tally": tally }),
+            summary: serde_json::json!({ "tally": tally, "target": settings.target }),
         }));
         let beads = reports.await.unwrap_or_default();
+        let bounded = std::time::Duration::from_secs(5);
+        let _ = tokio::time::timeout(bounded, forwarder).await;
+        if let Some(log) = log {
+            let _ = tokio::time::timeout(bounded, log).await;
+        }
         Ok::<_, Error>((stopped, beads))
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     let (stopped, beads) = outcome?;
     let exit_code = report::exit_code(stopped, &beads, 0);
     Ok(RunSummary {
-        target: settings.target,
+        target,
         stopped,
         beads,
         pending_decisions: Vec::new(),
@@ -326,6 +405,12 @@ pub fn coordinate(
         exit_code,
         error: None,
     })
+}
+
+/// How many beads are ready now (for the run's first line).
+async fn record_ready(record: &GitRecord) -> usize {
+    use crate::scale::coordinator::Record;
+    record.ready().await.len()
 }
 
 /// Prints the run's events (NDJSON with `--json`, progress otherwise) until `run_finished`,

@@ -46,6 +46,9 @@ pub struct Cli {
         next_help_heading = "Model exchanges (agents in the terminal UI)"
     )]
     pub exchanges: ModelArgs,
+    /// Attach the terminal UI to runs coordinated through a NATS server (`loom run --nats`).
+    #[command(flatten, next_help_heading = "Runs on other machines")]
+    pub nats: fleet::NatsArgs,
     /// Without a command, `loom` opens the terminal UI.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -143,7 +146,7 @@ pub enum Command {
     /// Switch the store between YAML and JSONL, losslessly.
     Convert(admin::ConvertArgs),
     /// Print a line for each bead created, changed or deleted on disk by others.
-    Watch,
+    Watch(fleet::WatchArgs),
     /// Check git, the store, the configuration and the LLM endpoint; say how to fix each problem.
     Doctor(DoctorArgs),
     /// Talk a bead through with the model (one exchange, kept in the bead's conversation log).
@@ -339,7 +342,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         theme,
     };
     let Some(command) = cli.command else {
-        return tui::tui(&ctx);
+        return tui::tui(&ctx, &cli.nats);
     };
     match command {
         Command::Init(a) => admin::init(&ctx, a),
@@ -372,7 +375,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(a) => admin::export(&ctx, a),
         Command::Log(a) => log::log(&ctx, a),
         Command::Convert(a) => admin::convert(&ctx, a),
-        Command::Watch => watch::watch(&ctx),
+        Command::Watch(a) if a.nats.nats.is_some() => fleet::watch(&ctx, &a),
+        Command::Watch(_) => watch::watch(&ctx),
         Command::Doctor(a) => return doctor::doctor(&ctx, &a),
         Command::Pair(a) => return pair::pair(&ctx, a),
         Command::Agent(a) => return agent::agent(&ctx, a),

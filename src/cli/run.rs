@@ -167,6 +167,7 @@ pub(super) fn execute(
         personas,
         stop: None,
         control: None,
+        pool: false,
     };
     let mut progress = Progress::new(ctx);
     let json = ctx.global.json;

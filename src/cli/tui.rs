@@ -43,8 +43,9 @@ fn agents(ctx: &Ctx, ws: &Workspace) -> std::result::Result<AgentSetup, String> 
     })
 }
 
-pub fn tui(ctx: &Ctx) -> Result<i32> {
+pub fn tui(ctx: &Ctx, nats: &super::fleet::NatsArgs) -> Result<i32> {
     let ws = ctx.workspace()?;
+    let remote = super::fleet::remote(&ws, nats)?;
     let theme = theme(ctx, &ws.config)?;
     let keys = keys(&ws.config)?;
     let agents = agents(ctx, &ws);
@@ -57,5 +58,6 @@ pub fn tui(ctx: &Ctx) -> Result<i32> {
         auto: false,
         mouse: settings.mouse.unwrap_or(true),
         notify: settings.notify_style(),
+        remote,
     })
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 
 use super::Repo;
 
-mod pool;
+pub(crate) mod pool;
 
 /// `worktree:` in a config file.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -26,6 +26,9 @@ pub struct WorktreeFile {
     pub copy: Vec<String>,
     /// A command run (`sh -c`) in each new worktree (e.g. `npm ci`).
     pub setup: Option<String>,
+    /// Reuse worktrees from a pool (`pool.rs`): a bead's checkout starts from a warm one
+    /// (ignored build caches kept) instead of a new `git worktree add`.
+    pub pool: Option<bool>,
 }
 
 impl WorktreeFile {
@@ -33,6 +36,9 @@ impl WorktreeFile {
         self.copy.extend(other.copy);
         if other.setup.is_some() {
             self.setup = other.setup;
+        }
+        if other.pool.is_some() {
+            self.pool = other.pool;
         }
     }
 }
@@ -140,6 +146,12 @@ impl Worktrees {
         }
     }
 
+    /// Takes beads' worktrees from the pool (as `worktree.pool: true`).
+    pub fn pooled(mut self) -> Worktrees {
+        self.setup.pool = Some(true);
+        self
+    }
+
     /// Leaves directory `rel` (e.g. `.beads`) out of new worktrees (a sparse checkout local to
     /// each worktree: the repository's own configuration is not touched). A store of 10,000
     /// YAML beads is then not copied into every agent's checkout.
@@ -228,6 +240,10 @@ impl Worktrees {
     pub fn add(&self, id: &str, target: &str) -> Result<(Worktree, bool)> {
         if !crate::store::layout::id_is_file_safe(id) {
             return Err(Error::Usage(format!("{id:?} cannot name a worktree")));
+        }
+        if self.setup.pool == Some(true) {
+            // A warm checkout: the setup runs again (fast over the caches it left).
+            return Ok((self.take_pooled(id, &self.repo.tip(target)?)?, true));
         }
         std::fs::create_dir_all(&self.base).map_err(|e| Error::io(&self.base, e))?;
         let base = std::fs::canonicalize(&self.base).map_err(|e| Error::io(&self.base, e))?;
@@ -328,6 +344,11 @@ impl Worktrees {
     /// Removes a worktree Loom just created (e.g. its setup failed), whatever it holds; its
     /// branch goes too when it has no commits of its own.
     pub fn discard(&self, wt: &Worktree) {
+        if self.is_pooled(wt) {
+            // Back to the pool only when clean; a slot holding work stays taken.
+            let _ = self.give_back(wt);
+            return;
+        }
         let p = wt.path.to_string_lossy().into_owned();
         let _ = self
             .repo
@@ -473,6 +494,17 @@ impl Worktrees {
         if !merged && !abandon {
             return Ok(Some(format!("{} is not merged into {target}", wt.branch)));
         }
+        if self.is_pooled(wt) {
+            if !self.give_back(wt)? {
+                return Ok(Some("it has uncommitted changes".into()));
+            }
+            if merged {
+                let _ = self
+                    .repo
+                    .git_ok(&["branch", "-d", "-q", &wt.branch], &[], None);
+            }
+            return Ok(None);
+        }
         // The copied setup files are Loom's own copies of files in the main tree; they go first
         // so git can remove the worktree without --force.
         for f in &wt.copied {
@@ -535,11 +567,17 @@ impl Worktrees {
                 wt.branch
             )));
         }
-        for f in &wt.copied {
-            let _ = std::fs::remove_file(wt.path.join(f));
+        if self.is_pooled(wt) {
+            if !self.give_back(wt)? {
+                return Ok(Some("it has uncommitted changes".into()));
+            }
+        } else {
+            for f in &wt.copied {
+                let _ = std::fs::remove_file(wt.path.join(f));
+            }
+            let p = wt.path.to_string_lossy().into_owned();
+            self.repo.git_ok(&["worktree", "remove", &p], &[], None)?;
         }
-        let p = wt.path.to_string_lossy().into_owned();
-        self.repo.git_ok(&["worktree", "remove", &p], &[], None)?;
         self.repo
             .git_ok(&["branch", "-D", "-q", &wt.branch], &[], None)?;
         Ok(None)

@@ -193,6 +193,8 @@ pub struct Setup {
     pub stop: Option<Arc<Notify>>,
     /// A front end's instructions (with `idle_exit: false`); starts in manual mode when set.
     pub control: Option<mpsc::UnboundedReceiver<Control>>,
+    /// Take beads' worktrees from the pool whatever `worktree.pool` says (a worker's slots).
+    pub pool: bool,
 }
 
 /// Runs the orchestrator until nothing is ready or a limit is reached.
@@ -209,6 +211,7 @@ pub async fn run(setup: Setup) -> Result<RunSummary> {
     });
     let owner = Owner::current();
     let trees = crate::agent::session::worktrees(&setup.ws)?;
+    let trees = if setup.pool { trees.pooled() } else { trees };
     let personas = setup
         .personas
         .unwrap_or_else(|| crate::agent::session::personas(&setup.ws));

@@ -1,12 +1,12 @@
 //! The coordinator's side of the protocol (SCALE.md, "Protocol"): it owns "nothing lost"
-//! and "merged once". Each [`Coordinator::step`] takes in the reports that arrived (merging
-//! one at a time, rejecting any whose epoch is not the claim's, finishing idempotently when
-//! the target already shows the bead closed), runs the watchdog (a held claim whose revision
-//! has not moved for a lease, by this process's clock, is abandoned — that covers workers
-//! that died, were partitioned, or lost their order to a stale ack), and dispatches ready
-//! beads up to the free capacity, each as dispatch `d + 1` after the claim of dispatch `d`
-//! (re-publishing is idempotent: the queue de-duplicates by bead and dispatch). A bead whose
-//! last allowed dispatch lapsed is given up to a person: one decision bead.
+//! and "merged once". Each [`Coordinator::step`] runs the watchdog (a held claim whose
+//! revision has not moved for a lease, by this process's clock, is abandoned — that covers
+//! workers that died, were partitioned, or lost their order to a stale ack), dispatches
+//! ready beads up to the free capacity, each as dispatch `d + 1` after the claim of dispatch
+//! `d` (re-publishing is idempotent: the queue de-duplicates by bead and dispatch), and then
+//! takes in one report that arrived (merging one at a time, rejecting any whose epoch is not
+//! the claim's, finishing idempotently when the target already shows the bead closed). A
+//! bead whose last allowed dispatch lapsed is given up to a person: one decision bead.
 //!
 //! Git and the beads are behind [`Record`], so the same logic runs against the repository
 //! and against the model of one in the property tests.
@@ -29,8 +29,8 @@ pub trait Record: Send + Sync {
     /// Verifies, reviews and merges a report's branch with the bead's close in the same
     /// commit.
     fn land(&self, report: &Report) -> impl Future<Output = Landing> + Send;
-    /// Records a failed attempt (the report's detail).
-    fn failed(&self, report: &Report) -> impl Future<Output = ()> + Send;
+    /// Records a failed attempt: why (the report's detail, or why the landing refused it).
+    fn failed(&self, report: &Report, why: &str) -> impl Future<Output = ()> + Send;
     /// Blocks the bead on one decision bead after `dispatches` dispatches lapsed.
     fn give_up(&self, bead: &str, dispatches: u32) -> impl Future<Output = ()> + Send;
 }
@@ -56,6 +56,9 @@ pub struct Tally {
     pub stale_reports: u64,
     /// Copies of orders nobody took within a lease (the message may have been lost).
     pub resent: u64,
+    /// Per merged bead, microseconds the coordinator itself spent on it: publishing its
+    /// order, and handling its report minus the record's work (git, verification).
+    pub overhead_us: Vec<u64>,
     pub failed: u64,
     pub given_up: u64,
 }
@@ -100,6 +103,8 @@ pub struct Coordinator {
     /// The latest order this process published per bead, when it last went out, and how
     /// many copies of it were sent since.
     published: HashMap<String, Sent>,
+    /// How long publishing each bead's latest order took, microseconds.
+    publish_us: HashMap<String, u64>,
     /// Held claims: the revision last seen and since when (this clock).
     seen: HashMap<String, (u64, u64)>,
 }
@@ -112,6 +117,7 @@ impl Coordinator {
             max_dispatch: max_dispatch.max(1),
             tally: Tally::default(),
             notes: Vec::new(),
+            publish_us: HashMap::new(),
             published: HashMap::new(),
             seen: HashMap::new(),
         }
@@ -125,11 +131,14 @@ impl Coordinator {
         record: &R,
         capacity: usize,
     ) -> BusResult<Outlook> {
-        self.reports(bus, record).await?;
         // Read once: the watchdog brings its own changes into it for dispatch.
         let mut claims: Claims = bus.claims().await?.into_iter().collect();
         self.watchdog(bus, record, &mut claims).await?;
-        self.dispatch(bus, record, &claims, capacity).await
+        // Slots a report freed are filled before that report's landing (which takes a
+        // while): workers do not wait on the merge queue.
+        let outlook = self.dispatch(bus, record, &claims, capacity).await?;
+        self.reports(bus, record).await?;
+        Ok(outlook)
     }
 
     /// Steps until `stop` is set, `tick` apart (a failed step is retried after a tick).
@@ -149,11 +158,13 @@ impl Coordinator {
         }
     }
 
+    /// Takes in one report: a landing takes a while (git, maybe the tests), and the slots
+    /// its worker freed are filled by this step's dispatch rather than after every report
+    /// that queued up meanwhile.
     async fn reports<B: Bus, R: Record>(&mut self, bus: &B, record: &R) -> BusResult<()> {
-        while let Some(d) = bus.next_report().await? {
-            if !self.report(bus, record, &d).await? {
-                break;
-            }
+        if let Some(d) = bus.next_report().await?
+            && self.report(bus, record, &d).await?
+        {
             super::failpoint("coordinator:before-ack");
             bus.ack_report(d.token).await?;
         }
@@ -168,7 +179,10 @@ impl Coordinator {
         d: &Delivery<Report>,
     ) -> BusResult<bool> {
         let r = &d.value;
-        if record.landed(&r.bead).await {
+        let started = std::time::Instant::now();
+        let landed = record.landed(&r.bead).await;
+        let mut in_record = started.elapsed();
+        if landed {
             self.tally.finished_landed += 1;
             settle(bus, &r.bead, None, ClaimState::Merged).await?;
             return Ok(true);
@@ -189,7 +203,10 @@ impl Coordinator {
             return Ok(true);
         }
         let outcome = if r.ok {
-            record.land(r).await
+            let at = std::time::Instant::now();
+            let outcome = record.land(r).await;
+            in_record += at.elapsed();
+            outcome
         } else {
             Landing::Rejected(r.detail.clone())
         };
@@ -198,14 +215,19 @@ impl Coordinator {
                 self.tally.merged += 1;
                 ClaimState::Merged
             }
-            Landing::Rejected(_) => {
-                record.failed(r).await;
+            Landing::Rejected(why) => {
+                record.failed(r, &why).await;
                 self.tally.failed += 1;
                 ClaimState::Failed
             }
             Landing::Later(_) => return Ok(false),
         };
         settle(bus, &r.bead, Some(r.epoch), state).await?;
+        if state == ClaimState::Merged {
+            let publish = self.publish_us.remove(&r.bead).unwrap_or(0);
+            let own = started.elapsed().saturating_sub(in_record).as_micros() as u64;
+            self.tally.overhead_us.push(publish + own);
+        }
         Ok(true)
     }
 
@@ -323,7 +345,10 @@ impl Coordinator {
                 base: base.clone().unwrap_or_default(),
                 profile: self.profile.clone(),
             };
+            let timer = std::time::Instant::now();
             bus.publish_order(&order, &order.msg_id()).await?;
+            self.publish_us
+                .insert(bead.clone(), timer.elapsed().as_micros() as u64);
             let at = bus.now();
             let bead_id = bead.clone();
             self.published.insert(

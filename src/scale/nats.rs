@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 
 use super::bus::{Bus, BusError, BusResult, Delivery, Published, Versioned};
 use super::protocol::{self, Claim, Order, Report};
+use crate::event::{Event, EventKind};
 
 /// How to reach the server, and the protocol's timings.
 #[derive(Clone, Debug)]
@@ -68,6 +69,7 @@ pub struct NatsBus {
     leases: kv::Store,
     repo: String,
     result_stream: String,
+    events: stream::Stream,
     work_subject: String,
     result_subject: String,
     timeout: Duration,
@@ -84,6 +86,8 @@ pub struct Names {
     pub claims_bucket: String,
     /// Workers' presence (values expire unless renewed).
     pub workers_bucket: String,
+    /// Lifecycle events and agents' logs, replayable by a front end that attaches late.
+    pub events_stream: String,
     pub work_subject: String,
     pub result_subject: String,
 }
@@ -105,6 +109,7 @@ impl Names {
             result_stream: format!("LOOM_RESULT_{repo}"),
             claims_bucket: format!("LOOM_CLAIMS_{repo}"),
             workers_bucket: format!("LOOM_WORKERS_{repo}"),
+            events_stream: format!("LOOM_EVENTS_{repo}"),
             work_subject: format!("loom.{repo}.work.agent"),
             result_subject: format!("loom.{repo}.result"),
         })
@@ -164,6 +169,35 @@ async fn bucket(
     .await
     .map_err(|e| e.to_string())?;
     js.get_key_value(name).await.map_err(|e| e.to_string())
+}
+
+/// Events kept per subject (a bead's lifecycle, or a bead's log): the oldest go first.
+pub const EVENTS_PER_SUBJECT: i64 = 5000;
+/// How long events are kept.
+pub const EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Whether an event is a line of a bead's log (streamed text, tools, tests, usage) rather
+/// than a step of its lifecycle.
+fn is_log(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ModelText { .. }
+            | EventKind::ToolCall { .. }
+            | EventKind::ToolResult { .. }
+            | EventKind::AgentNotice { .. }
+            | EventKind::TestOutput { .. }
+            | EventKind::Usage { .. }
+    )
+}
+
+/// A bead id as one subject token (subjects split on dots; wildcards are not ids).
+fn token(id: &str) -> String {
+    id.chars()
+        .map(|c| match c {
+            '.' | '*' | '>' | ' ' | '\t' => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// What a worker announces every few seconds.
@@ -300,6 +334,50 @@ impl NatsBus {
 }
 
 impl NatsBus {
+    /// Publishes an event for front ends (best effort: a lost event is a gap in a view,
+    /// never in the work): a bead's log lines on `loom.<repo>.log.<bead>`, everything else
+    /// on `loom.<repo>.evt.<bead>` (`run` for events about no bead).
+    pub async fn publish_event(&self, e: &Event) -> BusResult<()> {
+        let bead = e.bead.as_deref().map(token).unwrap_or_else(|| "run".into());
+        let lane = if is_log(&e.kind) { "log" } else { "evt" };
+        let subject = format!("loom.{}.{lane}.{bead}", self.repo);
+        let payload = serde_json::to_vec(e).map_err(|e| unavailable("an event", e))?;
+        self.bounded("publishing an event", async {
+            self.js
+                .publish(subject, payload.into())
+                .await
+                .map(|_| ())
+                .map_err(|e| unavailable("publishing an event", e))
+        })
+        .await
+    }
+
+    /// Replays every event kept for the repository, oldest first, then follows new ones,
+    /// handing each to `each` until it returns `false` or the connection ends.
+    pub async fn follow_events(&self, mut each: impl FnMut(Event) -> bool) -> Result<(), String> {
+        let consumer = self
+            .events
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("cannot read the events: {e}"))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| format!("cannot read the events: {e}"))?;
+        while let Some(m) = messages.next().await {
+            let m = m.map_err(|e| format!("reading the events: {e}"))?;
+            if let Ok(e) = serde_json::from_slice::<Event>(&m.payload)
+                && !each(e)
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Reports stored and not yet acknowledged (a coordinator does not end while one is
     /// left: it may be a redelivery of a report a crashed coordinator never acknowledged).
     pub async fn reports_left(&self) -> BusResult<u64> {
@@ -368,6 +446,19 @@ impl NatsBus {
             .get_or_create_consumer("coordinator", consumer("coordinator"))
             .await
             .map_err(|e| setup("the coordinator's consumer", &e))?;
+        let events = js
+            .get_or_create_stream(stream::Config {
+                name: names.events_stream.clone(),
+                subjects: vec![format!("loom.{repo}.evt.>"), format!("loom.{repo}.log.>")],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                max_messages_per_subject: EVENTS_PER_SUBJECT,
+                max_age: EVENTS_KEPT,
+                discard: stream::DiscardPolicy::Old,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| setup("the event stream", &e))?;
         let claims = bucket(&js, &names.claims_bucket, Duration::ZERO)
             .await
             .map_err(|e| setup("the claims bucket", &e))?;
@@ -386,6 +477,7 @@ impl NatsBus {
             leases,
             repo: repo.to_owned(),
             result_stream: names.result_stream,
+            events,
             work_subject: names.work_subject,
             result_subject: names.result_subject,
             timeout: opts.timeout,

@@ -38,6 +38,9 @@ pub struct Options {
     pub mouse: bool,
     /// How to tell of a decision (bell, desktop notification).
     pub notify: super::notify::Style,
+    /// Attach to the runs coordinated through this NATS server for this repository id
+    /// (`loom --nats URL`): their events, replayed and then live, from any machine.
+    pub remote: Option<(crate::scale::nats::NatsOptions, String)>,
 }
 
 /// The app and its worker.
@@ -67,6 +70,9 @@ impl Session {
         let (tx, events) = mpsc::unbounded_channel();
         let mut app = App::new(opts.theme, opts.keys, repo, Instant::now());
         let mut worker = Worker::start(opts.ws, opts.agents, tx);
+        if let Some((nats, repo)) = opts.remote {
+            worker.follow_remote(nats, repo);
+        }
         if opts.auto {
             app.auto = true;
             worker.control(Control::Auto(true));

@@ -461,6 +461,7 @@ impl Worker {
             personas: a.personas.clone(),
             stop: Some(Arc::clone(&stop)),
             control: Some(rx),
+            pool: false,
         };
         let (ended_tx, ended) = tokio::sync::watch::channel(false);
         *lock(&self.running) = Some(Running {

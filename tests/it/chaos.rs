@@ -258,8 +258,7 @@ impl Fleet {
     /// a copy may still be on its way to a worker).
     fn queues_drain(&self) {
         let url = self.nats.url();
-        let repo_id = self.repo.git(&["rev-list", "--max-parents=0", "main"]);
-        let repo_id = repo_id.lines().min().unwrap()[..16].to_owned();
+        let repo_id = self.repo_id();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -282,6 +281,12 @@ impl Fleet {
             assert!(Instant::now() < end, "{left} messages never drained");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The repository id the streams are named by (the smallest root commit, 16 digits).
+    fn repo_id(&self) -> String {
+        let roots = self.repo.git(&["rev-list", "--max-parents=0", "main"]);
+        roots.lines().min().unwrap()[..16].to_owned()
     }
 
     /// No process is left running from a worker's clone (agents, tests, sandboxes).
@@ -364,6 +369,23 @@ impl Fleet {
     }
 }
 
+/// Directories named `name` under `dir`.
+fn find_dirs(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            if e.file_name() == name {
+                out.push(path);
+            } else {
+                find_dirs(&path, name, out);
+            }
+        }
+    }
+}
+
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -410,6 +432,96 @@ fn two_workers_merge_every_bead_once_with_its_close_in_the_same_commit() {
     let t = tally(&events);
     assert_eq!(t["merged"], 4, "{t}");
     eprintln!("4 beads over 2 workers in {:?}", started.elapsed());
+
+    // A front end on another machine (a worker's clone) attaching after the run: it
+    // replays the run — lifecycle and the agents' logs from the workers — then follows live.
+    let mut cmd = Command::new(loom_bin());
+    isolate(&mut cmd, fleet.workers[1].config.path());
+    let mut watch = cmd
+        .current_dir(fleet.workers[1].dir.path())
+        .args(["watch", "--json", "--nats", &fleet.nats.url()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str(&line)
+                && tx.send(v).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<Value> = Vec::new();
+    let mut until = |what: &str, done: &dyn Fn(&[Value]) -> bool| {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !done(&seen) {
+            let left = end.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(v) => seen.push(v),
+                Err(_) => panic!("the front end never showed {what}: {seen:?}"),
+            }
+        }
+    };
+    let merged = |s: &[Value], n: usize| {
+        s.iter()
+            .filter(|e| e["type"] == "bead_finished" && e["outcome"] == "merged")
+            .count()
+            >= n
+    };
+    until("the replayed run", &|s| {
+        merged(s, 4)
+            && s.iter().any(|e| e["type"] == "run_finished")
+            && s.iter()
+                .any(|e| e["type"] == "tool_call" && e["tool"] == "write_file")
+            && s.iter()
+                .any(|e| e["type"] == "stage_changed" && e["stage"] == "verifying")
+    });
+    let extra = fleet.repo.create("Task number 4", &[]);
+    fleet.repo.git(&["push", "-q", "origin", "main"]);
+    fleet.script(&extra, 4, Duration::ZERO);
+    let again = fleet.coordinator(&[]);
+    let (code, _, stderr) = fleet.finish(again, Duration::from_secs(120));
+    assert_eq!(code, 0, "{stderr}");
+    until("the live run", &|s| merged(s, 5));
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    // Workers work in warm checkouts: each slot's pool holds one checkout, reused order after
+    // order (five beads went through three slots, so some slot took two).
+    let mut pools = Vec::new();
+    for w in &fleet.workers {
+        find_dirs(w.config.path(), ".pool", &mut pools);
+    }
+    assert!(!pools.is_empty(), "no worker used the pool");
+    for p in &pools {
+        let mut slots: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        slots.sort();
+        assert_eq!(slots, ["slot-0"], "{}", p.display());
+    }
+
+    // The terminal UI attached the same way (`loom --nats URL`) takes in the runs' events:
+    // their agents' token use shows in its header (this clone's own board is as git has it).
+    let url = fleet.nats.url();
+    if let Some(tui) = crate::tui_tmux::Tmux::start(
+        fleet.workers[1].dir.path(),
+        fleet.workers[1].config.path(),
+        &["--nats", &url],
+    ) {
+        tui.wait(
+            "the remote runs' usage",
+            Duration::from_secs(30),
+            |screen| screen.contains("k tok"),
+        );
+    }
 }
 
 /// Scripts every bead with coder turns that take `slow` to start answering.
@@ -549,8 +661,7 @@ fn the_same_order_published_twice_is_worked_once() {
     // another message id, so the queue's de-duplication does not hide it.
     fleet.worker(1);
     let coordinator = fleet.coordinator(&[]);
-    let repo_id = fleet.repo.git(&["rev-list", "--max-parents=0", "main"]);
-    let repo_id = repo_id.lines().min().unwrap()[..16].to_owned();
+    let repo_id = fleet.repo_id();
     let url = fleet.nats.url();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -587,5 +698,156 @@ fn the_same_order_published_twice_is_worked_once() {
     assert!(
         log.contains("dropped") || log.contains("done already"),
         "no copy reached the worker:\n{log}"
+    );
+}
+
+/// Scripts bead `id` for the scaling benchmark: four coder turns (three files, then done)
+/// and a reviewer turn, each `turn` long.
+fn script_five_turns(fleet: &Fleet, id: &str, n: usize, turn: Duration) {
+    let me = format!("Bead {id}:");
+    let slow = |r: Reply| r.with(Fault::SlowFirstByte(turn));
+    let file = |x: &str| format!("f-{n}{x}.txt");
+    let write = |x: &str| {
+        slow(call(
+            "write_file",
+            json!({"path": file(x), "content": "ok\n"}),
+        ))
+    };
+    let after = |x: &str| format!("wrote {}", file(x));
+    fleet.llm.always(
+        &[&me, CODER, &after("-c")],
+        slow(call("done", json!({"summary": "Wrote the files."}))),
+    );
+    fleet.llm.always(&[&me, CODER, &after("-b")], write("-c"));
+    fleet.llm.always(&[&me, CODER, &after("")], write("-b"));
+    fleet.llm.always(&[&me, CODER], write(""));
+    fleet.llm.always(
+        &[&me, REVIEWER],
+        slow(call("approve", json!({"summary": "Looks right."}))),
+    );
+}
+
+/// One scaling run: `workers` workers of `slots` slots on 24 beads of five 2 s turns and a
+/// `sleep 1` test. Beads per minute, and the coordinator's own time per bead (median, ms).
+fn scaling_run(workers: usize, slots: usize) -> (f64, f64) {
+    let Some((mut fleet, ids)) = Fleet::new(24, 10) else {
+        panic!("nats-server is needed for the benchmark");
+    };
+    fleet.repo.write(
+        ".loom/config.yaml",
+        "test_command: sleep 1\nscale:\n  lease_secs: 10\n",
+    );
+    fleet.repo.git(&["commit", "-qam", "sleep 1 as the tests"]);
+    fleet.repo.git(&["push", "-q", "origin", "main"]);
+    for (n, id) in ids.iter().enumerate() {
+        script_five_turns(&fleet, id, n, Duration::from_secs(2));
+    }
+    for _ in 0..workers {
+        fleet.worker(slots);
+    }
+    // The workers announce themselves before the clock starts.
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    let coordinator = fleet.coordinator(&[]);
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(900));
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    let t = tally(&events);
+    assert_eq!(count(&t, "merged"), 24, "{t}");
+    let mut overhead: Vec<u64> = t["overhead_us"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    overhead.sort_unstable();
+    let median = overhead[overhead.len() / 2] as f64 / 1000.0;
+    (24.0 / took.as_secs_f64() * 60.0, median)
+}
+
+/// The step 9 scaling figure (docs/PERFORMANCE.md): run with
+/// `cargo test --release --test it bench_scaling -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: about four minutes"]
+fn bench_scaling_one_worker_against_three() {
+    let (one, one_overhead) = scaling_run(1, 2);
+    let (three, three_overhead) = scaling_run(3, 2);
+    eprintln!(
+        "1 worker x 2 slots: {one:.1} beads/min (coordinator {one_overhead:.1} ms/bead median)\n\
+         3 workers x 2 slots: {three:.1} beads/min (coordinator {three_overhead:.1} ms/bead median)\n\
+         speed-up {:.2}x",
+        three / one
+    );
+}
+
+/// SECURITY.md promise 12: a worker's result is untrusted input. An attempt that rewrites
+/// the test script (a protected path) is not merged — one decision bead asks a person — and
+/// whatever a branch does under `.beads/` never reaches the target: the merge commit of the
+/// other bead changes its own bead file and its code, nothing else.
+#[test]
+fn a_result_touching_protected_paths_is_refused_and_branch_beads_never_land() {
+    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
+        return;
+    };
+    let me = format!("Bead {}:", ids[0]);
+    fleet.llm.always(
+        &[&me, CODER, "wrote test.sh"],
+        call("done", json!({"summary": "Tests pass now."})),
+    );
+    fleet.llm.always(
+        &[&me, CODER],
+        call(
+            "write_file",
+            json!({"path": "test.sh", "content": "#!/bin/sh\nexit 0\n"}),
+        ),
+    );
+    fleet.llm.always(
+        &[&me, REVIEWER],
+        call("approve", json!({"summary": "Fine."})),
+    );
+    fleet.script(&ids[1], 1, Duration::ZERO);
+    fleet.worker(2);
+    let coordinator = fleet.coordinator(&[]);
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
+    assert_eq!(
+        code,
+        3,
+        "a decision waits: {stderr}\n{}",
+        fleet.worker_log(0)
+    );
+    let t = tally(&events);
+    assert_eq!((count(&t, "merged"), count(&t, "failed")), (1, 1), "{t}");
+    let script = fleet.repo.read_string("test.sh");
+    assert!(
+        script.contains("grep -q"),
+        "the test script was replaced: {script}"
+    );
+    let bead = fleet.repo.json(&["show", &ids[0]]);
+    let bead = if bead.is_array() {
+        bead[0].clone()
+    } else {
+        bead
+    };
+    assert_ne!(bead["status"], "closed", "{bead}");
+    assert!(
+        stderr.contains("protected paths"),
+        "the refusal says why: {stderr}"
+    );
+    // The merged bead's commit: its code and its own bead file, nothing else.
+    let log = fleet.repo.git(&[
+        "log",
+        "--format=%H %s",
+        "-1",
+        "--grep",
+        "Loom-Event: merged",
+        "main",
+    ]);
+    let hash = log.split_whitespace().next().unwrap();
+    let files = fleet.repo.git(&["show", "--name-only", "--format=", hash]);
+    let files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        files,
+        vec![format!(".beads/beads/{}.yaml", ids[1]).as_str(), "f-1.txt"],
+        "{files:?}"
     );
 }

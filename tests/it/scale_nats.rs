@@ -253,7 +253,7 @@ impl Record for ModelRecord {
         r.target.push((report.bead.clone(), report.epoch));
         Landing::Merged
     }
-    async fn failed(&self, report: &Report) {
+    async fn failed(&self, report: &Report, _why: &str) {
         panic!("{} failed: nothing fails here", report.bead);
     }
     async fn give_up(&self, bead: &str, _: u32) {

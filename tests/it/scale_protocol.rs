@@ -98,7 +98,7 @@ impl Record for SimRecord {
         Landing::Merged
     }
 
-    async fn failed(&self, report: &Report) {
+    async fn failed(&self, report: &Report, _why: &str) {
         lock(&self.repo)
             .violations
             .push(format!("{} failed, and nothing fails here", report.bead));

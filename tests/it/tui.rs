@@ -41,6 +41,7 @@ pub fn session(ws: Workspace, agents: Result<AgentSetup, String>) -> Session {
             bell: true,
             desktop: true,
         },
+        remote: None,
     })
 }
 

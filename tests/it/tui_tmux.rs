@@ -11,24 +11,29 @@ use crate::llm_server::{LlmServer, Reply};
 use crate::support::{TestRepo, isolate, loom_bin};
 
 /// A tmux server of one pane, killed on drop.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
     /// Starts `cmd` in a 120×40 pane in `dir`; after it exits the pane shows `LOOM-EXIT=<code>`
     /// and stays open.
-    fn start(dir: &Path, config: &Path, args: &[&str]) -> Option<Tmux> {
+    pub(crate) fn start(dir: &Path, config: &Path, args: &[&str]) -> Option<Tmux> {
         Tmux::start_with(dir, config, args, &[])
     }
 
     /// [`Tmux::start`] with extra environment for `loom`.
-    fn start_with(dir: &Path, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Option<Tmux> {
+    pub(crate) fn start_with(
+        dir: &Path,
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Option<Tmux> {
         Tmux::start_sized(dir, config, args, env, (120, 40))
     }
 
     /// [`Tmux::start_with`] in a pane of `(columns, rows)`.
-    fn start_sized(
+    pub(crate) fn start_sized(
         dir: &Path,
         config: &Path,
         args: &[&str],
@@ -77,7 +82,7 @@ impl Tmux {
         Some(Tmux { socket })
     }
 
-    fn tmux(&self, args: &[&str]) -> String {
+    pub(crate) fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -86,22 +91,27 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p"])
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys"];
         args.extend_from_slice(keys);
         self.tmux(&args);
     }
 
-    fn text(&self, text: &str) {
+    pub(crate) fn text(&self, text: &str) {
         self.tmux(&["send-keys", "-l", text]);
     }
 
     /// Waits (bounded) until the screen satisfies `pred`; the screen it ended on.
-    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let s = self.screen();
@@ -118,11 +128,11 @@ impl Tmux {
 
     /// Waits until the screen shows all of `needles` (a capture can catch a frame half
     /// written: what a test asserts on belongs in what it waits for).
-    fn wait_all(&self, what: &str, timeout: Duration, needles: &[&str]) -> String {
+    pub(crate) fn wait_all(&self, what: &str, timeout: Duration, needles: &[&str]) -> String {
         self.wait(what, timeout, |s| needles.iter().all(|n| s.contains(n)))
     }
 
-    fn flag(&self, name: &str) -> String {
+    pub(crate) fn flag(&self, name: &str) -> String {
         self.tmux(&["display-message", "-p", &format!("#{{{name}}}")])
             .trim()
             .to_owned()

@@ -21,6 +21,7 @@ fn setup() -> (TestRepo, tempfile::TempDir, Worktrees) {
         WorktreeFile {
             copy: vec![".env".into()],
             setup: Some("echo ready > .setup-done".into()),
+            pool: None,
         },
     );
     (repo, base, trees)

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// The pool's directory under the worktrees' base.
 pub(super) const POOL: &str = ".pool";
 /// The marker in a slot's git dir while a bead holds it.
-const TAKEN: &str = "loom-pool-taken";
+pub(crate) const TAKEN: &str = "loom-pool-taken";
 /// Slots a pool grows to at most.
 const MAX_SLOTS: usize = 256;
 
@@ -74,6 +74,11 @@ impl Worktrees {
             "all {MAX_SLOTS} pooled worktrees in {} are taken or hold work; give some back",
             dir.display()
         )))
+    }
+
+    /// Whether `wt` is one of the pool's slots (given back, not removed, when done).
+    pub fn is_pooled(&self, wt: &Worktree) -> bool {
+        wt.path.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new(POOL))
     }
 
     /// Returns `wt` to the pool; `false` (and it stays taken) while it holds uncommitted work.

@@ -60,6 +60,43 @@ impl ScaleSettings {
     }
 }
 
+/// Copies `events` to the repository's event stream for front ends on any machine until the
+/// bus closes or the run finishes. A worker (`beads_only`) sends only what is about a bead:
+/// its slots' inner runs start and finish per order, which is not the run a front end shows.
+pub fn forward_events(
+    bus: Arc<NatsBus>,
+    events: &EventBus,
+    beads_only: bool,
+) -> tokio::task::JoinHandle<()> {
+    let mut rx = events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let e = match rx.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            let store_news = matches!(
+                e.kind,
+                EventKind::BeadCreated { .. }
+                    | EventKind::BeadChanged { .. }
+                    | EventKind::BeadDeleted { .. }
+            );
+            let run_edge = matches!(
+                e.kind,
+                EventKind::RunStarted { .. } | EventKind::RunFinished { .. }
+            );
+            if store_news || (beads_only && (run_edge || e.bead.is_none())) {
+                continue;
+            }
+            let _ = bus.publish_event(&e).await;
+            if !beads_only && matches!(e.kind, EventKind::RunFinished { .. }) {
+                break;
+            }
+        }
+    })
+}
+
 /// How often a worker announces itself, and the coordinator renews its lease.
 const HEARTBEAT: Duration = Duration::from_secs(3);
 
@@ -85,6 +122,7 @@ pub async fn serve_worker(
         worker: w.id.clone(),
         lease_ms: w.lease.as_millis() as u64,
     };
+    let forwarder = forward_events(Arc::clone(&w.bus), &w.slot.bus, true);
     let mut tasks = Vec::new();
     for n in 1..=w.slots.max(1) {
         let hands = Slot::new(w.slot.clone(), w.cache.join(format!("slot-{n}")));
@@ -126,6 +164,7 @@ pub async fn serve_worker(
     for t in tasks {
         let _ = t.await;
     }
+    forwarder.abort();
 }
 
 /// The coordinator's run (`loom run --nats`).

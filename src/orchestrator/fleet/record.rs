@@ -163,6 +163,17 @@ impl Record for GitRecord {
                 report.branch, self.inner.target
             )),
             Err(Error::Refused(why)) => Landing::Rejected(why),
+            // What the result's tests did to the landing worktree: never retried.
+            Err(Error::Security(why)) => {
+                let why = format!("security: {why}");
+                self.inner.bus.publish(Event::about(
+                    report.bead.clone(),
+                    EventKind::SecurityNotice {
+                        message: why.clone(),
+                    },
+                ));
+                Landing::Rejected(why)
+            }
             Err(e) => {
                 self.error(&report.bead, format!("cannot land {}: {e}", report.branch));
                 Landing::Later(e.to_string())
@@ -170,19 +181,35 @@ impl Record for GitRecord {
         }
     }
 
-    async fn failed(&self, report: &Report) {
+    async fn failed(&self, report: &Report, why: &str) {
+        let title = if report.ok {
+            format!(
+                "{}: the result from {} was not merged",
+                report.bead, report.worker
+            )
+        } else {
+            format!("{}: the attempt on {} failed", report.bead, report.worker)
+        };
         let q = Question {
-            title: format!("{}: the attempt on {} failed", report.bead, report.worker),
             body: format!(
-                "Attempt {} (epoch {}) of {} on worker {} ended without a result to merge: {}",
-                report.attempt, report.epoch, report.bead, report.worker, report.detail
+                "Attempt {} (epoch {}) of {} on worker {}, branch {}: {why}",
+                report.attempt,
+                report.epoch,
+                report.bead,
+                report.worker,
+                if report.branch.is_empty() {
+                    "none"
+                } else {
+                    &report.branch
+                }
             ),
+            title,
             options: retry_options(),
-            reason: format!("attempt failed: {}", report.detail),
+            reason: why.chars().take(300).collect(),
             stage: None,
             comment: None,
         };
-        self.escalate(&report.bead, q, report.detail.clone()).await;
+        self.escalate(&report.bead, q, why.to_owned()).await;
     }
 
     async fn give_up(&self, bead: &str, dispatches: u32) {

@@ -41,6 +41,20 @@ pub struct SlotConfig {
     pub renew: Duration,
 }
 
+impl SlotConfig {
+    /// Slots fetching from and pushing to `remote`, renewing a lease of `lease` three times
+    /// per period; their events on a bus of their own.
+    pub fn new(remote: String, client: Client, lease: Duration) -> SlotConfig {
+        SlotConfig {
+            remote,
+            client,
+            bus: EventBus::new(4096),
+            helper: std::env::current_exe().ok(),
+            renew: lease / 3,
+        }
+    }
+}
+
 /// One slot (module docs).
 pub struct Slot {
     cfg: SlotConfig,
@@ -148,8 +162,23 @@ pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
     let listed = git(dir, &["worktree", "list", "--porcelain"])?;
     let own = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
     for path in listed.lines().filter_map(|l| l.strip_prefix("worktree ")) {
-        if Path::new(path) != own {
+        // The pool's warm checkouts stay (the pool itself never resets one holding work).
+        let pooled = Path::new(path)
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == ".pool");
+        if Path::new(path) != own && !pooled {
             let _ = git(dir, &["worktree", "remove", "--force", "--force", path]);
+        } else if pooled && let Some(name) = Path::new(path).file_name() {
+            // No order is under way in this slot now: a checkout an interrupted attempt
+            // left marked is free again (one holding work is still skipped, never reset).
+            // Its git dir as git made it, not as a `.git` file in the checkout says.
+            let marker = own
+                .join(".git")
+                .join("worktrees")
+                .join(name)
+                .join(crate::git::worktree::pool::TAKEN);
+            let _ = std::fs::remove_file(marker);
         }
     }
     let _ = git(dir, &["worktree", "prune"]);
@@ -212,6 +241,8 @@ async fn pipeline(cfg: &SlotConfig, dir: &Path, order: &Order) -> Result<Work> {
         personas: None,
         stop: None,
         control: None,
+        // Warm checkouts: a slot's builds start from the last order's caches.
+        pool: true,
     })
     .await?;
     let redact = |s: &str| -> String {
@@ -232,7 +263,9 @@ async fn pipeline(cfg: &SlotConfig, dir: &Path, order: &Order) -> Result<Work> {
         (Outcome::Completed, Some(tip)) => Work::Done {
             commit: tip.clone(),
             ok: true,
-            detail: redact(&b.detail),
+            // The coder's summary (its commit's body), not the pipeline's note about the
+            // branch: it becomes the merge commit's message and the close reason.
+            detail: redact(&summary_of(dir, tip).unwrap_or_else(|| b.detail.clone())),
         },
         (Outcome::Interrupted, _) => Work::Abort(redact(&b.detail)),
         _ => Work::Done {
@@ -241,4 +274,16 @@ async fn pipeline(cfg: &SlotConfig, dir: &Path, order: &Order) -> Result<Work> {
             detail: redact(&b.detail),
         },
     })
+}
+
+/// The first paragraph of the body of the last agent commit up to `tip` (an agent's `done`
+/// summary), if any.
+fn summary_of(dir: &Path, tip: &str) -> Option<String> {
+    let body = git(
+        dir,
+        &["log", "-1", "--format=%b", "--grep=^Loom-Agent: ", tip],
+    )
+    .ok()?;
+    let first = body.split("\n\n").next()?.trim();
+    (!first.is_empty() && !first.starts_with("Loom-")).then(|| first.to_owned())
 }

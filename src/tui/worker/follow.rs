@@ -250,6 +250,36 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Follows the runs of this repository coordinated through a NATS server (`loom --nats
+    /// URL`): every event the server keeps, then live ones, handed to the app as this
+    /// process's run events are. A server that cannot be reached is said once, as a message.
+    pub fn follow_remote(&mut self, opts: crate::scale::nats::NatsOptions, repo: String) {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let bus = match crate::scale::nats::NatsBus::open(&opts, &repo).await {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = events.send(AppEvent::Done {
+                        ok: false,
+                        message: e,
+                    });
+                    return;
+                }
+            };
+            let followed = bus
+                .follow_events(|e| events.send(AppEvent::Run(Box::new(e))).is_ok())
+                .await;
+            if let Err(e) = followed {
+                let _ = events.send(AppEvent::Done {
+                    ok: false,
+                    message: e,
+                });
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
