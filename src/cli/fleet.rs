@@ -216,7 +216,9 @@ pub fn worker(ctx: &Ctx, a: WorkerArgs) -> Result<i32> {
             .join("worker")
             .join(&id),
     };
-    let client = llm::client_for_agent(ctx, llm::provider(&ws)?)?;
+    // A worker is there to run agents: without a model endpoint it says so now, rather
+    // than taking orders it cannot work.
+    let client = llm::client(ctx, llm::provider(&ws)?)?;
     let quiet = ctx.global.quiet;
     let rt = runtime()?;
     rt.block_on(async move {
@@ -356,14 +358,16 @@ pub fn coordinate(
                 tokio::spawn(fleet::serve_worker(setup, |_, _, _| {}, |_| {})),
             )
         });
+        let mut coordinator = Coordinator::new(
+            "default",
+            scale.lease.as_millis() as u64,
+            settings.budget.max_dispatches,
+        );
+        coordinator.events = Some(Arc::clone(&events));
         let mut c = Coordination {
             bus: Arc::clone(&bus),
             record,
-            coordinator: Coordinator::new(
-                "default",
-                scale.lease.as_millis() as u64,
-                settings.budget.max_dispatches,
-            ),
+            coordinator,
             holder,
             lease_revision,
             local_slots,

@@ -97,9 +97,9 @@ pub struct Coordinator {
     /// Dispatches per bead before it is given up.
     pub max_dispatch: u32,
     pub tally: Tally,
-    /// What happened to which bead since the caller last took them (bead, what), for the
-    /// run's progress and events.
-    pub notes: Vec<(String, String)>,
+    /// Where what happens to which bead is told (`stage_changed`, stage `queued`), as it
+    /// happens; `None`: untold.
+    pub events: Option<std::sync::Arc<crate::event::EventBus>>,
     /// The latest order this process published per bead, when it last went out, and how
     /// many copies of it were sent since.
     published: HashMap<String, Sent>,
@@ -116,7 +116,7 @@ impl Coordinator {
             lease_ms,
             max_dispatch: max_dispatch.max(1),
             tally: Tally::default(),
-            notes: Vec::new(),
+            events: None,
             publish_us: HashMap::new(),
             published: HashMap::new(),
             seen: HashMap::new(),
@@ -193,13 +193,16 @@ impl Coordinator {
             .is_none()
         {
             self.tally.stale_reports += 1;
-            self.notes.push((
-                r.bead.clone(),
-                format!(
-                    "a report of old epoch {} from {} ignored",
-                    r.epoch, r.worker
+            note(
+                &self.events,
+                (
+                    r.bead.clone(),
+                    format!(
+                        "a report of old epoch {} from {} ignored",
+                        r.epoch, r.worker
+                    ),
                 ),
-            ));
+            );
             return Ok(true);
         }
         let outcome = if r.ok {
@@ -268,13 +271,16 @@ impl Coordinator {
             match bus.update_claim(bead, &c, v.revision).await {
                 Ok(revision) => {
                     self.tally.abandoned += 1;
-                    self.notes.push((
-                        bead.clone(),
-                        format!(
-                            "attempt {} on {} abandoned: its lease lapsed",
-                            c.attempt, c.worker
+                    note(
+                        &self.events,
+                        (
+                            bead.clone(),
+                            format!(
+                                "attempt {} on {} abandoned: its lease lapsed",
+                                c.attempt, c.worker
+                            ),
                         ),
-                    ));
+                    );
                     self.seen.remove(bead);
                     *v = Versioned { value: c, revision };
                 }
@@ -365,10 +371,13 @@ impl Coordinator {
             if dispatch > 1 {
                 self.tally.redispatched += 1;
             }
-            self.notes.push((
-                bead_id,
-                format!("queued for a worker (dispatch {dispatch})"),
-            ));
+            note(
+                &self.events,
+                (
+                    bead_id,
+                    format!("queued for a worker (dispatch {dispatch})"),
+                ),
+            );
         }
         Ok(outlook)
     }
@@ -393,15 +402,32 @@ impl Coordinator {
             sent.copies += 1;
             sent.at = now;
             self.tally.resent += 1;
-            self.notes.push((
-                bead.clone(),
-                format!(
-                    "dispatch {} sent again: no worker took it within the lease",
-                    sent.order.dispatch
+            note(
+                &self.events,
+                (
+                    bead.clone(),
+                    format!(
+                        "dispatch {} sent again: no worker took it within the lease",
+                        sent.order.dispatch
+                    ),
                 ),
-            ));
+            );
         }
         Ok(())
+    }
+}
+
+/// Tells what happened to a bead ([`Coordinator::events`]).
+fn note(events: &Option<std::sync::Arc<crate::event::EventBus>>, (bead, what): (String, String)) {
+    if let Some(events) = events {
+        use crate::event::{Event, EventKind, Stage};
+        events.publish(Event::about(
+            bead,
+            EventKind::StageChanged {
+                stage: Stage::Queued,
+                detail: what,
+            },
+        ));
     }
 }
 

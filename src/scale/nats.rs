@@ -146,6 +146,30 @@ pub const LEASE_TTL: Duration = Duration::from_secs(20);
 /// A worker's presence lapses this long after its last announcement.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
 
+/// Gets stream `config.name`, creating it when missing. Two processes starting at once
+/// race to create it: the loser's create fails (its subjects now overlap the winner's
+/// stream), and it gets the winner's instead.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, async_nats::jetstream::context::CreateStreamError> {
+    let mut last = None;
+    for _ in 0..3 {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+        if let Ok(s) = js.get_stream(&config.name).await {
+            return Ok(s);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match last {
+        Some(e) => Err(e),
+        None => js.get_or_create_stream(config).await,
+    }
+}
+
 /// A key-value bucket (`max_age` zero: values never expire), its stream made the way a
 /// bucket is (one value per key, rollups, no deletes, direct gets), so it needs no account
 /// query (which a 2.9 server answers in a form newer clients do not read).
@@ -154,18 +178,21 @@ async fn bucket(
     name: &str,
     max_age: Duration,
 ) -> Result<kv::Store, String> {
-    js.get_or_create_stream(stream::Config {
-        name: format!("KV_{name}"),
-        subjects: vec![format!("$KV.{name}.>")],
-        max_messages_per_subject: 1,
-        max_age,
-        storage: stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        ..Default::default()
-    })
+    ensure_stream(
+        js,
+        stream::Config {
+            name: format!("KV_{name}"),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        },
+    )
     .await
     .map_err(|e| e.to_string())?;
     js.get_key_value(name).await.map_err(|e| e.to_string())
@@ -415,22 +442,26 @@ impl NatsBus {
             duplicate_window: dedupe,
             ..Default::default()
         };
-        let work = js
-            .get_or_create_stream(queue(
+        let work = ensure_stream(
+            &js,
+            queue(
                 &names.work_stream,
                 &names.work_subject,
                 opts.duplicate_window,
-            ))
-            .await
-            .map_err(|e| setup("the order stream", &e))?;
-        let results = js
-            .get_or_create_stream(queue(
+            ),
+        )
+        .await
+        .map_err(|e| setup("the order stream", &e))?;
+        let results = ensure_stream(
+            &js,
+            queue(
                 &names.result_stream,
                 &names.result_subject,
                 opts.duplicate_window,
-            ))
-            .await
-            .map_err(|e| setup("the report stream", &e))?;
+            ),
+        )
+        .await
+        .map_err(|e| setup("the report stream", &e))?;
         let consumer = |name: &str| consumer::pull::Config {
             durable_name: Some(name.to_owned()),
             ack_policy: consumer::AckPolicy::Explicit,
@@ -446,8 +477,9 @@ impl NatsBus {
             .get_or_create_consumer("coordinator", consumer("coordinator"))
             .await
             .map_err(|e| setup("the coordinator's consumer", &e))?;
-        let events = js
-            .get_or_create_stream(stream::Config {
+        let events = ensure_stream(
+            &js,
+            stream::Config {
                 name: names.events_stream.clone(),
                 subjects: vec![format!("loom.{repo}.evt.>"), format!("loom.{repo}.log.>")],
                 retention: stream::RetentionPolicy::Limits,
@@ -456,9 +488,10 @@ impl NatsBus {
                 max_age: EVENTS_KEPT,
                 discard: stream::DiscardPolicy::Old,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| setup("the event stream", &e))?;
+            },
+        )
+        .await
+        .map_err(|e| setup("the event stream", &e))?;
         let claims = bucket(&js, &names.claims_bucket, Duration::ZERO)
             .await
             .map_err(|e| setup("the claims bucket", &e))?;

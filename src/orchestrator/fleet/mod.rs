@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::event::{Event, EventBus, EventKind, Stage};
+use crate::event::{Event, EventBus, EventKind};
 use crate::orchestrator::report::StopReason;
 use crate::scale::coordinator::{Coordinator, Outlook};
 use crate::scale::nats::{NatsBus, Presence};
@@ -227,15 +227,6 @@ impl Coordination {
                 }
                 Err(e) => (0, Err(e)),
             };
-            for (bead, what) in self.coordinator.notes.drain(..) {
-                self.events.publish(Event::about(
-                    bead,
-                    EventKind::StageChanged {
-                        stage: Stage::Queued,
-                        detail: what,
-                    },
-                ));
-            }
             match stepped {
                 Ok(o) if o.idle() && self.bus.reports_left().await == Ok(0) => {
                     return StopReason::Finished;

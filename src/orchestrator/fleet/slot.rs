@@ -252,6 +252,10 @@ async fn pipeline(cfg: &SlotConfig, dir: &Path, order: &Order) -> Result<Work> {
     if summary.stopped == StopReason::EndpointDown {
         return Ok(Work::Abort("the model endpoint is unusable".into()));
     }
+    // The run could not start (a configuration problem on this worker): not the bead's fault.
+    if let Some(e) = &summary.error {
+        return Ok(Work::Abort(redact(e)));
+    }
     let Some(b) = summary.beads.iter().find(|b| b.id == order.bead) else {
         return Ok(Work::Done {
             commit: String::new(),
