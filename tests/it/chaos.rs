@@ -15,25 +15,25 @@ use crate::orchestrate::call;
 use crate::scale_nats::Server;
 use crate::support::{TestRepo, isolate, loom_bin};
 
-const KEY: &str = "tokenhub_chaos_3c1d_secret";
-const CODER: &str = "You are the coder";
-const REVIEWER: &str = "You are the reviewer";
+pub(crate) const KEY: &str = "tokenhub_chaos_3c1d_secret";
+pub(crate) const CODER: &str = "You are the coder";
+pub(crate) const REVIEWER: &str = "You are the reviewer";
 
 /// The whole cast.
-struct Fleet {
-    nats: Server,
-    llm: LlmServer,
-    repo: TestRepo,
-    _bare: tempfile::TempDir,
-    bare: PathBuf,
-    workers: Vec<Worker>,
+pub(crate) struct Fleet {
+    pub(crate) nats: Server,
+    pub(crate) llm: LlmServer,
+    pub(crate) repo: TestRepo,
+    pub(crate) _bare: tempfile::TempDir,
+    pub(crate) bare: PathBuf,
+    pub(crate) workers: Vec<Worker>,
 }
 
-struct Worker {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    config: tempfile::TempDir,
-    id: String,
+pub(crate) struct Worker {
+    pub(crate) child: Option<Child>,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: tempfile::TempDir,
+    pub(crate) id: String,
 }
 
 impl Drop for Worker {
@@ -45,7 +45,7 @@ impl Drop for Worker {
     }
 }
 
-fn model_env(cmd: &mut Command, llm: &LlmServer) {
+pub(crate) fn model_env(cmd: &mut Command, llm: &LlmServer) {
     cmd.env("TOKENHUB_URL", llm.url())
         .env("TOKENHUB_API_KEY", KEY)
         .env("LOOM_MODEL", "test-model");
@@ -54,7 +54,7 @@ fn model_env(cmd: &mut Command, llm: &LlmServer) {
 impl Fleet {
     /// A project (tests pass when every `*.txt` says ok) with `beads` beads, pushed to a bare
     /// remote; `None` when nats-server is not installed (outside CI).
-    fn new(beads: usize, lease_secs: u64) -> Option<(Fleet, Vec<String>)> {
+    pub(crate) fn new(beads: usize, lease_secs: u64) -> Option<(Fleet, Vec<String>)> {
         let nats = Server::start()?;
         let repo = TestRepo::with_loom("yaml");
         repo.write_executable(
@@ -98,7 +98,7 @@ impl Fleet {
 
     /// Scripts bead `id`'s coder (write `f-<n>.txt`, then done) and reviewer, for every
     /// attempt; `slow`: each coder turn takes that long to start answering.
-    fn script(&self, id: &str, n: usize, slow: Duration) {
+    pub(crate) fn script(&self, id: &str, n: usize, slow: Duration) {
         let file = format!("f-{n}.txt");
         // What only the bead's own sessions say (a dependent's prompt names it too).
         let me = format!("Bead {id}:");
@@ -125,13 +125,13 @@ impl Fleet {
     }
 
     /// Starts a worker with `slots` slots in a fresh clone of the remote.
-    fn worker(&mut self, slots: usize) -> usize {
+    pub(crate) fn worker(&mut self, slots: usize) -> usize {
         let url = self.nats.url();
         self.worker_via(slots, &url)
     }
 
     /// [`Fleet::worker`] reaching the server at `url` (a proxy).
-    fn worker_via(&mut self, slots: usize, url: &str) -> usize {
+    pub(crate) fn worker_via(&mut self, slots: usize, url: &str) -> usize {
         let n = self.workers.len() + 1;
         let dir = tempfile::Builder::new()
             .prefix("loomworker")
@@ -154,7 +154,7 @@ impl Fleet {
         n - 1
     }
 
-    fn start_worker(&self, w: &mut Worker, slots: usize, url: &str) {
+    pub(crate) fn start_worker(&self, w: &mut Worker, slots: usize, url: &str) {
         let mut cmd = Command::new(loom_bin());
         isolate(&mut cmd, w.config.path());
         model_env(&mut cmd, &self.llm);
@@ -170,18 +170,18 @@ impl Fleet {
         w.child = Some(cmd.spawn().unwrap());
     }
 
-    fn worker_log(&self, i: usize) -> String {
+    pub(crate) fn worker_log(&self, i: usize) -> String {
         std::fs::read_to_string(self.workers[i].config.path().join("worker.log"))
             .unwrap_or_default()
     }
 
     /// Starts the coordinator (`loom run --json --nats …`).
-    fn coordinator(&self, extra: &[&str]) -> Child {
+    pub(crate) fn coordinator(&self, extra: &[&str]) -> Child {
         self.coordinator_with(extra, None)
     }
 
     /// [`Fleet::coordinator`] with a failpoint set.
-    fn coordinator_with(&self, extra: &[&str], failpoint: Option<&str>) -> Child {
+    pub(crate) fn coordinator_with(&self, extra: &[&str], failpoint: Option<&str>) -> Child {
         let mut args = vec!["run", "--json", "--nats"];
         let url = self.nats.url();
         args.push(&url);
@@ -198,7 +198,7 @@ impl Fleet {
     }
 
     /// Waits (bounded) for the coordinator to end: its exit code, events and stderr.
-    fn finish(&self, child: Child, limit: Duration) -> (i32, Vec<Value>, String) {
+    pub(crate) fn finish(&self, child: Child, limit: Duration) -> (i32, Vec<Value>, String) {
         let pid = child.id();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -232,7 +232,7 @@ impl Fleet {
     }
 
     /// Waits (bounded) until an agent has asked the model server about a bead.
-    fn wait_for_an_agent(&self) {
+    pub(crate) fn wait_for_an_agent(&self) {
         let end = Instant::now() + Duration::from_secs(60);
         while !self.llm.chats().iter().any(|c| c.body.contains(CODER)) {
             assert!(Instant::now() < end, "no agent started");
@@ -241,7 +241,7 @@ impl Fleet {
     }
 
     /// Waits (bounded) until worker `i`'s log says `what`.
-    fn wait_for_log(&self, i: usize, what: &str, limit: Duration) {
+    pub(crate) fn wait_for_log(&self, i: usize, what: &str, limit: Duration) {
         let end = Instant::now() + limit;
         while !self.worker_log(i).contains(what) {
             assert!(
@@ -256,7 +256,7 @@ impl Fleet {
 
     /// Messages left in the repository's work and result queues, once they drain (bounded:
     /// a copy may still be on its way to a worker).
-    fn queues_drain(&self) {
+    pub(crate) fn queues_drain(&self) {
         let url = self.nats.url();
         let repo_id = self.repo_id();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -284,7 +284,7 @@ impl Fleet {
     }
 
     /// A worker that holds a running claim now (waits, bounded, for one).
-    fn busy_worker(&self) -> usize {
+    pub(crate) fn busy_worker(&self) -> usize {
         let url = self.nats.url();
         let bucket = format!("LOOM_CLAIMS_{}", self.repo_id());
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -326,13 +326,13 @@ impl Fleet {
     }
 
     /// The repository id the streams are named by (the smallest root commit, 16 digits).
-    fn repo_id(&self) -> String {
+    pub(crate) fn repo_id(&self) -> String {
         let roots = self.repo.git(&["rev-list", "--max-parents=0", "main"]);
         roots.lines().min().unwrap()[..16].to_owned()
     }
 
     /// No process is left running from a worker's clone (agents, tests, sandboxes).
-    fn assert_no_orphans(&self, i: usize) {
+    pub(crate) fn assert_no_orphans(&self, i: usize) {
         let dir = self.workers[i].config.path().to_string_lossy().into_owned();
         let end = Instant::now() + Duration::from_secs(15);
         loop {
@@ -357,7 +357,7 @@ impl Fleet {
     }
 
     /// The invariants every scenario ends with.
-    fn assert_each_merged_once(&self, ids: &[String]) {
+    pub(crate) fn assert_each_merged_once(&self, ids: &[String]) {
         let log = self.repo.git(&["log", "--format=%H%x00%B%x01", "main"]);
         for (n, id) in ids.iter().enumerate() {
             let merges: Vec<&str> = log
@@ -412,7 +412,7 @@ impl Fleet {
 }
 
 /// Directories named `name` under `dir`.
-fn find_dirs(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+pub(crate) fn find_dirs(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -428,7 +428,7 @@ fn find_dirs(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -444,7 +444,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn tally(events: &[Value]) -> Value {
+pub(crate) fn tally(events: &[Value]) -> Value {
     events
         .iter()
         .rev()
@@ -567,425 +567,12 @@ fn two_workers_merge_every_bead_once_with_its_close_in_the_same_commit() {
 }
 
 /// Scripts every bead with coder turns that take `slow` to start answering.
-fn script_all(fleet: &Fleet, ids: &[String], slow: Duration) {
+pub(crate) fn script_all(fleet: &Fleet, ids: &[String], slow: Duration) {
     for (n, id) in ids.iter().enumerate() {
         fleet.script(id, n, slow);
     }
 }
 
-fn count(t: &Value, key: &str) -> u64 {
+pub(crate) fn count(t: &Value, key: &str) -> u64 {
     t[key].as_u64().unwrap_or(0)
-}
-
-#[test]
-fn a_worker_killed_mid_bead_is_replaced_and_the_bead_merged_once() {
-    let Some((mut fleet, ids)) = Fleet::new(3, 3) else {
-        return;
-    };
-    script_all(&fleet, &ids, Duration::from_millis(700));
-    let w1 = fleet.worker(1);
-    let coordinator = fleet.coordinator(&[]);
-    // The worker's first bead is mid-way (its agent is talking to the model): kill it.
-    fleet.wait_for_an_agent();
-    let mut child = fleet.workers[w1].child.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    fleet.worker(2);
-    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
-    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(1));
-    fleet.assert_each_merged_once(&ids);
-    let t = tally(&events);
-    assert!(
-        count(&t, "abandoned") >= 1 && count(&t, "redispatched") >= 1,
-        "no re-dispatch: {t}"
-    );
-    fleet.queues_drain();
-    fleet.assert_no_orphans(w1);
-}
-
-#[test]
-fn a_partitioned_worker_fences_itself_and_the_new_epoch_is_merged() {
-    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
-        return;
-    };
-    script_all(&fleet, &ids, Duration::from_millis(1500));
-    let proxy = crate::tcp_proxy::Proxy::start(fleet.nats.port());
-    let w1 = fleet.worker_via(1, &proxy.url());
-    let coordinator = fleet.coordinator(&[]);
-    fleet.wait_for_an_agent();
-    proxy.blackhole();
-    fleet.worker(1);
-    // Cut off past its lease, the worker stops without a result (it fences itself).
-    fleet.wait_for_log(w1, "stopped without a result", Duration::from_secs(60));
-    proxy.heal();
-    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
-    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(w1));
-    fleet.assert_each_merged_once(&ids);
-    let t = tally(&events);
-    assert!(count(&t, "abandoned") >= 1, "no re-dispatch: {t}");
-    // The zombie never reported its old epoch (it fenced), so nothing stale reached a merge.
-    let log = fleet.repo.git(&["log", "--format=%B", "main"]);
-    assert!(
-        !log.contains("Loom-Worker: w1\n") || count(&t, "merged") == 2,
-        "{log}"
-    );
-    fleet.queues_drain();
-}
-
-#[test]
-fn the_server_stalled_then_killed_and_restarted_loses_nothing() {
-    let Some((mut fleet, ids)) = Fleet::new(4, 3) else {
-        return;
-    };
-    script_all(&fleet, &ids, Duration::from_millis(400));
-    fleet.worker(2);
-    fleet.worker(1);
-    let coordinator = fleet.coordinator(&[]);
-    fleet.wait_for_an_agent();
-    fleet.nats.signal("STOP");
-    // Stalled past the operations' timeout (5 s): leases and progress fail meanwhile.
-    std::thread::sleep(Duration::from_secs(6));
-    fleet.nats.signal("CONT");
-    fleet.nats.kill_and_restart();
-    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(180));
-    assert_eq!(
-        code,
-        0,
-        "{stderr}\n{}\n{}",
-        fleet.worker_log(0),
-        fleet.worker_log(1)
-    );
-    fleet.assert_each_merged_once(&ids);
-    assert_eq!(count(&tally(&events), "merged"), 4);
-    fleet.queues_drain();
-}
-
-/// The coordinator dies at `failpoint` during its first landing; a new one finishes the
-/// landing from git (the report comes back) and merges nothing twice.
-fn coordinator_crash(failpoint: &str) {
-    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
-        return;
-    };
-    script_all(&fleet, &ids, Duration::ZERO);
-    fleet.worker(1);
-    let first = fleet.coordinator_with(&[], Some(failpoint));
-    let (code, _, stderr) = fleet.finish(first, Duration::from_secs(120));
-    assert_eq!(code, 86, "the failpoint did not fire: {stderr}");
-    let second = fleet.coordinator(&[]);
-    let (code, events, stderr) = fleet.finish(second, Duration::from_secs(120));
-    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(0));
-    fleet.assert_each_merged_once(&ids);
-    let t = tally(&events);
-    assert!(
-        count(&t, "finished_landed") >= 1,
-        "the report was not redelivered: {t}"
-    );
-    fleet.queues_drain();
-}
-
-#[test]
-fn a_coordinator_killed_right_after_the_ref_update_merges_nothing_twice() {
-    coordinator_crash("coordinator:after-advance");
-}
-
-#[test]
-fn a_coordinator_killed_right_before_its_ack_merges_nothing_twice() {
-    coordinator_crash("coordinator:before-ack");
-}
-
-#[test]
-fn the_same_order_published_twice_is_worked_once() {
-    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
-        return;
-    };
-    script_all(&fleet, &ids, Duration::from_millis(800));
-    // One slot, slow: while its first order is worked, publish a second copy of it under
-    // another message id, so the queue's de-duplication does not hide it.
-    fleet.worker(1);
-    let coordinator = fleet.coordinator(&[]);
-    let repo_id = fleet.repo_id();
-    let url = fleet.nats.url();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
-        let end = Instant::now() + Duration::from_secs(30);
-        let stream = format!("LOOM_WORK_{repo_id}");
-        let subject = format!("loom.{repo_id}.work.agent");
-        loop {
-            if let Ok(s) = js.get_stream(&stream).await
-                && let Ok(m) = s.get_last_raw_message_by_subject(&subject).await
-            {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", "a-copy");
-                js.publish_with_headers(m.subject.to_string(), headers, m.payload.clone())
-                    .await
-                    .unwrap()
-                    .await
-                    .unwrap();
-                break;
-            }
-            assert!(Instant::now() < end, "the coordinator published no orders");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
-    assert_eq!(code, 0, "{stderr}\n{}", fleet.worker_log(0));
-    fleet.assert_each_merged_once(&ids);
-    assert_eq!(count(&tally(&events), "merged"), 2);
-    fleet.queues_drain();
-    let log = fleet.worker_log(0);
-    assert!(
-        log.contains("dropped") || log.contains("done already"),
-        "no copy reached the worker:\n{log}"
-    );
-}
-
-/// Scripts bead `id` for the scaling benchmark: four coder turns (three files, then done)
-/// and a reviewer turn, each `turn` long.
-fn script_five_turns(fleet: &Fleet, id: &str, n: usize, turn: Duration) {
-    let me = format!("Bead {id}:");
-    let slow = |r: Reply| r.with(Fault::SlowFirstByte(turn));
-    let file = |x: &str| format!("f-{n}{x}.txt");
-    let write = |x: &str| {
-        slow(call(
-            "write_file",
-            json!({"path": file(x), "content": "ok\n"}),
-        ))
-    };
-    let after = |x: &str| format!("wrote {}", file(x));
-    fleet.llm.always(
-        &[&me, CODER, &after("-c")],
-        slow(call("done", json!({"summary": "Wrote the files."}))),
-    );
-    fleet.llm.always(&[&me, CODER, &after("-b")], write("-c"));
-    fleet.llm.always(&[&me, CODER, &after("")], write("-b"));
-    fleet.llm.always(&[&me, CODER], write(""));
-    fleet.llm.always(
-        &[&me, REVIEWER],
-        slow(call("approve", json!({"summary": "Looks right."}))),
-    );
-}
-
-/// One scaling run: `workers` workers of `slots` slots on 24 beads of five 2 s turns and a
-/// `sleep 1` test. Beads per minute, and the coordinator's own time per bead (median, ms).
-fn scaling_run(workers: usize, slots: usize) -> (f64, f64) {
-    let Some((mut fleet, ids)) = Fleet::new(24, 10) else {
-        panic!("nats-server is needed for the benchmark");
-    };
-    fleet.repo.write(
-        ".loom/config.yaml",
-        "test_command: sleep 1\nscale:\n  lease_secs: 10\n",
-    );
-    fleet.repo.git(&["commit", "-qam", "sleep 1 as the tests"]);
-    fleet.repo.git(&["push", "-q", "origin", "main"]);
-    for (n, id) in ids.iter().enumerate() {
-        script_five_turns(&fleet, id, n, Duration::from_secs(2));
-    }
-    for _ in 0..workers {
-        fleet.worker(slots);
-    }
-    // The workers announce themselves before the clock starts.
-    std::thread::sleep(Duration::from_secs(1));
-    let started = Instant::now();
-    let coordinator = fleet.coordinator(&[]);
-    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(900));
-    let took = started.elapsed();
-    assert_eq!(code, 0, "{stderr}");
-    let t = tally(&events);
-    assert_eq!(count(&t, "merged"), 24, "{t}");
-    let mut overhead: Vec<u64> = t["overhead_us"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
-    overhead.sort_unstable();
-    let median = overhead[overhead.len() / 2] as f64 / 1000.0;
-    (24.0 / took.as_secs_f64() * 60.0, median)
-}
-
-/// The step 9 scaling figure (docs/PERFORMANCE.md): run with
-/// `cargo test --release --test it bench_scaling -- --ignored --nocapture`.
-#[test]
-#[ignore = "a benchmark: about four minutes"]
-fn bench_scaling_one_worker_against_three() {
-    let (one, one_overhead) = scaling_run(1, 2);
-    let (three, three_overhead) = scaling_run(3, 2);
-    eprintln!(
-        "1 worker x 2 slots: {one:.1} beads/min (coordinator {one_overhead:.1} ms/bead median)\n\
-         3 workers x 2 slots: {three:.1} beads/min (coordinator {three_overhead:.1} ms/bead median)\n\
-         speed-up {:.2}x",
-        three / one
-    );
-}
-
-/// SECURITY.md promise 12: a worker's result is untrusted input. An attempt that rewrites
-/// the test script (a protected path) is not merged — one decision bead asks a person — and
-/// whatever a branch does under `.beads/` never reaches the target: the merge commit of the
-/// other bead changes its own bead file and its code, nothing else.
-#[test]
-fn a_result_touching_protected_paths_is_refused_and_branch_beads_never_land() {
-    let Some((mut fleet, ids)) = Fleet::new(2, 3) else {
-        return;
-    };
-    let me = format!("Bead {}:", ids[0]);
-    fleet.llm.always(
-        &[&me, CODER, "wrote test.sh"],
-        call("done", json!({"summary": "Tests pass now."})),
-    );
-    fleet.llm.always(
-        &[&me, CODER],
-        call(
-            "write_file",
-            json!({"path": "test.sh", "content": "#!/bin/sh\nexit 0\n"}),
-        ),
-    );
-    fleet.llm.always(
-        &[&me, REVIEWER],
-        call("approve", json!({"summary": "Fine."})),
-    );
-    fleet.script(&ids[1], 1, Duration::ZERO);
-    fleet.worker(2);
-    let coordinator = fleet.coordinator(&[]);
-    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(120));
-    assert_eq!(
-        code,
-        3,
-        "a decision waits: {stderr}\n{}",
-        fleet.worker_log(0)
-    );
-    let t = tally(&events);
-    assert_eq!((count(&t, "merged"), count(&t, "failed")), (1, 1), "{t}");
-    let script = fleet.repo.read_string("test.sh");
-    assert!(
-        script.contains("grep -q"),
-        "the test script was replaced: {script}"
-    );
-    let bead = fleet.repo.json(&["show", &ids[0]]);
-    let bead = if bead.is_array() {
-        bead[0].clone()
-    } else {
-        bead
-    };
-    assert_ne!(bead["status"], "closed", "{bead}");
-    assert!(
-        stderr.contains("protected paths"),
-        "the refusal says why: {stderr}"
-    );
-    // The merged bead's commit: its code and its own bead file, nothing else.
-    let log = fleet.repo.git(&[
-        "log",
-        "--format=%H %s",
-        "-1",
-        "--grep",
-        "Loom-Event: merged",
-        "main",
-    ]);
-    let hash = log.split_whitespace().next().unwrap();
-    let files = fleet.repo.git(&["show", "--name-only", "--format=", hash]);
-    let files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(
-        files,
-        vec![format!(".beads/beads/{}.yaml", ids[1]).as_str(), "f-1.txt"],
-        "{files:?}"
-    );
-}
-
-/// The acceptance's cast: a coordinator, three workers of two slots each, twelve beads in
-/// dependency chains (four chains of three), and faults mixed from a seed — a worker killed
-/// mid-bead and replaced, a link reset under another, the server stalled — chosen and timed
-/// by `seed`. Every bead lands once, in chain order.
-fn mixed_faults(seed: u64) {
-    let Some((mut fleet, ids)) = Fleet::new(12, 3) else {
-        return;
-    };
-    for chain in ids.chunks(3) {
-        fleet.repo.ok(&["dep", "add", &chain[1], &chain[0]]);
-        fleet.repo.ok(&["dep", "add", &chain[2], &chain[1]]);
-    }
-    fleet.repo.git(&["push", "-q", "origin", "main"]);
-    script_all(&fleet, &ids, Duration::from_millis(300));
-    let proxy = crate::tcp_proxy::Proxy::start(fleet.nats.port());
-    let w1 = fleet.worker(2);
-    fleet.worker_via(2, &proxy.url());
-    fleet.worker(2);
-    let coordinator = fleet.coordinator(&[]);
-    // A small generator: the same seed, the same faults in the same order.
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = move |n: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % n
-    };
-    fleet.wait_for_an_agent();
-    let mut killed = None;
-    let mut faults = vec!["kill", "reset", "stall"];
-    let mut order = Vec::new();
-    while !faults.is_empty() {
-        order.push(faults.remove(next(faults.len() as u64) as usize));
-    }
-    for fault in &order {
-        std::thread::sleep(Duration::from_millis(200 + next(1500)));
-        match *fault {
-            "kill" => {
-                // A worker holding a bead, so the kill provably costs an attempt.
-                let busy = fleet.busy_worker();
-                killed = Some(busy);
-                if let Some(mut c) = fleet.workers[busy].child.take() {
-                    c.kill().unwrap();
-                    c.wait().unwrap();
-                }
-                fleet.worker(2);
-            }
-            "reset" => proxy.reset(),
-            _ => {
-                fleet.nats.signal("STOP");
-                std::thread::sleep(Duration::from_millis(500 + next(2500)));
-                fleet.nats.signal("CONT");
-            }
-        }
-    }
-    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(240));
-    assert_eq!(code, 0, "seed {seed}, faults {order:?}: {stderr}");
-    fleet.assert_each_merged_once(&ids);
-    let t = tally(&events);
-    assert_eq!(count(&t, "merged"), 12, "seed {seed}: {t}");
-    assert!(count(&t, "abandoned") >= 1, "the kill cost no attempt: {t}");
-    // The killed worker's bead (if it held one) came back through the watchdog; a bead
-    // never landed before the one it waits on.
-    let log = fleet
-        .repo
-        .git(&["log", "--reverse", "--format=%B%x01", "main"]);
-    let landed: Vec<&str> = log
-        .split('\u{1}')
-        .filter(|c| c.contains("Loom-Event: merged"))
-        .filter_map(|c| c.lines().find_map(|l| l.strip_prefix("Loom-Bead: ")))
-        .collect();
-    for chain in ids.chunks(3) {
-        let at: Vec<usize> = chain
-            .iter()
-            .map(|id| landed.iter().position(|l| l == id).unwrap())
-            .collect();
-        assert!(
-            at[0] < at[1] && at[1] < at[2],
-            "seed {seed}: chain {chain:?} landed as {at:?}"
-        );
-    }
-    fleet.queues_drain();
-    fleet.assert_no_orphans(killed.unwrap_or(w1));
-}
-
-#[test]
-fn three_workers_twelve_chained_beads_and_a_seeded_mix_of_faults() {
-    let seed = std::env::var("LOOM_CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
-    mixed_faults(seed);
 }

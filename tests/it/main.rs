@@ -10,6 +10,7 @@ mod agent;
 mod bad_input;
 mod bd_compat;
 mod chaos;
+mod chaos_faults;
 mod commands;
 mod concurrency;
 mod crash;
