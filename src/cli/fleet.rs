@@ -163,6 +163,12 @@ fn remote_url(workdir: &Path, name: &str) -> Result<String> {
             workdir.display()
         )));
     };
+    // Whatever names it, a remote reaches git's command line: never as an option.
+    if url.starts_with('-') {
+        return Err(Error::Config(format!(
+            "the remote {url:?} starts with '-': give a URL or a path"
+        )));
+    }
     if url.contains("://") || Path::new(&url).is_absolute() || url.contains(':') {
         return Ok(url);
     }

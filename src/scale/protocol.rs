@@ -114,6 +114,12 @@ pub struct Report {
     pub detail: String,
 }
 
+/// Whether `s` is a full commit id (SHA-1 or SHA-256 hex): what an order's base and a
+/// report's commit must be before they reach git.
+pub fn is_commit_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The branch an attempt pushes: one per attempt, never forced.
 pub fn branch(bead: &str, epoch: u64) -> String {
     format!("loom/{bead}/e{epoch}")

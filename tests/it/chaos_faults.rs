@@ -424,3 +424,62 @@ fn three_workers_twelve_chained_beads_and_a_seeded_mix_of_faults() {
         .unwrap_or(7);
     mixed_faults(seed);
 }
+
+/// SECURITY.md promise 12, the report itself: anyone who may publish on the server can send
+/// one, so a report naming another branch than its epoch's (here a refspec that would move
+/// the target) is refused before git sees it — one decision, nothing fetched or merged.
+#[test]
+fn a_forged_report_never_reaches_git() {
+    use loom::scale::bus::Bus;
+    use loom::scale::nats::{NatsBus, NatsOptions};
+    use loom::scale::protocol::{Claim, ClaimState, Report, SCHEMA};
+    let Some((fleet, ids)) = Fleet::new(1, 3) else {
+        return;
+    };
+    let before = fleet.repo.git(&["rev-parse", "main"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let bus = NatsBus::open(&NatsOptions::new(&fleet.nats.url()), &fleet.repo_id())
+            .await
+            .unwrap();
+        let claim = Claim {
+            schema: SCHEMA,
+            epoch: 0,
+            dispatch: 1,
+            attempt: "x-1".into(),
+            worker: "x".into(),
+            state: ClaimState::Running,
+            lease_until: 0,
+            base: before.trim().into(),
+        };
+        let epoch = bus.create_claim(&ids[0], &claim).await.unwrap();
+        bus.publish_report(&Report {
+            schema: SCHEMA,
+            bead: ids[0].clone(),
+            epoch,
+            attempt: "x-1".into(),
+            worker: "x".into(),
+            branch: "main:refs/heads/main".into(),
+            commit: "0".repeat(40),
+            ok: true,
+            detail: "trust me".into(),
+        })
+        .await
+        .unwrap();
+    });
+    let coordinator = fleet.coordinator(&["--timeout", "20s"]);
+    let (code, events, stderr) = fleet.finish(coordinator, Duration::from_secs(60));
+    assert_eq!(code, 3, "a decision waits: {stderr}");
+    assert!(stderr.contains("not the attempt's"), "{stderr}");
+    assert_eq!(count(&tally(&events), "failed"), 1);
+    // Only the decision's commit moved main: the forged branch merged nothing.
+    let log = fleet
+        .repo
+        .git(&["log", "--format=%B", &format!("{}..main", before.trim())]);
+    assert!(!log.contains("Loom-Event: merged"), "{log}");
+    let refs = fleet.repo.git(&["for-each-ref", "refs/loom/"]);
+    assert!(refs.is_empty(), "something was fetched: {refs}");
+}

@@ -282,6 +282,39 @@ impl Inner {
         .map(|_| ())
     }
 
+    /// A report is a worker's word, and a worker may be hostile: it must name a bead of this
+    /// store, the branch its epoch gets, and a commit id — nothing that could steer git
+    /// (an option, a refspec, a path) reaches a command line.
+    fn check(&self, r: &Report) -> Result<()> {
+        let known = self
+            .ws
+            .store
+            .load_index()?
+            .beads
+            .iter()
+            .any(|b| b.id == r.bead);
+        if !known || !crate::store::layout::id_is_file_safe(&r.bead) {
+            return Err(Error::Refused(format!(
+                "the report names {:?}, which is no bead here",
+                r.bead
+            )));
+        }
+        let branch = crate::scale::protocol::branch(&r.bead, r.epoch);
+        if r.branch != branch {
+            return Err(Error::Refused(format!(
+                "the report names branch {:?}, not the attempt's {branch}",
+                r.branch
+            )));
+        }
+        if !crate::scale::protocol::is_commit_id(&r.commit) {
+            return Err(Error::Refused(format!(
+                "the report's commit {:?} is not a commit id",
+                r.commit
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether the target shows bead `id` closed.
     fn closed(&self, id: &str) -> Result<bool> {
         let snap = self.ws.store.load_index()?;
@@ -320,6 +353,7 @@ impl Inner {
     /// Lands `r` (module docs): the squash commit, or `None` for a conflict.
     fn land(&self, r: &Report) -> Result<Option<String>> {
         let repo = self.repo()?;
+        self.check(r)?;
         let fetched = format!("refs/loom/fetched/{}", r.bead);
         let spec = format!("+refs/heads/{}:{fetched}", r.branch);
         super::slot::remote_git(

@@ -196,6 +196,17 @@ pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
 
 /// The whole order: the clone at its base, the pipeline on the bead, the outcome as [`Work`].
 async fn carry_out(cfg: SlotConfig, dir: PathBuf, order: Order) -> Work {
+    // Anyone who may publish on the queue can send an order: nothing in it may reach git's
+    // command line as anything but a bead id and a commit id.
+    let ids = crate::scale::protocol::is_commit_id(&order.base)
+        && crate::store::layout::id_is_file_safe(&order.bead);
+    if !ids {
+        return Work::Done {
+            commit: String::new(),
+            ok: false,
+            detail: "a malformed order (its bead or base is not an id)".into(),
+        };
+    }
     let (d2, remote, base) = (dir.clone(), cfg.remote.clone(), order.base.clone());
     let prepared = tokio::task::spawn_blocking(move || prepare(&d2, &remote, &base)).await;
     match prepared {
