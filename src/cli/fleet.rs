@@ -53,10 +53,14 @@ pub fn remote(ws: &Workspace, nats: &NatsArgs) -> Result<Option<(NatsOptions, St
     let Some(opts) = nats.options(&scale) else {
         return Ok(None);
     };
-    let repo_id = ws.require_repo()?.id()?.ok_or_else(|| {
+    Ok(Some((opts, repo_id(ws)?)))
+}
+
+/// This repository's id (the streams' names carry it).
+fn repo_id(ws: &Workspace) -> Result<String> {
+    ws.require_repo()?.id()?.ok_or_else(|| {
         Error::Config("the repository has no commits yet: commit something first".into())
-    })?;
-    Ok(Some((opts, repo_id)))
+    })
 }
 
 #[derive(Debug, Args)]
@@ -71,13 +75,9 @@ pub struct WatchArgs {
 /// human lines (NDJSON with `--json`), until interrupted.
 pub fn watch(ctx: &Ctx, a: &WatchArgs) -> Result<()> {
     let ws = ctx.workspace()?;
-    let scale = ScaleSettings::from_config(&ws.config)?;
-    let Some(opts) = a.nats.options(&scale) else {
+    let Some((opts, repo_id)) = remote(&ws, &a.nats)? else {
         return Err(Error::Usage("--nats needs a URL".into()));
     };
-    let repo_id = ws.require_repo()?.id()?.ok_or_else(|| {
-        Error::Config("the repository has no commits yet: commit something first".into())
-    })?;
     if !ctx.global.quiet {
         eprintln!(
             "Following the runs of {repo_id} on {} (Ctrl-C to stop)…",
@@ -139,9 +139,7 @@ pub struct WorkerArgs {
 /// The repository id and the remote both sides reach, as a URL or absolute path.
 fn identity(ws: &Workspace, flag: Option<&str>, scale: &ScaleSettings) -> Result<(String, String)> {
     let repo = ws.require_repo()?;
-    let id = repo.id()?.ok_or_else(|| {
-        Error::Config("the repository has no commits yet: commit something first".into())
-    })?;
+    let id = repo_id(ws)?;
     let named = flag
         .map(str::to_owned)
         .or_else(|| scale.remote.clone())

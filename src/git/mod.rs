@@ -262,9 +262,17 @@ pub(crate) fn run_in(
     run_at(safe::Place::Repo(dir), args, env, stdin)
 }
 
-/// Runs `git args…` in `dir` against a remote (fetch, push, clone): transports allowed.
-pub(crate) fn run_transport(dir: &Path, args: &[&str]) -> Result<Output> {
-    run_at(safe::Place::Transport(dir), args, &[], None)
+/// [`run_in`] for a command that must succeed: its trimmed stdout, or an error carrying its
+/// stderr.
+pub(crate) fn ok_in(dir: &Path, args: &[&str]) -> Result<String> {
+    checked(args, run_in(dir, args, &[], None)?).map(|s| s.trim().to_owned())
+}
+
+/// [`ok_in`] against a remote (fetch, push, clone): transports allowed
+/// ([`safe::Place::Transport`]).
+pub(crate) fn transport_ok(dir: &Path, args: &[&str]) -> Result<String> {
+    checked(args, run_at(safe::Place::Transport(dir), args, &[], None)?)
+        .map(|s| s.trim().to_owned())
 }
 
 /// Runs `git args…` at `place` with extra environment, returning its output.

@@ -124,6 +124,16 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(format!("{what}: {e}"))
 }
 
+/// Every key of `bucket` (`what` names the operation in an error).
+async fn keys(bucket: &kv::Store, what: &str) -> BusResult<Vec<String>> {
+    let mut keys = bucket.keys().await.map_err(|e| unavailable(what, e))?;
+    let mut names = Vec::new();
+    while let Some(k) = keys.next().await {
+        names.push(k.map_err(|e| unavailable(what, e))?);
+    }
+    Ok(names)
+}
+
 /// Connects to the server at `opts.url` (credentials and TLS as given).
 pub async fn connect(opts: &NatsOptions) -> Result<async_nats::Client, String> {
     let mut o = async_nats::ConnectOptions::new()
@@ -463,15 +473,7 @@ impl Bus for NatsBus {
 
     async fn claims(&self) -> BusResult<Vec<(String, Versioned<Claim>)>> {
         self.bounded("listing claims", async {
-            let mut keys = self
-                .claims
-                .keys()
-                .await
-                .map_err(|e| unavailable("listing claims", e))?;
-            let mut names = Vec::new();
-            while let Some(k) = keys.next().await {
-                names.push(k.map_err(|e| unavailable("listing claims", e))?);
-            }
+            let names = keys(&self.claims, "listing claims").await?;
             let mut out = Vec::with_capacity(names.len());
             for bead in names {
                 if let Some(v) = self.read_claim(&bead).await? {

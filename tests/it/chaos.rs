@@ -259,10 +259,7 @@ impl Fleet {
     pub(crate) fn queues_drain(&self) {
         let url = self.nats.url();
         let repo_id = self.repo_id();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let end = Instant::now() + Duration::from_secs(30);
         loop {
             let left: u64 = rt.block_on(async {
@@ -287,10 +284,7 @@ impl Fleet {
     pub(crate) fn busy_worker(&self) -> usize {
         let url = self.nats.url();
         let bucket = format!("LOOM_CLAIMS_{}", self.repo_id());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let end = Instant::now() + Duration::from_secs(30);
         loop {
             let holders: Vec<String> = rt.block_on(async {
@@ -391,17 +385,7 @@ impl Fleet {
                 "ok"
             );
         }
-        let fsck = Command::new("git")
-            .args(["fsck", "--no-progress"])
-            .current_dir(self.repo.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .unwrap();
-        assert!(
-            fsck.status.success(),
-            "git fsck: {}",
-            String::from_utf8_lossy(&fsck.stderr)
-        );
+        git(self.repo.path(), &["fsck", "--no-progress"]);
         assert_eq!(
             self.repo
                 .git(&["status", "--porcelain", "--untracked-files=no"]),
@@ -442,6 +426,14 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A runtime for the test's own NATS look-ups.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 pub(crate) fn tally(events: &[Value]) -> Value {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::chaos::{CODER, Fleet, REVIEWER, count, script_all, tally};
+use crate::chaos::{CODER, Fleet, REVIEWER, count, runtime, script_all, tally};
 use crate::llm_server::{Fault, Reply};
 use crate::orchestrate::call;
 
@@ -140,10 +140,7 @@ fn the_same_order_published_twice_is_worked_once() {
     let coordinator = fleet.coordinator(&[]);
     let repo_id = fleet.repo_id();
     let url = fleet.nats.url();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
         let end = Instant::now() + Duration::from_secs(30);
@@ -437,10 +434,7 @@ fn a_forged_report_never_reaches_git() {
         return;
     };
     let before = fleet.repo.git(&["rev-parse", "main"]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let bus = NatsBus::open(&NatsOptions::new(&fleet.nats.url()), &fleet.repo_id())
             .await

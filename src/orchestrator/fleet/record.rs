@@ -7,7 +7,7 @@
 //! shows the bead closed" is exactly "merged". The target then moves by compare-and-swap and
 //! is pushed to the remote (a fast-forward, never forced) for the workers' next orders.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +15,9 @@ use crate::agent::session;
 use crate::bead::{issue_type, status};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventBus, EventKind, Outcome, Stage};
-use crate::git::Repo;
 use crate::git::merge::{Advance, Landing as Merged};
 use crate::git::worktree::{Identity, Worktree};
+use crate::git::{Repo, Trailers, ok_in, transport_ok};
 use crate::llm::Client;
 use crate::ops::decision::{self, Question};
 use crate::scale::coordinator::{Landing, Record};
@@ -268,14 +268,10 @@ impl Inner {
         self.ws.require_repo()
     }
 
-    fn git(&self, dir: &Path, args: &[&str]) -> Result<String> {
-        super::slot::git(dir, args)
-    }
-
     fn push_target(&self) -> Result<()> {
         let repo = self.repo()?;
         let spec = format!("refs/heads/{t}:refs/heads/{t}", t = self.target);
-        super::slot::remote_git(
+        transport_ok(
             &repo.workdir,
             &["push", "-q", "--no-verify", &self.remote, &spec],
         )
@@ -333,14 +329,14 @@ impl Inner {
             .ok_or_else(|| Error::Config("no data directory: set LOOM_DATA_DIR".into()))?;
         let path = data.join("landing");
         if !path.join(".git").exists() {
-            let _ = self.git(&repo.workdir, &["worktree", "prune"]);
+            let _ = ok_in(&repo.workdir, &["worktree", "prune"]);
             let p = path.to_string_lossy();
-            self.git(
+            ok_in(
                 &repo.workdir,
                 &["worktree", "add", "-q", "--detach", &p, at],
             )?;
         }
-        let git_dir = self.git(&path, &["rev-parse", "--absolute-git-dir"])?;
+        let git_dir = ok_in(&path, &["rev-parse", "--absolute-git-dir"])?;
         Ok(Worktree {
             bead_id: "landing".into(),
             path,
@@ -356,11 +352,11 @@ impl Inner {
         self.check(r)?;
         let fetched = format!("refs/loom/fetched/{}", r.bead);
         let spec = format!("+refs/heads/{}:{fetched}", r.branch);
-        super::slot::remote_git(
+        transport_ok(
             &repo.workdir,
             &["fetch", "-q", "--no-tags", &self.remote, &spec],
         )?;
-        let tip = self.git(
+        let tip = ok_in(
             &repo.workdir,
             &["rev-parse", &format!("{fetched}^{{commit}}")],
         )?;
@@ -370,8 +366,9 @@ impl Inner {
                 r.branch, r.commit
             )));
         }
+        let attempt = self.attempt(&tip)?;
         for _ in 0..ATTEMPTS {
-            match self.try_land(repo, r, &tip)? {
+            match self.try_land(repo, r, &tip, &attempt)? {
                 Try::Landed(squash) => {
                     if let Err(e) = self.push_target() {
                         // The next landing (or the next start) pushes it.
@@ -379,7 +376,7 @@ impl Inner {
                             message: format!("cannot push {}: {e}", self.target),
                         }));
                     }
-                    let _ = self.git(&repo.workdir, &["update-ref", "-d", &fetched]);
+                    let _ = ok_in(&repo.workdir, &["update-ref", "-d", &fetched]);
                     return Ok(Some(squash));
                 }
                 Try::Conflict => return Ok(None),
@@ -392,9 +389,20 @@ impl Inner {
         )))
     }
 
-    fn try_land(&self, repo: &Repo, r: &Report, tip: &str) -> Result<Try> {
+    /// One try at landing `r` (its tip `tip`, whose author and trailers are `attempt`).
+    fn try_land(
+        &self,
+        repo: &Repo,
+        r: &Report,
+        tip: &str,
+        attempt: &(Identity, Trailers),
+    ) -> Result<Try> {
         let _store = crate::store::fsio::lock(&repo.beads_lock_path(), Duration::from_secs(60))?;
-        if self.closed(&r.bead)? {
+        let snap = self.ws.store.load_index()?;
+        let Some(bead) = snap.beads.iter().find(|b| b.id == r.bead) else {
+            return Err(Error::Refused(format!("{} is no bead here", r.bead)));
+        };
+        if bead.status == status::CLOSED {
             return Err(Error::Refused(format!("{} is closed already", r.bead)));
         }
         let old = repo.tip(&self.target)?;
@@ -411,9 +419,9 @@ impl Inner {
             .into_owned();
         let at = &wt.path;
         // The merged code with the target's beads, whatever the branch did to them.
-        self.git(at, &["read-tree", "-u", "--reset", &tree])?;
-        self.git(at, &["clean", "-q", "-ffd"])?;
-        self.git(
+        ok_in(at, &["read-tree", "-u", "--reset", &tree])?;
+        ok_in(at, &["clean", "-q", "-ffd"])?;
+        ok_in(
             at,
             &[
                 "rm",
@@ -429,11 +437,8 @@ impl Inner {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
-        if self
-            .git(at, &["cat-file", "-e", &format!("{old}:{beads}")])
-            .is_ok()
-        {
-            self.git(at, &["checkout", "-q", &old, "--", &beads])?;
+        if ok_in(at, &["cat-file", "-e", &format!("{old}:{beads}")]).is_ok() {
+            ok_in(at, &["checkout", "-q", &old, "--", &beads])?;
         }
         let changed = crate::git::changed_against(wt.place(), &old)?;
         let touched = self.protected.filter(changed.iter().map(String::as_str));
@@ -444,10 +449,10 @@ impl Inner {
                 r.branch
             )));
         }
-        if self.code_moved(at, &repo.fork_point(&old, tip)?, &old)? {
+        if repo.base_moved(&old, tip)? {
             self.verify(&wt, &r.bead)?;
         }
-        let message = self.message(r, tip)?;
+        let message = message(r, &bead.title, &attempt.1);
         // The close, in the same tree.
         let lws = Workspace::open(&OpenOptions {
             dir: Some(at.clone()),
@@ -462,10 +467,9 @@ impl Inner {
         lws.write_only(crate::store::TxOptions::default(), |tx| {
             crate::ops::claim::close_merged_in(tx, &r.bead, &summary, None)
         })?;
-        self.git(at, &["add", "-A", "--", &beads])?;
-        let closed_tree = self.git(at, &["write-tree"])?;
-        let author = self.author(tip)?;
-        let squash = repo.commit_tree(&closed_tree, &old, &message, &author, None)?;
+        ok_in(at, &["add", "-A", "--", &beads])?;
+        let closed_tree = ok_in(at, &["write-tree"])?;
+        let squash = repo.commit_tree(&closed_tree, &old, &message, &attempt.0, None)?;
         match repo.advance(&self.target, &old, &squash)? {
             Advance::Done => {
                 crate::scale::failpoint("coordinator:after-advance");
@@ -477,29 +481,6 @@ impl Inner {
                 self.target
             ))),
         }
-    }
-
-    /// Whether the target's code (outside the beads) differs from `base`.
-    fn code_moved(&self, at: &Path, base: &str, old: &str) -> Result<bool> {
-        if base.is_empty() || base == old {
-            return Ok(false);
-        }
-        let out = crate::git::run_in(
-            at,
-            &[
-                "diff",
-                "--quiet",
-                base,
-                old,
-                "--",
-                ".",
-                ":(exclude).beads",
-                ":(exclude).loom/lessons.md",
-            ],
-            &[],
-            None,
-        )?;
-        Ok(out.status.code() == Some(1))
     }
 
     /// Runs the test command on the merged tree, sandboxed; a failure refuses the landing.
@@ -530,44 +511,38 @@ impl Inner {
         )))
     }
 
-    /// The squash commit's message: the bead's title, the worker's summary, the trailers.
-    fn message(&self, r: &Report, tip: &str) -> Result<String> {
-        let snap = self.ws.store.load_index()?;
-        let title = snap
-            .beads
-            .iter()
-            .find(|b| b.id == r.bead)
-            .map(|b| b.title.clone())
-            .unwrap_or_default();
+    /// The author of the attempt's last commit (the agent) and its trailers.
+    fn attempt(&self, tip: &str) -> Result<(Identity, Trailers)> {
         let repo = self.repo()?;
-        let trailers = crate::git::parse_trailers(
-            &self.git(&repo.workdir, &["log", "-1", "--format=%B", tip])?,
-        );
-        let agent = trailers.agent.unwrap_or_else(|| "coder".into());
-        let model = trailers.model.unwrap_or_else(|| "unknown".into());
-        let mut m = format!("{title} ({})\n\n", r.bead);
-        if !r.detail.trim().is_empty() {
-            m.push_str(r.detail.trim());
-            m.push_str("\n\n");
-        }
-        m.push_str(&format!(
-            "Loom-Bead: {}\nLoom-Agent: {agent}\nLoom-Model: {model}\nLoom-Event: merged\n\
-             Loom-Attempt: {}\nLoom-Epoch: {}\nLoom-Worker: {}\n",
-            r.bead, r.attempt, r.epoch, r.worker
-        ));
-        Ok(m)
-    }
-
-    /// The author of the attempt's last commit (the agent).
-    fn author(&self, tip: &str) -> Result<Identity> {
-        let repo = self.repo()?;
-        let line = self.git(&repo.workdir, &["log", "-1", "--format=%an%x00%ae", tip])?;
-        let (name, email) = line.split_once('\0').unwrap_or(("loom", "loom@localhost"));
-        Ok(Identity {
+        let text = ok_in(
+            &repo.workdir,
+            &["log", "-1", "--format=%an%x00%ae%x00%B", tip],
+        )?;
+        let (name, rest) = text.split_once('\0').unwrap_or(("loom", "loom@localhost"));
+        let (email, body) = rest.split_once('\0').unwrap_or((rest, ""));
+        let author = Identity {
             name: name.to_owned(),
             email: email.to_owned(),
-        })
+        };
+        Ok((author, crate::git::parse_trailers(body)))
     }
+}
+
+/// The squash commit's message: the bead's title, the worker's summary, the trailers.
+fn message(r: &Report, title: &str, trailers: &Trailers) -> String {
+    let agent = trailers.agent.as_deref().unwrap_or("coder");
+    let model = trailers.model.as_deref().unwrap_or("unknown");
+    let mut m = format!("{title} ({})\n\n", r.bead);
+    if !r.detail.trim().is_empty() {
+        m.push_str(r.detail.trim());
+        m.push_str("\n\n");
+    }
+    m.push_str(&format!(
+        "Loom-Bead: {}\nLoom-Agent: {agent}\nLoom-Model: {model}\nLoom-Event: merged\n\
+         Loom-Attempt: {}\nLoom-Epoch: {}\nLoom-Worker: {}\n",
+        r.bead, r.attempt, r.epoch, r.worker
+    ));
+    m
 }
 
 enum Try {

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::event::{EventBus, Outcome};
+use crate::git::{ok_in, transport_ok};
 use crate::llm::Client;
 use crate::scale::protocol::Order;
 use crate::scale::worker::{Hands, Work};
@@ -103,7 +104,7 @@ impl Hands for Slot {
         let (dir, remote) = (self.dir.clone(), self.cfg.remote.clone());
         let refspec = format!("{commit}:refs/heads/{branch}");
         let pushed = tokio::task::spawn_blocking(move || {
-            remote_git(&dir, &["push", "-q", "--no-verify", &remote, &refspec])
+            transport_ok(&dir, &["push", "-q", "--no-verify", &remote, &refspec])
         })
         .await;
         match pushed {
@@ -114,26 +115,6 @@ impl Hands for Slot {
     }
 }
 
-/// Runs git in `dir`; stdout, or an error with its stderr.
-pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    checked(args, crate::git::run_in(dir, args, &[], None)?)
-}
-
-/// [`git`] for a command that talks to the remote.
-pub(crate) fn remote_git(dir: &Path, args: &[&str]) -> Result<String> {
-    checked(args, crate::git::run_transport(dir, args)?)
-}
-
-fn checked(args: &[&str], out: std::process::Output) -> Result<String> {
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    }
-    Err(Error::Git {
-        command: args.join(" "),
-        message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-    })
-}
-
 /// Makes `dir` a clone of `remote` at `base`, with nothing left of earlier orders but
 /// ignored files (build caches).
 pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
@@ -141,9 +122,9 @@ pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
         let parent = dir.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let path = dir.to_string_lossy();
-        remote_git(parent, &["clone", "-q", "--no-checkout", remote, &path])?;
+        transport_ok(parent, &["clone", "-q", "--no-checkout", remote, &path])?;
     }
-    remote_git(
+    transport_ok(
         dir,
         &[
             "fetch",
@@ -153,13 +134,13 @@ pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
             "+refs/heads/*:refs/remotes/origin/*",
         ],
     )?;
-    if git(dir, &["cat-file", "-e", &format!("{base}^{{commit}}")]).is_err() {
+    if ok_in(dir, &["cat-file", "-e", &format!("{base}^{{commit}}")]).is_err() {
         return Err(Error::Other(format!(
             "the order's base {base} is not on the remote {remote}: the coordinator pushes its target there"
         )));
     }
     // Worktrees and branches of earlier orders: their work was pushed, or is abandoned.
-    let listed = git(dir, &["worktree", "list", "--porcelain"])?;
+    let listed = ok_in(dir, &["worktree", "list", "--porcelain"])?;
     let own = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
     for path in listed.lines().filter_map(|l| l.strip_prefix("worktree ")) {
         // The pool's warm checkouts stay (the pool itself never resets one holding work).
@@ -168,7 +149,7 @@ pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
             .and_then(Path::file_name)
             .is_some_and(|n| n == ".pool");
         if Path::new(path) != own && !pooled {
-            let _ = git(dir, &["worktree", "remove", "--force", "--force", path]);
+            let _ = ok_in(dir, &["worktree", "remove", "--force", "--force", path]);
         } else if pooled && let Some(name) = Path::new(path).file_name() {
             // No order is under way in this slot now: a checkout an interrupted attempt
             // left marked is free again (one holding work is still skipped, never reset).
@@ -181,15 +162,15 @@ pub fn prepare(dir: &Path, remote: &str, base: &str) -> Result<()> {
             let _ = std::fs::remove_file(marker);
         }
     }
-    let _ = git(dir, &["worktree", "prune"]);
-    git(dir, &["checkout", "-q", "-f", "-B", BASE_BRANCH, base])?;
-    git(dir, &["clean", "-q", "-ffd"])?;
-    let branches = git(
+    let _ = ok_in(dir, &["worktree", "prune"]);
+    ok_in(dir, &["checkout", "-q", "-f", "-B", BASE_BRANCH, base])?;
+    ok_in(dir, &["clean", "-q", "-ffd"])?;
+    let branches = ok_in(
         dir,
         &["for-each-ref", "--format=%(refname)", "refs/heads/loom/"],
     )?;
     for r in branches.lines().filter(|l| !l.is_empty()) {
-        git(dir, &["update-ref", "-d", r])?;
+        ok_in(dir, &["update-ref", "-d", r])?;
     }
     Ok(())
 }
@@ -294,7 +275,7 @@ async fn pipeline(cfg: &SlotConfig, dir: &Path, order: &Order) -> Result<Work> {
 /// The first paragraph of the body of the last agent commit up to `tip` (an agent's `done`
 /// summary), if any.
 fn summary_of(dir: &Path, tip: &str) -> Option<String> {
-    let body = git(
+    let body = ok_in(
         dir,
         &["log", "-1", "--format=%b", "--grep=^Loom-Agent: ", tip],
     )

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{consumer, kv};
 use futures_util::StreamExt;
 
-use super::{NatsBus, unavailable};
+use super::{NatsBus, keys, unavailable};
 use crate::event::{Event, EventKind};
 use crate::scale::bus::{BusError, BusResult};
 use crate::scale::protocol;
@@ -81,15 +81,7 @@ impl NatsBus {
     /// The workers announced lately.
     pub async fn workers(&self) -> BusResult<Vec<Presence>> {
         self.bounded("listing workers", async {
-            let mut keys = self
-                .workers
-                .keys()
-                .await
-                .map_err(|e| unavailable("listing workers", e))?;
-            let mut names = Vec::new();
-            while let Some(k) = keys.next().await {
-                names.push(k.map_err(|e| unavailable("listing workers", e))?);
-            }
+            let names = keys(&self.workers, "listing workers").await?;
             let mut out = Vec::new();
             for name in names {
                 let v = self
