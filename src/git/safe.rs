@@ -203,4 +203,25 @@ mod tests {
         assert!(o.contains(&"filter.evil.process=".to_owned()));
         assert!(o.contains(&"merge.m.driver=false".to_owned()));
     }
+
+    /// SECURITY.md promise 1's one exception stays narrow: talking to the remote leaves
+    /// transports and credentials as configured, and keeps every other override (hooks off).
+    #[test]
+    fn the_transport_place_keeps_hooks_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = |place: Place<'_>| -> Vec<String> {
+            command(place)
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let transport = args(Place::Transport(dir.path()));
+        let repo = args(Place::Repo(dir.path()));
+        for o in OVERRIDES {
+            let kept = TRANSPORT_KEEPS.iter().any(|k| o.starts_with(k));
+            assert_eq!(transport.iter().any(|a| a == o), !kept, "{o}");
+            assert!(repo.iter().any(|a| a == o), "{o}");
+        }
+        assert!(transport.iter().any(|a| a == "core.hooksPath=/dev/null"));
+    }
 }
